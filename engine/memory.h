@@ -1,0 +1,25 @@
+// Raw memory on a device: allocation, copies and fills that Storage and
+// Tensor::copy_ build on. The CPU path is here; the CUDA path (a caching
+// allocator and cudaMemcpy) lives in engine/cuda/ when the backend is built.
+#pragma once
+
+#include <cstddef>
+
+#include "engine/device.h"
+#include "engine/tensor.h"
+
+namespace ng {
+
+void* device_alloc(Device device, size_t nbytes);
+void device_free(Device device, void* ptr, size_t nbytes);
+
+// dst <- src where at least one of them is not on the CPU. Same shapes.
+void device_copy(const Tensor& dst, const Tensor& src);
+// Fills a tensor that is not on the CPU.
+void device_fill(const Tensor& dst, double value);
+
+// Throws a clear error for a CUDA tensor in a build or on a machine without
+// CUDA; `what` names the op.
+void require_cuda(const char* what);
+
+}  // namespace ng

@@ -1,0 +1,62 @@
+#include "engine/ops/activation.h"
+
+#include "engine/autograd.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/pointwise_launch.h"
+
+namespace ng {
+
+using kernels::Unary;
+using Grads = std::vector<Tensor>;
+
+// relu' and leaky_relu' are piecewise constant, so the mask is exact for
+// every order of derivative.
+Tensor relu(const Tensor& x) {
+  return record("ReluBackward", launch_unary(Unary::relu, x), {x},
+                [sx = SavedTensor(x)](const Tensor& g) { return Grads{g * launch_unary(Unary::step, sx.get())}; });
+}
+
+Tensor leaky_relu(const Tensor& x, double slope) {
+  return record("LeakyReluBackward", launch_unary(Unary::leaky_relu, x, slope), {x},
+                [sx = SavedTensor(x), slope](const Tensor& g) {
+                  return Grads{g * launch_unary(Unary::leaky_relu_slope, sx.get(), slope)};
+                });
+}
+
+Tensor sigmoid(const Tensor& x) {
+  Tensor out = launch_unary(Unary::sigmoid, x);
+  return record("SigmoidBackward", out, {x}, [so = SavedTensor(out)](const Tensor& g) {
+    const Tensor s = so.get();
+    return Grads{g * s * (1.0 - s)};
+  });
+}
+
+Tensor tanh(const Tensor& x) {
+  Tensor out = launch_unary(Unary::tanh, x);
+  return record("TanhBackward", out, {x}, [so = SavedTensor(out)](const Tensor& g) {
+    const Tensor t = so.get();
+    return Grads{g * (1.0 - t * t)};
+  });
+}
+
+Tensor silu(const Tensor& x) {
+  return record("SiluBackward", launch_unary(Unary::silu, x), {x}, [sx = SavedTensor(x)](const Tensor& g) {
+    const Tensor x_ = sx.get();
+    if (!grad_enabled()) return Grads{g * launch_unary(Unary::silu_grad, x_)};
+    const Tensor s = sigmoid(x_);  // silu' = s (1 + x (1 - s))
+    return Grads{g * s * (x_ * (1.0 - s) + 1.0)};
+  });
+}
+
+// softplus' = sigmoid(x); log_sigmoid' = sigmoid(-x). Both differentiable.
+Tensor softplus(const Tensor& x) {
+  return record("SoftplusBackward", launch_unary(Unary::softplus, x), {x},
+                [sx = SavedTensor(x)](const Tensor& g) { return Grads{g * sigmoid(sx.get())}; });
+}
+
+Tensor log_sigmoid(const Tensor& x) {
+  return record("LogSigmoidBackward", launch_unary(Unary::log_sigmoid, x), {x},
+                [sx = SavedTensor(x)](const Tensor& g) { return Grads{g * sigmoid(-sx.get())}; });
+}
+
+}  // namespace ng

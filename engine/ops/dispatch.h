@@ -1,0 +1,34 @@
+// What every op does before it computes: check its arguments (with messages
+// that name the op and the shapes) and pick the backend.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+
+#include "engine/error.h"
+#include "engine/memory.h"
+#include "engine/tensor.h"
+
+namespace ng {
+
+// The NumPy broadcast of two shapes; throws naming `op` and both shapes.
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
+
+// Throws unless every defined tensor has the dtype and device of the first.
+void check_same_dtype_device(const char* op, std::initializer_list<Tensor> tensors);
+
+// Throws unless t has exactly `ndim` dims; `what` names the argument.
+void check_dim(const char* op, const char* what, const Tensor& t, int64_t ndim);
+
+// Wraps a dim index (negative counts from the end) or throws.
+int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim);
+
+}  // namespace ng
+
+// Runs `call` (a CUDA implementation) in a CUDA build, else throws a clear
+// error naming the op.
+#ifdef NANOGEN_WITH_CUDA
+#define NG_ON_CUDA(op_name, call) call
+#else
+#define NG_ON_CUDA(op_name, call) ::ng::require_cuda(op_name)
+#endif

@@ -1,0 +1,14 @@
+// Pooling and resampling of NCHW images, differentiable.
+#pragma once
+
+#include "engine/tensor.h"
+
+namespace ng {
+
+// Average over kernel x kernel windows; stride 0 means stride = kernel.
+// Zero padding counts in the average (PyTorch's count_include_pad=true).
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
+// Each pixel repeated scale x scale times: [N,C,H,W] -> [N,C,H*s,W*s].
+Tensor upsample_nearest2d(const Tensor& x, int64_t scale);
+
+}  // namespace ng

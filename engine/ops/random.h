@@ -1,0 +1,51 @@
+// Counter-based random numbers (Philox4x32-10, kernels/philox.h).
+//
+// A Generator is a (seed, offset) pair. A draw of n numbers uses Philox
+// blocks offset .. offset + ceil(n/4) - 1 (four 32-bit words a block) and
+// advances the offset past them, so the same (seed, offset) gives the same
+// numbers on every device and in every run.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+namespace ng {
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0, uint64_t offset = 0) : seed_(seed), offset_(offset) {}
+  uint64_t seed() const { return seed_; }
+  uint64_t offset() const { return offset_; }
+  // Reserves the blocks for n numbers; returns the first block's offset.
+  uint64_t take(int64_t n) {
+    const uint64_t first = offset_;
+    offset_ += (uint64_t(n) + 3) / 4;
+    return first;
+  }
+  void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
+
+ private:
+  uint64_t seed_;
+  uint64_t offset_;
+};
+
+// The process-wide generator used when none is passed.
+Generator& default_generator();
+void manual_seed(uint64_t seed);
+
+// Uniform on the open interval (0, 1).
+Tensor rand(const Shape& shape, Generator& gen, TensorOptions opts = {});
+Tensor rand(const Shape& shape, TensorOptions opts = {});
+// Standard normal (Box-Muller over pairs of uniforms).
+Tensor randn(const Shape& shape, Generator& gen, TensorOptions opts = {});
+Tensor randn(const Shape& shape, TensorOptions opts = {});
+// 1 with probability p (elementwise), else 0; same shape/dtype as p.
+Tensor bernoulli(const Tensor& p, Generator& gen);
+
+// Inverted dropout: in training zeroes each element with probability p and
+// scales the rest by 1/(1-p); the identity otherwise. Differentiable.
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+Tensor dropout(const Tensor& x, double p, bool training);
+
+}  // namespace ng

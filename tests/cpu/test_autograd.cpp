@@ -1,0 +1,156 @@
+// The autograd engine: the graph walk, accumulation, modes and its errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/nanogen.h"
+#include "support/gradcheck.h"
+
+using namespace ng;
+
+static TensorOptions f64() { return TensorOptions{}.with_dtype(DType::f64).with_requires_grad(); }
+
+TEST(Autograd, ChainRuleByHand) {
+  Tensor x = from_vector(std::vector<double>{2.0}, {1}, f64());
+  Tensor y = x * x * 3.0 + exp(x);  // dy/dx = 6x + e^x
+  y.backward(ones({1}, TensorOptions{}.with_dtype(DType::f64)));
+  EXPECT_NEAR(x.grad().item(), 12.0 + std::exp(2.0), 1e-12);
+}
+
+TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
+  Tensor x = from_vector(std::vector<double>{1.0, 2.0}, {2}, f64());
+  sum(x * 2.0).backward();
+  sum(x * 3.0).backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{5.0, 5.0}));
+  x.zero_grad();
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Autograd, SharedSubexpressionSumsBothPaths) {
+  Tensor x = from_vector(std::vector<double>{3.0}, {}, f64());
+  Tensor a = x * 2.0;
+  Tensor y = a * a + a;  // y = 4x^2 + 2x, dy/dx = 8x + 2
+  y.backward();
+  EXPECT_DOUBLE_EQ(x.grad().item(), 26.0);
+}
+
+TEST(Autograd, LeafGradientsDoNotAlias) {
+  // add's backward returns the same tensor for both inputs; writing into
+  // one leaf's grad must not change the other's.
+  Tensor a = ones({3}, f64()), b = ones({3}, f64());
+  sum(a + b).backward();
+  a.grad().fill_(7);
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1, 1, 1}));
+}
+
+TEST(Autograd, NonScalarBackwardNeedsAGradient) {
+  Tensor x = ones({2, 2}, f64());
+  Tensor y = x * 2.0;
+  EXPECT_THROW(y.backward(), Error);
+  y.backward(full({2, 2}, 0.5, TensorOptions{}.with_dtype(DType::f64)));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1, 1, 1, 1}));
+  EXPECT_THROW((x * 2.0).backward(ones({3}, TensorOptions{}.with_dtype(DType::f64))), Error);
+}
+
+TEST(Autograd, SecondBackwardThroughFreedGraphIsAnError) {
+  Tensor x = ones({2}, f64());
+  Tensor y = sum(exp(x));
+  y.backward();
+  try {
+    y.backward();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("retain_graph"), std::string::npos) << e.what();
+  }
+  Tensor z = sum(exp(x));
+  z.backward({}, /*retain_graph=*/true);
+  z.backward();
+  EXPECT_NEAR(x.grad().to_vector<double>()[0], 3 * std::exp(1.0), 1e-12);
+}
+
+TEST(Autograd, NoGradAndDetachStopRecording) {
+  Tensor x = ones({2}, f64());
+  {
+    NoGradGuard guard;
+    Tensor y = x * 2.0;
+    EXPECT_FALSE(y.requires_grad());
+    EXPECT_TRUE(y.is_leaf());
+  }
+  Tensor d = x.detach();
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_TRUE(d.shares_storage(x));
+  Tensor y = x * 2.0;
+  EXPECT_TRUE(y.requires_grad());
+  EXPECT_FALSE(y.is_leaf());
+  EXPECT_EQ(y.grad_fn()->name, "MulScalarBackward");
+  EXPECT_THROW(sum(d * 2.0).backward(), Error);  // nothing requires grad
+}
+
+TEST(Autograd, ModifyingASavedTensorInPlaceIsAnError) {
+  Tensor x = ones({3}, f64());
+  Tensor a = x * 1.0;
+  Tensor y = sum(exp(a));  // exp saves its output; mul by a saves a
+  Tensor z = sum(a * a);
+  a.fill_(2.0);
+  try {
+    z.backward();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("modified in place"), std::string::npos) << e.what();
+  }
+  (void)y;
+}
+
+TEST(Autograd, InPlaceOnALeafThatRequiresGradIsRefused) {
+  Tensor x = ones({3}, f64());
+  EXPECT_THROW(x.fill_(0), Error);
+  NoGradGuard guard;
+  x.fill_(0);  // optimizer-style update
+  EXPECT_EQ(x.to_vector<double>()[0], 0.0);
+}
+
+TEST(Autograd, DeepGraphsNeitherRecurseNorOverflow) {
+  // 200k nodes: a recursive walk or a recursive destructor would overflow.
+  Tensor x = ones({1}, f64());
+  Tensor y = x;
+  for (int i = 0; i < 200000; ++i) y = y + 1e-6;
+  sum(y).backward();
+  EXPECT_EQ(x.grad().item(), 1.0);
+}
+
+TEST(Autograd, GradOfNonLeafAndUnusedInputs) {
+  Tensor x = from_vector(std::vector<double>{1.5}, {}, f64());
+  Tensor w = from_vector(std::vector<double>{4.0}, {}, f64());
+  Tensor h = x * x;
+  Tensor y = h * 3.0;
+  std::vector<Tensor> g = autograd::grad({y}, {h, x});
+  EXPECT_DOUBLE_EQ(g[0].item(), 3.0);
+  EXPECT_DOUBLE_EQ(g[1].item(), 9.0);
+  EXPECT_FALSE(x.grad().defined());  // grad() leaves .grad alone
+  Tensor y2 = x * 2.0;
+  EXPECT_THROW(autograd::grad({y2}, {w}), Error);
+  Tensor y3 = x * 2.0;
+  EXPECT_EQ(autograd::grad({y3}, {w}, {}, false, false, true)[0].item(), 0.0);
+}
+
+TEST(Autograd, DoubleBackwardThroughCreateGraph) {
+  // f = x^3: f' = 3x^2, f'' = 6x.
+  Tensor x = from_vector(std::vector<double>{2.0}, {}, f64());
+  Tensor f = x * x * x;
+  Tensor g = autograd::grad({f}, {x}, {}, false, /*create_graph=*/true)[0];
+  EXPECT_DOUBLE_EQ(g.item(), 12.0);
+  EXPECT_TRUE(g.requires_grad());
+  Tensor gg = autograd::grad({g}, {x})[0];
+  EXPECT_DOUBLE_EQ(gg.item(), 12.0);
+}
+
+TEST(Autograd, ViewsPropagateGradients) {
+  Tensor x = test::uniform({3, 4}, 5).requires_grad_();
+  test::expect_gradcheck([](const std::vector<Tensor>& in) { return in[0].t().reshape({2, 6}) * 2.0; }, {x});
+  test::expect_gradcheck([](const std::vector<Tensor>& in) { return in[0].slice(1, 1, 4, 2); }, {x});
+  test::expect_gradcheck([](const std::vector<Tensor>& in) { return in[0].select(0, 2); }, {x});
+  test::expect_gradcheck([](const std::vector<Tensor>& in) { return in[0].unsqueeze(1).expand({3, 5, 4}); }, {x});
+  test::expect_gradcheck([](const std::vector<Tensor>& in) { return in[0].permute({1, 0}).flatten(); }, {x});
+  test::expect_gradcheck([](const std::vector<Tensor>& in) { return in[0].narrow(0, 1, 2).clone(); }, {x});
+  test::expect_gradgradcheck([](const std::vector<Tensor>& in) { return square(in[0].slice(1, 0, 4, 3)); }, {x});
+}

@@ -1,0 +1,119 @@
+// Float64 gradient checks of every pointwise op and activation, with
+// broadcasting and non-contiguous inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/nanogen.h"
+#include "support/gradcheck.h"
+
+using namespace ng;
+using test::expect_gradcheck;
+using test::expect_gradgradcheck;
+using test::non_contiguous;
+using test::uniform;
+using Ins = std::vector<Tensor>;
+
+static Tensor leaf(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
+  return uniform(s, seed, lo, hi).requires_grad_();
+}
+static Tensor leaf_nc(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
+  return non_contiguous(uniform(s, seed, lo, hi)).requires_grad_();
+}
+
+// Binary ops over broadcasting shapes, contiguous and not.
+#define BINARY_GRADCHECK(name, expr, lo, hi)                                         \
+  TEST(GradElementwise, name) {                                                      \
+    auto f = [](const Ins& in) { const Tensor &a = in[0], &b = in[1]; return expr; }; \
+    expect_gradcheck(f, {leaf({3, 4}, 1, lo, hi), leaf({3, 4}, 2, lo, hi)});         \
+    expect_gradcheck(f, {leaf({2, 1, 4}, 3, lo, hi), leaf({3, 1}, 4, lo, hi)});      \
+    expect_gradcheck(f, {leaf_nc({4, 3}, 5, lo, hi), leaf_nc({4, 3}, 6, lo, hi)});   \
+    expect_gradcheck(f, {leaf({}, 7, lo, hi), leaf_nc({2, 3}, 8, lo, hi)});          \
+  }
+
+BINARY_GRADCHECK(Add, a + b, -1, 1)
+BINARY_GRADCHECK(Sub, a - b, -1, 1)
+BINARY_GRADCHECK(Mul, a * b, -1, 1)
+BINARY_GRADCHECK(Div, a / b, 0.5, 2)
+BINARY_GRADCHECK(Maximum, maximum(a, b), -1, 1)
+BINARY_GRADCHECK(Minimum, minimum(a, b), -1, 1)
+
+// Unary ops on a contiguous and a non-contiguous input, over a safe domain.
+#define UNARY_GRADCHECK(name, expr, lo, hi)                          \
+  TEST(GradElementwise, name) {                                      \
+    auto f = [](const Ins& in) { const Tensor& x = in[0]; return expr; }; \
+    expect_gradcheck(f, {leaf({2, 3, 4}, 11, lo, hi)});              \
+    expect_gradcheck(f, {leaf_nc({5, 3}, 12, lo, hi)});              \
+  }
+
+UNARY_GRADCHECK(Neg, -x, -1, 1)
+UNARY_GRADCHECK(Exp, exp(x), -2, 2)
+UNARY_GRADCHECK(Log, log(x), 0.2, 3)
+UNARY_GRADCHECK(Log1p, log1p(x), -0.5, 3)
+UNARY_GRADCHECK(Expm1, expm1(x), -2, 2)
+UNARY_GRADCHECK(Sqrt, sqrt(x), 0.2, 3)
+UNARY_GRADCHECK(Square, square(x), -2, 2)
+UNARY_GRADCHECK(Reciprocal, reciprocal(x), 0.5, 2)
+UNARY_GRADCHECK(PowScalar, pow(x, 2.5), 0.2, 2)
+UNARY_GRADCHECK(Abs, abs(x), -1, 1)
+UNARY_GRADCHECK(Sin, sin(x), -3, 3)
+UNARY_GRADCHECK(Cos, cos(x), -3, 3)
+UNARY_GRADCHECK(Clamp, clamp(x, -0.5, 0.4), -1, 1)
+UNARY_GRADCHECK(ScalarArithmetic, (x * 3.0 + 2.0) / 4.0 - 1.0, -1, 1)
+UNARY_GRADCHECK(ScalarRsub, 2.0 - x, -1, 1)
+UNARY_GRADCHECK(Relu, relu(x), -1, 1)
+UNARY_GRADCHECK(LeakyRelu, leaky_relu(x, 0.2), -1, 1)
+UNARY_GRADCHECK(Sigmoid, sigmoid(x), -4, 4)
+UNARY_GRADCHECK(Tanh, tanh(x), -3, 3)
+UNARY_GRADCHECK(Silu, silu(x), -4, 4)
+UNARY_GRADCHECK(Softplus, softplus(x), -30, 30)
+UNARY_GRADCHECK(LogSigmoid, log_sigmoid(x), -30, 30)
+
+TEST(GradElementwise, Where) {
+  const Tensor cond = gt(uniform({3, 4}, 21), scalar_tensor(0, TensorOptions{}.with_dtype(DType::f64)));
+  expect_gradcheck([&](const Ins& in) { return where(cond, in[0], in[1]); }, {leaf({3, 4}, 22), leaf({4}, 23)});
+  expect_gradcheck([&](const Ins& in) { return where(cond, in[0], in[1]); },
+                   {leaf_nc({3, 4}, 24), leaf({}, 25)});
+}
+
+TEST(GradElementwise, SecondOrder) {
+  auto f = [](const Ins& in) { return sigmoid(in[0]) * tanh(in[1]) + softplus(in[0] * in[1]) + silu(in[1]); };
+  expect_gradgradcheck(f, {leaf({2, 3}, 31), leaf({2, 3}, 32)});
+  expect_gradgradcheck([](const Ins& in) { return leaky_relu(in[0], 0.2) * in[0] / (in[0] * in[0] + 1.0); },
+                       {leaf({5}, 33)});
+  expect_gradgradcheck([](const Ins& in) { return log_sigmoid(in[0]) + sqrt(exp(in[0])); }, {leaf({4}, 34)});
+}
+
+TEST(Elementwise, StableAtExtremes) {
+  const Tensor x = from_vector(std::vector<double>{-1000, -50, 0, 50, 1000}, {5});
+  const std::vector<double> sp = softplus(x).to_vector<double>();
+  EXPECT_EQ(sp[0], 0.0);
+  EXPECT_DOUBLE_EQ(sp[4], 1000.0);
+  EXPECT_DOUBLE_EQ(sp[2], std::log(2.0));
+  const std::vector<double> ls = log_sigmoid(x).to_vector<double>();
+  EXPECT_DOUBLE_EQ(ls[0], -1000.0);
+  EXPECT_EQ(ls[4], 0.0);
+  const std::vector<double> s = sigmoid(x).to_vector<double>();
+  EXPECT_EQ(s[0], 0.0);
+  EXPECT_EQ(s[4], 1.0);
+  for (double v : sp) EXPECT_FALSE(std::isnan(v));
+}
+
+TEST(Elementwise, ComparisonsAndMasks) {
+  const Tensor a = from_vector(std::vector<float>{1, 2, 3}, {3});
+  const Tensor b = from_vector(std::vector<float>{3, 2, 1}, {3});
+  EXPECT_EQ(gt(a, b).to_vector<float>(), (std::vector<float>{0, 0, 1}));
+  EXPECT_EQ(le(a, b).to_vector<float>(), (std::vector<float>{1, 1, 0}));
+  EXPECT_EQ(eq(a, b).to_vector<float>(), (std::vector<float>{0, 1, 0}));
+  EXPECT_EQ(lt(a, 2.5).to_vector<float>(), (std::vector<float>{1, 1, 0}));
+  EXPECT_EQ(where(gt(a, 1.5), a, b).to_vector<float>(), (std::vector<float>{3, 2, 3}));
+}
+
+TEST(Elementwise, InPlaceUpdates) {
+  Tensor a = ones({2, 3});
+  add_(a, arange(3), 2.0);
+  EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{1, 3, 5, 1, 3, 5}));
+  mul_(a, 0.5);
+  EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{0.5, 1.5, 2.5, 0.5, 1.5, 2.5}));
+  EXPECT_THROW(add_(a, ones({4})), Error);
+}
