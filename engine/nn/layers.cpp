@@ -1,0 +1,140 @@
+#include "engine/nn/layers.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops/activation.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linalg.h"
+#include "engine/ops/norm.h"
+
+namespace ng::nn {
+
+Tensor uniform_init(const Shape& shape, int64_t fan_in, Generator& gen) {
+  const double bound = fan_in > 0 ? 1.0 / std::sqrt(double(fan_in)) : 0.0;
+  NoGradGuard no_grad;
+  return (rand(shape, gen) * (2 * bound) - bound).detach();
+}
+
+Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator& gen) {
+  weight = uniform_init({out, in}, in, gen);
+  register_parameter("weight", weight);
+  if (with_bias) {
+    bias = uniform_init({out}, in, gen);
+    register_parameter("bias", bias);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_, bool with_bias,
+               Generator& gen)
+    : stride(stride_), padding(padding_) {
+  const int64_t fan_in = in * kernel * kernel;
+  weight = uniform_init({out, in, kernel, kernel}, fan_in, gen);
+  register_parameter("weight", weight);
+  if (with_bias) {
+    bias = uniform_init({out}, fan_in, gen);
+    register_parameter("bias", bias);
+  }
+}
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, stride, padding); }
+
+// PyTorch computes the fan-in of a transposed conv from weight.size(1),
+// which is the number of output channels.
+ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_,
+                                 int64_t output_padding_, bool with_bias, Generator& gen)
+    : stride(stride_), padding(padding_), output_padding(output_padding_) {
+  const int64_t fan_in = out * kernel * kernel;
+  weight = uniform_init({in, out, kernel, kernel}, fan_in, gen);
+  register_parameter("weight", weight);
+  if (with_bias) {
+    bias = uniform_init({out}, fan_in, gen);
+    register_parameter("bias", bias);
+  }
+}
+
+Tensor ConvTranspose2d::forward(const Tensor& x) {
+  return conv_transpose2d(x, weight, bias, stride, padding, output_padding);
+}
+
+BatchNorm::BatchNorm(int64_t channels, double eps_, double momentum_, bool affine) : eps(eps_), momentum(momentum_) {
+  if (affine) {
+    weight = ones({channels});
+    bias = zeros({channels});
+    register_parameter("weight", weight);
+    register_parameter("bias", bias);
+  }
+  running_mean = zeros({channels});
+  running_var = ones({channels});
+  num_batches_tracked = zeros({});
+  register_buffer("running_mean", running_mean);
+  register_buffer("running_var", running_var);
+  register_buffer("num_batches_tracked", num_batches_tracked);
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  if (is_training()) {
+    NoGradGuard no_grad;
+    num_batches_tracked.fill_(num_batches_tracked.item() + 1);
+  }
+  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+GroupNorm::GroupNorm(int64_t groups_, int64_t channels, double eps_, bool affine) : groups(groups_), eps(eps_) {
+  if (affine) {
+    weight = ones({channels});
+    bias = zeros({channels});
+    register_parameter("weight", weight);
+    register_parameter("bias", bias);
+  }
+}
+
+Tensor GroupNorm::forward(const Tensor& x) { return group_norm(x, groups, weight, bias, eps); }
+
+LayerNorm::LayerNorm(Shape shape, double eps_, bool affine) : normalized_shape(std::move(shape)), eps(eps_) {
+  if (affine) {
+    weight = ones(normalized_shape);
+    bias = zeros(normalized_shape);
+    register_parameter("weight", weight);
+    register_parameter("bias", bias);
+  }
+}
+
+Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, normalized_shape, weight, bias, eps); }
+
+std::shared_ptr<Module> ReLU() { return std::make_shared<Lambda>([](const Tensor& x) { return relu(x); }); }
+std::shared_ptr<Module> LeakyReLU(double slope) {
+  return std::make_shared<Lambda>([slope](const Tensor& x) { return leaky_relu(x, slope); });
+}
+std::shared_ptr<Module> Sigmoid() { return std::make_shared<Lambda>([](const Tensor& x) { return sigmoid(x); }); }
+std::shared_ptr<Module> Tanh() { return std::make_shared<Lambda>([](const Tensor& x) { return tanh(x); }); }
+std::shared_ptr<Module> SiLU() { return std::make_shared<Lambda>([](const Tensor& x) { return silu(x); }); }
+std::shared_ptr<Module> Flatten() { return std::make_shared<Lambda>([](const Tensor& x) { return x.flatten(1); }); }
+std::shared_ptr<Module> Unflatten(Shape shape) {
+  return std::make_shared<Lambda>([shape](const Tensor& x) {
+    Shape full{x.size(0)};
+    full.insert(full.end(), shape.begin(), shape.end());
+    return x.reshape(full);
+  });
+}
+
+Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training()); }
+
+Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
+  for (const auto& m : modules) push_back(m);
+}
+
+void Sequential::push_back(std::shared_ptr<Module> m) {
+  register_module(std::to_string(children().size()), std::move(m));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (const auto& [name, m] : children()) h = m->forward(h);
+  return h;
+}
+
+}  // namespace ng::nn

@@ -1,0 +1,107 @@
+// The layers the three models are built from, with PyTorch's default
+// initialisation (so side-by-side runs start from the same distribution).
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+
+#include "engine/nn/module.h"
+#include "engine/ops/random.h"
+
+namespace ng::nn {
+
+// PyTorch's default for Linear/Conv weights and biases: kaiming_uniform with
+// a = sqrt(5), which is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for both.
+Tensor uniform_init(const Shape& shape, int64_t fan_in, Generator& gen);
+
+class Linear : public Module {
+ public:
+  Linear(int64_t in, int64_t out, bool bias = true, Generator& gen = default_generator());
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;  // [out, in], [out]
+};
+
+class Conv2d : public Module {
+ public:
+  Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0, bool bias = true,
+         Generator& gen = default_generator());
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;  // [out, in, k, k], [out]
+  int64_t stride, padding;
+};
+
+class ConvTranspose2d : public Module {
+ public:
+  ConvTranspose2d(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0,
+                  int64_t output_padding = 0, bool bias = true, Generator& gen = default_generator());
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;  // [in, out, k, k], [out]
+  int64_t stride, padding, output_padding;
+};
+
+// BatchNorm1d and BatchNorm2d are the same computation over dim 1.
+class BatchNorm : public Module {
+ public:
+  explicit BatchNorm(int64_t channels, double eps = 1e-5, double momentum = 0.1, bool affine = true);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  double eps, momentum;
+};
+using BatchNorm1d = BatchNorm;
+using BatchNorm2d = BatchNorm;
+
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t groups, int64_t channels, double eps = 1e-5, bool affine = true);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  int64_t groups;
+  double eps;
+};
+
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool affine = true);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  Shape normalized_shape;
+  double eps;
+};
+
+// A stateless function as a module (activations, reshapes).
+class Lambda : public Module {
+ public:
+  explicit Lambda(std::function<Tensor(const Tensor&)> f) : f_(std::move(f)) {}
+  Tensor forward(const Tensor& x) override { return f_(x); }
+
+ private:
+  std::function<Tensor(const Tensor&)> f_;
+};
+
+std::shared_ptr<Module> ReLU();
+std::shared_ptr<Module> LeakyReLU(double slope = 0.01);
+std::shared_ptr<Module> Sigmoid();
+std::shared_ptr<Module> Tanh();
+std::shared_ptr<Module> SiLU();
+std::shared_ptr<Module> Flatten();              // [N, ...] -> [N, prod(...)]
+std::shared_ptr<Module> Unflatten(Shape shape);  // [N, prod] -> [N, shape...]
+
+class Dropout : public Module {
+ public:
+  explicit Dropout(double probability) : p(probability) {}
+  Tensor forward(const Tensor& x) override;
+  double p;
+};
+
+// Runs its children in order; they are named "0", "1", ... as in PyTorch.
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+  void push_back(std::shared_ptr<Module> m);
+  Tensor forward(const Tensor& x) override;
+  size_t size() const { return children().size(); }
+  Module& operator[](size_t i) const { return *children()[i].second; }
+};
+
+}  // namespace ng::nn

@@ -1,0 +1,62 @@
+#include "engine/optim/ema.h"
+
+#include <algorithm>
+#include <map>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops/elementwise.h"
+
+namespace ng::optim {
+
+EMA::EMA(const nn::Module& model, double decay, bool warmup) : decay_(decay), warmup_(warmup) {
+  NoGradGuard no_grad;
+  for (auto& [n, p] : model.named_parameters()) shadow_.emplace_back(n, p.detach().clone());
+  num_params_ = shadow_.size();
+  for (auto& [n, b] : model.named_buffers()) shadow_.emplace_back(n, b.detach().clone());
+}
+
+double EMA::current_decay() const {
+  if (!warmup_) return decay_;
+  return std::min(decay_, (1.0 + double(updates_)) / (10.0 + double(updates_)));
+}
+
+void EMA::update(const nn::Module& model) {
+  NoGradGuard no_grad;
+  const double d = current_decay();
+  const nn::NamedTensors params = model.named_parameters(), buffers = model.named_buffers();
+  NG_CHECK(params.size() == num_params_ && buffers.size() == shadow_.size() - num_params_,
+           "EMA: the model's parameters do not match the averaged ones");
+  for (size_t i = 0; i < num_params_; ++i) {
+    Tensor& s = shadow_[i].second;
+    mul_(s, d);
+    add_(s, params[i].second, 1.0 - d);
+  }
+  for (size_t i = 0; i < buffers.size(); ++i) shadow_[num_params_ + i].second.copy_(buffers[i].second);
+  ++updates_;
+}
+
+void EMA::copy_to(nn::Module& model) const { model.load_state_dict(shadow_); }
+
+nn::NamedTensors EMA::state() const {
+  nn::NamedTensors out;
+  out.emplace_back("ema.updates", scalar_tensor(double(updates_), TensorOptions{}.with_dtype(DType::f64)));
+  for (const auto& [n, t] : shadow_) out.emplace_back("ema." + n, t);
+  return out;
+}
+
+void EMA::load_state(const nn::NamedTensors& state) {
+  std::map<std::string, Tensor> given(state.begin(), state.end());
+  NG_CHECK(given.count("ema.updates"), "EMA: the saved state has no 'ema.updates'");
+  updates_ = int64_t(given.at("ema.updates").item());
+  NoGradGuard no_grad;
+  for (auto& [n, t] : shadow_) {
+    auto it = given.find("ema." + n);
+    NG_CHECK(it != given.end(), "EMA: the saved state lacks 'ema.", n, "'");
+    NG_CHECK(it->second.shape() == t.shape(), "EMA: saved 'ema.", n, "' has shape ", shape_str(it->second.shape()),
+             ", expected ", shape_str(t.shape()));
+    t.copy_(it->second);
+  }
+}
+
+}  // namespace ng::optim

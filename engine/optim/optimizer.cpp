@@ -1,0 +1,144 @@
+#include "engine/optim/optimizer.h"
+
+#include <cmath>
+#include <map>
+
+#include "engine/autograd.h"
+#include "engine/cpu/adam.h"
+#include "engine/error.h"
+#include "engine/memory.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+
+namespace ng::optim {
+
+Optimizer::Optimizer(nn::NamedTensors params, double lr_) : lr(lr_), params_(std::move(params)) {
+  slots_.resize(params_.size());
+}
+
+void Optimizer::step() {
+  NoGradGuard no_grad;
+  ++steps_;
+  const size_t n_slots = slot_names().size();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i].second;
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    NG_CHECK(g.shape() == p.shape(), "optimizer: gradient ", shape_str(g.shape()), " of ", params_[i].first,
+             " does not match the parameter ", shape_str(p.shape()));
+    if (slots_[i].empty())
+      for (size_t k = 0; k < n_slots; ++k) slots_[i].push_back(zeros_like(p));
+    update(p, g, slots_[i]);
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (auto& [n, p] : params_) p.zero_grad();
+}
+
+nn::NamedTensors Optimizer::state() const {
+  nn::NamedTensors out;
+  out.emplace_back("step", scalar_tensor(double(steps_), TensorOptions{}.with_dtype(DType::f64)));
+  const std::vector<std::string> names = slot_names();
+  for (size_t i = 0; i < params_.size(); ++i)
+    for (size_t k = 0; k < slots_[i].size(); ++k) out.emplace_back(params_[i].first + "." + names[k], slots_[i][k]);
+  return out;
+}
+
+void Optimizer::load_state(const nn::NamedTensors& state) {
+  std::map<std::string, Tensor> given(state.begin(), state.end());
+  NG_CHECK(given.count("step"), "optimizer: the saved state has no 'step'");
+  steps_ = int64_t(given.at("step").item());
+  const std::vector<std::string> names = slot_names();
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    slots_[i].clear();
+    for (const std::string& slot : names) {
+      const std::string key = params_[i].first + "." + slot;
+      auto it = given.find(key);
+      if (it == given.end()) {
+        // A parameter that never had a gradient has no state: fine only if
+        // no slot of it was saved.
+        NG_CHECK(slots_[i].empty(), "optimizer: the saved state lacks '", key, "'");
+        break;
+      }
+      const Tensor& p = params_[i].second;
+      NG_CHECK(it->second.shape() == p.shape(), "optimizer: saved '", key, "' has shape ",
+               shape_str(it->second.shape()), ", the parameter has ", shape_str(p.shape()));
+      slots_[i].push_back(it->second.to(p.dtype()).to(p.device()).clone());
+    }
+  }
+}
+
+// ---- SGD ---------------------------------------------------------------------------
+
+SGD::SGD(nn::NamedTensors params, SGDOptions o) : Optimizer(std::move(params), o.lr), options(o) {
+  NG_CHECK(!o.nesterov || o.momentum > 0, "SGD: Nesterov momentum needs momentum > 0");
+}
+
+std::vector<std::string> SGD::slot_names() const {
+  return options.momentum != 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{};
+}
+
+// PyTorch's SGD: d = g + wd p; buf = m buf + d (buf = d at the first step);
+// d = nesterov ? d + m buf : buf; p -= lr d.
+void SGD::update(Tensor& p, const Tensor& g, std::vector<Tensor>& slots) {
+  const double m = options.momentum;
+  Tensor d = options.weight_decay != 0 ? g + p * options.weight_decay : g;
+  if (m != 0) {
+    Tensor& buf = slots[0];
+    if (steps_ == 1)
+      buf.copy_(d);
+    else
+      buf.copy_(buf * m + d);
+    d = options.nesterov ? d + buf * m : buf;
+  }
+  add_(p, d, -lr);
+}
+
+// ---- Adam ----------------------------------------------------------------------------
+
+Adam::Adam(nn::NamedTensors params, AdamOptions o) : Optimizer(std::move(params), o.lr), options(o) {
+  NG_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "Adam: betas must be in [0, 1), got (",
+           o.beta1, ", ", o.beta2, ")");
+}
+
+std::vector<std::string> Adam::slot_names() const { return {"exp_avg", "exp_avg_sq"}; }
+
+void Adam::update(Tensor& p, const Tensor& g, std::vector<Tensor>& slots) {
+  cpu::AdamStep s;
+  s.lr = lr;  // the live value, which a schedule may change
+  s.beta1 = options.beta1;
+  s.beta2 = options.beta2;
+  s.eps = options.eps;
+  s.weight_decay = options.weight_decay;
+  s.decoupled = options.decoupled;
+  s.step = steps_;
+  NG_CHECK(p.is_contiguous() && slots[0].is_contiguous() && slots[1].is_contiguous(),
+           "Adam: parameters and state must be contiguous");
+  check_inplace(p, "Adam");
+  if (p.device().is_cpu())
+    cpu::adam_step(s, p, g.contiguous(), slots[0], slots[1]);
+  else
+    require_cuda("Adam");
+}
+
+// ---- clipping -------------------------------------------------------------------------
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  NoGradGuard no_grad;
+  double total = 0;
+  for (const Tensor& p : params)
+    if (p.grad().defined()) total += sum(square(p.grad())).item();
+  total = std::sqrt(total);
+  if (total > max_norm && total > 0) {
+    const double scale = max_norm / (total + 1e-6);  // as PyTorch: max_norm / (norm + 1e-6)
+    for (const Tensor& p : params) {
+      Tensor g = p.grad();
+      if (g.defined()) mul_(g, scale);
+    }
+  }
+  return total;
+}
+
+}  // namespace ng::optim

@@ -1,0 +1,86 @@
+// Optimizers: SGD (momentum, Nesterov), Adam and AdamW, with their state
+// exposed as named tensors so a checkpoint can resume them exactly.
+#pragma once
+
+#include <string>
+
+#include "engine/nn/module.h"
+
+namespace ng::optim {
+
+class Optimizer {
+ public:
+  // params: the module's named_parameters(); the names key the state.
+  explicit Optimizer(nn::NamedTensors params, double lr);
+  virtual ~Optimizer() = default;
+
+  // One update from the parameters' .grad (parameters without one are skipped).
+  void step();
+  void zero_grad();
+
+  double lr;
+  int64_t steps() const { return steps_; }
+  const nn::NamedTensors& params() const { return params_; }
+
+  // "<param>.<slot>" tensors plus "step"; load_state checks the names.
+  nn::NamedTensors state() const;
+  void load_state(const nn::NamedTensors& state);
+
+ protected:
+  // Updates one parameter in place from its gradient; `slots` are this
+  // optimizer's per-parameter state tensors (created zeroed on first use).
+  virtual void update(Tensor& param, const Tensor& grad, std::vector<Tensor>& slots) = 0;
+  virtual std::vector<std::string> slot_names() const = 0;
+
+  nn::NamedTensors params_;
+  std::vector<std::vector<Tensor>> slots_;  // per parameter
+  int64_t steps_ = 0;
+};
+
+struct SGDOptions {
+  double lr = 1e-2, momentum = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(nn::NamedTensors params, SGDOptions options);
+  SGDOptions options;
+
+ protected:
+  void update(Tensor& param, const Tensor& grad, std::vector<Tensor>& slots) override;
+  std::vector<std::string> slot_names() const override;
+};
+
+// Adam (Kingma & Ba) with PyTorch's operation order; weight_decay is an L2
+// term added to the gradient. With `decoupled` it is AdamW (Loshchilov &
+// Hutter): the weights decay directly, p *= 1 - lr * weight_decay.
+struct AdamOptions {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  bool decoupled = false;
+};
+
+class Adam : public Optimizer {
+ public:
+  Adam(nn::NamedTensors params, AdamOptions options = {});
+  AdamOptions options;
+
+ protected:
+  void update(Tensor& param, const Tensor& grad, std::vector<Tensor>& slots) override;
+  std::vector<std::string> slot_names() const override;
+};
+
+// AdamW with PyTorch's default weight decay of 0.01 unless given.
+inline AdamOptions adamw_options(double lr = 1e-3, double weight_decay = 1e-2) {
+  AdamOptions o;
+  o.lr = lr;
+  o.weight_decay = weight_decay;
+  o.decoupled = true;
+  return o;
+}
+
+// Scales all gradients so that their joint L2 norm is at most max_norm;
+// returns the norm before clipping.
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+
+}  // namespace ng::optim

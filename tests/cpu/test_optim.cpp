@@ -1,0 +1,145 @@
+// Optimizers against PyTorch 1.13's (reference values printed by torch.optim
+// on the same problem), EMA, schedules and gradient clipping.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/nanogen.h"
+#include "engine/nn/layers.h"
+#include "engine/optim/ema.h"
+#include "engine/optim/optimizer.h"
+#include "engine/optim/schedule.h"
+#include "support/gradcheck.h"
+
+using namespace ng;
+
+namespace {
+
+// f(p) = sum(c p^3 / 3 + p), float64, five steps of an optimizer.
+template <class MakeOpt>
+std::vector<double> run(MakeOpt make) {
+  const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64);
+  Tensor p = from_vector(std::vector<double>{1.0, -2.0, 3.0, 0.5}, {4}, f64.with_requires_grad());
+  const Tensor c = from_vector(std::vector<double>{1.0, 0.5, 2.0, -1.0}, {4}, f64);
+  auto opt = make(nn::NamedTensors{{"p", p}});
+  for (int i = 0; i < 5; ++i) {
+    opt.zero_grad();
+    sum(c * p * p * p / 3.0 + p).backward();
+    opt.step();
+  }
+  return p.to_vector<double>();
+}
+
+void expect_near_all(const std::vector<double>& a, const std::vector<double>& b, double tol) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], tol) << "element " << i;
+}
+
+}  // namespace
+
+TEST(Optim, SgdMatchesPyTorch) {
+  expect_near_all(run([](nn::NamedTensors p) { return optim::SGD(p, {.lr = 0.05}); }),
+                  {0.5791819215086158, -2.938844372414996, 0.902600909163334, 0.29521333984747883}, 1e-12);
+  expect_near_all(
+      run([](nn::NamedTensors p) { return optim::SGD(p, {.lr = 0.05, .momentum = 0.9, .weight_decay = 0.01}); }),
+      {-0.09989959981190624, -4.580726475199318, -3.3321369400528105, -0.04311335729318994}, 1e-12);
+  expect_near_all(run([](nn::NamedTensors p) { return optim::SGD(p, {.lr = 0.05, .momentum = 0.9, .nesterov = true}); }),
+                  {-0.27900332034994757, -6.286936135805602, -3.5673307021632072, -0.22340936685312623}, 1e-12);
+}
+
+TEST(Optim, AdamAndAdamWMatchPyTorch) {
+  expect_near_all(run([](nn::NamedTensors p) { return optim::Adam(p, {.lr = 0.1}); }),
+                  {0.5061128014445503, -2.501930565863215, 2.503750946924439, -0.002027461328816871}, 1e-12);
+  expect_near_all(
+      run([](nn::NamedTensors p) { return optim::Adam(p, {.lr = 0.1, .beta1 = 0.5, .weight_decay = 0.1}); }),
+      {0.5255708282376947, -2.516033243940159, 2.5169796880651747, -0.014695942414436947}, 1e-12);
+  expect_near_all(run([](nn::NamedTensors p) { return optim::Adam(p, optim::adamw_options(0.1, 0.1)); }),
+                  {0.4676230157913506, -2.3937458643680745, 2.3680588387425017, -0.01661305990737151}, 1e-12);
+}
+
+TEST(Optim, StateRoundTripResumesExactly) {
+  const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64);
+  auto make_param = [&] { return from_vector(std::vector<double>{1.0, -2.0}, {2}, f64.with_requires_grad()); };
+  auto loss = [](const Tensor& p) { return sum(p * p * p + p); };
+  // Uninterrupted: 6 steps.
+  Tensor a = make_param();
+  optim::Adam opt_a({{"p", a}}, {.lr = 0.05});
+  for (int i = 0; i < 6; ++i) {
+    opt_a.zero_grad();
+    loss(a).backward();
+    opt_a.step();
+  }
+  // Interrupted after 3: a fresh optimizer loads the state and does 3 more.
+  Tensor b = make_param();
+  optim::Adam opt_b({{"p", b}}, {.lr = 0.05});
+  for (int i = 0; i < 3; ++i) {
+    opt_b.zero_grad();
+    loss(b).backward();
+    opt_b.step();
+  }
+  const nn::NamedTensors saved = opt_b.state();
+  EXPECT_EQ(saved.size(), 3u);  // step, p.exp_avg, p.exp_avg_sq
+  optim::Adam opt_c({{"p", b}}, {.lr = 0.05});
+  opt_c.load_state(saved);
+  EXPECT_EQ(opt_c.steps(), 3);
+  for (int i = 0; i < 3; ++i) {
+    opt_c.zero_grad();
+    loss(b).backward();
+    opt_c.step();
+  }
+  EXPECT_EQ(a.to_vector<double>(), b.to_vector<double>());
+}
+
+TEST(Optim, ClipGradNorm) {
+  Tensor a = zeros({2}).requires_grad_(), b = zeros({1}).requires_grad_();
+  a.set_grad(from_vector(std::vector<float>{3, 0}, {2}));
+  b.set_grad(from_vector(std::vector<float>{4}, {1}));
+  EXPECT_NEAR(optim::clip_grad_norm({a, b}, 1.0), 5.0, 1e-6);
+  EXPECT_NEAR(a.grad().to_vector<float>()[0], 0.6, 1e-6);
+  EXPECT_NEAR(b.grad().to_vector<float>()[0], 0.8, 1e-6);
+  EXPECT_NEAR(optim::clip_grad_norm({a, b}, 10.0), 1.0, 1e-5);  // below the bound: unchanged
+  EXPECT_NEAR(a.grad().to_vector<float>()[0], 0.6, 1e-6);
+}
+
+TEST(Optim, Schedules) {
+  optim::Schedule s{optim::Schedule::Kind::cosine, 1.0, 10, 110, 0.1};
+  EXPECT_DOUBLE_EQ(s.at(0), 0.1);
+  EXPECT_DOUBLE_EQ(s.at(9), 1.0);
+  EXPECT_DOUBLE_EQ(s.at(10), 1.0);
+  EXPECT_NEAR(s.at(60), 0.55, 1e-12);  // half way: the mean of 1.0 and 0.1
+  EXPECT_DOUBLE_EQ(s.at(110), 0.1);
+  EXPECT_DOUBLE_EQ(s.at(1000), 0.1);
+  optim::Schedule c{optim::Schedule::Kind::constant, 0.5, 0, 0, 0};
+  EXPECT_DOUBLE_EQ(c.at(12345), 0.5);
+  EXPECT_THROW(optim::Schedule::parse("linear-ish"), Error);
+}
+
+namespace {
+struct Affine : nn::Module {
+  Tensor w = zeros({2}), running = zeros({1});
+  Affine() {
+    register_parameter("w", w);
+    register_buffer("running", running);
+  }
+};
+}  // namespace
+
+TEST(Optim, EmaAveragesWithWarmup) {
+  Affine m;
+  optim::EMA ema(m, 0.9, /*warmup=*/true);
+  EXPECT_DOUBLE_EQ(ema.current_decay(), 0.1);  // (1 + 0) / (10 + 0)
+  {
+    NoGradGuard g;
+    m.w.fill_(1.0);
+    m.running.fill_(7.0);
+  }
+  ema.update(m);  // shadow = 0.1 * 0 + 0.9 * 1
+  Affine copy;
+  ema.copy_to(copy);
+  EXPECT_NEAR(copy.w.to_vector<float>()[0], 0.9, 1e-6);
+  EXPECT_EQ(copy.running.to_vector<float>()[0], 7.0f);  // buffers are copied, not averaged
+  EXPECT_NEAR(ema.current_decay(), 2.0 / 11.0, 1e-12);
+  optim::EMA restored(m, 0.9, true);
+  restored.load_state(ema.state());
+  EXPECT_EQ(restored.updates(), 1);
+}
