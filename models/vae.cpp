@@ -1,0 +1,89 @@
+#include "models/vae.h"
+
+#include <cmath>
+
+#include "engine/nanogen.h"
+
+namespace ng::models {
+
+Likelihood parse_likelihood(const std::string& s) {
+  if (s == "bernoulli") return Likelihood::bernoulli;
+  if (s == "gaussian") return Likelihood::gaussian_fixed;
+  if (s == "gaussian-learned") return Likelihood::gaussian_learned;
+  throw Error("vae: likelihood '" + s + "' is not known; expected bernoulli, gaussian or gaussian-learned");
+}
+
+std::string likelihood_name(Likelihood l) {
+  switch (l) {
+    case Likelihood::bernoulli: return "bernoulli";
+    case Likelihood::gaussian_fixed: return "gaussian";
+    case Likelihood::gaussian_learned: return "gaussian-learned";
+  }
+  return "?";
+}
+
+VAE::VAE(const VAEConfig& c, Generator& gen) : config_(c) {
+  NG_CHECK(c.height % 4 == 0 && c.width % 4 == 0, "vae: image size ", c.height, "x", c.width,
+           " must be divisible by 4 (two stride-2 convolutions)");
+  const int64_t h4 = c.height / 4, w4 = c.width / 4, flat = c.conv2 * h4 * w4;
+  using namespace nn;
+  enc = register_module("enc", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Module>>{
+                                   std::make_shared<Conv2d>(c.channels, c.conv1, 4, 2, 1, true, gen), ReLU(),
+                                   std::make_shared<Conv2d>(c.conv1, c.conv2, 4, 2, 1, true, gen), ReLU(), Flatten(),
+                                   std::make_shared<Linear>(flat, c.hidden, true, gen), ReLU(),
+                                   std::make_shared<Linear>(c.hidden, 2 * c.z_dim, true, gen)}));
+  dec = register_module("dec", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Module>>{
+                                   std::make_shared<Linear>(c.z_dim, c.hidden, true, gen), ReLU(),
+                                   std::make_shared<Linear>(c.hidden, flat, true, gen), ReLU(),
+                                   Unflatten({c.conv2, h4, w4}),
+                                   std::make_shared<ConvTranspose2d>(c.conv2, c.conv1, 4, 2, 1, 0, true, gen), ReLU(),
+                                   std::make_shared<ConvTranspose2d>(c.conv1, c.channels, 4, 2, 1, 0, true, gen)}));
+  if (c.likelihood != Likelihood::bernoulli) {
+    NG_CHECK(c.sigma > 0, "vae: the Gaussian decoder's sigma must be positive, got ", c.sigma);
+    log_sigma = full({}, std::log(c.sigma));
+    if (c.likelihood == Likelihood::gaussian_learned)
+      register_parameter("log_sigma", log_sigma);
+    else
+      register_buffer("log_sigma", log_sigma);
+  }
+}
+
+std::pair<Tensor, Tensor> VAE::encode(const Tensor& x) const {
+  NG_CHECK(x.dim() == 4 && x.size(1) == config_.channels && x.size(2) == config_.height &&
+               x.size(3) == config_.width,
+           "vae: input ", shape_str(x.shape()), " does not match the model's images [N,", config_.channels, ",",
+           config_.height, ",", config_.width, "]");
+  const std::vector<Tensor> halves = chunk((*enc)(x), 2, 1);
+  return {halves[0], halves[1]};
+}
+
+Tensor VAE::decode(const Tensor& z) const { return (*dec)(z); }
+
+Tensor reparameterize(const Tensor& mu, const Tensor& logvar, const Tensor& eps) {
+  NG_CHECK(mu.shape() == logvar.shape() && mu.shape() == eps.shape(), "reparameterize: mu ", shape_str(mu.shape()),
+           ", logvar ", shape_str(logvar.shape()), " and eps ", shape_str(eps.shape()), " must have one shape");
+  return mu + exp(logvar * 0.5) * eps;
+}
+
+ELBOTerms VAE::loss(const Tensor& x, const Tensor& eps, double beta) const {
+  const auto [mu, logvar] = encode(x);
+  const Tensor decoded = decode(reparameterize(mu, logvar, eps));
+  const double n = double(x.size(0));
+  Tensor recon;
+  if (config_.likelihood == Likelihood::bernoulli) {
+    recon = binary_cross_entropy_with_logits(decoded, x, Reduction::sum) * (1.0 / n);
+  } else {
+    // -log N(x; mean, sigma^2) summed over pixels, the log-normaliser included.
+    const Tensor var = exp(log_sigma * 2.0);
+    recon = gaussian_nll(x, decoded, var, Reduction::sum) * (1.0 / n);
+  }
+  const Tensor kl = kl_normal_std_normal(mu, logvar, Reduction::sum) * (1.0 / n);
+  return {recon + kl * beta, recon, kl};
+}
+
+Tensor VAE::to_image(const Tensor& decoded) const {
+  if (config_.likelihood == Likelihood::bernoulli) return sigmoid(decoded);
+  return clamp(decoded, 0.0, 1.0);
+}
+
+}  // namespace ng::models

@@ -1,0 +1,67 @@
+// The variational autoencoder of DESIGN.md (Kingma & Welling 2014).
+//
+//   enc: Conv(C,32,4,s2,p1) ReLU Conv(32,64,4,s2,p1) ReLU Flatten Linear(64*H/4*W/4,256) ReLU Linear(256,2z)
+//   dec: Linear(z,256) ReLU Linear(256,64*H/4*W/4) ReLU Unflatten ConvT(64,32,4,s2,p1) ReLU ConvT(32,C,4,s2,p1)
+//
+// The encoder gives q(z|x) = N(mu, diag(exp(logvar))); the decoder gives the
+// parameters of p(x|z): Bernoulli logits, or a Gaussian mean with a fixed
+// or learned standard deviation. The loss is the negative ELBO in nats per
+// image: E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I)), the expectation
+// estimated with one reparameterised sample z = mu + exp(logvar/2) * eps.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/nn/layers.h"
+
+namespace ng::models {
+
+enum class Likelihood { bernoulli, gaussian_fixed, gaussian_learned };
+Likelihood parse_likelihood(const std::string& s);  // "bernoulli", "gaussian", "gaussian-learned"
+std::string likelihood_name(Likelihood l);
+
+struct VAEConfig {
+  int64_t channels = 1, height = 28, width = 28;
+  int64_t z_dim = 16;
+  int64_t hidden = 256;           // the fully connected width
+  int64_t conv1 = 32, conv2 = 64;  // conv widths (narrow models for tests)
+  Likelihood likelihood = Likelihood::bernoulli;
+  double sigma = 0.1;  // the Gaussian decoder's fixed standard deviation (initial one when learned)
+};
+
+// Per-image averages over the batch, in nats.
+struct ELBOTerms {
+  Tensor loss;   // recon + beta * kl, what is minimised
+  Tensor recon;  // E_q[-log p(x|z)]
+  Tensor kl;     // KL(q(z|x) || p(z))
+};
+
+class VAE : public nn::Module {
+ public:
+  explicit VAE(const VAEConfig& config, Generator& gen = default_generator());
+
+  // q(z|x): mean and log-variance, each [N, z].
+  std::pair<Tensor, Tensor> encode(const Tensor& x) const;
+  // The decoder's output for z: logits (Bernoulli) or mean (Gaussian), [N,C,H,W].
+  Tensor decode(const Tensor& z) const;
+  // The negative ELBO of a batch x in [0,1], with the reparameterisation
+  // noise eps [N, z] given (so the computation is reproducible).
+  ELBOTerms loss(const Tensor& x, const Tensor& eps, double beta = 1.0) const;
+  // The image a decoder output stands for: sigmoid(logits) or the clamped mean.
+  Tensor to_image(const Tensor& decoded) const;
+  // E[x|z] images for latent codes z (a fixed prior batch gives comparable grids).
+  Tensor generate(const Tensor& z) const { return to_image(decode(z)); }
+
+  const VAEConfig& config() const { return config_; }
+  std::shared_ptr<nn::Sequential> enc, dec;
+  Tensor log_sigma;  // the Gaussian decoder's log standard deviation (a parameter when learned)
+
+ private:
+  VAEConfig config_;
+};
+
+// z = mu + exp(logvar / 2) * eps, differentiable in mu and logvar.
+Tensor reparameterize(const Tensor& mu, const Tensor& logvar, const Tensor& eps);
+
+}  // namespace ng::models

@@ -1,0 +1,61 @@
+// A run folder, runs/<name>/, holds everything about one training run:
+//   config.json          the options it was started with
+//   metrics.csv          one row per logged step and per epoch
+//   log.txt              what was printed to stderr
+//   samples/*.png        sample grids per epoch
+//   checkpoints/         safetensors: last.safetensors and epoch_NNN.safetensors
+// so that it can be resumed, sampled from, evaluated and compared.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/io/safetensors.h"
+
+namespace ng::tools {
+
+class RunFolder {
+ public:
+  // Creates the folder (and its subfolders). Without `resume` an existing
+  // run with a checkpoint is refused, so nothing a user made is overwritten.
+  RunFolder(const std::string& path, bool resume);
+
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  std::string sample_path(const std::string& stem, int64_t epoch) const;  // samples/<stem>_NNN.png
+
+  void write_config(const nlohmann::json& config) const;
+  nlohmann::json read_config() const;
+
+  // A line to stderr and to log.txt.
+  void log(const std::string& line);
+
+  // Appends a row to metrics.csv; columns are fixed by the first call (or an
+  // existing file), keys not among them are an error, missing ones blank.
+  void metrics(const std::map<std::string, double>& row, const std::string& kind);
+
+  // Checkpoints: model tensors under their own names, other state (optimizer,
+  // EMA) under prefixed names, training position in the metadata.
+  void save_checkpoint(const NamedTensors& tensors, const Metadata& metadata, int64_t epoch, bool epoch_end) const;
+  std::optional<SafetensorsContent> load_last_checkpoint() const;
+  std::string last_checkpoint_path() const { return path_ + "/checkpoints/last.safetensors"; }
+
+ private:
+  std::string path_;
+  std::ofstream log_;
+  std::vector<std::string> columns_;
+};
+
+// Tensors whose names start with `prefix`, with the prefix removed.
+NamedTensors with_prefix_removed(const NamedTensors& all, const std::string& prefix);
+// Tensors whose names do not start with any of the prefixes (the model's own).
+NamedTensors without_prefixes(const NamedTensors& all, const std::vector<std::string>& prefixes);
+NamedTensors with_prefix(const NamedTensors& tensors, const std::string& prefix);
+
+}  // namespace ng::tools

@@ -1,0 +1,42 @@
+#include "tools/train_common.h"
+
+#include <cmath>
+
+#include "engine/error.h"
+
+namespace ng::tools {
+
+nlohmann::json to_json(const CommonOptions& o) {
+  return {{"data", o.data},       {"device", o.device}, {"epochs", o.epochs},       {"max_steps", o.max_steps},
+          {"batch_size", o.batch_size}, {"lr", o.lr},   {"seed", o.seed},           {"out", o.out},
+          {"log_every", o.log_every},   {"limit", o.limit}, {"test_limit", o.test_limit}};
+}
+
+void from_json(const nlohmann::json& j, CommonOptions& o) {
+  o.data = j.value("data", o.data);
+  o.device = j.value("device", o.device);
+  o.epochs = j.value("epochs", o.epochs);
+  o.max_steps = j.value("max_steps", o.max_steps);
+  o.batch_size = j.value("batch_size", o.batch_size);
+  o.lr = j.value("lr", o.lr);
+  o.seed = j.value("seed", o.seed);
+  o.out = j.value("out", o.out);
+  o.log_every = j.value("log_every", o.log_every);
+  o.limit = j.value("limit", o.limit);
+  o.test_limit = j.value("test_limit", o.test_limit);
+}
+
+Device resolve_device(const std::string& name) {
+  if (name == "auto") return cuda_available() ? Device::cuda(0) : Device::cpu();
+  const Device d = Device::parse(name);
+  NG_CHECK(d.is_cpu() || cuda_available(), "--device ", name,
+           ": no GPU is visible (or this build has no CUDA backend); use --device cpu");
+  return d;
+}
+
+void check_finite(double value, const std::string& what, int64_t step) {
+  NG_CHECK(std::isfinite(value), what, " became ", value, " at step ", step,
+           "; training diverged (try a lower --lr); the last good checkpoint is kept");
+}
+
+}  // namespace ng::tools

@@ -1,0 +1,47 @@
+// Options every `nanogen train <model>` shares, and helpers the trainers use.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/device.h"
+#include "engine/tensor.h"
+
+namespace ng::tools {
+
+struct CommonOptions {
+  std::string data = "fashion-mnist";  // fashion-mnist | mnist:DIR | cifar10:DIR | folder:DIR
+  std::string device = "auto";         // auto | cpu | cuda | cuda:N
+  int64_t epochs = 3;
+  int64_t max_steps = 0;     // stop after this many steps in all (0: no limit)
+  int64_t batch_size = 64;
+  double lr = 1e-3;
+  uint64_t seed = 0;
+  std::string out;           // run folder; default runs/<model>
+  bool resume = false;
+  int64_t log_every = 50;    // steps between metrics rows
+  int64_t limit = 0;         // use only the first N training images (0: all)
+  int64_t test_limit = 0;    // use only the first N test images (0: all)
+  int threads = 0;           // CPU threads (0: all cores)
+};
+
+nlohmann::json to_json(const CommonOptions& o);
+void from_json(const nlohmann::json& j, CommonOptions& o);
+
+// "auto" picks the GPU when one is visible.
+Device resolve_device(const std::string& name);
+
+// Seeds of the independent random streams of a run, derived from --seed.
+struct Streams {
+  static uint64_t init(uint64_t seed) { return seed * 4 + 0; }     // weights
+  static uint64_t noise(uint64_t seed) { return seed * 4 + 1; }    // training noise
+  static uint64_t eval(uint64_t seed) { return seed * 4 + 2; }     // evaluation noise
+  static uint64_t fixed(uint64_t seed) { return seed * 4 + 3; }    // the fixed sample batch
+};
+
+// Throws a clear error when a loss is not finite.
+void check_finite(double value, const std::string& what, int64_t step);
+
+}  // namespace ng::tools
