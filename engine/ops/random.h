@@ -3,7 +3,11 @@
 // A Generator is a (seed, offset) pair. A draw of n numbers uses Philox
 // blocks offset .. offset + ceil(n/4) - 1 (four 32-bit words a block) and
 // advances the offset past them, so the same (seed, offset) gives the same
-// numbers on every device and in every run.
+// numbers on every device and in every run. Element i of a draw comes from
+// block offset + i/4 (the layout is in kernels/philox.h), whatever the dtype:
+// rand, bernoulli and dropout read word i%4 of it, randn a Box-Muller pair.
+//
+// A Generator is not synchronised: share one between threads only with a lock.
 #pragma once
 
 #include <cstdint>
@@ -40,11 +44,17 @@ Tensor rand(const Shape& shape, TensorOptions opts = {});
 // Standard normal (Box-Muller over pairs of uniforms).
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions opts = {});
 Tensor randn(const Shape& shape, TensorOptions opts = {});
-// 1 with probability p (elementwise), else 0; same shape/dtype as p.
+// 1 with probability p (elementwise), else 0; same shape/dtype as p: element
+// i is 1 exactly when u < p[i], u the i-th number rand would have drawn.
+// Every p must lie in [0, 1]. Not differentiable.
 Tensor bernoulli(const Tensor& p, Generator& gen);
+Tensor bernoulli(const Tensor& p);
 
 // Inverted dropout: in training zeroes each element with probability p and
 // scales the rest by 1/(1-p); the identity otherwise. Differentiable.
+// Element i is dropped exactly when u < p, u the i-th number rand would have
+// drawn. p must be in [0, 1). When p == 0 or !training it returns x itself
+// and draws nothing (the generator does not advance).
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 Tensor dropout(const Tensor& x, double p, bool training);
 
