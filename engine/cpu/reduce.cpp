@@ -1,6 +1,7 @@
 #include "engine/cpu/reduce.h"
 
 #include <limits>
+#include <vector>
 
 #include "engine/cpu/loops.h"
 
@@ -61,14 +62,18 @@ void run(const Tensor& out, const Tensor& in, const std::vector<bool>& reduced) 
     };
     Acc total;
     if (threads && n_red >= (1 << 15) && rows > 1) {
+      // Each thread reduces a fixed (static) block of rows; the partial
+      // results are merged in thread order, so the sum is the same bits on
+      // every run with the same thread count.
+      std::vector<Acc> partial(size_t(omp_get_max_threads()));
 #pragma omp parallel
       {
         Acc local;
-#pragma omp for schedule(static) nowait
+#pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; ++r) local.merge(row_acc(r));
-#pragma omp critical
-        total.merge(local);
+        partial[size_t(omp_get_thread_num())] = local;
       }
+      for (const Acc& a : partial) total.merge(a);
     } else {
       for (int64_t r = 0; r < rows; ++r) total.merge(row_acc(r));
     }

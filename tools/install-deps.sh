@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages nanogen builds and runs with, when missing.
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+packages=(cmake ninja-build g++ libstb-dev libcli11-dev nlohmann-json3-dev libopenblas-dev zlib1g-dev
+          libgtest-dev dataset-fashion-mnist)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+echo "installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
