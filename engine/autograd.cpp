@@ -29,12 +29,32 @@ SavedTensor::SavedTensor(const Tensor& t) {
   }
 }
 
+// The node whose backward is running on this thread (for SavedTensor::output).
+static thread_local Node* g_running_node = nullptr;
+
+SavedTensor SavedTensor::output(const Tensor& out) {
+  SavedTensor s;
+  if (!out.defined()) return s;
+  s.version_ = out.impl()->storage->version();
+  s.data_ = out.detach();
+  s.is_output_ = true;
+  return s;
+}
+
 Tensor SavedTensor::get() const {
   if (!data_.defined()) return data_;
   NG_CHECK(data_.impl()->storage->version() == version_,
            "autograd: a tensor of shape ", shape_str(data_.shape()), " saved for backward was modified "
            "in place after it was saved (version ", version_, " -> ", data_.impl()->storage->version(),
            "); clone it before modifying, or modify it before using it");
+  if (is_output_) {
+    Tensor t = data_.detach();
+    if (g_running_node) {
+      t.impl()->grad_fn = g_running_node->shared_from_this();
+      t.impl()->requires_grad = true;
+    }
+    return t;
+  }
   if (!relink_) return data_;
   Tensor t = data_.detach();
   t.impl()->requires_grad = true;
@@ -202,7 +222,16 @@ struct Walk {
       NG_CHECK(!node->released, "autograd: trying to backward through ", node->name,
                " a second time, but its saved tensors were freed by the first backward; "
                "pass retain_graph=true to the first backward to keep them");
-      std::vector<Tensor> grads = node->apply(g);
+      Node* const outer = g_running_node;
+      g_running_node = node;
+      std::vector<Tensor> grads;
+      try {
+        grads = node->apply(g);
+      } catch (...) {
+        g_running_node = outer;
+        throw;
+      }
+      g_running_node = outer;
       NG_CHECK(grads.size() == node->next.size(), "autograd: ", node->name, " returned ", grads.size(),
                " gradients for ", node->next.size(), " inputs");
       if (!retain_graph) node->release();

@@ -55,6 +55,11 @@ class SavedTensor {
  public:
   SavedTensor() = default;
   SavedTensor(const Tensor& t);  // NOLINT: implicit on purpose
+  // For an op's own output, saved before record() gives it a node: stored
+  // without history and linked, when unpacked, to the node being run (which
+  // is that very node). Saving it as an ordinary tensor would make the
+  // output and its node own each other, and the graph would never be freed.
+  static SavedTensor output(const Tensor& out);
   Tensor get() const;
   bool defined() const { return data_.defined(); }
 
@@ -62,6 +67,7 @@ class SavedTensor {
   Tensor data_;
   uint64_t version_ = 0;
   bool relink_ = false;
+  bool is_output_ = false;
   std::weak_ptr<Node> grad_fn_;
 };
 
@@ -71,7 +77,7 @@ struct Edge {
   bool valid() const { return fn || leaf; }
 };
 
-struct Node {
+struct Node : std::enable_shared_from_this<Node> {
   std::string name;              // "MulBackward", for error messages
   std::vector<Edge> next;        // one per input
   std::vector<Shape> input_shapes;

@@ -25,7 +25,7 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 
 Tensor sigmoid(const Tensor& x) {
   Tensor out = launch_unary(Unary::sigmoid, x);
-  return record("SigmoidBackward", out, {x}, [so = SavedTensor(out)](const Tensor& g) {
+  return record("SigmoidBackward", out, {x}, [so = SavedTensor::output(out)](const Tensor& g) {
     const Tensor s = so.get();
     return Grads{g * s * (1.0 - s)};
   });
@@ -33,7 +33,7 @@ Tensor sigmoid(const Tensor& x) {
 
 Tensor tanh(const Tensor& x) {
   Tensor out = launch_unary(Unary::tanh, x);
-  return record("TanhBackward", out, {x}, [so = SavedTensor(out)](const Tensor& g) {
+  return record("TanhBackward", out, {x}, [so = SavedTensor::output(out)](const Tensor& g) {
     const Tensor t = so.get();
     return Grads{g * (1.0 - t * t)};
   });

@@ -58,7 +58,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = launch_binary("div", Binary::div, a, b);
   return record("DivBackward", out, {a, b},
-                [sb = SavedTensor(b), so = SavedTensor(out), shape_a = a.shape(),
+                [sb = SavedTensor(b), so = SavedTensor::output(out), shape_a = a.shape(),
                  shape_b = b.shape()](const Tensor& g) {
                   const Tensor ga = g / sb.get();
                   return Grads{sum_to(ga, shape_a), sum_to(-(ga * so.get()), shape_b)};
@@ -104,13 +104,13 @@ Tensor neg(const Tensor& a) {
 
 Tensor exp(const Tensor& a) {
   Tensor out = launch_unary(Unary::exp, a);
-  return record("ExpBackward", out, {a}, [so = SavedTensor(out)](const Tensor& g) { return Grads{g * so.get()}; });
+  return record("ExpBackward", out, {a}, [so = SavedTensor::output(out)](const Tensor& g) { return Grads{g * so.get()}; });
 }
 
 Tensor expm1(const Tensor& a) {
   Tensor out = launch_unary(Unary::expm1, a);
   return record("Expm1Backward", out, {a},
-                [so = SavedTensor(out)](const Tensor& g) { return Grads{g * (so.get() + 1.0)}; });
+                [so = SavedTensor::output(out)](const Tensor& g) { return Grads{g * (so.get() + 1.0)}; });
 }
 
 Tensor log(const Tensor& a) {
@@ -126,7 +126,7 @@ Tensor log1p(const Tensor& a) {
 Tensor sqrt(const Tensor& a) {
   Tensor out = launch_unary(Unary::sqrt, a);
   return record("SqrtBackward", out, {a},
-                [so = SavedTensor(out)](const Tensor& g) { return Grads{g * 0.5 / so.get()}; });
+                [so = SavedTensor::output(out)](const Tensor& g) { return Grads{g * 0.5 / so.get()}; });
 }
 
 Tensor square(const Tensor& a) {
@@ -136,7 +136,7 @@ Tensor square(const Tensor& a) {
 
 Tensor reciprocal(const Tensor& a) {
   Tensor out = launch_unary(Unary::reciprocal, a);
-  return record("ReciprocalBackward", out, {a}, [so = SavedTensor(out)](const Tensor& g) {
+  return record("ReciprocalBackward", out, {a}, [so = SavedTensor::output(out)](const Tensor& g) {
     const Tensor o = so.get();
     return Grads{-(g * o * o)};
   });

@@ -154,3 +154,25 @@ TEST(Autograd, ViewsPropagateGradients) {
   test::expect_gradcheck([](const std::vector<Tensor>& in) { return in[0].narrow(0, 1, 2).clone(); }, {x});
   test::expect_gradgradcheck([](const std::vector<Tensor>& in) { return square(in[0].slice(1, 0, 4, 3)); }, {x});
 }
+
+TEST(Autograd, GraphsAreFreedWithoutBackward) {
+  // Ops that save their own output (exp, sigmoid, div, ...) must not make
+  // the output and its node own each other.
+  std::weak_ptr<TensorImpl> out_impl;
+  std::weak_ptr<Node> node;
+  {
+    Tensor x = ones({3}, f64());
+    Tensor y = sigmoid(exp(x) / (x + 1.0));
+    out_impl = y.impl();
+    node = y.grad_fn();
+  }
+  EXPECT_TRUE(out_impl.expired());
+  EXPECT_TRUE(node.expired());
+}
+
+TEST(Autograd, SavedOutputsStillGiveSecondDerivatives) {
+  // d2/dx2 exp(x) = exp(x) flows through the saved output of exp.
+  Tensor x = from_vector(std::vector<double>{0.3}, {}, f64());
+  Tensor g = autograd::grad({exp(x)}, {x}, {}, false, true)[0];
+  EXPECT_NEAR(autograd::grad({g}, {x})[0].item(), std::exp(0.3), 1e-12);
+}
