@@ -1,0 +1,156 @@
+#include "engine/cpu/norm.h"
+
+#include <cmath>
+#include <vector>
+
+#include "engine/cpu/loops.h"
+
+namespace ng::cpu {
+
+namespace {
+
+constexpr int64_t kGrain = 1 << 15;  // elements below which threads cost more than they save
+
+template <class T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.template data<T>() : nullptr;
+}
+template <class T>
+T* mutable_or_null(const Tensor& t) {
+  return t.defined() ? t.template data<T>() : nullptr;
+}
+
+// Calls f(pointer to segment start) for each contiguous segment of statistic
+// k: one run of (C/G)*S elements per sample the statistic covers.
+template <class T, class F>
+void for_each_segment(const NormLayout& l, const T* base, int64_t k, F&& f) {
+  const int64_t g = k % l.G, first = l.per_sample ? k / l.G : 0, count = l.per_sample ? 1 : l.N;
+  for (int64_t n = first; n < first + count; ++n) f(base + (n * l.C + g * l.group_channels()) * l.S);
+}
+
+template <class T>
+void forward(const NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+             const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var) {
+  const T* px = x.data<T>();
+  const T *pw = data_or_null<T>(weight), *pb = data_or_null<T>(bias);
+  T *py = y.data<T>(), *pmean = mean.data<T>(), *prstd = rstd.data<T>(), *pvar = mutable_or_null<T>(var);
+  const int64_t stats = l.num_stats(), seg = l.group_channels() * l.S, total = l.N * l.C * l.S;
+  const double m = double(l.stat_size());
+  std::vector<double> mu(static_cast<size_t>(stats)), inv(static_cast<size_t>(stats));
+
+  // Statistics by two passes (mean, then the mean squared deviation), both
+  // accumulated in double. The data is in memory, so the second pass costs
+  // only a re-read, and unlike E[x^2] - E[x]^2 it cannot cancel
+  // catastrophically when |mean| >> std. (Welford's update buys a single
+  // pass, which a GPU kernel wants; here it would only add divisions.)
+#pragma omp parallel for schedule(static) if (stats > 1 && total >= kGrain)
+  for (int64_t k = 0; k < stats; ++k) {
+    double s = 0;
+    for_each_segment(l, px, k, [&](const T* p) {
+      for (int64_t i = 0; i < seg; ++i) s += double(p[i]);
+    });
+    const double mk = s / m;
+    double ss = 0;
+    for_each_segment(l, px, k, [&](const T* p) {
+      for (int64_t i = 0; i < seg; ++i) {
+        const double d = double(p[i]) - mk;
+        ss += d * d;
+      }
+    });
+    const double v = ss / m;
+    mu[k] = mk;
+    inv[k] = 1.0 / std::sqrt(v + eps);
+    pmean[k] = T(mk);
+    prstd[k] = T(inv[k]);
+    if (pvar) pvar[k] = T(v);
+  }
+
+  // y = (x - mean) * rstd * w + b = x * scale + shift, one (n, c) row of S at a time.
+#pragma omp parallel for schedule(static) if (total >= kGrain)
+  for (int64_t r = 0; r < l.N * l.C; ++r) {
+    const int64_t n = r / l.C, c = r % l.C, k = l.stat_of(n, c);
+    const double scale = inv[k] * (pw ? double(pw[c]) : 1.0);
+    const double shift = (pb ? double(pb[c]) : 0.0) - mu[k] * scale;
+    const T *src = px + r * l.S;
+    T* dst = py + r * l.S;
+    for (int64_t s = 0; s < l.S; ++s) dst[s] = T(double(src[s]) * scale + shift);
+  }
+}
+
+// With g' = gy * w and m elements per statistic, the input gradient is
+//   gx = rstd * (g' - mean(g') - xhat * mean(g' * xhat))   (means per statistic)
+// and gw = sum(gy * xhat), gb = sum(gy) per channel. Both need only the per
+// (n, c) row sums of gy and gy * xhat, which are computed first.
+template <class T>
+void backward(const NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+              const Tensor& weight, const Tensor& gx, const Tensor& gw, const Tensor& gb) {
+  const T *pg = gy.data<T>(), *px = x.data<T>(), *pmean = mean.data<T>(), *prstd = rstd.data<T>();
+  const T* pw = data_or_null<T>(weight);
+  T *pgx = mutable_or_null<T>(gx), *pgw = mutable_or_null<T>(gw), *pgb = mutable_or_null<T>(gb);
+  const int64_t rows = l.N * l.C, total = rows * l.S;
+  std::vector<double> row_g(static_cast<size_t>(rows)), row_gxhat(static_cast<size_t>(rows));
+
+#pragma omp parallel for schedule(static) if (total >= kGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t k = l.stat_of(r / l.C, r % l.C);
+    const double mu = double(pmean[k]);
+    const T *g = pg + r * l.S, *xs = px + r * l.S;
+    double a = 0, b = 0;
+    for (int64_t s = 0; s < l.S; ++s) {
+      a += double(g[s]);
+      b += double(g[s]) * (double(xs[s]) - mu);
+    }
+    row_g[r] = a;
+    row_gxhat[r] = b * double(prstd[k]);
+  }
+
+  if (pgw || pgb) {
+    for (int64_t c = 0; c < l.C; ++c) {
+      double a = 0, b = 0;
+      for (int64_t n = 0; n < l.N; ++n) {
+        a += row_g[n * l.C + c];
+        b += row_gxhat[n * l.C + c];
+      }
+      if (pgb) pgb[c] = T(a);
+      if (pgw) pgw[c] = T(b);
+    }
+  }
+  if (!pgx) return;
+
+  // Per statistic: mean(g') and mean(g' * xhat).
+  const int64_t stats = l.num_stats();
+  const double m = double(l.stat_size());
+  std::vector<double> mean_g(static_cast<size_t>(stats), 0.0), mean_gxhat(static_cast<size_t>(stats), 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t c = r % l.C, k = l.stat_of(r / l.C, c);
+    const double w = pw ? double(pw[c]) : 1.0;
+    mean_g[k] += w * row_g[r] / m;
+    mean_gxhat[k] += w * row_gxhat[r] / m;
+  }
+
+#pragma omp parallel for schedule(static) if (total >= kGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t c = r % l.C, k = l.stat_of(r / l.C, c);
+    const double w = pw ? double(pw[c]) : 1.0, mu = double(pmean[k]), rs = double(prstd[k]);
+    const T *g = pg + r * l.S, *xs = px + r * l.S;
+    T* out = pgx + r * l.S;
+    for (int64_t s = 0; s < l.S; ++s) {
+      const double xhat = (double(xs[s]) - mu) * rs;
+      out[s] = T(rs * (w * double(g[s]) - mean_g[k] - xhat * mean_gxhat[k]));
+    }
+  }
+}
+
+}  // namespace
+
+void norm_forward(const NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                  const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var) {
+  dispatch_float(x.dtype(), [&]<class T>() { forward<T>(l, x, weight, bias, eps, y, mean, rstd, var); });
+}
+
+void norm_backward(const NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                   const Tensor& weight, const Tensor& gx, const Tensor& gw, const Tensor& gb) {
+  dispatch_float(x.dtype(), [&]<class T>() { backward<T>(l, gy, x, mean, rstd, weight, gx, gw, gb); });
+}
+
+}  // namespace ng::cpu

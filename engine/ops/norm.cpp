@@ -1,0 +1,170 @@
+#include "engine/ops/norm.h"
+
+#include "engine/autograd.h"
+#include "engine/cpu/norm.h"
+#include "engine/ops/dispatch.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+
+namespace ng {
+
+using cpu::NormLayout;
+using Grads = std::vector<Tensor>;
+
+namespace {
+
+void check_param(const char* op, const char* what, const Tensor& t, const Shape& expected, const Tensor& x) {
+  if (!t.defined()) return;
+  NG_CHECK(t.shape() == expected, op, ": ", what, " has shape ", shape_str(t.shape()), " but input ",
+           shape_str(x.shape()), " needs ", shape_str(expected));
+}
+
+// The input viewed as [N, G, C/G, S]: there every statistic is a reduction
+// over `stat_dims` and every affine parameter broadcasts as [1, G, C/G, 1].
+Shape grouped_shape(const NormLayout& l) { return {l.N, l.G, l.group_channels(), l.S}; }
+std::vector<int64_t> stat_dims(const NormLayout& l) {
+  return l.per_sample ? std::vector<int64_t>{2, 3} : std::vector<int64_t>{0, 2, 3};
+}
+
+// The backward written with differentiable ops, for when a graph of the
+// backward itself is being built (double backward). The statistics are
+// recomputed from x so that their dependence on x is part of that graph.
+Grads composite_backward(const NormLayout& l, double eps, const Tensor& g, const Tensor& x, const Tensor& w,
+                         const Shape& w_shape, const Shape& b_shape, bool need_x, bool need_w, bool need_b) {
+  const std::vector<int64_t> dims = stat_dims(l);
+  const Tensor x4 = x.reshape(grouped_shape(l)), g4 = g.reshape(grouped_shape(l));
+  const Tensor centred = x4 - mean(x4, dims, true);
+  const Tensor rstd = pow(mean(square(centred), dims, true) + eps, -0.5);
+  const Tensor xhat = centred * rstd;
+  Grads out(3);
+  if (need_w) out[1] = sum(g4 * xhat, {0, 3}).reshape(w_shape);
+  if (need_b) out[2] = sum(g4, {0, 3}).reshape(b_shape);
+  if (need_x) {
+    const Tensor gw = w.defined() ? g4 * w.reshape({1, l.G, l.group_channels(), 1}) : g4;
+    const Tensor gx = rstd * (gw - mean(gw, dims, true) - xhat * mean(gw * xhat, dims, true));
+    out[0] = gx.reshape(x.shape());
+  }
+  return out;
+}
+
+// Normalises x laid out as `l` with the fused forward kernel and records the
+// backward. When asked, hands back the batch mean and biased variance.
+Tensor normalize(const char* op, const char* node_name, const NormLayout& l, const Tensor& x, const Tensor& weight,
+                 const Tensor& bias, double eps, Tensor* batch_mean = nullptr, Tensor* batch_var = nullptr) {
+  auto plain = [](const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); };
+  const TensorOptions opts = x.options();
+  Tensor y = empty(x.shape(), opts);
+  Tensor mean_ = empty({l.num_stats()}, opts), rstd = empty({l.num_stats()}, opts);
+  Tensor var = batch_var ? empty({l.num_stats()}, opts) : Tensor();
+  if (x.device().is_cpu())
+    cpu::norm_forward(l, plain(x), plain(weight), plain(bias), eps, y, mean_, rstd, var);
+  else
+    NG_ON_CUDA(op, cuda::norm_forward(l, plain(x), plain(weight), plain(bias), eps, y, mean_, rstd, var));
+  if (batch_mean) *batch_mean = mean_;
+  if (batch_var) *batch_var = var;
+
+  const bool need_x = needs_grad({x}), need_w = needs_grad({weight}), need_b = needs_grad({bias});
+  const Shape w_shape = weight.defined() ? weight.shape() : Shape{};
+  const Shape b_shape = bias.defined() ? bias.shape() : Shape{};
+  return record(node_name, y, {x, weight, bias},
+                [=, sx = SavedTensor(x), sw = SavedTensor(need_x ? weight : Tensor()), smean = SavedTensor(mean_),
+                 srstd = SavedTensor(rstd)](const Tensor& g) {
+                  const Tensor x_ = sx.get(), w_ = sw.get();
+                  if (grad_enabled())
+                    return composite_backward(l, eps, g, x_, w_, w_shape, b_shape, need_x, need_w, need_b);
+                  const Tensor gx = need_x ? empty(x_.shape(), g.options()) : Tensor();
+                  const Tensor gw = need_w ? empty(w_shape, g.options()) : Tensor();
+                  const Tensor gb = need_b ? empty(b_shape, g.options()) : Tensor();
+                  const Tensor gc = g.contiguous(), xc = x_.contiguous();
+                  const Tensor wc = w_.defined() ? w_.contiguous() : Tensor();
+                  if (g.device().is_cpu())
+                    cpu::norm_backward(l, gc, xc, smean.get(), srstd.get(), wc, gx, gw, gb);
+                  else
+                    NG_ON_CUDA(op, cuda::norm_backward(l, gc, xc, smean.get(), srstd.get(), wc, gx, gw, gb));
+                  return Grads{gx, gw, gb};
+                });
+}
+
+// Eval-mode batch norm is the affine map x * scale + shift per channel, with
+// scale = w / sqrt(running_var + eps) and shift = b - running_mean * scale;
+// written with differentiable ops (gradients reach x, weight and bias).
+Tensor batch_norm_eval(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, double eps) {
+  Tensor inv_std, mu;
+  {
+    NoGradGuard no_grad;  // the running statistics are constants here (copies: later updates don't matter)
+    inv_std = pow(running_var.detach() + eps, -0.5);
+    mu = running_mean.detach().clone();
+  }
+  const Tensor scale = weight.defined() ? weight * inv_std : inv_std;
+  const Tensor shift = bias.defined() ? bias - mu * scale : -(mu * scale);
+  Shape per_channel(size_t(x.dim()), 1);  // [1, C, 1, ...]
+  per_channel[1] = x.size(1);
+  return x * scale.reshape(per_channel) + shift.reshape(per_channel);
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  NG_CHECK(x.dim() >= 2, "batch_norm: input must be [N,C] or [N,C,*], got ", shape_str(x.shape()));
+  const int64_t C = x.size(1);
+  check_param("batch_norm", "weight", weight, {C}, x);
+  check_param("batch_norm", "bias", bias, {C}, x);
+  check_param("batch_norm", "running_mean", running_mean, {C}, x);
+  check_param("batch_norm", "running_var", running_var, {C}, x);
+  check_same_dtype_device("batch_norm", {x, weight, bias, running_mean, running_var});
+  if (!training) {
+    NG_CHECK(running_mean.defined() && running_var.defined(), "batch_norm: eval mode on input ",
+             shape_str(x.shape()), " needs running_mean and running_var");
+    return batch_norm_eval(x, weight, bias, running_mean, running_var, eps);
+  }
+  const NormLayout l{x.size(0), C, x.numel() / std::max<int64_t>(x.size(0) * C, 1), C, /*per_sample=*/false};
+  NG_CHECK(l.stat_size() > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
+           shape_str(x.shape()));
+  Tensor batch_mean, batch_var;
+  Tensor y = normalize("batch_norm", "BatchNormBackward", l, x, weight, bias, eps, &batch_mean, &batch_var);
+
+  // running = (1 - momentum) running + momentum batch, with the variance
+  // made unbiased (times n / (n - 1)) as PyTorch does. Not recorded.
+  NoGradGuard no_grad;
+  const double n = double(l.stat_size());
+  if (running_mean.defined()) {
+    Tensor rm = running_mean;
+    add_(mul_(rm, 1.0 - momentum), batch_mean, momentum);
+  }
+  if (running_var.defined()) {
+    Tensor rv = running_var;
+    add_(mul_(rv, 1.0 - momentum), batch_var, momentum * n / (n - 1.0));
+  }
+  return y;
+}
+
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
+  NG_CHECK(x.dim() >= 2, "group_norm: input must be [N,C] or [N,C,*], got ", shape_str(x.shape()));
+  const int64_t C = x.size(1);
+  NG_CHECK(groups > 0 && C % groups == 0, "group_norm: the ", C, " channels of input ", shape_str(x.shape()),
+           " cannot be split into ", groups, " groups");
+  check_param("group_norm", "weight", weight, {C}, x);
+  check_param("group_norm", "bias", bias, {C}, x);
+  check_same_dtype_device("group_norm", {x, weight, bias});
+  const NormLayout l{x.size(0), C, x.numel() / std::max<int64_t>(x.size(0) * C, 1), groups, /*per_sample=*/true};
+  return normalize("group_norm", "GroupNormBackward", l, x, weight, bias, eps);
+}
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  const int64_t k = int64_t(normalized_shape.size());
+  const bool trailing = k >= 1 && k <= x.dim() && Shape(x.shape().end() - k, x.shape().end()) == normalized_shape;
+  NG_CHECK(trailing && shape_numel(normalized_shape) > 0, "layer_norm: normalized_shape ",
+           shape_str(normalized_shape), " is not the (non-empty) trailing dims of input ", shape_str(x.shape()));
+  check_param("layer_norm", "weight", weight, normalized_shape, x);
+  check_param("layer_norm", "bias", bias, normalized_shape, x);
+  check_same_dtype_device("layer_norm", {x, weight, bias});
+  // Each row of K normalised elements is one sample with K channels, one group.
+  const int64_t K = shape_numel(normalized_shape);
+  const NormLayout l{x.numel() / K, K, 1, 1, /*per_sample=*/true};
+  return normalize("layer_norm", "LayerNormBackward", l, x, weight, bias, eps);
+}
+
+}  // namespace ng

@@ -1,0 +1,348 @@
+// batch_norm, group_norm and layer_norm: values against formulas written
+// here with plain engine ops, hand-computed running statistics, float64
+// gradient checks (first and second order, contiguous and not), float32
+// against float64, and error messages.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+
+#include "engine/nanogen.h"
+#include "support/gradcheck.h"
+
+using namespace ng;
+using test::expect_close;
+using test::expect_gradcheck;
+using test::expect_gradgradcheck;
+using test::non_contiguous;
+using test::uniform;
+using Ins = std::vector<Tensor>;
+
+namespace {
+
+const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64);
+
+Tensor leaf(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
+  return uniform(s, seed, lo, hi).requires_grad_();
+}
+Tensor leaf_nc(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
+  return non_contiguous(uniform(s, seed, lo, hi)).requires_grad_();
+}
+
+// [1, C, 1, ...] for broadcasting a per-channel vector against x.
+Tensor per_channel(const Tensor& v, const Tensor& x) {
+  Shape s(size_t(x.dim()), 1);
+  s[1] = x.size(1);
+  return v.reshape(s);
+}
+
+// Reference: normalise x over `dims` (keepdim) with the biased variance,
+// written with reductions and pointwise ops only (no norm kernel involved).
+Tensor reference_normalize(const Tensor& x, const std::vector<int64_t>& dims, double eps) {
+  NoGradGuard no_grad;
+  const Tensor centred = x - mean(x, dims, true);
+  return centred / sqrt(mean(centred * centred, dims, true) + eps);
+}
+
+// Message of the ng::Error that f throws ("" when none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+// ---- batch_norm ---------------------------------------------------------------
+
+TEST(BatchNorm, TrainingValuesMatchFormula) {
+  const Tensor x = uniform({3, 2, 2, 2}, 1, -2, 3), w = uniform({2}, 2), b = uniform({2}, 3);
+  const Tensor y = batch_norm(x, w, b, Tensor(), Tensor(), true, 0.1, 1e-5);
+  const Tensor expected = reference_normalize(x, {0, 2, 3}, 1e-5) * per_channel(w, x) + per_channel(b, x);
+  expect_close(y, expected, 1e-12);
+  // Without affine parameters, each channel comes out with mean 0 and (biased) variance ~1.
+  const Tensor z = batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true);
+  expect_close(mean(z, {0, 2, 3}), zeros({2}, f64), 1e-12);
+  expect_close(mean(z * z, {0, 2, 3}), ones({2}, f64), 1e-4);
+}
+
+TEST(BatchNorm, RunningStatisticsByHand) {
+  // Channel 0: 1, 2, 3, 4 -> mean 2.5, biased var 1.25, unbiased 5/3.
+  // Channel 1: 0, 0, 2, 6 -> mean 2, biased var 6, unbiased 8.
+  const Tensor x = from_vector(std::vector<double>{1, 0, 2, 0, 3, 2, 4, 6}, {4, 2});
+  Tensor rm = from_vector(std::vector<double>{1, -1}, {2});
+  Tensor rv = from_vector(std::vector<double>{2, 0.5}, {2});
+  const double eps = 1e-5;
+  const Tensor y = batch_norm(x, Tensor(), Tensor(), rm, rv, true, 0.1, eps);
+  expect_close(rm, from_vector(std::vector<double>{0.9 * 1 + 0.1 * 2.5, 0.9 * -1 + 0.1 * 2}, {2}), 1e-14);
+  expect_close(rv, from_vector(std::vector<double>{0.9 * 2 + 0.1 * 5.0 / 3.0, 0.9 * 0.5 + 0.1 * 8}, {2}), 1e-14);
+  // The output uses the batch's biased variance.
+  const double s0 = std::sqrt(1.25 + eps), s1 = std::sqrt(6 + eps);
+  expect_close(y,
+               from_vector(std::vector<double>{-1.5 / s0, -2 / s1, -0.5 / s0, -2 / s1, 0.5 / s0, 0 / s1,
+                                               1.5 / s0, 4 / s1},
+                           {4, 2}),
+               1e-12);
+
+  // Eval mode then uses (and leaves alone) the running statistics.
+  const Tensor rm_before = rm.clone(), rv_before = rv.clone();
+  const Tensor w = from_vector(std::vector<double>{2, -1}, {2}), b = from_vector(std::vector<double>{0.5, 3}, {2});
+  const Tensor ye = batch_norm(x, w, b, rm, rv, false, 0.1, eps);
+  const std::vector<double> m = rm.to_vector<double>(), v = rv.to_vector<double>(), xs = x.to_vector<double>();
+  std::vector<double> expected(8);
+  for (int i = 0; i < 8; ++i) {
+    const int c = i % 2;
+    expected[i] = (xs[i] - m[c]) / std::sqrt(v[c] + eps) * (c ? -1.0 : 2.0) + (c ? 3.0 : 0.5);
+  }
+  expect_close(ye, from_vector(expected, {4, 2}), 1e-12);
+  expect_close(rm, rm_before, 0);
+  expect_close(rv, rv_before, 0);
+}
+
+TEST(BatchNorm, RunningStatisticsCountSpatialPositions) {
+  // n = N * H * W values per channel enter the unbiased correction.
+  const Tensor x = uniform({2, 3, 2, 3}, 4, -1, 2);
+  Tensor rm = zeros({3}, f64), rv = ones({3}, f64);
+  const uint64_t version = rv.impl()->storage->version();
+  batch_norm(x, Tensor(), Tensor(), rm, rv, true, 0.25);
+  EXPECT_GT(rv.impl()->storage->version(), version) << "in-place update must bump the version";
+  const Tensor mu = mean(x, {0, 2, 3});
+  const Tensor var_unbiased = sum(square(x - per_channel(mu, x)), {0, 2, 3}) / 11.0;
+  expect_close(rm, mu * 0.25, 1e-13);
+  expect_close(rv, var_unbiased * 0.25 + 0.75, 1e-13);
+}
+
+TEST(BatchNorm, RunningStatsAreNotRecorded) {
+  const Tensor x = leaf({4, 3}, 5);
+  Tensor rm = zeros({3}, f64), rv = ones({3}, f64);
+  batch_norm(x, Tensor(), Tensor(), rm, rv, true);
+  EXPECT_FALSE(rm.requires_grad());
+  EXPECT_FALSE(rv.requires_grad());
+}
+
+TEST(BatchNorm, TrainingGradcheck) {
+  Tensor rm = zeros({3}, f64), rv = ones({3}, f64);
+  auto affine = [&](const Ins& in) { return batch_norm(in[0], in[1], in[2], rm, rv, true); };
+  auto plain = [](const Ins& in) { return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), true); };
+  expect_gradcheck(affine, {leaf({4, 3}, 10), leaf({3}, 11), leaf({3}, 12)});
+  expect_gradcheck(plain, {leaf({4, 3}, 13)});
+  Tensor rm2 = zeros({2}, f64), rv2 = ones({2}, f64);
+  auto affine4 = [&](const Ins& in) { return batch_norm(in[0], in[1], in[2], rm2, rv2, true); };
+  expect_gradcheck(affine4, {leaf({3, 2, 3, 3}, 14), leaf({2}, 15), leaf({2}, 16)});
+  expect_gradcheck(affine4, {leaf_nc({3, 2, 3, 3}, 17), leaf({2}, 18), leaf({2}, 19)});
+  expect_gradcheck(plain, {leaf_nc({3, 2, 3, 3}, 20)});
+  // Only the parameters need gradients: the fused kernel skips the input's.
+  expect_gradcheck(affine4, {uniform({3, 2, 3, 3}, 21), leaf({2}, 22), leaf({2}, 23)});
+}
+
+TEST(BatchNorm, EvalGradcheck) {
+  const Tensor rm = uniform({3}, 30), rv = uniform({3}, 31, 0.5, 2);
+  auto affine = [&](const Ins& in) { return batch_norm(in[0], in[1], in[2], rm, rv, false); };
+  auto plain = [&](const Ins& in) { return batch_norm(in[0], Tensor(), Tensor(), rm, rv, false); };
+  expect_gradcheck(affine, {leaf({4, 3}, 32), leaf({3}, 33), leaf({3}, 34)});
+  expect_gradcheck(affine, {leaf_nc({2, 3, 2, 2}, 35), leaf({3}, 36), leaf({3}, 37)});
+  expect_gradcheck(plain, {leaf_nc({4, 3}, 38)});
+}
+
+TEST(BatchNorm, SecondOrder) {
+  Tensor rm = zeros({2}, f64), rv = ones({2}, f64);
+  expect_gradgradcheck([&](const Ins& in) { return batch_norm(in[0], in[1], in[2], rm, rv, true); },
+                       {leaf({3, 2}, 40), leaf({2}, 41), leaf({2}, 42)});
+  expect_gradgradcheck([](const Ins& in) { return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+                       {leaf({2, 2, 2}, 43)});
+  expect_gradgradcheck([&](const Ins& in) { return batch_norm(in[0], in[1], in[2], rm, rv, false); },
+                       {leaf({3, 2}, 44), leaf({2}, 45), leaf({2}, 46)});
+}
+
+// ---- group_norm ---------------------------------------------------------------
+
+TEST(GroupNorm, ValuesMatchFormula) {
+  const Tensor x = uniform({2, 6, 2, 2}, 50, -2, 3), w = uniform({6}, 51), b = uniform({6}, 52);
+  for (int64_t groups : {1, 2, 3, 6}) {
+    SCOPED_TRACE(groups);
+    const Tensor grouped = x.reshape({2, groups, -1});
+    const Tensor expected =
+        reference_normalize(grouped, {2}, 1e-5).reshape(x.shape()) * per_channel(w, x) + per_channel(b, x);
+    expect_close(group_norm(x, groups, w, b), expected, 1e-12);
+  }
+  // [N, C] input: a group of C/G channels with no spatial positions.
+  const Tensor x2 = uniform({3, 4}, 53);
+  expect_close(group_norm(x2, 2, Tensor(), Tensor()), reference_normalize(x2.reshape({3, 2, 2}), {2}, 1e-5).reshape({3, 4}),
+               1e-12);
+}
+
+TEST(GroupNorm, Gradcheck) {
+  auto gn = [](int64_t groups) {
+    return [groups](const Ins& in) { return group_norm(in[0], groups, in[1], in[2]); };
+  };
+  for (int64_t groups : {1, 2, 3, 6}) {  // G = 1, 2 < G < C, G = C
+    SCOPED_TRACE(groups);
+    expect_gradcheck(gn(groups), {leaf({2, 6, 3}, 60), leaf({6}, 61), leaf({6}, 62)});
+  }
+  expect_gradcheck(gn(2), {leaf_nc({2, 4, 2, 2}, 63), leaf({4}, 64), leaf({4}, 65)});
+  expect_gradcheck([](const Ins& in) { return group_norm(in[0], 2, Tensor(), Tensor()); }, {leaf_nc({3, 4, 3}, 66)});
+  expect_gradcheck([](const Ins& in) { return group_norm(in[0], 2, in[1], Tensor()); }, {leaf({2, 4}, 67), leaf({4}, 68)});
+}
+
+TEST(GroupNorm, SecondOrder) {
+  expect_gradgradcheck([](const Ins& in) { return group_norm(in[0], 2, in[1], in[2]); },
+                       {leaf({2, 4, 2}, 70), leaf({4}, 71), leaf({4}, 72)});
+  expect_gradgradcheck([](const Ins& in) { return group_norm(in[0], 1, Tensor(), Tensor()); }, {leaf({2, 2, 2}, 73)});
+}
+
+// ---- layer_norm ---------------------------------------------------------------
+
+TEST(LayerNorm, ValuesByHandAndFormula) {
+  // [1, 2, 3]: mean 2, biased variance 2/3.
+  const Tensor x = from_vector(std::vector<double>{1, 2, 3}, {1, 3});
+  const double s = std::sqrt(2.0 / 3.0 + 1e-5);
+  expect_close(layer_norm(x, {3}, Tensor(), Tensor()), from_vector(std::vector<double>{-1 / s, 0, 1 / s}, {1, 3}),
+               1e-14);
+
+  const Tensor x3 = uniform({2, 3, 4}, 80, -1, 2), w = uniform({3, 4}, 81), b = uniform({3, 4}, 82);
+  expect_close(layer_norm(x3, {3, 4}, w, b), reference_normalize(x3, {1, 2}, 1e-5) * w + b, 1e-12);
+  const Tensor w1 = uniform({4}, 83), b1 = uniform({4}, 84);
+  expect_close(layer_norm(x3, {4}, w1, b1), reference_normalize(x3, {2}, 1e-5) * w1 + b1, 1e-12);
+  expect_close(layer_norm(x3, {2, 3, 4}, Tensor(), Tensor()), reference_normalize(x3, {0, 1, 2}, 1e-5), 1e-12);
+}
+
+TEST(LayerNorm, Gradcheck) {
+  expect_gradcheck([](const Ins& in) { return layer_norm(in[0], {5}, in[1], in[2]); },
+                   {leaf({3, 5}, 90), leaf({5}, 91), leaf({5}, 92)});
+  expect_gradcheck([](const Ins& in) { return layer_norm(in[0], {3, 4}, in[1], in[2]); },
+                   {leaf({2, 3, 4}, 93), leaf({3, 4}, 94), leaf({3, 4}, 95)});
+  expect_gradcheck([](const Ins& in) { return layer_norm(in[0], {3, 4}, in[1], in[2]); },
+                   {leaf_nc({2, 3, 4}, 96), leaf_nc({3, 4}, 97), leaf({3, 4}, 98)});
+  expect_gradcheck([](const Ins& in) { return layer_norm(in[0], {4}, Tensor(), Tensor()); }, {leaf_nc({3, 4}, 99)});
+}
+
+TEST(LayerNorm, SecondOrder) {
+  expect_gradgradcheck([](const Ins& in) { return layer_norm(in[0], {3}, in[1], in[2]); },
+                       {leaf({2, 3}, 100), leaf({3}, 101), leaf({3}, 102)});
+  expect_gradgradcheck([](const Ins& in) { return layer_norm(in[0], {2, 2}, Tensor(), Tensor()); },
+                       {leaf({2, 2, 2}, 103)});
+}
+
+// ---- shared properties ------------------------------------------------------------
+
+// The fused backward kernel (no graph) and the composite backward (graph
+// being built) must give the same gradients.
+TEST(Norms, FusedAndCompositeBackwardAgree) {
+  Tensor rm = zeros({4}, f64), rv = ones({4}, f64);
+  struct Case {
+    std::function<Tensor(const Ins&)> f;
+    Shape param_shape;
+  };
+  const std::vector<Case> cases = {
+      {[&](const Ins& in) { return batch_norm(in[0], in[1], in[2], rm, rv, true); }, {4}},
+      {[](const Ins& in) { return group_norm(in[0], 2, in[1], in[2]); }, {4}},
+      {[](const Ins& in) { return layer_norm(in[0], {3, 2}, in[1], in[2]); }, {3, 2}},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(i);
+    const Shape xs = {2, 4, 3, 2}, ps = cases[i].param_shape;
+    const Ins in = {leaf(xs, 110), leaf(ps, 111), leaf(ps, 112)};
+    const Tensor r = uniform(xs, 113);
+    const Ins fused = autograd::grad({sum(cases[i].f(in) * r)}, in);
+    const Ins composite = autograd::grad({sum(cases[i].f(in) * r)}, in, {}, false, /*create_graph=*/true);
+    for (size_t k = 0; k < 3; ++k) expect_close(fused[k], composite[k], 1e-12);
+  }
+}
+
+TEST(Norms, Float32MatchesFloat64) {
+  const Tensor x = uniform({3, 4, 5}, 120, -2, 2), w = uniform({4}, 121), b = uniform({4}, 122);
+  const Tensor wl = uniform({5}, 123), bl = uniform({5}, 124);
+  auto run = [&](DType dt) {
+    auto as_leaf = [dt](const Tensor& t) { return t.to(dt).detach().requires_grad_(); };
+    const Ins in = {as_leaf(x), as_leaf(w), as_leaf(b), as_leaf(wl), as_leaf(bl)};
+    Tensor rm = zeros({4}, TensorOptions{}.with_dtype(dt)), rv = ones({4}, TensorOptions{}.with_dtype(dt));
+    const Tensor y1 = batch_norm(in[0], in[1], in[2], rm, rv, true);
+    const Tensor y2 = group_norm(in[0], 2, in[1], in[2]);
+    const Tensor y3 = layer_norm(in[0], {5}, in[3], in[4]);
+    const Tensor y4 = batch_norm(in[0], in[1], in[2], rm, rv, false);
+    const Tensor r = uniform(x.shape(), 125, -1, 1, dt);
+    Ins outs = {y1, y2, y3, y4, rm, rv};
+    const Ins grads = autograd::grad({sum((y1 + y2 * 2.0 + y3 * 3.0 + y4 * 0.5) * r)}, in);
+    outs.insert(outs.end(), grads.begin(), grads.end());
+    return outs;
+  };
+  const Ins a = run(DType::f32), e = run(DType::f64);
+  for (size_t i = 0; i < a.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(a[i].dtype(), DType::f32);
+    expect_close(a[i], e[i], 2e-5, 2e-5);
+  }
+}
+
+// Big enough (32768 elements) that the kernels' loops run on threads.
+TEST(Norms, LargeInputs) {
+  const Tensor x = uniform({4, 8, 32, 32}, 150, -1, 2), w = uniform({8}, 151), b = uniform({8}, 152);
+  expect_close(batch_norm(x, w, b, Tensor(), Tensor(), true),
+               reference_normalize(x, {0, 2, 3}, 1e-5) * per_channel(w, x) + per_channel(b, x), 1e-12);
+  expect_close(group_norm(x, 4, w, b),
+               reference_normalize(x.reshape({4, 4, -1}), {2}, 1e-5).reshape(x.shape()) * per_channel(w, x) +
+                   per_channel(b, x),
+               1e-12);
+  const Tensor r = uniform(x.shape(), 153);
+  for (int which = 0; which < 2; ++which) {
+    SCOPED_TRACE(which);
+    auto f = [&](const Ins& in) {
+      return which == 0 ? batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), true) : group_norm(in[0], 4, in[1], in[2]);
+    };
+    const Ins in = {x.detach().requires_grad_(), w.detach().requires_grad_(), b.detach().requires_grad_()};
+    const Ins fused = autograd::grad({sum(f(in) * r)}, in);
+    const Ins composite = autograd::grad({sum(f(in) * r)}, in, {}, false, true);
+    for (size_t k = 0; k < 3; ++k) expect_close(fused[k], composite[k], 1e-9, 1e-9);
+  }
+}
+
+// Two-pass statistics in double: a huge offset does not destroy the
+// variance (E[x^2] - E[x]^2 would cancel to garbage here).
+TEST(Norms, StableForLargeOffset) {
+  const Tensor x = uniform({4, 16}, 130) + 1e8;
+  const Tensor y = layer_norm(x, {16}, Tensor(), Tensor(), 0.0);
+  expect_close(y, reference_normalize(x - 1e8, {1}, 0.0), 1e-6);
+  const Tensor z = group_norm(x.reshape({4, 4, 4}), 2, Tensor(), Tensor(), 0.0);
+  expect_close(mean(square(z.reshape({4, 2, 8})), {2}), ones({4, 2}, f64), 1e-6);
+}
+
+TEST(Norms, ErrorsNameTheShapes) {
+  const Tensor x = uniform({2, 6, 3}, 140);
+  std::string msg = error_of([&] { group_norm(x, 4, Tensor(), Tensor()); });
+  EXPECT_NE(msg.find("group_norm"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[2,6,3]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("4 groups"), std::string::npos) << msg;
+  EXPECT_NE(error_of([&] { group_norm(x, 0, Tensor(), Tensor()); }).find("0 groups"), std::string::npos);
+
+  msg = error_of([&] { group_norm(x, 2, uniform({5}, 1), Tensor()); });
+  EXPECT_NE(msg.find("weight has shape [5]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("needs [6]"), std::string::npos) << msg;
+
+  msg = error_of([&] { batch_norm(x, Tensor(), uniform({2}, 1), Tensor(), Tensor(), true); });
+  EXPECT_NE(msg.find("batch_norm: bias has shape [2]"), std::string::npos) << msg;
+  msg = error_of([&] { batch_norm(x, Tensor(), Tensor(), zeros({3}, f64), ones({6}, f64), true); });
+  EXPECT_NE(msg.find("running_mean has shape [3]"), std::string::npos) << msg;
+  msg = error_of([&] { batch_norm(uniform({5}, 1), Tensor(), Tensor(), Tensor(), Tensor(), true); });
+  EXPECT_NE(msg.find("[5]"), std::string::npos) << msg;
+  msg = error_of([&] { batch_norm(uniform({1, 3}, 1), Tensor(), Tensor(), Tensor(), Tensor(), true); });
+  EXPECT_NE(msg.find("more than 1 value per channel"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[1,3]"), std::string::npos) << msg;
+  msg = error_of([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false); });
+  EXPECT_NE(msg.find("eval mode"), std::string::npos) << msg;
+  msg = error_of([&] { batch_norm(x, ones({6}), Tensor(), Tensor(), Tensor(), true); });
+  EXPECT_NE(msg.find("dtype mismatch"), std::string::npos) << msg;
+
+  msg = error_of([&] { layer_norm(x, {6}, Tensor(), Tensor()); });
+  EXPECT_NE(msg.find("normalized_shape [6]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[2,6,3]"), std::string::npos) << msg;
+  EXPECT_NE(error_of([&] { layer_norm(x, {}, Tensor(), Tensor()); }).find("layer_norm"), std::string::npos);
+  EXPECT_NE(error_of([&] { layer_norm(x, {1, 2, 6, 3}, Tensor(), Tensor()); }).find("layer_norm"), std::string::npos);
+  msg = error_of([&] { layer_norm(x, {6, 3}, uniform({3}, 1), Tensor()); });
+  EXPECT_NE(msg.find("weight has shape [3]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("needs [6,3]"), std::string::npos) << msg;
+}
