@@ -25,7 +25,7 @@ void launch_gemm(const char* op, const Tensor& out, const Tensor& a, const Tenso
     NG_ON_CUDA(op, cuda::gemm(out, a, b, beta));
 }
 
-Shape concat(Shape s, std::initializer_list<int64_t> tail) {
+Shape append(Shape s, std::initializer_list<int64_t> tail) {
   s.insert(s.end(), tail);
   return s;
 }
@@ -47,11 +47,11 @@ Tensor batched_matmul(const char* op, const Tensor& a, const Tensor& b) {
              shape_str(b.shape()), " cannot be broadcast (", da, " vs ", db, ")");
     batch[i] = da == 1 ? db : da;
   }
-  Tensor out = empty(concat(batch, {m, n}), a.options());
+  Tensor out = empty(append(batch, {m, n}), a.options());
   {
     NoGradGuard no_grad;
-    launch_gemm(op, out, blas_ready(a.detach()).expand(concat(batch, {m, k})),
-                blas_ready(b.detach()).expand(concat(batch, {k, n})), 0.0);
+    launch_gemm(op, out, blas_ready(a.detach()).expand(append(batch, {m, k})),
+                blas_ready(b.detach()).expand(append(batch, {k, n})), 0.0);
   }
   const bool ga = needs_grad({a}), gb = needs_grad({b});
   return record("MatmulBackward", out, {a, b},
