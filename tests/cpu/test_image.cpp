@@ -1,0 +1,137 @@
+// PNG writing, image grids and image loading (PNG and JPEG through stb).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/io/image.h"
+#include "engine/nanogen.h"
+#include "support/temp_dir.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
+
+using namespace ng;
+using ng::test::TempDir;
+using ng::test::write_bytes;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// A value every 8-bit PNG stores exactly: level / 255.
+float level(int l) { return float(l) / 255.0f; }
+
+float at(const Tensor& chw, int64_t c, int64_t y, int64_t x) {
+  return float(chw.select(0, c).select(0, y).select(0, x).item());
+}
+
+}  // namespace
+
+TEST(Image, GridGeometryMatchesMakeGrid) {
+  // 5 images of 1x3x4, image n pixel (y, x) = level(40 n + 4 y + x + 1).
+  std::vector<float> values;
+  for (int n = 0; n < 5; ++n)
+    for (int y = 0; y < 3; ++y)
+      for (int x = 0; x < 4; ++x) values.push_back(level(40 * n + 4 * y + x + 1));
+  const Tensor images = from_vector(values, {5, 1, 3, 4});
+
+  // 3 a row -> 2 rows; each cell is (3+2)x(4+2), plus the outer padding.
+  const Tensor grid = make_image_grid(images, /*nrow=*/3, /*padding=*/2, /*pad_value=*/1.0);
+  ASSERT_EQ(grid.shape(), (Shape{1, 2 * 5 + 2, 3 * 6 + 2}));
+  for (int n = 0; n < 5; ++n) {
+    const int64_t top = (n / 3) * 5 + 2, left = (n % 3) * 6 + 2;
+    for (int y = 0; y < 3; ++y)
+      for (int x = 0; x < 4; ++x) EXPECT_EQ(at(grid, 0, top + y, left + x), level(40 * n + 4 * y + x + 1));
+    EXPECT_EQ(at(grid, 0, top - 1, left), 1.0f);      // padding above
+    EXPECT_EQ(at(grid, 0, top, left + 4), 1.0f);      // padding to the right
+  }
+  EXPECT_EQ(at(grid, 0, 7 + 1, 2 * 6 + 2 + 1), 1.0f);  // the empty sixth cell is padding
+  EXPECT_EQ(at(grid, 0, 0, 0), 1.0f);
+
+  // Fewer images than nrow: one row just wide enough.
+  EXPECT_EQ(make_image_grid(images.narrow(0, 0, 2), 8, 1).shape(), (Shape{1, 5, 11}));
+  EXPECT_EQ(make_image_grid(images, 5, 0).shape(), (Shape{1, 3, 20}));
+}
+
+TEST(Image, SavedGridLoadsBackPixelForPixel) {
+  TempDir dir;
+  std::vector<float> values;
+  for (int i = 0; i < 4 * 3 * 5 * 6; ++i) values.push_back(level((i * 37) % 256));
+  const Tensor images = from_vector(values, {4, 3, 5, 6});
+  const std::string path = dir.file("grid.png");
+  save_image_grid(path, images, /*nrow=*/2, /*padding=*/2, /*pad_value=*/0.5);
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"grid.png"}));  // no temporary left
+
+  const Tensor loaded = load_image(path);
+  const Tensor expected = make_image_grid(images, 2, 2, 0.5);
+  ASSERT_EQ(loaded.shape(), (Shape{3, 2 * 7 + 2, 2 * 8 + 2}));
+  const std::vector<float> got = loaded.to_vector<float>(), want = expected.to_vector<float>();
+  for (size_t i = 0; i < got.size(); ++i) {
+    // 0.5 is stored as level 128; everything else exactly.
+    const float w = want[i] == 0.5f ? level(128) : want[i];
+    ASSERT_EQ(got[i], w) << "at flat index " << i;
+  }
+}
+
+TEST(Image, SavePngClampsAndAcceptsAnyLayout) {
+  TempDir dir;
+  // [H,W] float64 seen through a transpose (non-contiguous).
+  const Tensor hw = from_vector(std::vector<double>{-0.5, 0.2, 1.7, NAN, 1.0, 0.0}, {3, 2}).t();
+  const std::string path = dir.file("gray.png");
+  save_png(path, hw);
+  const Tensor loaded = load_image(path);
+  ASSERT_EQ(loaded.shape(), (Shape{1, 2, 3}));
+  // Clamped to [0,1], NaN -> 0, 0.2 -> level 51.
+  EXPECT_EQ(loaded.to_vector<float>(), (std::vector<float>{0.0f, 1.0f, 1.0f, level(51), 0.0f, 0.0f}));
+
+  // Gray loads as 3 equal channels when asked.
+  const Tensor rgb = load_image(path, 3);
+  ASSERT_EQ(rgb.shape(), (Shape{3, 2, 3}));
+  EXPECT_EQ(rgb.select(0, 0).to_vector<float>(), rgb.select(0, 2).to_vector<float>());
+}
+
+TEST(Image, LoadsJpeg) {
+  TempDir dir;
+  // A flat 8x8 colour survives JPEG's lossy coding almost exactly.
+  std::vector<unsigned char> pixels;
+  for (int i = 0; i < 64; ++i) pixels.insert(pixels.end(), {200, 100, 50});
+  const std::string path = dir.file("flat.jpg");
+  ASSERT_NE(stbi_write_jpg(path.c_str(), 8, 8, 3, pixels.data(), 95), 0);
+  const Tensor image = load_image(path);
+  ASSERT_EQ(image.shape(), (Shape{3, 8, 8}));
+  EXPECT_NEAR(at(image, 0, 3, 4), 200 / 255.0, 3 / 255.0);
+  EXPECT_NEAR(at(image, 1, 7, 0), 100 / 255.0, 3 / 255.0);
+  EXPECT_NEAR(at(image, 2, 0, 7), 50 / 255.0, 3 / 255.0);
+}
+
+TEST(Image, ErrorsNameTheFileAndTheShape) {
+  TempDir dir;
+  const std::string png = dir.file("x.png");
+  EXPECT_NE(error_of([&] { save_png(png, zeros({2, 3, 4})); }).find("1 (gray) or 3 (RGB) channels, got [2,3,4]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { save_png(png, zeros({1, 2, 3, 4})); }).find("[C,H,W] or [H,W], got [1,2,3,4]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { make_image_grid(zeros({3, 4, 5})); }).find("[N,C,H,W], got [3,4,5]"), std::string::npos);
+  EXPECT_NE(error_of([&] { make_image_grid(zeros({0, 1, 4, 5})); }).find("no images"), std::string::npos);
+  EXPECT_NE(error_of([&] { make_image_grid(zeros({2, 1, 4, 5}), 0); }).find("nrow must be positive"),
+            std::string::npos);
+  EXPECT_TRUE(dir.entries().empty());
+
+  const std::string missing = dir.file("missing.png");
+  EXPECT_NE(error_of([&] { load_image(missing); }).find("cannot open " + missing), std::string::npos);
+  const std::string garbage = dir.file("garbage.png");
+  write_bytes(garbage, "this is not an image at all");
+  const std::string message = error_of([&] { load_image(garbage); });
+  EXPECT_NE(message.find(garbage + " is not a readable image"), std::string::npos) << message;
+  EXPECT_NE(error_of([&] { save_png(dir.file("no/dir/x.png"), zeros({4, 4})); }).find("cannot open temporary"),
+            std::string::npos);
+}
