@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/data/datasets.h"
 #include "engine/error.h"
 
 namespace ng::tools {
@@ -32,6 +33,21 @@ Device resolve_device(const std::string& name) {
   NG_CHECK(d.is_cpu() || cuda_available(), "--device ", name,
            ": no GPU is visible (or this build has no CUDA backend); use --device cpu");
   return d;
+}
+
+Dataset load_dataset_limited(const std::string& spec, const std::string& split, int64_t limit) {
+  Dataset d = load_dataset(spec, split);
+  if (limit > 0 && limit < d.size()) {
+    d.images = d.images.narrow(0, 0, limit).contiguous();
+    d.labels.resize(size_t(limit));
+  }
+  return d;
+}
+
+void start_epoch_at(DataLoader& loader, int64_t epoch, int64_t skip_batches) {
+  loader.start_epoch(epoch);
+  for (int64_t i = 0; i < skip_batches; ++i)
+    NG_CHECK(loader.next().has_value(), "resume: the epoch has fewer than ", skip_batches, " batches");
 }
 
 void check_finite(double value, const std::string& what, int64_t step) {

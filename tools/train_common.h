@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/data/dataset.h"
+#include "engine/data/loader.h"
 #include "engine/device.h"
 #include "engine/tensor.h"
 
@@ -40,6 +42,13 @@ struct Streams {
   static uint64_t eval(uint64_t seed) { return seed * 4 + 2; }     // evaluation noise
   static uint64_t fixed(uint64_t seed) { return seed * 4 + 3; }    // the fixed sample batch
 };
+
+// load_dataset, keeping only the first `limit` images when limit > 0.
+Dataset load_dataset_limited(const std::string& spec, const std::string& split, int64_t limit);
+
+// Starts an epoch of the loader and skips the batches a resumed run has
+// already trained on (the order is a function of seed and epoch alone).
+void start_epoch_at(DataLoader& loader, int64_t epoch, int64_t skip_batches);
 
 // Throws a clear error when a loss is not finite.
 void check_finite(double value, const std::string& what, int64_t step);

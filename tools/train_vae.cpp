@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "engine/data/dataset.h"
+#include "engine/data/datasets.h"
 #include "engine/data/loader.h"
 #include "engine/io/image.h"
 #include "engine/nanogen.h"
@@ -93,8 +94,8 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
   }
   const VAEOptions opts = config.is_null() ? vae : vae_from_json(config.at("vae"));
 
-  const Dataset train = load_dataset(common.data, "train", common.limit);
-  const Dataset test = load_dataset(common.data, "test", common.test_limit);
+  const Dataset train = load_dataset_limited(common.data, "train", common.limit);
+  const Dataset test = load_dataset_limited(common.data, "test", common.test_limit);
   const models::VAEConfig mc = model_config(train, opts);
 
   Generator init_gen(Streams::init(common.seed));
@@ -141,14 +142,19 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
   const Tensor z_fixed = randn({64, mc.z_dim}, fixed, TensorOptions{}.with_device(device));
   const Tensor recon_batch = first_rows(test.images, 32);
 
-  DataLoader loader(train, {.batch_size = common.batch_size, .shuffle = true, .drop_last = true, .seed = common.seed});
+  LoaderOptions lo;
+  lo.batch_size = common.batch_size;
+  lo.seed = common.seed;
+  lo.drop_last = true;
+  DataLoader loader(train, lo);
   TrainSummary summary;
   summary.run = run.path();
-  const int64_t steps_per_epoch = loader.batches_per_epoch();
+  const int64_t steps_per_epoch = loader.num_batches();
+  NG_CHECK(steps_per_epoch > 0, "vae: ", train.size(), " training images make no batch of ", common.batch_size);
   install_interrupt_handler();
 
   for (; epoch <= common.epochs; ++epoch) {
-    loader.start_epoch(epoch, step_in_epoch);
+    start_epoch_at(loader, epoch, step_in_epoch);
     Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(common.epochs), steps_per_epoch);
     double sum_loss = 0, sum_recon = 0, sum_kl = 0;
     int64_t seen = 0;

@@ -6,12 +6,14 @@
 
 #include <cmath>
 #include <filesystem>
+#include <numbers>
 
 #include "engine/io/safetensors.h"
 #include "engine/nanogen.h"
 #include "engine/optim/optimizer.h"
 #include "models/vae.h"
 #include "support/gradcheck.h"
+#include "tools/run_folder.h"
 #include "tools/train_vae.h"
 
 using namespace ng;
@@ -101,7 +103,7 @@ TEST(VAE, GaussianDecoderIncludesTheNormaliser) {
   const Tensor x = test::uniform({2, 1, 28, 28}, 3, 0, 1, DType::f32);
   const Tensor mean = x.clone();
   const Tensor nll = gaussian_nll(x, mean, exp(model.log_sigma * 2.0), Reduction::sum) * 0.5;
-  EXPECT_NEAR(nll.item(), 784 * (std::log(0.5) + 0.5 * std::log(2 * M_PI)), 1e-2);
+  EXPECT_NEAR(nll.item(), 784 * (std::log(0.5) + 0.5 * std::log(2 * std::numbers::pi)), 1e-2);
 }
 
 namespace {
