@@ -12,6 +12,7 @@
 #include "tools/interrupt.h"
 #include "tools/progress.h"
 #include "tools/run_folder.h"
+#include "tools/sample.h"
 
 namespace ng::tools {
 
@@ -257,6 +258,15 @@ std::unique_ptr<models::VAE> load_vae_run(const std::string& path, Device device
   model->to(device);
   model->eval();
   return model;
+}
+
+Tensor sample_vae_run(const std::string& run, const SampleOptions& o) {
+  const Device device = resolve_device(o.device);
+  auto model = load_vae_run(run, device);
+  Generator gen(o.seed);
+  NoGradGuard no_grad;
+  const Tensor z = randn({o.n, model->config().z_dim}, gen, TensorOptions{}.with_device(device));
+  return model->generate(z).to(Device::cpu());
 }
 
 }  // namespace ng::tools

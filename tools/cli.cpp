@@ -1,0 +1,33 @@
+#include "tools/cli.h"
+
+#include <omp.h>
+
+namespace ng::tools {
+
+void add_common_flags(CLI::App* app, CommonOptions& o) {
+  app->add_option("--data", o.data, "fashion-mnist | mnist:DIR | cifar10:DIR | folder:DIR")->capture_default_str();
+  app->add_option("--device", o.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  app->add_option("--epochs", o.epochs, "epochs to train (in all, when resuming)")->capture_default_str();
+  app->add_option("--max-steps", o.max_steps, "stop after this many optimizer steps in all (0: no limit)")
+      ->capture_default_str();
+  app->add_option("--batch-size", o.batch_size, "images per step")->capture_default_str();
+  app->add_option("--lr", o.lr, "learning rate")->capture_default_str();
+  app->add_option("--seed", o.seed, "seed of every random stream")->capture_default_str();
+  app->add_option("--out", o.out, "run folder (default runs/<model>)");
+  app->add_flag("--resume", o.resume, "continue the run in --out from its last checkpoint");
+  app->add_option("--log-every", o.log_every, "steps between rows of metrics.csv")->capture_default_str();
+  app->add_option("--limit", o.limit, "use only the first N training images (0: all)")->capture_default_str();
+  app->add_option("--test-limit", o.test_limit, "use only the first N test images (0: all)")->capture_default_str();
+  app->add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
+}
+
+void add_config_option(CLI::App* app) {
+  app->set_config("--config", "", "JSON file of options (flags given on the command line override it)");
+  app->config_formatter(std::make_shared<CLI::ConfigBase>());
+}
+
+void apply_threads(const CommonOptions& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+}
+
+}  // namespace ng::tools

@@ -1,0 +1,28 @@
+// Pieces of the nanogen command line shared by the subcommands. Each model's
+// `train <model>` subcommand is defined next to its trainer (cli_vae.cpp, ...)
+// and registered in main.cpp with one line.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "tools/train_common.h"
+
+namespace ng::tools {
+
+// A subcommand and what to run when it was chosen.
+using Commands = std::vector<std::pair<CLI::App*, std::function<void()>>>;
+
+// --data, --device, --epochs, --max-steps, --batch-size, --lr, --seed, --out,
+// --resume, --log-every, --limit, --test-limit, --threads.
+void add_common_flags(CLI::App* app, CommonOptions& o);
+// --config FILE.json supplies defaults; flags on the command line win.
+void add_config_option(CLI::App* app);
+// Applies --threads.
+void apply_threads(const CommonOptions& o);
+
+void add_train_vae(CLI::App* train, Commands& commands);
+
+}  // namespace ng::tools

@@ -1,0 +1,26 @@
+// `nanogen sample RUN`: images from a run's last checkpoint, whatever the model.
+#pragma once
+
+#include <string>
+
+#include "engine/device.h"
+#include "engine/tensor.h"
+
+namespace ng::tools {
+
+struct SampleOptions {
+  int64_t n = 64;
+  uint64_t seed = 0;
+  std::string device = "auto";
+  std::string sampler = "ancestral";  // DDPM: ancestral | ddim
+  int64_t steps = 0;                  // DDPM: sampling steps (0: all timesteps)
+  double eta = 0.0;                   // DDIM: 0 deterministic, 1 ancestral-like
+};
+
+// Reads RUN/config.json to find the model and returns [n,C,H,W] in [0,1].
+Tensor sample_run(const std::string& run, const SampleOptions& options);
+
+// Per model, defined next to its trainer.
+Tensor sample_vae_run(const std::string& run, const SampleOptions& options);
+
+}  // namespace ng::tools
