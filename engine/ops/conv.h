@@ -1,4 +1,5 @@
-// 2-D convolutions in NCHW, differentiable in input, weight and bias.
+// 2-D convolutions in NCHW, differentiable in input, weight and bias, to any
+// order (gradient penalties differentiate through the backward).
 #pragma once
 
 #include "engine/tensor.h"
@@ -14,5 +15,20 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = {}, int64_t st
 // [N,Cout,(H-1)s-2p+kh+output_padding, (W-1)s-2p+kw+output_padding].
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b = {}, int64_t stride = 1,
                         int64_t padding = 0, int64_t output_padding = 0);
+
+// The two gradients of conv2d as differentiable ops (as torch.nn.grad's
+// conv2d_input / conv2d_weight); conv2d's and conv_transpose2d's backward
+// are written with them.
+//
+// d<conv2d(x, w), grad_out>/dx for an input x of spatial size in_h x in_w:
+// grad_out [N,Cout,Ho,Wo], w [Cout,Cin,kh,kw] -> [N,Cin,in_h,in_w]. It is
+// conv_transpose2d with the output size given (each of in_h, in_w may be any
+// size whose convolution has Ho, Wo pixels), so it is exact for odd sizes too.
+Tensor conv2d_input(const Tensor& grad_out, const Tensor& w, int64_t in_h, int64_t in_w, int64_t stride = 1,
+                    int64_t padding = 0);
+// d<conv2d(x, w), grad_out>/dw for a kh x kw kernel: x [N,Cin,H,W],
+// grad_out [N,Cout,Ho,Wo] -> [Cout,Cin,kh,kw]. Bilinear in x and grad_out.
+Tensor conv2d_weight(const Tensor& x, const Tensor& grad_out, int64_t kh, int64_t kw, int64_t stride = 1,
+                     int64_t padding = 0);
 
 }  // namespace ng

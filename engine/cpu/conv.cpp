@@ -1,0 +1,282 @@
+#include "engine/cpu/conv.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "engine/cpu/loops.h"
+
+namespace ng::cpu {
+
+namespace {
+
+// The sizes of one convolution, read from its operands' shapes.
+struct Geometry {
+  int64_t batch, c_in, h, w;  // input images
+  int64_t c_out, kh, kw;      // filters
+  int64_t stride, padding;
+  int64_t h_out, w_out;  // output images
+
+  int64_t patch() const { return c_in * kh * kw; }   // rows of im2col
+  int64_t pixels() const { return h_out * w_out; }  // columns of im2col, per image
+};
+
+Geometry geometry(const Shape& input, const Shape& weight, const Shape& output, int64_t stride, int64_t padding) {
+  return {input[0], input[1], input[2], input[3], weight[0], weight[2], weight[3],
+          stride,   padding,  output[2], output[3]};
+}
+
+// Images go through im2col + GEMM in chunks whose column matrix
+// [patch, chunk * pixels] stays under this many elements: wide enough for an
+// efficient GEMM (a 7x7 output alone is a 49-column matrix), small enough to
+// stay modest in memory on big images.
+constexpr int64_t kColumnBudget = int64_t(1) << 21;
+
+int64_t chunk_size(const Geometry& g) {
+  const int64_t per_image = std::max<int64_t>(g.patch() * g.pixels(), 1);
+  return std::clamp<int64_t>(kColumnBudget / per_image, 1, std::max<int64_t>(g.batch, 1));
+}
+
+// Below this many elements of work a loop runs on one thread.
+constexpr int64_t kParallelGrain = int64_t(1) << 14;
+
+// ---- GEMM: C[m,n] = op(A)[m,k] * op(B)[k,n] + beta C, row-major ----------------
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+          int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(m),
+              int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda,
+          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(m),
+              int(n), int(k), 1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+// ---- im2col / col2im -----------------------------------------------------------
+
+// Output positions [lo, hi) along one axis whose tap at kernel offset k lands
+// inside an input of size n, i.e. 0 <= o * stride - padding + k < n. Computed
+// once per kernel tap so that the pixel loops need no bounds tests and no
+// division.
+struct Span {
+  int64_t lo, hi;
+};
+
+Span valid_span(int64_t k, int64_t n, int64_t n_out, int64_t stride, int64_t padding) {
+  const int64_t shift = k - padding;  // the input index that output 0 reads
+  const int64_t lo = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
+  const int64_t hi = std::min(n_out, n - shift <= 0 ? 0 : (n - shift + stride - 1) / stride);
+  return {std::min(lo, hi), hi};
+}
+
+// Visits every (kernel tap, output row) of one input channel plane [H,W]:
+// visit(tap, oh, ih, cols, shift) where tap = ki * kw + kj, ih is the input row
+// (-1 when it falls in the padding), cols the valid output columns and shift
+// the input column that output column 0 reads.
+template <class Visit>
+void for_each_tap_row(const Geometry& g, Visit&& visit) {
+  for (int64_t ki = 0; ki < g.kh; ++ki) {
+    const Span rows = valid_span(ki, g.h, g.h_out, g.stride, g.padding);
+    for (int64_t kj = 0; kj < g.kw; ++kj) {
+      const Span cols = valid_span(kj, g.w, g.w_out, g.stride, g.padding);
+      const int64_t tap = ki * g.kw + kj, shift = kj - g.padding;
+      for (int64_t oh = 0; oh < g.h_out; ++oh) {
+        const bool inside = oh >= rows.lo && oh < rows.hi;
+        visit(tap, oh, inside ? oh * g.stride - g.padding + ki : int64_t(-1), cols, shift);
+      }
+    }
+  }
+}
+
+// Writes the kh*kw rows of im2col that one input channel plane produces.
+// `col` points at the first of those rows, at this image's first column; rows
+// are `ld` elements apart.
+template <class T>
+void im2col_plane(const Geometry& g, const T* plane, T* col, int64_t ld) {
+  const int64_t s = g.stride;
+  for_each_tap_row(g, [&](int64_t tap, int64_t oh, int64_t ih, Span cols, int64_t shift) {
+    T* dst = col + tap * ld + oh * g.w_out;
+    if (ih < 0) {
+      std::fill(dst, dst + g.w_out, T(0));
+      return;
+    }
+    const T* src = plane + ih * g.w + shift;  // + ow * s, valid for ow in cols
+    std::fill(dst, dst + cols.lo, T(0));
+    if (s == 1)
+      for (int64_t ow = cols.lo; ow < cols.hi; ++ow) dst[ow] = src[ow];
+    else
+      for (int64_t ow = cols.lo; ow < cols.hi; ++ow) dst[ow] = src[ow * s];
+    std::fill(dst + cols.hi, dst + g.w_out, T(0));
+  });
+}
+
+// The adjoint of im2col_plane: adds every column entry back into the input
+// pixel it was read from (entries from the padding are dropped).
+template <class T>
+void col2im_plane(const Geometry& g, const T* col, int64_t ld, T* plane) {
+  const int64_t s = g.stride;
+  for_each_tap_row(g, [&](int64_t tap, int64_t oh, int64_t ih, Span cols, int64_t shift) {
+    if (ih < 0) return;
+    const T* src = col + tap * ld + oh * g.w_out;
+    T* dst = plane + ih * g.w + shift;
+    if (s == 1)
+      for (int64_t ow = cols.lo; ow < cols.hi; ++ow) dst[ow] += src[ow];
+    else
+      for (int64_t ow = cols.lo; ow < cols.hi; ++ow) dst[ow * s] += src[ow];
+  });
+}
+
+// im2col of images [n0, n0 + nb) of x into col [patch, nb * pixels].
+template <class T>
+void im2col(const Geometry& g, const T* x, int64_t n0, int64_t nb, T* col) {
+  const int64_t ld = nb * g.pixels(), plane = g.h * g.w, planes = nb * g.c_in;
+  const bool threads = planes > 1 && g.patch() * ld >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (threads)
+  for (int64_t t = 0; t < planes; ++t) {
+    const int64_t b = t / g.c_in, c = t % g.c_in;  // once per plane, not per pixel
+    im2col_plane(g, x + ((n0 + b) * g.c_in + c) * plane, col + c * g.kh * g.kw * ld + b * g.pixels(), ld);
+  }
+}
+
+// col2im of col [patch, nb * pixels] into images [n0, n0 + nb) of x, which it
+// overwrites: each plane starts at its channel's bias (or zero).
+template <class T>
+void col2im(const Geometry& g, const T* col, int64_t n0, int64_t nb, const T* bias, T* x) {
+  const int64_t ld = nb * g.pixels(), plane = g.h * g.w, planes = nb * g.c_in;
+  const bool threads = planes > 1 && g.patch() * ld >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (threads)
+  for (int64_t t = 0; t < planes; ++t) {
+    const int64_t b = t / g.c_in, c = t % g.c_in;
+    T* dst = x + ((n0 + b) * g.c_in + c) * plane;
+    std::fill(dst, dst + plane, bias ? bias[c] : T(0));
+    col2im_plane(g, col + c * g.kh * g.kw * ld + b * g.pixels(), ld, dst);
+  }
+}
+
+// ---- NCHW batch <-> GEMM rows -------------------------------------------------------
+
+// [nb, C, P] (consecutive images of an NCHW batch) -> [C, nb * P] (one GEMM
+// row per channel, the images side by side).
+template <class T>
+void batch_to_rows(const T* src, int64_t nb, int64_t channels, int64_t pixels, T* dst) {
+  const bool threads = channels > 1 && nb * channels * pixels >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (threads)
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t b = 0; b < nb; ++b)
+      std::copy_n(src + (b * channels + c) * pixels, pixels, dst + (c * nb + b) * pixels);
+}
+
+// The inverse, adding bias[c] (when given) on the way.
+template <class T>
+void rows_to_batch(const T* src, int64_t nb, int64_t channels, int64_t pixels, const T* bias, T* dst) {
+  const bool threads = channels > 1 && nb * channels * pixels >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (threads)
+  for (int64_t c = 0; c < channels; ++c) {
+    const T add = bias ? bias[c] : T(0);
+    for (int64_t b = 0; b < nb; ++b) {
+      const T* s = src + (c * nb + b) * pixels;
+      T* d = dst + (b * channels + c) * pixels;
+      for (int64_t i = 0; i < pixels; ++i) d[i] = s[i] + add;
+    }
+  }
+}
+
+template <class T>
+std::unique_ptr<T[]> scratch(int64_t n) {
+  return std::make_unique_for_overwrite<T[]>(size_t(std::max<int64_t>(n, 1)));
+}
+
+template <class T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+// ---- the three kernels ------------------------------------------------------------
+
+template <class T>
+void forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding) {
+  const Geometry g = geometry(x.shape(), w.shape(), y.shape(), stride, padding);
+  if (y.numel() == 0) return;
+  const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
+  const T *xp = xc.data<T>(), *wp = wc.data<T>(), *bp = data_or_null<T>(bc);
+  T* yp = y.data<T>();
+  const int64_t K = g.patch(), P = g.pixels(), chunk = chunk_size(g);
+  auto col = scratch<T>(K * chunk * P);
+  auto rows = scratch<T>(chunk > 1 ? g.c_out * chunk * P : 0);
+  for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
+    const int64_t nb = std::min(chunk, g.batch - n0);
+    T* out = yp + n0 * g.c_out * P;
+    im2col(g, xp, n0, nb, col.get());
+    // One image is already in NCHW order; several need reordering.
+    T* dst = nb == 1 ? out : rows.get();
+    gemm(false, false, g.c_out, nb * P, K, wp, K, col.get(), nb * P, T(0), dst, nb * P);
+    if (nb > 1 || bp) rows_to_batch(dst, nb, g.c_out, P, bp, out);
+  }
+}
+
+template <class T>
+void input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, const Tensor& b, int64_t stride,
+                int64_t padding) {
+  const Geometry g = geometry(dx.shape(), w.shape(), dy.shape(), stride, padding);
+  if (dx.numel() == 0) return;
+  const Tensor dyc = dy.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
+  const T *dyp = dyc.data<T>(), *wp = wc.data<T>(), *bp = data_or_null<T>(bc);
+  T* dxp = dx.data<T>();
+  const int64_t K = g.patch(), P = g.pixels(), chunk = chunk_size(g);
+  auto col = scratch<T>(K * chunk * P);
+  auto rows = scratch<T>(chunk > 1 ? g.c_out * chunk * P : 0);
+  for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
+    const int64_t nb = std::min(chunk, g.batch - n0);
+    const T* src = dyp + n0 * g.c_out * P;
+    if (nb > 1) {
+      batch_to_rows(src, nb, g.c_out, P, rows.get());
+      src = rows.get();
+    }
+    gemm(true, false, K, nb * P, g.c_out, wp, K, src, nb * P, T(0), col.get(), nb * P);
+    col2im(g, col.get(), n0, nb, bp, dxp);
+  }
+}
+
+template <class T>
+void weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int64_t stride, int64_t padding) {
+  const Geometry g = geometry(x.shape(), dw.shape(), dy.shape(), stride, padding);
+  T* dwp = dw.data<T>();
+  std::fill(dwp, dwp + dw.numel(), T(0));  // an empty batch gives a zero gradient
+  if (dy.numel() == 0 || dw.numel() == 0) return;
+  const Tensor xc = x.contiguous(), dyc = dy.contiguous();
+  const T *xp = xc.data<T>(), *dyp = dyc.data<T>();
+  const int64_t K = g.patch(), P = g.pixels(), chunk = chunk_size(g);
+  auto col = scratch<T>(K * chunk * P);
+  auto rows = scratch<T>(chunk > 1 ? g.c_out * chunk * P : 0);
+  for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
+    const int64_t nb = std::min(chunk, g.batch - n0);
+    const T* src = dyp + n0 * g.c_out * P;
+    if (nb > 1) {
+      batch_to_rows(src, nb, g.c_out, P, rows.get());
+      src = rows.get();
+    }
+    im2col(g, xp, n0, nb, col.get());
+    gemm(false, true, g.c_out, K, nb * P, src, nb * P, col.get(), nb * P, T(1), dwp, K);
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
+                    int64_t padding) {
+  dispatch_float(y.dtype(), [&]<class T>() { forward<T>(y, x, w, b, stride, padding); });
+}
+
+void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, const Tensor& b, int64_t stride,
+                       int64_t padding) {
+  dispatch_float(dx.dtype(), [&]<class T>() { input_grad<T>(dx, dy, w, b, stride, padding); });
+}
+
+void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int64_t stride, int64_t padding) {
+  dispatch_float(dw.dtype(), [&]<class T>() { weight_grad<T>(dw, x, dy, stride, padding); });
+}
+
+}  // namespace ng::cpu

@@ -1,0 +1,79 @@
+// avg_pool2d and upsample_nearest2d, each paired with its adjoint: the
+// backward of one is the other, so gradients of any order work.
+//   avg_pool2d          <-> avg_pool2d_grad  (spread g / k^2 over each window)
+//   upsample_nearest2d  <-> sum_pool2d       (sum each s x s block)
+#include "engine/ops/pool.h"
+
+#include "engine/autograd.h"
+#include "engine/cpu/pool.h"
+#include "engine/ops/dispatch.h"
+
+namespace ng {
+
+using Grads = std::vector<Tensor>;
+
+namespace {
+
+// The adjoint of avg_pool2d: g [N,C,Ho,Wo] -> [N,C,h,w].
+Tensor avg_pool2d_grad(const Tensor& g, int64_t kernel, int64_t stride, int64_t padding, int64_t h, int64_t w) {
+  Tensor dx = empty({g.size(0), g.size(1), h, w}, g.options());
+  if (g.device().is_cpu())
+    cpu::avg_pool2d_backward(dx, g, kernel, stride, padding);
+  else
+    NG_ON_CUDA("avg_pool2d", cuda::avg_pool2d_backward(dx, g, kernel, stride, padding));
+  return record("AvgPool2dGradBackward", dx, {g}, [kernel, stride, padding](const Tensor& gg) {
+    return Grads{avg_pool2d(gg, kernel, stride, padding)};
+  });
+}
+
+// The adjoint of upsample_nearest2d: g [N,C,H*s,W*s] -> [N,C,H,W].
+Tensor sum_pool2d(const Tensor& g, int64_t scale) {
+  Tensor dx = empty({g.size(0), g.size(1), g.size(2) / scale, g.size(3) / scale}, g.options());
+  if (g.device().is_cpu())
+    cpu::upsample_nearest2d_backward(dx, g, scale);
+  else
+    NG_ON_CUDA("upsample_nearest2d", cuda::upsample_nearest2d_backward(dx, g, scale));
+  return record("SumPool2dBackward", dx, {g},
+                [scale](const Tensor& gg) { return Grads{upsample_nearest2d(gg, scale)}; });
+}
+
+}  // namespace
+
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  const char* op = "avg_pool2d";
+  check_dim(op, "input", x, 4);
+  NG_CHECK(kernel >= 1, op, ": kernel must be at least 1, got ", kernel);
+  NG_CHECK(stride >= 0, op, ": stride must be non-negative (0 means the kernel size), got ", stride);
+  if (stride == 0) stride = kernel;
+  NG_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding ", padding,
+           " must be between 0 and half the kernel ", kernel);
+  const int64_t h = x.size(2), w = x.size(3);
+  NG_CHECK(h + 2 * padding >= kernel && w + 2 * padding >= kernel, op, ": kernel ", kernel, "x", kernel,
+           " is larger than input ", shape_str(x.shape()), " padded by ", padding);
+
+  Tensor out = empty({x.size(0), x.size(1), (h + 2 * padding - kernel) / stride + 1,
+                      (w + 2 * padding - kernel) / stride + 1},
+                     x.options());
+  if (x.device().is_cpu())
+    cpu::avg_pool2d_forward(out, x, kernel, stride, padding);
+  else
+    NG_ON_CUDA(op, cuda::avg_pool2d_forward(out, x, kernel, stride, padding));
+  return record("AvgPool2dBackward", out, {x}, [kernel, stride, padding, h, w](const Tensor& g) {
+    return Grads{avg_pool2d_grad(g, kernel, stride, padding, h, w)};
+  });
+}
+
+Tensor upsample_nearest2d(const Tensor& x, int64_t scale) {
+  const char* op = "upsample_nearest2d";
+  check_dim(op, "input", x, 4);
+  NG_CHECK(scale >= 1, op, ": scale must be at least 1, got ", scale);
+  Tensor out = empty({x.size(0), x.size(1), x.size(2) * scale, x.size(3) * scale}, x.options());
+  if (x.device().is_cpu())
+    cpu::upsample_nearest2d_forward(out, x, scale);
+  else
+    NG_ON_CUDA(op, cuda::upsample_nearest2d_forward(out, x, scale));
+  return record("UpsampleNearest2dBackward", out, {x},
+                [scale](const Tensor& g) { return Grads{sum_pool2d(g, scale)}; });
+}
+
+}  // namespace ng
