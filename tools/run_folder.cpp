@@ -58,14 +58,22 @@ void RunFolder::log(const std::string& line) {
   log_.flush();
 }
 
-void RunFolder::metrics(const std::map<std::string, double>& row, const std::string& kind) {
-  std::ofstream out(file("metrics.csv"), std::ios::app);
-  if (columns_.empty()) {
-    columns_.push_back("kind");
-    for (const auto& [k, v] : row) columns_.push_back(k);
-    for (size_t i = 0; i < columns_.size(); ++i) out << (i ? "," : "") << columns_[i];
-    out << '\n';
+void RunFolder::declare_metrics(const std::vector<std::string>& columns) {
+  std::vector<std::string> want{"kind"};
+  want.insert(want.end(), columns.begin(), columns.end());
+  if (!columns_.empty()) {
+    NG_CHECK(columns_ == want, "run folder ", path_, ": metrics.csv has other columns than this trainer writes");
+    return;
   }
+  columns_ = want;
+  std::ofstream out(file("metrics.csv"), std::ios::app);
+  for (size_t i = 0; i < columns_.size(); ++i) out << (i ? "," : "") << columns_[i];
+  out << '\n';
+}
+
+void RunFolder::metrics(const std::map<std::string, double>& row, const std::string& kind) {
+  NG_CHECK(!columns_.empty(), "metrics: declare_metrics was not called");
+  std::ofstream out(file("metrics.csv"), std::ios::app);
   for (const auto& [k, v] : row)
     NG_CHECK(std::find(columns_.begin(), columns_.end(), k) != columns_.end(), "metrics: column '", k,
              "' is not in ", file("metrics.csv"), "'s header");

@@ -36,8 +36,10 @@ class RunFolder {
   // A line to stderr and to log.txt.
   void log(const std::string& line);
 
-  // Appends a row to metrics.csv; columns are fixed by the first call (or an
-  // existing file), keys not among them are an error, missing ones blank.
+  // Declares the columns of metrics.csv (after "kind"); an existing file of a
+  // resumed run must have the same header.
+  void declare_metrics(const std::vector<std::string>& columns);
+  // Appends a row; keys not among the columns are an error, missing ones blank.
   void metrics(const std::map<std::string, double>& row, const std::string& kind);
 
   // Checkpoints: model tensors under their own names, other state (optimizer,

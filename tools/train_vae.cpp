@@ -125,6 +125,9 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
             std::to_string(train.size()) + " images) on " + device.str());
   }
 
+  run.declare_metrics({"epoch", "step", "loss", "recon", "kl", "beta", "lr", "it_per_s", "train_loss", "train_recon",
+                       "train_kl", "test_loss", "test_recon", "test_kl", "time_s"});
+
   auto checkpoint = [&](bool epoch_end) {
     Metadata m{{"model", "vae"},
                {"epoch", std::to_string(epoch_end ? epoch + 1 : epoch)},
