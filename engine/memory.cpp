@@ -4,6 +4,9 @@
 #include <new>
 
 #include "engine/error.h"
+#ifdef NANOGEN_WITH_CUDA
+#include "engine/cuda/backend.h"
+#endif
 
 namespace ng {
 
@@ -20,7 +23,9 @@ void require_cuda(const char* what) {
 void* device_alloc(Device device, size_t nbytes) {
   if (device.is_cuda()) {
     require_cuda("alloc");
-    throw Error("alloc: the CUDA backend is not implemented yet");
+#ifdef NANOGEN_WITH_CUDA
+    return cuda::alloc(nbytes, device.index);
+#endif
   }
   // 64-byte alignment: a cache line, and enough for any vector load.
   const size_t rounded = (nbytes + 63) / 64 * 64;
@@ -30,10 +35,27 @@ void* device_alloc(Device device, size_t nbytes) {
 }
 
 void device_free(Device device, void* ptr, size_t) {
-  if (device.is_cpu()) std::free(ptr);
+  if (device.is_cpu()) {
+    std::free(ptr);
+    return;
+  }
+#ifdef NANOGEN_WITH_CUDA
+  cuda::free(ptr);
+#endif
 }
 
+#ifdef NANOGEN_WITH_CUDA
+void device_copy(const Tensor& dst, const Tensor& src) {
+  require_cuda("copy");
+  cuda::copy(dst, src);
+}
+void device_fill(const Tensor& dst, double value) {
+  require_cuda("fill");
+  cuda::fill(dst, value);
+}
+#else
 void device_copy(const Tensor&, const Tensor&) { require_cuda("copy"); }
 void device_fill(const Tensor&, double) { require_cuda("fill"); }
+#endif
 
 }  // namespace ng

@@ -28,6 +28,7 @@ int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim);
 // Runs `call` (a CUDA implementation) in a CUDA build, else throws a clear
 // error naming the op.
 #ifdef NANOGEN_WITH_CUDA
+#include "engine/cuda/backend.h"
 #define NG_ON_CUDA(op_name, call) call
 #else
 #define NG_ON_CUDA(op_name, call) ::ng::require_cuda(op_name)

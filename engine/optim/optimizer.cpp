@@ -7,6 +7,7 @@
 #include "engine/cpu/adam.h"
 #include "engine/error.h"
 #include "engine/memory.h"
+#include "engine/ops/dispatch.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 
@@ -120,7 +121,7 @@ void Adam::update(Tensor& p, const Tensor& g, std::vector<Tensor>& slots) {
   if (p.device().is_cpu())
     cpu::adam_step(s, p, g.contiguous(), slots[0], slots[1]);
   else
-    require_cuda("Adam");
+    NG_ON_CUDA("Adam", cuda::adam_step(s, p, g.contiguous(), slots[0], slots[1]));
 }
 
 // ---- clipping -------------------------------------------------------------------------

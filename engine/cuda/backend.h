@@ -1,0 +1,67 @@
+// The CUDA backend's entry points: one per CPU kernel in engine/cpu/, with
+// the same arguments, so an op dispatches with
+//   if (x.device().is_cpu()) cpu::f(...); else NG_ON_CUDA("f", cuda::f(...));
+// Each converts tensors to raw pointers, sizes and strides and calls a
+// launcher in kernels/. All run on cuda::stream(device).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/cpu/adam.h"
+#include "engine/cpu/norm.h"
+#include "engine/cpu/reduce.h"
+#include "engine/cpu/softmax.h"
+#include "engine/tensor.h"
+#include "kernels/pointwise.h"
+
+namespace ng::cuda {
+
+// pointwise (engine/cuda/pointwise.cpp)
+void unary(kernels::Unary op, const Tensor& out, const Tensor& a, double p0 = 0, double p1 = 0);
+void binary(kernels::Binary op, const Tensor& out, const Tensor& a, const Tensor& b);
+void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// reductions (engine/cuda/reduce.cpp)
+void reduce(cpu::Reduce op, const Tensor& out, const Tensor& in, const std::vector<bool>& reduced);
+
+// matrix products (engine/cuda/linalg.cpp): out = a @ b + beta * out, batched
+void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double beta = 0.0);
+
+// convolutions (engine/cuda/conv.cpp)
+void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
+                    int64_t padding);
+void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, const Tensor& b, int64_t stride,
+                       int64_t padding);
+void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int64_t stride, int64_t padding);
+
+// pooling and resampling (engine/cuda/pool.cpp)
+void avg_pool2d_forward(const Tensor& out, const Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
+void avg_pool2d_backward(const Tensor& dx, const Tensor& g, int64_t kernel, int64_t stride, int64_t padding);
+void upsample_nearest2d_forward(const Tensor& out, const Tensor& x, int64_t scale);
+void upsample_nearest2d_backward(const Tensor& dx, const Tensor& g, int64_t scale);
+
+// normalisation and softmax (engine/cuda/norm.cpp, engine/cuda/softmax.cpp)
+void norm_forward(const cpu::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                  const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var);
+void norm_backward(const cpu::NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean,
+                   const Tensor& rstd, const Tensor& weight, const Tensor& gx, const Tensor& gw, const Tensor& gb);
+void softmax_forward(const cpu::SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log);
+void softmax_backward(const cpu::SoftmaxLayout& l, const Tensor& g, const Tensor& y, const Tensor& gx, bool log);
+
+// random numbers (engine/cuda/random.cpp): the CPU's Philox streams exactly
+void uniform(const Tensor& out, uint64_t seed, uint64_t offset);
+void normal(const Tensor& out, uint64_t seed, uint64_t offset);
+void bernoulli(const Tensor& out, const Tensor& p, uint64_t seed, uint64_t offset);
+void dropout_mask(const Tensor& keep, double p, uint64_t seed, uint64_t offset);
+
+// optimizers (engine/cuda/optim.cpp)
+void adam_step(const cpu::AdamStep& s, const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v);
+
+// memory (engine/cuda/memory.cpp)
+void* alloc(size_t nbytes, int device);
+void free(void* ptr);
+void copy(const Tensor& dst, const Tensor& src);  // any devices, same shape, converts dtype
+void fill(const Tensor& dst, double value);
+
+}  // namespace ng::cuda
