@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "engine/nanogen.h"
 
 #define NG_REQUIRE_GPU()                                                                                   \
