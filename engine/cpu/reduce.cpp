@@ -65,7 +65,7 @@ void run(const Tensor& out, const Tensor& in, const std::vector<bool>& reduced) 
       // Each thread reduces a fixed (static) block of rows; the partial
       // results are merged in thread order, so the sum is the same bits on
       // every run with the same thread count.
-      std::vector<Acc> partial(size_t(omp_get_max_threads()));
+      std::vector<Acc> partial(static_cast<size_t>(omp_get_max_threads()));
 #pragma omp parallel
       {
         Acc local;
