@@ -47,7 +47,7 @@ std::array<std::array<double, 3>, 3> inverse3(const std::array<std::array<double
 
 }  // namespace
 
-// 3.5: KL(N(m1, s1^2) || N(m2, s2^2)) = log(s2 / s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2,
+// 3.4: KL(N(m1, s1^2) || N(m2, s2^2)) = log(s2 / s1) + (s1^2 + (m1 - m2)^2) / (2 s2^2) - 1/2,
 // against quadrature (tolerance 1e-9) and Monte Carlo with Philox samples
 // (within 4 standard errors); and the expected NLL E_p[-log q] (what maximum
 // likelihood minimises) is KL(p || q) + H(p) with H(p) = log(s1 sqrt(2 pi e)).
@@ -72,7 +72,7 @@ TEST(Discriminator, GaussianKlClosedFormMatchesQuadratureAndMonteCarlo) {
   }
 }
 
-// 3.1-3.2: pointwise, p log D + q log(1 - D) is largest at D* = p / (p + q),
+// 3.1: pointwise, p log D + q log(1 - D) is largest at D* = p / (p + q),
 // so D* maximises V(D) = E_p log D + E_q log(1 - D); the gradient of V in the
 // discriminator's logits (one per grid point) vanishes there; and
 // V(D*) = 2 JSD(p, q) - log 4. Any other D does worse.
@@ -212,7 +212,7 @@ TEST(Discriminator, LogisticRegressionLearnsTheLogDensityRatio) {
   EXPECT_LT(worst_se, 0.05) << "enough samples for the check to be sharp";
 }
 
-// 3.5: fitting one Gaussian q = N(mu, sigma^2) to the two-mode mixture
+// 3.4: fitting one Gaussian q = N(mu, sigma^2) to the two-mode mixture
 // p = (N(-3, 0.5^2) + N(3, 0.5^2)) / 2 by gradient descent, expectations by
 // quadrature. Forward KL(p || q) (= the expected NLL minus H(p): maximum
 // likelihood) matches moments, mu = 0, sigma^2 = 0.25 + 9, covering both

@@ -103,7 +103,7 @@ TEST(Divergences, BlurredParallelLinesKlGrowsAsNoiseShrinksAndJsdGradientDies) {
   }
 }
 
-// 2.5: the earth-mover distance between the parallel lines is |theta|. In one
+// 2.2: the earth-mover distance between the parallel lines is |theta|. In one
 // dimension optimal transport pairs sorted samples; here only the heights
 // differ in order, and the cost sqrt(theta^2 + d^2) is convex in the height
 // gap d, so pairing the sorted heights is an optimal plan for the two

@@ -36,7 +36,7 @@ TEST(VaeTheory, KlToStandardNormalMatchesMonteCarlo) {
   EXPECT_NEAR(mc.mean, closed, 4.0 * mc.se) << "closed form " << closed << ", MC " << mc.mean;
 }
 
-// 1.4: -log N(x; mu, sigma^2 I) = sum (x - mu)^2 / (2 sigma^2) + D log sigma
+// 1.3: -log N(x; mu, sigma^2 I) = sum (x - mu)^2 / (2 sigma^2) + D log sigma
 // + (D / 2) log 2 pi, against the log of the density written out directly,
 // and its gradient in mu, (mu - x) / sigma^2 (scale 1 / sigma^2).
 TEST(VaeTheory, GaussianReconstructionTermIsTheNegativeLogDensity) {
@@ -58,7 +58,7 @@ TEST(VaeTheory, GaussianReconstructionTermIsTheNegativeLogDensity) {
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-12);
 }
 
-// 1.4: with one learned sigma shared by all D outputs, the loss
+// 1.3: with one learned sigma shared by all D outputs, the loss
 // S / (2 sigma^2) + D log sigma (S the summed squared error) is smallest at
 // sigma^2 = S / D, the mean squared error, where it equals
 // (D / 2) (1 + log MSE + log 2 pi). Found here by gradient descent on log sigma.
@@ -80,7 +80,7 @@ TEST(VaeTheory, LearnedSigmaSquaredEqualsTheMeanSquaredError) {
   EXPECT_NEAR(loss, 0.5 * (1.0 + std::log(mse) + kLog2Pi), 1e-10);
 }
 
-// 1.5: the Bernoulli NLL from logits l, softplus(l) - x l, is the binary
+// 1.4: the Bernoulli NLL from logits l, softplus(l) - x l, is the binary
 // cross-entropy -[x log s + (1 - x) log(1 - s)] with s = sigmoid(l); its
 // gradient is s - x (bounded by 1); and it stays finite where the direct
 // form overflows.
@@ -106,7 +106,7 @@ TEST(VaeTheory, BceFromLogitsEqualsBinaryCrossEntropy) {
   EXPECT_TRUE(std::isinf((-(quarter * log(sigmoid(big)) + (1.0 - quarter) * log(1.0 - sigmoid(big)))).item()));
 }
 
-// 1.6: for a grey pixel x in (0, 1) the smallest Bernoulli NLL over logits is
+// 1.5: for a grey pixel x in (0, 1) the smallest Bernoulli NLL over logits is
 // the binary entropy H(x) = -x log x - (1 - x) log(1 - x) > 0, reached at
 // sigmoid(l) = x: the loss never reaches 0 on non-binary data.
 TEST(VaeTheory, BceMinimumOverLogitsIsTheBinaryEntropyNotZero) {
@@ -127,7 +127,7 @@ TEST(VaeTheory, BceMinimumOverLogitsIsTheBinaryEntropyNotZero) {
   EXPECT_NEAR(per_pixel[2], std::log(2.0), 1e-12);  // the worst case, x = 1/2
 }
 
-// 1.6: on continuous x in [0, 1] the Bernoulli "density" s^x (1 - s)^(1 - x)
+// 1.5: on continuous x in [0, 1] the Bernoulli "density" s^x (1 - s)^(1 - x)
 // integrates to (2s - 1) / logit(s) <= 1/2, not 1: it is not a likelihood for
 // continuous pixels (the continuous Bernoulli adds the missing normaliser).
 TEST(VaeTheory, BernoulliLikelihoodIsNotADensityOnTheUnitInterval) {
@@ -140,7 +140,7 @@ TEST(VaeTheory, BernoulliLikelihoodIsNotADensityOnTheUnitInterval) {
   }
 }
 
-// 1.7: a linear-Gaussian model p(z) = N(0, 1), p(x | z) = N(z, sigma^2) with
+// 1.6: a linear-Gaussian model p(z) = N(0, 1), p(x | z) = N(z, sigma^2) with
 // q(z | x) = N(m, v). With the expectation in closed form,
 // E_q (x - z)^2 = (x - m)^2 + v, the beta-weighted loss is
 //   ((x - m)^2 + v) / (2 sigma^2) + log sigma + log(2 pi) / 2
@@ -177,7 +177,7 @@ TEST(VaeTheory, BetaOneRecoversTheExactPosteriorLargerBetaMovesToThePrior) {
   }
 }
 
-// 1.7: posterior collapse. Data x ~ N(0, s^2); decoder N(w z, sigma^2) with w
+// 1.6: posterior collapse. Data x ~ N(0, s^2); decoder N(w z, sigma^2) with w
 // learned; encoder q(z | x) = N(a x, v). Averaged over the data in closed form
 // the beta-loss is
 //   [s^2 (1 - w a)^2 + w^2 v] / (2 sigma^2) + beta * 0.5 (v + a^2 s^2 - 1 - log v),
