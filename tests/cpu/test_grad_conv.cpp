@@ -282,6 +282,9 @@ TEST(GradConv, GradientOpsThemselves) {
                    {leaf({2, 2, 5, 6}, 131), leaf({2, 3, 3, 4}, 132)});
   expect_gradcheck([](const Ins& in) { return conv2d_input(in[0], in[1], 6, 5, 2, 1); },
                    {leaf({2, 3, 3, 3}, 133), leaf_nc({3, 2, 3, 3}, 134)});
+  // Second order, as a gradient penalty on a conv layer's weight gradient needs.
+  expect_gradgradcheck([](const Ins& in) { return square(conv2d_weight(in[0], in[1], 3, 3, 2, 1)); },
+                       {leaf({1, 2, 4, 5}, 135), leaf({1, 2, 2, 3}, 136)});
 }
 
 TEST(GradConv, Conv2dSecondOrder) {
