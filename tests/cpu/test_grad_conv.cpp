@@ -161,14 +161,18 @@ TEST(Conv2d, VaeShapes) {
 }
 
 TEST(Conv2d, BigImagesGoThroughSeveralChunks) {
-  // 1024 x 841 im2col entries per image: the kernels take two images, then one.
-  const Tensor x = uniform({3, 64, 30, 30}, 31), w = uniform({2, 64, 4, 4}, 32), b = uniform({2}, 33);
+  // 256 x 361 im2col entries per image: with the 2^18-element column budget
+  // of engine/cpu/conv.cpp the kernels take two images, then one.
+  const Tensor x = uniform({3, 16, 20, 20}, 31), w = uniform({2, 16, 4, 4}, 32), b = uniform({2}, 33);
   const Tensor y = conv2d(x, w, b, 1, 1);
   expect_close(y, naive_conv2d(x, w, b, 1, 1), 1e-11);
   // The two gradients through the same chunking, by their defining identities.
   const Tensor g = uniform(y.shape(), 34), v = uniform(w.shape(), 35);
   EXPECT_NEAR(dot(conv2d_weight(x, g, 4, 4, 1, 1), v), dot(g, conv2d(x, v, {}, 1, 1)), 1e-9);
-  EXPECT_NEAR(dot(conv2d_input(g, w, 30, 30, 1, 1), x), dot(g, conv2d(x, w, {}, 1, 1)), 1e-9);
+  EXPECT_NEAR(dot(conv2d_input(g, w, 20, 20, 1, 1), x), dot(g, conv2d(x, w, {}, 1, 1)), 1e-9);
+  // One image bigger than the budget on its own.
+  const Tensor big = uniform({2, 64, 30, 30}, 36), wb = uniform({1, 64, 4, 4}, 37);
+  expect_close(conv2d(big, wb, {}, 1, 1), naive_conv2d(big, wb, {}, 1, 1), 1e-11);
 }
 
 TEST(ConvTranspose2d, MatchesNaiveScatter) {
@@ -278,6 +282,9 @@ TEST(GradConv, GradientOpsThemselves) {
                    {leaf({2, 2, 5, 6}, 131), leaf({2, 3, 3, 4}, 132)});
   expect_gradcheck([](const Ins& in) { return conv2d_input(in[0], in[1], 6, 5, 2, 1); },
                    {leaf({2, 3, 3, 3}, 133), leaf_nc({3, 2, 3, 3}, 134)});
+  // Second order, as a gradient penalty on a conv layer's weight gradient needs.
+  expect_gradgradcheck([](const Ins& in) { return square(conv2d_weight(in[0], in[1], 3, 3, 2, 1)); },
+                       {leaf({1, 2, 4, 5}, 135), leaf({1, 2, 2, 3}, 136)});
 }
 
 TEST(GradConv, Conv2dSecondOrder) {
