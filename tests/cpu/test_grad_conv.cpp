@@ -15,6 +15,9 @@ using test::expect_close;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
+using test::expect_error;
+using test::leaf;
+using test::leaf_nc;
 using test::uniform;
 using Ins = std::vector<Tensor>;
 
@@ -22,8 +25,6 @@ namespace {
 
 const TensorOptions kF64 = TensorOptions{}.with_dtype(DType::f64);
 
-Tensor leaf(const Shape& s, uint64_t seed) { return uniform(s, seed).requires_grad_(); }
-Tensor leaf_nc(const Shape& s, uint64_t seed) { return non_contiguous(uniform(s, seed)).requires_grad_(); }
 
 // y[n,co,oh,ow] = b[co] + sum_{ci,ki,kj} w[co,ci,ki,kj] x[n,ci,oh*s-p+ki,ow*s-p+kj],
 // the taps outside x reading zero. Seven loops, float64, no cleverness.

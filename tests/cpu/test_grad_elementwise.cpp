@@ -11,15 +11,12 @@ using namespace ng;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
+using test::expect_error;
+using test::leaf;
+using test::leaf_nc;
 using test::uniform;
 using Ins = std::vector<Tensor>;
 
-static Tensor leaf(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  return uniform(s, seed, lo, hi).requires_grad_();
-}
-static Tensor leaf_nc(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  return non_contiguous(uniform(s, seed, lo, hi)).requires_grad_();
-}
 
 // Binary ops over broadcasting shapes, contiguous and not.
 #define BINARY_GRADCHECK(name, expr, lo, hi)                                         \

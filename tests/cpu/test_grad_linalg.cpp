@@ -14,13 +14,14 @@ using test::expect_close;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
+using test::expect_error;
+using test::leaf;
+using test::leaf_nc;
 using test::uniform;
 using Ins = std::vector<Tensor>;
 
 namespace {
 
-Tensor leaf(const Shape& s, uint64_t seed) { return uniform(s, seed).requires_grad_(); }
-Tensor leaf_nc(const Shape& s, uint64_t seed) { return non_contiguous(uniform(s, seed)).requires_grad_(); }
 
 // Naive reference for a[..., M, K] @ b[..., K, N] with broadcast batch dims
 // (both operands 2+ dims), by index arithmetic on row-major host copies.
@@ -67,18 +68,6 @@ Tensor naive_matmul(const Tensor& a, const Tensor& b) {
 
 // The same values as t, transposed in memory: t.t() of a contiguous [N,M].
 Tensor transposed_layout(const Tensor& t) { return t.t().contiguous().t(); }
-
-// Expects `fn` to throw an ng::Error whose message contains every piece.
-template <class F>
-void expect_error(F fn, std::initializer_list<std::string> pieces) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an ng::Error";
-  } catch (const Error& e) {
-    for (const std::string& p : pieces)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
-  }
-}
 
 }  // namespace
 

@@ -16,6 +16,9 @@ using test::expect_close;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
+using test::expect_error;
+using test::leaf;
+using test::leaf_nc;
 using test::uniform;
 using Ins = std::vector<Tensor>;
 
@@ -27,12 +30,6 @@ const double kLog2Pi = std::log(2 * std::numbers::pi);
 Tensor vec(std::vector<double> v) {
   const int64_t n = int64_t(v.size());
   return from_vector(std::move(v), {n});
-}
-Tensor leaf(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  return uniform(s, seed, lo, hi).requires_grad_();
-}
-Tensor leaf_nc(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  return non_contiguous(uniform(s, seed, lo, hi)).requires_grad_();
 }
 
 // Checks loss(none) against `expected` elementwise, and mean/sum against

@@ -16,6 +16,9 @@ using test::expect_close;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
+using test::expect_error;
+using test::leaf;
+using test::leaf_nc;
 using test::uniform;
 using Ins = std::vector<Tensor>;
 
@@ -23,12 +26,6 @@ namespace {
 
 const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64);
 
-Tensor leaf(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  return uniform(s, seed, lo, hi).requires_grad_();
-}
-Tensor leaf_nc(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
-  return non_contiguous(uniform(s, seed, lo, hi)).requires_grad_();
-}
 
 // [1, C, 1, ...] for broadcasting a per-channel vector against x.
 Tensor per_channel(const Tensor& v, const Tensor& x) {

@@ -12,6 +12,9 @@ using namespace ng;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
+using test::expect_error;
+using test::leaf;
+using test::leaf_nc;
 using test::uniform;
 using Ins = std::vector<Tensor>;
 using V = std::vector<double>;
@@ -20,8 +23,6 @@ namespace {
 
 const TensorOptions kF64 = TensorOptions{}.with_dtype(DType::f64);
 
-Tensor leaf(const Shape& s, uint64_t seed) { return uniform(s, seed).requires_grad_(); }
-Tensor leaf_nc(const Shape& s, uint64_t seed) { return non_contiguous(uniform(s, seed)).requires_grad_(); }
 
 // 0, 1, ..., 15 as a [1,1,4,4] image.
 Tensor ramp4x4(DType dtype = DType::f64) { return arange(16, TensorOptions{}.with_dtype(dtype)).reshape({1, 1, 4, 4}); }

@@ -17,28 +17,19 @@ using test::expect_close;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
+using test::expect_error;
+using test::leaf;
+using test::leaf_nc;
 using test::uniform;
 using Ins = std::vector<Tensor>;
 using Dims = std::vector<int64_t>;
 
 namespace {
 
-Tensor leaf(const Shape& s, uint64_t seed) { return uniform(s, seed).requires_grad_(); }
-Tensor leaf_nc(const Shape& s, uint64_t seed) { return non_contiguous(uniform(s, seed)).requires_grad_(); }
 TensorOptions f64() { return TensorOptions{}.with_dtype(DType::f64); }
 std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-template <class F>
-void expect_error(F fn, std::initializer_list<std::string> pieces) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an ng::Error";
-  } catch (const Error& e) {
-    for (const std::string& p : pieces)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
-  }
-}
 
 using Reduction = Tensor (*)(const Tensor&, const Dims&, bool);
 using FullReduction = Tensor (*)(const Tensor&);

@@ -11,13 +11,14 @@ using namespace ng;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
+using test::expect_error;
+using test::leaf;
+using test::leaf_nc;
 using test::uniform;
 using Ins = std::vector<Tensor>;
 
 namespace {
 
-Tensor leaf(const Shape& s, uint64_t seed) { return uniform(s, seed).requires_grad_(); }
-Tensor leaf_nc(const Shape& s, uint64_t seed) { return non_contiguous(uniform(s, seed)).requires_grad_(); }
 Tensor iota(const Shape& s, double start = 0) {
   return arange(start, start + double(shape_numel(s)), 1.0, TensorOptions{}.with_dtype(DType::f64)).reshape(s);
 }
@@ -29,16 +30,6 @@ std::vector<Shape> shapes_of(const std::vector<Tensor>& ts) {
   return s;
 }
 
-template <class F>
-void expect_error(F fn, std::initializer_list<std::string> pieces) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an ng::Error";
-  } catch (const Error& e) {
-    for (const std::string& p : pieces)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
-  }
-}
 
 }  // namespace
 

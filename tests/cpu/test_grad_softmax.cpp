@@ -14,6 +14,9 @@ using test::expect_close;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
+using test::expect_error;
+using test::leaf;
+using test::leaf_nc;
 using test::uniform;
 using Ins = std::vector<Tensor>;
 
@@ -21,12 +24,6 @@ namespace {
 
 const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64);
 
-Tensor leaf(const Shape& s, uint64_t seed, double lo = -2, double hi = 2) {
-  return uniform(s, seed, lo, hi).requires_grad_();
-}
-Tensor leaf_nc(const Shape& s, uint64_t seed, double lo = -2, double hi = 2) {
-  return non_contiguous(uniform(s, seed, lo, hi)).requires_grad_();
-}
 
 }  // namespace
 

@@ -14,6 +14,14 @@ Tensor uniform(const Shape& shape, uint64_t seed, double lo, double hi, DType dt
   return from_vector(v, shape, TensorOptions{}.with_dtype(dtype));
 }
 
+Tensor leaf(const Shape& shape, uint64_t seed, double lo, double hi) {
+  return uniform(shape, seed, lo, hi).requires_grad_();
+}
+
+Tensor leaf_nc(const Shape& shape, uint64_t seed, double lo, double hi) {
+  return non_contiguous(uniform(shape, seed, lo, hi)).requires_grad_();
+}
+
 Tensor non_contiguous(const Tensor& t) {
   NoGradGuard no_grad;
   if (t.dim() == 0) return t.detach().clone().requires_grad_(t.requires_grad());

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <string>
 #include <vector>
 
 #include "engine/nanogen.h"
@@ -15,6 +17,24 @@ namespace ng::test {
 // `seed` (independent of the engine's Philox, so tests of one do not rely on
 // the other).
 Tensor uniform(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0, DType dtype = DType::f64);
+
+// A float64 leaf that requires grad, uniform in [lo, hi): a gradcheck input.
+Tensor leaf(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0);
+// The same, laid out non-contiguously (see non_contiguous).
+Tensor leaf_nc(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0);
+
+// Expects fn() to throw an ng::Error whose message contains every piece
+// (error messages must name the op and the shapes involved).
+template <class F>
+void expect_error(F fn, std::initializer_list<std::string> pieces) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an ng::Error";
+  } catch (const Error& e) {
+    for (const std::string& p : pieces)
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
+  }
+}
 
 // The same values as t in a non-contiguous layout: the data lives in every
 // other slot of a larger buffer (and, for 2+ dims, transposed in memory).
