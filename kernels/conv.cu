@@ -106,16 +106,16 @@ __device__ __forceinline__ Phase phase_of(const GatherGemm& p, int z) {
   return f;
 }
 
-// Blocks a multiprocessor should hold: two, except for the 128 x 128 tile,
-// whose 64 accumulators and fragments a thread need about 150 registers
-// (capping it at 128 for two blocks spills).
-constexpr int min_blocks(int bm, int bn) { return bm * bn > 128 * 64 ? 1 : 2; }
+// Blocks a multiprocessor should hold: two, except with 8 x 8 outputs a
+// thread, whose 64 accumulators and fragments need about 150 registers
+// (capping them at 128 for two blocks spills).
+constexpr int min_blocks(int tm, int tn) { return tm * tn > 32 ? 1 : 2; }
 
-template <int BM, int BN, bool kTransposed>
-__global__ void __launch_bounds__(kThreads, min_blocks(BM, BN)) conv_gather_gemm(const GatherGemm p) {
-  constexpr int TM = BM / 16, TN = BN / 16;  // outputs a thread owns
-  constexpr int RA = BM / 32, RB = BN / 32;  // elements a thread gathers per step
-  static_assert(BM % 64 == 0 && BN % 32 == 0, "tile sizes: BM in {64, 128}, BN in {32, 64, 128}");
+template <class TileT, bool kTransposed>
+__global__ void __launch_bounds__(kThreads, min_blocks(TileT::TM, TileT::TN)) conv_gather_gemm(const GatherGemm p) {
+  constexpr int BM = TileT::BM, BN = TileT::BN, TM = TileT::TM, TN = TileT::TN;
+  constexpr int RA = BM / 32, RB = (BN + 31) / 32;  // elements a thread gathers per step
+  static_assert(BM % 32 == 0, "the A gather covers 32 rows a warp");
   __shared__ __align__(16) float As[kStages][kBK][BM + kPad];
   __shared__ __align__(16) float Bs[kStages][kBK][BN + kPad];
 
@@ -124,7 +124,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks(BM, BN)) conv_gather_gemm
   const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
   if (m0 >= M) return;  // a phase smaller than the grid: the whole block leaves, before any barrier
   const int taps = f.ka * f.kb, K = p.C * taps, steps = (K + kBK - 1) / kBK;
-  const int t = threadIdx.x, lane = t % 32, warp = t / 32, tx = t % 16, ty = t / 16;
+  const int t = threadIdx.x, lane = t % 32, warp = t / 32, tx = t % TileT::Cols, ty = t / TileT::Cols;
 
   // A gather: rows m0 + lane + 32r of column k = warp (+ kBK a step); the
   // column's digits are the same for the whole warp. Per row: the src offset
@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks(BM, BN)) conv_gather_gemm
     a_base[r] = img * (p.C * p.H * p.W) + row * p.W + col;
     a_rc[r] = pack16(row, col);
   }
-  // B gather: columns n0 + t/8 + 32r at row k = t % 8 (+ kBK a step).
+  // B gather: columns n0 + t/8 + 32r (those inside the tile) at row k = t % 8 (+ kBK a step).
   const int b_n = n0 + t / kBK;
   Digits ka{}, kb{}, step{};
   if (taps > 0) {
@@ -166,7 +166,8 @@ __global__ void __launch_bounds__(kThreads, min_blocks(BM, BN)) conv_gather_gemm
 #pragma unroll
     for (int r = 0; r < RB; ++r) {
       const int n = b_n + 32 * r;
-      copy_or_zero(&Bs[stage][t % kBK][t / kBK + 32 * r], p.wt + n * f.wn + w_off, p.wt, b_ok && n < p.N);
+      if (BN % 32 == 0 || t / kBK + 32 * r < BN)
+        copy_or_zero(&Bs[stage][t % kBK][t / kBK + 32 * r], p.wt + n * f.wn + w_off, p.wt, b_ok && n < p.N);
     }
     advance(ka, step, f.ka, f.kb);
     advance(kb, step, f.ka, f.kb);
@@ -190,7 +191,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks(BM, BN)) conv_gather_gemm
     __syncthreads();  // step s visible to all; every thread is done with step s-1's panel
     if (s + 2 < steps) gather((s + 2) % kStages);  // into step s-1's panel
     commit_copies();
-    tile_product<BM, BN>(As[s % kStages], Bs[s % kStages], ty, tx, acc);
+    tile_product<TileT>(As[s % kStages], Bs[s % kStages], ty, tx, acc);
   }
 
   // Epilogue: bias, activation, store. A phase with no taps (K == 0) writes
@@ -202,7 +203,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks(BM, BN)) conv_gather_gemm
     const int n = n0 + owned<BN, TN>(tx, j);
     bias[j] = p.bias && n < p.N ? p.bias[n] : 0.0f;
   }
-  if (!kTransposed && p.vec_store) {
+  if (!kTransposed && TM >= 4 && p.vec_store) {
     // Rows 4g..4g+3 of this thread are 4 consecutive pixels of one image
     // (out_plane % 4 == 0 and they start at a multiple of 4): one float4.
 #pragma unroll
@@ -249,35 +250,45 @@ int multiprocessors() {
   return counts[size_t(device)];
 }
 
-template <int BM, int BN>
+template <class TileT>
 void launch_tile(const GatherGemm& p, bool transposed, int phases, int max_rows, cudaStream_t stream) {
-  const dim3 grid(unsigned(ceil_div(max_rows, BM)), unsigned(ceil_div(p.N, BN)), unsigned(phases));
+  const dim3 grid(unsigned(ceil_div(max_rows, TileT::BM)), unsigned(ceil_div(p.N, TileT::BN)), unsigned(phases));
   if (transposed)
-    conv_gather_gemm<BM, BN, true><<<grid, kThreads, 0, stream>>>(p);
+    conv_gather_gemm<TileT, true><<<grid, kThreads, 0, stream>>>(p);
   else
-    conv_gather_gemm<BM, BN, false><<<grid, kThreads, 0, stream>>>(p);
+    conv_gather_gemm<TileT, false><<<grid, kThreads, 0, stream>>>(p);
   NG_CHECK_LAUNCH("conv_gather_gemm");
 }
 
-// Picks the tile: BN the smallest of 32/64/128 that covers the channels (or
-// 128), BM 128 unless that leaves fewer than two blocks per multiprocessor.
-// Any tile gives bit-identical results (see kernels/conv_tile.cuh).
+// Picks the tile: BN the smallest of 4/16/32/64/128 that covers the output
+// channels (or 128); BM 128 (256 for BN = 4) unless that leaves fewer than
+// two blocks per multiprocessor, then 64. Any tile gives bit-identical
+// results (see kernels/conv_tile.cuh).
 void run_gather_gemm(const GatherGemm& p, bool transposed, int phases, int max_rows, const ConvTuning& tune,
                      cudaStream_t stream) {
-  const int bn = tune.tile_n ? tune.tile_n : p.N <= 32 ? 32 : p.N <= 64 ? 64 : 128;
+  const int bn = tune.tile_n ? tune.tile_n
+                 : p.N <= 4  ? 4
+                 : p.N <= 16 ? 16
+                 : p.N <= 32 ? 32
+                 : p.N <= 64 ? 64
+                             : 128;
   int bm = tune.tile_m;
   if (!bm) {
     const int64_t blocks = int64_t(ceil_div(max_rows, 128)) * ceil_div(p.N, bn) * phases;
-    bm = blocks >= 2 * int64_t(multiprocessors()) ? 128 : 64;
+    bm = bn == 4 ? 256 : bn == 16 || blocks >= 2 * int64_t(multiprocessors()) ? 128 : 64;
   }
-  if (bm == 128 && bn == 128) return launch_tile<128, 128>(p, transposed, phases, max_rows, stream);
-  if (bm == 128 && bn == 64) return launch_tile<128, 64>(p, transposed, phases, max_rows, stream);
-  if (bm == 128 && bn == 32) return launch_tile<128, 32>(p, transposed, phases, max_rows, stream);
-  if (bm == 64 && bn == 128) return launch_tile<64, 128>(p, transposed, phases, max_rows, stream);
-  if (bm == 64 && bn == 64) return launch_tile<64, 64>(p, transposed, phases, max_rows, stream);
-  if (bm == 64 && bn == 32) return launch_tile<64, 32>(p, transposed, phases, max_rows, stream);
+  const auto run = [&](auto tile) { launch_tile<decltype(tile)>(p, transposed, phases, max_rows, stream); };
+  if (bm == 128 && bn == 128) return run(Tile<128, 128, 8, 8>{});
+  if (bm == 128 && bn == 64) return run(Tile<128, 64, 8, 4>{});
+  if (bm == 128 && bn == 32) return run(Tile<128, 32, 8, 2>{});
+  if (bm == 64 && bn == 128) return run(Tile<64, 128, 4, 8>{});
+  if (bm == 64 && bn == 64) return run(Tile<64, 64, 4, 4>{});
+  if (bm == 64 && bn == 32) return run(Tile<64, 32, 4, 2>{});
+  if (bm == 128 && bn == 16) return run(Tile<128, 16, 8, 1>{});
+  if (bm == 256 && bn == 4) return run(Tile<256, 4, 4, 1>{});
   throw std::invalid_argument("conv2d: no " + std::to_string(bm) + "x" + std::to_string(bn) +
-                              " tile for the forward / input-gradient kernel (tile_m 64 or 128, tile_n 32, 64 or 128)");
+                              " tile for the forward / input-gradient kernel (64 or 128 x 32, 64 or 128; 128x16; "
+                              "256x4)");
 }
 
 bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15) == 0; }

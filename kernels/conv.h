@@ -45,9 +45,10 @@ struct ConvEpilogue {
 };
 
 // Overrides of the automatic choices, for tests and benchmarks; 0 = automatic.
-// tile_m x tile_n is the output tile of one block: forward and input grad take
-// tile_m in {64, 128} and tile_n in {32, 64, 128}; weight grad takes tile_m
-// (over Cout) in {32, 64, 128} and tile_n (over Cin*kh*kw) in {32, 128}.
+// tile_m x tile_n is the output tile of one block (rows: pixels, columns:
+// channels; for the weight grad rows: Cout, columns: Cin*kh*kw):
+//   forward, input grad: 128x128, 128x64, 128x32, 64x128, 64x64, 64x32, 128x16, 256x4
+//   weight grad:         128x128, 64x128, 32x128, 64x32, 32x32, 64x16, 32x16, 4x128
 // splits is the weight grad's split of the N*Ho*Wo reduction. None changes a
 // float32 result except splits (which changes the summation order).
 struct ConvTuning {

@@ -45,11 +45,10 @@ struct WgradGemm {
   int steps_per_split;
 };
 
-template <int BM, int BN>
+template <class TileT>
 __global__ void __launch_bounds__(kThreads, 2) conv_wgrad_gemm(const WgradGemm p) {
-  constexpr int TM = BM / 16, TN = BN / 16;
-  constexpr int RA = BM / 32, RB = BN / 32;
-  static_assert(BM % 32 == 0 && BN % 32 == 0, "tile sizes are multiples of 32");
+  constexpr int BM = TileT::BM, BN = TileT::BN, TM = TileT::TM, TN = TileT::TN;
+  constexpr int RA = (BM + 31) / 32, RB = (BN + 31) / 32;  // elements a thread gathers per step
   __shared__ __align__(16) float As[kStages][kBK][BM + kPad];
   __shared__ __align__(16) float Bs[kStages][kBK][BN + kPad];
 
@@ -57,7 +56,7 @@ __global__ void __launch_bounds__(kThreads, 2) conv_wgrad_gemm(const WgradGemm p
   const int total = (p.batch * opix + kBK - 1) / kBK;
   const int s0 = min(int(blockIdx.z) * p.steps_per_split, total), s1 = min(s0 + p.steps_per_split, total);
   const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
-  const int t = threadIdx.x, tx = t % 16, ty = t / 16, kk = t % kBK, q = t / kBK;
+  const int t = threadIdx.x, tx = t % TileT::Cols, ty = t / TileT::Cols, kk = t % kBK, q = t / kBK;
 
   // dy rows (output channels) and x patch entries this thread gathers.
   int a_ch[RA];
@@ -86,14 +85,15 @@ __global__ void __launch_bounds__(kThreads, 2) conv_wgrad_gemm(const WgradGemm p
     const int dy_base = px.c * (p.Cout * opix) + px.a * p.OW + px.b;
 #pragma unroll
     for (int r = 0; r < RA; ++r)
-      copy_or_zero(&As[stage][kk][q + 32 * r], p.dy + dy_base + a_ch[r], p.dy, ok && a_ch[r] >= 0);
+      if (BM % 32 == 0 || q + 32 * r < BM)  // thin tiles: only the threads of the tile's rows
+        copy_or_zero(&As[stage][kk][q + 32 * r], p.dy + dy_base + a_ch[r], p.dy, ok && a_ch[r] >= 0);
     const int row0 = px.a * p.stride - p.pad, col0 = px.b * p.stride - p.pad;
     const int x_base = px.c * (p.C * plane) + row0 * p.W + col0;
 #pragma unroll
     for (int r = 0; r < RB; ++r) {
       const int row = row0 + b_ki[r], col = col0 + b_kj[r];
       const bool inside = ok && unsigned(row) < unsigned(p.H) && unsigned(col) < unsigned(p.W);
-      copy_or_zero(&Bs[stage][kk][q + 32 * r], p.x + x_base + b_off[r], p.x, inside);
+      if (BN % 32 == 0 || q + 32 * r < BN) copy_or_zero(&Bs[stage][kk][q + 32 * r], p.x + x_base + b_off[r], p.x, inside);
     }
     advance(px, step, p.OH, p.OW);
   };
@@ -115,7 +115,7 @@ __global__ void __launch_bounds__(kThreads, 2) conv_wgrad_gemm(const WgradGemm p
     __syncthreads();
     if (s + 2 < steps) gather((s + 2) % kStages);
     commit_copies();
-    tile_product<BM, BN>(As[s % kStages], Bs[s % kStages], ty, tx, acc);
+    tile_product<TileT>(As[s % kStages], Bs[s % kStages], ty, tx, acc);
   }
 
   float* out = p.out + size_t(blockIdx.z) * p.Cout * K;
@@ -157,12 +157,16 @@ struct Plan {
   int splits, steps_per_split;
 };
 
+// The tile: rows (Cout) of 4, 32, 64 or 128, columns (Cin*kh*kw) of 16, 32
+// or 128, the smallest that covers the matrix (thin layers: Cout = 1, or one
+// input channel); then the split of the reduction.
 Plan plan(const ConvGeometry& g, const ConvTuning& tune) {
   const int64_t rows = g.c_out, cols = g.c_in * g.kh * g.kw;
   const int64_t steps = (g.batch * g.h_out * g.w_out + kBK - 1) / kBK;
   Plan pl{};
-  pl.bm = tune.tile_m ? tune.tile_m : rows <= 32 ? 32 : rows <= 64 ? 64 : 128;
-  pl.bn = tune.tile_n ? tune.tile_n : cols <= 32 ? 32 : 128;
+  pl.bm = tune.tile_m ? tune.tile_m : rows <= 4 ? 4 : rows <= 32 ? 32 : rows <= 64 ? 64 : 128;
+  pl.bn = tune.tile_n ? tune.tile_n : pl.bm == 4 ? 128 : cols <= 16 ? 16 : cols <= 32 ? 32 : 128;
+  if (!tune.tile_m && pl.bn != 128 && pl.bm == 128) pl.bm = 64;  // the thin column tiles come 32 or 64 high
   const int64_t tiles = ceil_div(rows, pl.bm) * int64_t(ceil_div(cols, pl.bn));
   int64_t splits = tune.splits ? tune.splits
                                : std::min((kTargetBlocks + tiles - 1) / tiles,
@@ -173,10 +177,11 @@ Plan plan(const ConvGeometry& g, const ConvTuning& tune) {
   return pl;
 }
 
-template <int BM, int BN>
+template <class TileT>
 void launch_tile(const WgradGemm& p, int splits, cudaStream_t stream) {
-  const dim3 grid(unsigned(ceil_div(p.Cout, BM)), unsigned(ceil_div(int64_t(p.C) * p.kh * p.kw, BN)), unsigned(splits));
-  conv_wgrad_gemm<BM, BN><<<grid, kThreads, 0, stream>>>(p);
+  const dim3 grid(unsigned(ceil_div(p.Cout, TileT::BM)), unsigned(ceil_div(int64_t(p.C) * p.kh * p.kw, TileT::BN)),
+                  unsigned(splits));
+  conv_wgrad_gemm<TileT><<<grid, kThreads, 0, stream>>>(p);
   NG_CHECK_LAUNCH("conv_wgrad_gemm");
 }
 
@@ -200,15 +205,18 @@ void weight_grad_f32(const ConvGeometry& g, float* dw, const float* x, const flo
   p.kh = int(g.kh), p.kw = int(g.kw), p.stride = int(g.stride), p.pad = int(g.padding);
   p.steps_per_split = pl.steps_per_split;
   const int bm = pl.bm, bn = pl.bn;
-  if (bm == 128 && bn == 128) launch_tile<128, 128>(p, pl.splits, stream);
-  else if (bm == 64 && bn == 128) launch_tile<64, 128>(p, pl.splits, stream);
-  else if (bm == 32 && bn == 128) launch_tile<32, 128>(p, pl.splits, stream);
-  else if (bm == 128 && bn == 32) launch_tile<128, 32>(p, pl.splits, stream);
-  else if (bm == 64 && bn == 32) launch_tile<64, 32>(p, pl.splits, stream);
-  else if (bm == 32 && bn == 32) launch_tile<32, 32>(p, pl.splits, stream);
+  const auto run = [&](auto tile) { launch_tile<decltype(tile)>(p, pl.splits, stream); };
+  if (bm == 128 && bn == 128) run(Tile<128, 128, 8, 8>{});
+  else if (bm == 64 && bn == 128) run(Tile<64, 128, 4, 8>{});
+  else if (bm == 32 && bn == 128) run(Tile<32, 128, 2, 8>{});
+  else if (bm == 64 && bn == 32) run(Tile<64, 32, 4, 2>{});
+  else if (bm == 32 && bn == 32) run(Tile<32, 32, 2, 2>{});
+  else if (bm == 64 && bn == 16) run(Tile<64, 16, 4, 1>{});
+  else if (bm == 32 && bn == 16) run(Tile<32, 16, 2, 1>{});
+  else if (bm == 4 && bn == 128) run(Tile<4, 128, 1, 2>{});
   else
     throw std::invalid_argument("conv2d_weight_grad: no " + std::to_string(bm) + "x" + std::to_string(bn) +
-                                " tile (tile_m 32, 64 or 128; tile_n 32 or 128)");
+                                " tile (32, 64 or 128 x 128; 32 or 64 x 32 or 16; 4x128)");
   if (pl.splits > 1) {
     const int count = int(g.c_out * g.c_in * g.kh * g.kw);
     sum_splits<<<unsigned(ceil_div(count, 32)), dim3(32, 8), 0, stream>>>(workspace, dw, count, pl.splits);

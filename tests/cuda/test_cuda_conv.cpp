@@ -231,17 +231,21 @@ TEST(CudaConv, Float64DirectKernelsMatchTheCpu) {
 
 // Every tile shape the launchers offer computes the same float32 bits
 // (each output sums its products in the same order), and the weight
-// gradient's split count keeps it within the bound.
+// gradient's split count keeps it within the bound. Two shapes: one whose
+// output planes (7x6) rule out the float4 epilogue, one (8x8) that uses it.
 TEST(CudaConv, EveryTileGivesTheSameBits) {
   NG_REQUIRE_GPU();
-  const Case c{3, 19, 13, 11, 45, 3, 3, 2, 1};
-  const Inputs in = random_inputs(c, 1500, DType::f32, true);
-  const Tensor x = gpu(in.x), w = gpu(in.w), b = gpu(in.b), dy = gpu(in.dy);
+  const int tiles[][2] = {{128, 128}, {128, 64}, {128, 32}, {64, 128}, {64, 64}, {64, 32}, {128, 16}, {256, 4}};
+  const int weight_tiles[][2] = {{128, 128}, {64, 128}, {32, 128}, {64, 32}, {32, 32}, {64, 16}, {32, 16}, {4, 128}};
   const cudaStream_t s = cuda::stream(0);
-  const auto g = c.geometry();
-  std::vector<float> y_ref, dx_ref;
-  for (int tm : {64, 128})
-    for (int tn : {32, 64, 128}) {
+  for (const Case& c : {Case{3, 19, 13, 11, 45, 3, 3, 2, 1}, Case{2, 6, 16, 16, 9, 4, 4, 2, 1}}) {
+    const Inputs in = random_inputs(c, 1500, DType::f32, true);
+    const Tensor x = gpu(in.x), w = gpu(in.w), b = gpu(in.b), dy = gpu(in.dy);
+    const kernels::ConvGeometry g = c.geometry();
+    check_forward(c, in, "tile reference " + c.str());  // the automatic tile, against the CPU
+    check_input_grad(c, in, "tile reference " + c.str());
+    std::vector<float> y_ref, dx_ref;
+    for (const auto& [tm, tn] : tiles) {
       const kernels::ConvTuning tune{tm, tn, 0};
       const Tensor y = test::poisoned(c.y_shape()), dx = test::poisoned(c.x_shape());
       kernels::launch_conv2d_forward(kernels::ScalarType::f32, g, y.raw_data(), x.raw_data(), w.raw_data(),
@@ -250,20 +254,20 @@ TEST(CudaConv, EveryTileGivesTheSameBits) {
                                         nullptr, s, tune);
       const std::vector<float> yv = device_floats(y), dxv = device_floats(dx);
       if (y_ref.empty()) {
-        y_ref = yv, dx_ref = dxv;
-        check_forward(c, in, "tile reference");
-        continue;
+        const Tensor auto_y = test::poisoned(c.y_shape()), auto_dx = test::poisoned(c.x_shape());
+        cuda::conv2d_forward(auto_y, x, w, b, c.stride, c.pad);
+        cuda::conv2d_input_grad(auto_dx, dy, w, Tensor(), c.stride, c.pad);
+        y_ref = device_floats(auto_y), dx_ref = device_floats(auto_dx);
       }
-      EXPECT_EQ(std::memcmp(yv.data(), y_ref.data(), yv.size() * sizeof(float)), 0) << "forward tile " << tm << "x" << tn;
-      EXPECT_EQ(std::memcmp(dxv.data(), dx_ref.data(), dxv.size() * sizeof(float)), 0)
-          << "input grad tile " << tm << "x" << tn;
+      const std::string tile = std::to_string(tm) + "x" + std::to_string(tn) + " " + c.str();
+      EXPECT_EQ(std::memcmp(yv.data(), y_ref.data(), yv.size() * sizeof(float)), 0) << "forward tile " << tile;
+      EXPECT_EQ(std::memcmp(dxv.data(), dx_ref.data(), dxv.size() * sizeof(float)), 0) << "input grad tile " << tile;
     }
-  // Weight gradient: every tile and a few split counts, each within the bound.
-  const Tensor exact = empty(c.w_shape(), kF64), mag = empty(c.w_shape(), kF64);
-  cpu::conv2d_weight_grad(exact, host64(in.x), host64(in.dy), c.stride, c.pad);
-  cpu::conv2d_weight_grad(mag, abs(host64(in.x)), abs(host64(in.dy)), c.stride, c.pad);
-  for (int tm : {32, 64, 128})
-    for (int tn : {32, 128})
+    // Weight gradient: every tile and a few split counts, each within the bound.
+    const Tensor exact = empty(c.w_shape(), kF64), mag = empty(c.w_shape(), kF64);
+    cpu::conv2d_weight_grad(exact, host64(in.x), host64(in.dy), c.stride, c.pad);
+    cpu::conv2d_weight_grad(mag, abs(host64(in.x)), abs(host64(in.dy)), c.stride, c.pad);
+    for (const auto& [tm, tn] : weight_tiles)
       for (int splits : {1, 3, 0}) {
         const kernels::ConvTuning tune{tm, tn, splits};
         const size_t bytes = kernels::conv2d_weight_grad_workspace(kernels::ScalarType::f32, g, tune);
@@ -273,8 +277,9 @@ TEST(CudaConv, EveryTileGivesTheSameBits) {
                                            bytes ? ws.raw_data() : nullptr, s, tune);
         expect_within_bound(dw, exact, mag, double(c.n * c.ho() * c.wo()),
                             "weight grad tile " + std::to_string(tm) + "x" + std::to_string(tn) + " splits " +
-                                std::to_string(splits));
+                                std::to_string(splits) + " " + c.str());
       }
+  }
 }
 
 // The split-K weight gradient is reproducible: same inputs, same bits.
@@ -441,16 +446,23 @@ TEST(CudaConv, AgreesWithCudnn) {
 #endif
 
 // Sizes the 32-bit kernels cannot index are an ng::Error naming the op, not a crash.
+// (The launchers check sizes before touching the GPU, so this runs without one.)
 TEST(CudaConv, OversizedProblemsAreClearErrors) {
-  NG_REQUIRE_GPU();
   const kernels::ConvGeometry huge{1 << 16, 1 << 10, 64, 64, 8, 3, 3, 1, 1, 64, 64};
-  try {
-    kernels::launch_conv2d_forward(kernels::ScalarType::f32, huge, nullptr, nullptr, nullptr, nullptr, {},
-                                   cuda::stream(0));
-    FAIL() << "expected an error";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("conv2d_forward"), std::string::npos) << e.what();
-  }
+  const kernels::ConvGeometry wide{1, 1, 20000, 8, 1, 3, 3, 1, 1, 20000, 8};
+  const kernels::ConvGeometry strided{1, 1, 600, 600, 1, 1, 1, 300, 0, 2, 2};
+  const auto expect_error = [](const kernels::ConvGeometry& g, const std::string& words) {
+    try {
+      kernels::launch_conv2d_forward(kernels::ScalarType::f32, g, nullptr, nullptr, nullptr, nullptr, {}, nullptr);
+      ADD_FAILURE() << "expected an error about " << words;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("conv2d_forward"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  expect_error(huge, "elements is too large");
+  expect_error(wide, "image side above 16384");
+  expect_error(strided, "stride 300");
 }
 
 #else
