@@ -1,20 +1,84 @@
-// Placeholder until the CUDA kernels of this family land: each entry point
-// throws a clear error instead of failing to link.
+// The CUDA convolutions: the contracts of engine/cpu/conv.h, run by the
+// implicit-GEMM kernels of kernels/conv.h on the device's stream.
+#include "kernels/conv.h"
+
+#include <stdexcept>
+
 #include "engine/cuda/backend.h"
+#include "engine/cuda/runtime.h"
 #include "engine/error.h"
 
 namespace ng::cuda {
 
-void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t) {
-  throw Error("conv2d_forward: this op has no CUDA kernel yet; run it on the CPU (--device cpu)");
+namespace {
+
+// The sizes of one convolution from its input-side [N,Cin,H,W], weight and
+// output-side [N,Cout,Ho,Wo] shapes, as engine/cpu/conv.cpp reads them.
+kernels::ConvGeometry geometry(const Tensor& input, const Tensor& weight, const Tensor& output, int64_t stride,
+                               int64_t padding) {
+  return {input.size(0), input.size(1), input.size(2), input.size(3), weight.size(0), weight.size(2),
+          weight.size(3), stride,        padding,       output.size(2), output.size(3)};
 }
 
-void conv2d_input_grad(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t) {
-  throw Error("conv2d_input_grad: this op has no CUDA kernel yet; run it on the CPU (--device cpu)");
+const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+
+void check_output(const char* op, const Tensor& out) {
+  NG_CHECK(out.is_contiguous(), op, ": the CUDA kernel writes a contiguous output, got strides ",
+           shape_str(out.strides()), " for ", shape_str(out.shape()));
 }
 
-void conv2d_weight_grad(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t) {
-  throw Error("conv2d_weight_grad: this op has no CUDA kernel yet; run it on the CPU (--device cpu)");
+// std::invalid_argument from the launchers (sizes past their 32-bit
+// indexing) becomes ng::Error, like every other argument error.
+template <class F>
+void launch(F&& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    throw Error(e.what());
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
+                    int64_t padding) {
+  check_output("conv2d_forward", y);
+  if (y.numel() == 0) return;
+  const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
+  launch([&] {
+    kernels::launch_conv2d_forward(scalar_type(y.dtype()), geometry(x, w, y, stride, padding), y.raw_data(),
+                                   xc.raw_data(), wc.raw_data(), data_or_null(bc), {}, stream(y.device()));
+  });
+}
+
+void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, const Tensor& b, int64_t stride,
+                       int64_t padding) {
+  check_output("conv2d_input_grad", dx);
+  if (dx.numel() == 0) return;
+  const Tensor dyc = dy.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
+  launch([&] {
+    kernels::launch_conv2d_input_grad(scalar_type(dx.dtype()), geometry(dx, w, dy, stride, padding),
+                                      dx.raw_data(), dyc.raw_data(), wc.raw_data(), data_or_null(bc),
+                                      stream(dx.device()));
+  });
+}
+
+void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int64_t stride, int64_t padding) {
+  check_output("conv2d_weight_grad", dw);
+  if (dw.numel() == 0) return;
+  const Tensor xc = x.contiguous(), dyc = dy.contiguous();
+  const kernels::ConvGeometry g = geometry(x, dw, dy, stride, padding);
+  const kernels::ScalarType t = scalar_type(dw.dtype());
+  launch([&] {
+    // Scratch for the split reduction, from the caching allocator on the
+    // same stream, so it is reused safely once this kernel has run.
+    const size_t bytes = kernels::conv2d_weight_grad_workspace(t, g);
+    const Tensor workspace =
+        bytes ? empty({int64_t((bytes + sizeof(float) - 1) / sizeof(float))}, TensorOptions{}.with_device(dw.device()))
+              : Tensor();
+    kernels::launch_conv2d_weight_grad(t, g, dw.raw_data(), xc.raw_data(), dyc.raw_data(),
+                                       bytes ? workspace.raw_data() : nullptr, stream(dw.device()));
+  });
 }
 
 }  // namespace ng::cuda
