@@ -3,6 +3,7 @@
 // training loop: a short run lowers the loss, and a resumed run ends where an
 // uninterrupted one does.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -121,14 +122,20 @@ tools::CommonOptions tiny_run(const std::string& out) {
   return o;
 }
 
+// A fresh folder per process, so parallel runs (and other checkouts) never share one.
+std::string temp_run(const std::string& name) {
+  const std::string dir = testing::TempDir() + "/nanogen_" + std::to_string(::getpid()) + "_" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
 bool have_fashion_mnist() { return std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"); }
 
 }  // namespace
 
 TEST(VAETraining, ShortRunLowersTheLossAndWritesTheRunFolder) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  const std::string out = testing::TempDir() + "/vae_short";
-  std::filesystem::remove_all(out);
+  const std::string out = temp_run("vae_short");
   tools::CommonOptions o = tiny_run(out);
   o.epochs = 3;
   o.limit = 1024;
@@ -147,9 +154,7 @@ TEST(VAETraining, ShortRunLowersTheLossAndWritesTheRunFolder) {
 
 TEST(VAETraining, ResumeEndsWhereAnUninterruptedRunEnds) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  const std::string a = testing::TempDir() + "/vae_full", b = testing::TempDir() + "/vae_resumed";
-  std::filesystem::remove_all(a);
-  std::filesystem::remove_all(b);
+  const std::string a = temp_run("vae_full"), b = temp_run("vae_resumed");
   tools::train_vae(tiny_run(a), {});
   // Stop mid-epoch (step 5 of 8), then resume to the end.
   tools::CommonOptions first = tiny_run(b);
