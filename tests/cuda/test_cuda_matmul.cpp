@@ -17,7 +17,8 @@
 //
 // cuBLAS is a second oracle where the build links it (NANOGEN_TEST_CUBLAS):
 // cublasSgemm for fp32, cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_TF32 /
-// _FAST_16BF for tf32 / bf16; ours and cuBLAS may differ by twice the bound.
+// _FAST_16BF for tf32 / bf16; ours and cuBLAS may differ by the sum of their
+// bounds (2x for fp32, 3x for tf32 / bf16 in case cuBLAS truncates its inputs).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -403,7 +404,7 @@ void cublas_gemm(cublasHandle_t h, MatmulPrecision p, int m, int n, int k, const
 
 }  // namespace
 
-TEST(CudaMatmul, CublasAgreesWithinTwiceTheBound) {
+TEST(CudaMatmul, CublasAgreesWithinTheBounds) {
   NG_REQUIRE_GPU();
   cublasHandle_t handle = nullptr;
   CUBLAS_OK(cublasCreate(&handle));
@@ -423,7 +424,11 @@ TEST(CudaMatmul, CublasAgreesWithinTwiceTheBound) {
                     tb, theirs.data<float>(), int(s.n));
         Reference ref = reference(a.cpu, b.cpu, Tensor(), 0.0);
         ref.value = theirs.to(Device::cpu()).to(DType::f64);
-        expect_within(ours, ref, 2 * tolerance(p, DType::f32, s.k), describe(s.m, s.n, s.k, ta, tb, p) + " vs cuBLAS");
+        // Ours is within the bound of the truth, and so is cuBLAS; but cuBLAS
+        // may convert to tf32 / bf16 by truncation, twice the rounding error.
+        const double factor = p == MatmulPrecision::fp32 ? 2 : 3;
+        expect_within(ours, ref, factor * tolerance(p, DType::f32, s.k),
+                      describe(s.m, s.n, s.k, ta, tb, p) + " vs cuBLAS");
       }
   CUBLAS_OK(cublasDestroy(handle));
 }
