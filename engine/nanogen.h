@@ -15,4 +15,5 @@
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
 #include "engine/ops/softmax.h"
+#include "engine/precision.h"
 #include "engine/tensor.h"
