@@ -6,7 +6,7 @@
 // on the models' linear layers at batch 128 (forward, input gradient, weight
 // gradient), in the layouts the engine passes them.
 //
-//   build/bin/bench_matmul [--precision fp32|tf32|bf16|all] [--quick] [--min-ms 200]
+//   build/bin/bench_cuda_matmul [--precision fp32|tf32|bf16|all] [--quick] [--min-ms 200]
 //
 // Method: validate first (ours vs cuBLAS, relative Frobenius difference),
 // warm up, then time each launch with a pair of CUDA events, rotating among
@@ -284,7 +284,7 @@ int main(int argc, char** argv) {
     NG_CUDA_CHECK(cudaStreamDestroy(stream));
     return invalid ? 1 : 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_matmul: %s\n", e.what());
+    std::fprintf(stderr, "bench_cuda_matmul: %s\n", e.what());
     return 1;
   }
 }
