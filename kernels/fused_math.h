@@ -8,8 +8,7 @@
 //
 // Diffusion conventions (Ho et al. 2020, "Denoising Diffusion Probabilistic
 // Models"; Song et al. 2021, "Denoising Diffusion Implicit Models"): steps
-// are 0-based, t = 0 .. T-1 (step t is the paper's t + 1);
-// alpha_bar[t] = prod_{s <= t} (1 - beta_s).
+// run t = 1 .. T, abar_t = prod_{s <= t} (1 - beta_s), abar_0 = 1.
 #pragma once
 
 #include <cmath>

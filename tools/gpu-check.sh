@@ -104,7 +104,7 @@ if wants ptxas && [[ -d $build_dir ]]; then
   demangle() { if command -v c++filt >/dev/null; then c++filt; else cat; fi; }
   {
     echo "# -Xptxas -v, one block per kernel (sm_90)"
-    grep -E "ptxas info|bytes stack frame" "$report" | sed -E "s/.*Compiling entry function '([^']+)'.*/\n\1/" | demangle
+    grep -E "ptxas info|bytes stack frame" "$report" | grep -v "Compile time" | sed -E "s/.*Compiling entry function '([^']+)'.*/\n\1/" | demangle
   } >"$out/ptxas.txt"
   spills=$(grep -E "bytes spill (stores|loads)" "$report" | grep -vc " 0 bytes spill stores, 0 bytes spill loads")
   kernels=$(grep -c "Compiling entry function" "$report")

@@ -213,14 +213,14 @@ int main(int argc, char** argv) {
     const int64_t batch = shape[0], m = shape_numel(shape);
     const int inner = m < (1 << 20) ? 20 : 1;
     const Tensor x0 = rand(shape, gen, gpu_f32());
-    std::vector<float> steps(size_t(batch));
-    for (int64_t i = 0; i < batch; ++i) steps[size_t(i)] = float((i * 37) % 1000);
+    std::vector<float> steps(static_cast<size_t>(batch));
+    for (int64_t i = 0; i < batch; ++i) steps[size_t(i)] = float(1 + (i * 37) % 1000);
     const Tensor t = from_vector(steps, {batch});
     // The per-sample coefficients, as q_sample makes them (precomputed here:
     // the kernel is timed, not the host-side checks of the op).
     std::vector<double> coef, a, b;
     for (float s : steps) {
-      const kernels::QSampleCoefficients c = kernels::q_sample_coefficients(abar[size_t(s)]);
+      const kernels::QSampleCoefficients c = kernels::q_sample_coefficients(abar[size_t(s) - 1]);
       coef.insert(coef.end(), {c.sqrt_alpha_bar, c.sqrt_one_minus_alpha_bar});
       a.push_back(c.sqrt_alpha_bar);
       b.push_back(c.sqrt_one_minus_alpha_bar);
@@ -248,8 +248,8 @@ int main(int argc, char** argv) {
 
     // p_sample and ddim at one step, noise on.
     const Tensor e = randn(shape, gen, gpu_f32());
-    const int64_t step = 500;
-    const double ab = abar[step], ab_prev = abar[step - 1], alpha = ab / ab_prev, beta = 1 - alpha;
+    const int64_t step = 500;  // entry step - 1 holds abar_step
+    const double ab = abar[step - 1], ab_prev = abar[step - 2], alpha = ab / ab_prev, beta = 1 - alpha;
     const kernels::PSampleCoefficients pc{1 / std::sqrt(alpha), beta / std::sqrt(1 - ab), std::sqrt(beta)};
     Tensor out = empty(shape, gpu_f32());
     auto p_fused = [&] {
@@ -264,9 +264,9 @@ int main(int argc, char** argv) {
     rows.push_back({"p_sample", shape_of(shape), 12.0 * double(m), time_ms(p_fused, reps, inner),
                     time_ms([&] { p_composite(); }, reps, inner)});
 
-    const double sigma = ddim_sigma(ab, abar[step - 20], 0.5);
-    const kernels::DDIMCoefficients dc{std::sqrt(ab), std::sqrt(1 - ab), std::sqrt(abar[step - 20]),
-                                       std::sqrt(1 - abar[step - 20] - sigma * sigma), sigma};
+    const double ab_jump = abar[step - 21], sigma = ddim_sigma(ab, ab_jump, 0.5);  // a 20-step DDIM jump
+    const kernels::DDIMCoefficients dc{std::sqrt(ab), std::sqrt(1 - ab), std::sqrt(ab_jump),
+                                       std::sqrt(1 - ab_jump - sigma * sigma), sigma};
     auto d_fused = [&] {
       kernels::launch_ddim_step(f32, out.raw_data(), xt.raw_data(), e.raw_data(), m, dc, true, 9, 0, s0());
     };

@@ -128,10 +128,10 @@ NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<doubl
   std::vector<double> coef(static_cast<size_t>(2 * n));
   for (int64_t i = 0; i < n; ++i) {
     const double s = steps[size_t(i)];
-    NG_CHECK(s >= 0 && s < double(alpha_bar.size()) && s == std::floor(s), "q_sample: t[", i, "] = ", s,
-             " is not a step of the schedule (an integer in [0, ", alpha_bar.size(), "))");
-    const double abar = alpha_bar[size_t(s)];
-    check_alpha_bar("q_sample", abar, "alpha_bar[t]");
+    NG_CHECK(s >= 1 && s <= double(alpha_bar.size()) && s == std::floor(s), "q_sample: t[", i, "] = ", s,
+             " is not a step of the schedule (an integer in 1..", alpha_bar.size(), ")");
+    const double abar = alpha_bar[size_t(s) - 1];
+    check_alpha_bar("q_sample", abar, "abar_t");
     const kernels::QSampleCoefficients c = kernels::q_sample_coefficients(abar);
     coef[size_t(2 * i)] = c.sqrt_alpha_bar;
     coef[size_t(2 * i + 1)] = c.sqrt_one_minus_alpha_bar;
@@ -157,15 +157,15 @@ NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<doubl
 Tensor p_sample(const Tensor& x_t, const Tensor& eps_pred, const std::vector<double>& alpha_bar, int64_t t,
                 Generator& gen, bool posterior_variance) {
   check_step_args("p_sample", x_t, eps_pred);
-  NG_CHECK(t >= 0 && t < int64_t(alpha_bar.size()), "p_sample: step t = ", t, " is outside the schedule [0, ",
-           alpha_bar.size(), ")");
-  const double abar = alpha_bar[size_t(t)], abar_prev = t > 0 ? alpha_bar[size_t(t - 1)] : 1.0;
-  check_alpha_bar("p_sample", abar, "alpha_bar[t]");
-  check_alpha_bar("p_sample", abar_prev, "alpha_bar[t - 1]");
-  NG_CHECK(abar < 1.0 && abar <= abar_prev, "p_sample: alpha_bar[t] = ", abar, " must be below 1 and at most alpha_bar[t - 1] = ",
+  NG_CHECK(t >= 1 && t <= int64_t(alpha_bar.size()), "p_sample: step t = ", t, " is outside the schedule 1..",
+           alpha_bar.size());
+  const double abar = alpha_bar[size_t(t - 1)], abar_prev = t > 1 ? alpha_bar[size_t(t - 2)] : 1.0;
+  check_alpha_bar("p_sample", abar, "abar_t");
+  check_alpha_bar("p_sample", abar_prev, "abar_{t-1}");
+  NG_CHECK(abar < 1.0 && abar <= abar_prev, "p_sample: abar_t = ", abar, " must be below 1 and at most abar_{t-1} = ",
            abar_prev, " (a decreasing schedule)");
   const double alpha = abar / abar_prev, beta = 1.0 - alpha;
-  const bool noise = t > 0;
+  const bool noise = t > 1;
   const double variance = posterior_variance ? beta * (1.0 - abar_prev) / (1.0 - abar) : beta;
   kernels::PSampleCoefficients c;
   c.inv_sqrt_alpha = 1.0 / std::sqrt(alpha);

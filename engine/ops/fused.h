@@ -3,9 +3,10 @@
 // numbers randn(shape, gen) would (kernels/philox.h layout) and advances the
 // generator as much, so a fused op and its composite twin agree.
 //
-// Diffusion conventions (Ho et al. 2020; Song et al. 2021): steps are
-// 0-based, t = 0 .. T-1, step t being the paper's t + 1; a schedule is given
-// by alpha_bar[t] = prod_{s <= t} (1 - beta_s), in float64 on the host.
+// Diffusion conventions (Ho et al. 2020; Song et al. 2021), as in
+// models/diffusion.h: steps run t = 1 .. T; a schedule is given by its
+// cumulative products abar_t = prod_{s <= t} (1 - beta_s) as a float64 host
+// vector whose entry t - 1 holds abar_t (abar_0 = 1 is implied).
 #pragma once
 
 #include <cstdint>
@@ -31,13 +32,13 @@ GaussianSample sample_gaussian(const Tensor& mu, const Tensor& logvar, Generator
 
 // ---- diffusion -------------------------------------------------------------------------
 
-// alpha_bar of the linear beta schedule beta_t = beta_start .. beta_end
-// (DDPM: T = 1000, 1e-4 .. 0.02).
+// abar_1 .. abar_T of the linear schedule, beta_t evenly spaced from
+// beta_start (t = 1) to beta_end (t = T) (DDPM: T = 1000, 1e-4 .. 0.02).
 std::vector<double> linear_alpha_bar(int64_t steps, double beta_start = 1e-4, double beta_end = 0.02);
 
 // The forward process q(x_t | x_0) at a per-sample step:
-//   x_t = sqrt(alpha_bar[t_i]) x0 + sqrt(1 - alpha_bar[t_i]) eps,  eps ~ N(0, I)
-// x0 is [N, ...]; t holds N integral steps in [0, T) (any float dtype, on the
+//   x_t = sqrt(abar_{t_i}) x0 + sqrt(1 - abar_{t_i}) eps,  eps ~ N(0, I)
+// x0 is [N, ...]; t holds N integral steps in 1..T (any float dtype, on the
 // CPU, where it is checked and turned into coefficients for free, or on x0's
 // device, which costs a copy back and a wait). Differentiable w.r.t. x0.
 struct NoisedSample {
@@ -47,10 +48,11 @@ NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<doubl
 
 // One ancestral step of DDPM (Algorithm 2) from step t to t - 1:
 //   x_prev = (x_t - beta_t / sqrt(1 - abar_t) eps_pred) / sqrt(alpha_t) + sigma_t z
-// with alpha_t = abar_t / abar_{t-1} (abar_{-1} = 1), beta_t = 1 - alpha_t,
-// sigma_t^2 = beta_t, or the posterior's beta_t (1 - abar_{t-1}) / (1 - abar_t)
-// when posterior_variance. At t = 0 (the paper's t = 1) z = 0 and nothing is
-// drawn. Differentiable w.r.t. x_t and eps_pred.
+// with alpha_t = abar_t / abar_{t-1}, beta_t = 1 - alpha_t, and sigma_t^2 =
+// beta_t, or the posterior's beta_t (1 - abar_{t-1}) / (1 - abar_t) when
+// posterior_variance. At t = 1 z = 0 and nothing is drawn. This is the
+// unclipped step (x0_hat is not clamped to the data range).
+// Differentiable w.r.t. x_t and eps_pred.
 Tensor p_sample(const Tensor& x_t, const Tensor& eps_pred, const std::vector<double>& alpha_bar, int64_t t,
                 Generator& gen, bool posterior_variance = false);
 

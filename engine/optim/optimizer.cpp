@@ -138,6 +138,10 @@ void Adam::update(Tensor& p, const Tensor& g, std::vector<Tensor>& slots) {
     NG_ON_CUDA("Adam", cuda::adam_step(settings(), p, g.contiguous(), slots[0], slots[1]));
 }
 
+static void adam_multi_on_gpu(const cpu::AdamStep& s, const std::vector<cpu::AdamTensors>& params) {
+  NG_ON_CUDA("Adam", cuda::adam_step_multi(s, params));
+}
+
 // CPU parameters go one by one, as always. CUDA parameters are gathered per
 // (device, dtype) and updated in ONE multi-tensor launch each: a model's
 // dozens of small parameters would otherwise cost a launch apiece.
@@ -152,7 +156,7 @@ void Adam::apply_updates(const std::vector<PendingUpdate>& updates) {
     check_adam_operands(p, *u.slots);
     on_gpu[{p.device().index, p.dtype()}].push_back({p, u.grad.contiguous(), (*u.slots)[0], (*u.slots)[1]});
   }
-  for (const auto& [device_dtype, params] : on_gpu) NG_ON_CUDA("Adam", cuda::adam_step_multi(settings(), params));
+  for (const auto& group : on_gpu) adam_multi_on_gpu(settings(), group.second);
 }
 
 // ---- clipping -------------------------------------------------------------------------

@@ -49,11 +49,12 @@ void expect_error(F op, std::initializer_list<const char*> pieces) {
   }
 }
 
-// The per-sample [N, 1, ..., 1] tensor of f(alpha_bar[t_i]), in dtype `dt`.
+// The per-sample [N, 1, ..., 1] tensor of f(abar_{t_i}), in dtype `dt`
+// (entry t - 1 of alpha_bar holds abar_t).
 Tensor per_sample(const std::vector<double>& alpha_bar, const std::vector<int64_t>& t, int64_t dims, DType dt,
                   double (*f)(double)) {
   std::vector<double> v;
-  for (int64_t s : t) v.push_back(f(alpha_bar[size_t(s)]));
+  for (int64_t s : t) v.push_back(f(alpha_bar[size_t(s - 1)]));
   Shape shape(size_t(dims), 1);
   shape[0] = int64_t(t.size());
   return from_vector(v, shape).to(dt);
@@ -146,7 +147,7 @@ TEST(FusedGaussian, Errors) {
 
 TEST(FusedQSample, MatchesTheCompositeAndDrawsRandn) {
   const std::vector<double> abar = linear_alpha_bar(1000);
-  const std::vector<int64_t> t = {0, 999, 500, 17, 3};
+  const std::vector<int64_t> t = {1, 1000, 500, 17, 3};
   for (DType dt : {DType::f32, DType::f64}) {
     const Tensor x0 = test::uniform({5, 3, 4, 5}, 40, -1, 1, dt);
     Generator gen(9, 11), twin(9, 11);
@@ -167,11 +168,11 @@ TEST(FusedQSample, MatchesTheCompositeAndDrawsRandn) {
 }
 
 TEST(FusedQSample, HandComputedSample) {
-  // alpha_bar = (0.64, 0.36): coefficients (0.8, 0.6) and (0.6, 0.8).
+  // abar_1 = 0.64, abar_2 = 0.36: coefficients (0.8, 0.6) and (0.6, 0.8).
   const std::vector<double> abar = {0.64, 0.36};
   const Tensor x0 = from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3});
   Generator gen(3), twin(3);
-  const NoisedSample s = q_sample(x0, from_vector(std::vector<double>{1, 0}, {2}), abar, gen);
+  const NoisedSample s = q_sample(x0, from_vector(std::vector<double>{2, 1}, {2}), abar, gen);
   const std::vector<double> e = randn({2, 3}, twin, TensorOptions{}.with_dtype(DType::f64)).to_vector<double>();
   const std::vector<double> x = s.x_t.to_vector<double>();
   for (int i = 0; i < 3; ++i) EXPECT_NEAR(x[size_t(i)], 0.6 * (i + 1) + 0.8 * e[size_t(i)], 1e-15);
@@ -180,7 +181,7 @@ TEST(FusedQSample, HandComputedSample) {
 
 TEST(FusedQSample, Gradcheck) {
   const std::vector<double> abar = linear_alpha_bar(50);
-  const Tensor t = steps_tensor({3, 49, 0}, DType::f64);
+  const Tensor t = steps_tensor({3, 50, 1}, DType::f64);
   auto f = [&](const Ins& in) {
     Generator g(5);
     return q_sample(in[0], t, abar, g).x_t;
@@ -194,25 +195,25 @@ TEST(FusedQSample, Errors) {
   const Tensor x0 = zeros({3, 4});
   Generator gen;
   expect_error([&] { q_sample(x0, steps_tensor({1, 2}), abar, gen); }, {"q_sample", "[2]", "[3,4]"});
-  expect_error([&] { q_sample(x0, steps_tensor({1, 10, 2}), abar, gen); }, {"q_sample", "t[1] = 10", "[0, 10)"});
+  expect_error([&] { q_sample(x0, steps_tensor({1, 11, 2}), abar, gen); }, {"q_sample", "t[1] = 11", "1..10"});
   expect_error([&] { q_sample(x0, from_vector(std::vector<double>{1, 2.5, 2}, {3}), abar, gen); },
                {"q_sample", "t[1] = 2.5"});
-  expect_error([&] { q_sample(x0, steps_tensor({-1, 0, 0}), abar, gen); }, {"t[0] = -1"});
-  expect_error([&] { q_sample(x0, steps_tensor({0, 0, 0}), {}, gen); }, {"q_sample", "empty"});
+  expect_error([&] { q_sample(x0, steps_tensor({0, 1, 1}), abar, gen); }, {"t[0] = 0"});
+  expect_error([&] { q_sample(x0, steps_tensor({1, 1, 1}), {}, gen); }, {"q_sample", "empty"});
 }
 
 // ---- p_sample ----------------------------------------------------------------------------
 
 TEST(FusedPSample, MatchesTheFormula) {
   const std::vector<double> abar = linear_alpha_bar(1000);
-  for (int64_t t : {999, 500, 1}) {
+  for (int64_t t : {1000, 500, 2}) {
     for (bool posterior : {false, true}) {
       const Tensor x = test::uniform({4, 3, 7}, 50, -2, 2), e = test::uniform({4, 3, 7}, 51, -2, 2);
       Generator gen(1, 2), twin(1, 2);
       const Tensor out = p_sample(x, e, abar, t, gen, posterior);
       const Tensor z = randn(x.shape(), twin, TensorOptions{}.with_dtype(DType::f64));
       EXPECT_EQ(gen.offset(), twin.offset());
-      const double ab = abar[size_t(t)], ab_prev = abar[size_t(t - 1)], alpha = ab / ab_prev, beta = 1 - alpha;
+      const double ab = abar[size_t(t - 1)], ab_prev = abar[size_t(t - 2)], alpha = ab / ab_prev, beta = 1 - alpha;
       const double sigma = std::sqrt(posterior ? beta * (1 - ab_prev) / (1 - ab) : beta);
       const Tensor expected = (x - e * (beta / std::sqrt(1 - ab))) * (1 / std::sqrt(alpha)) + z * sigma;
       expect_close(out, expected, 1e-14, 1e-13);
@@ -228,15 +229,15 @@ TEST(FusedPSample, LastStepAddsNoNoiseAndDrawsNothing) {
   const std::vector<double> abar = linear_alpha_bar(1000);
   const Tensor x = test::uniform({3, 5}, 52), e = test::uniform({3, 5}, 53);
   Generator gen(4, 8);
-  const Tensor out = p_sample(x, e, abar, 0, gen);
+  const Tensor out = p_sample(x, e, abar, 1, gen);
   EXPECT_EQ(gen.offset(), 8u);
-  // abar_0 = 1 - 1e-4 = alpha_0: x_prev = (x - 1e-4 / sqrt(1e-4) e) / sqrt(1 - 1e-4)
+  // abar_1 = 1 - 1e-4 = alpha_1: x_0 = (x - 1e-4 / sqrt(1e-4) e) / sqrt(1 - 1e-4)
   expect_close(out, (x - e * 0.01) / std::sqrt(1 - 1e-4), 1e-15, 1e-13);
 }
 
 TEST(FusedPSample, Gradcheck) {
   const std::vector<double> abar = linear_alpha_bar(100);
-  for (int64_t t : {0, 57}) {
+  for (int64_t t : {1, 57}) {
     auto f = [&](const Ins& in) {
       Generator g(6);
       return p_sample(in[0], in[1], abar, t, g);
@@ -250,8 +251,9 @@ TEST(FusedPSample, Errors) {
   const std::vector<double> abar = linear_alpha_bar(10);
   Generator gen;
   expect_error([&] { p_sample(zeros({2, 3}), zeros({3, 2}), abar, 3, gen); }, {"p_sample", "[2,3]", "[3,2]"});
-  expect_error([&] { p_sample(zeros({2}), zeros({2}), abar, 10, gen); }, {"p_sample", "t = 10", "[0, 10)"});
-  expect_error([&] { p_sample(zeros({2}), zeros({2}), {0.9, 0.95}, 1, gen); }, {"p_sample", "decreasing"});
+  expect_error([&] { p_sample(zeros({2}), zeros({2}), abar, 11, gen); }, {"p_sample", "t = 11", "1..10"});
+  expect_error([&] { p_sample(zeros({2}), zeros({2}), abar, 0, gen); }, {"p_sample", "t = 0"});
+  expect_error([&] { p_sample(zeros({2}), zeros({2}), {0.9, 0.95}, 2, gen); }, {"p_sample", "decreasing"});
 }
 
 // ---- DDIM --------------------------------------------------------------------------------
@@ -276,11 +278,11 @@ TEST(FusedDDIM, MatchesTheFormula) {
 TEST(FusedDDIM, EtaOneIsTheDdpmPosteriorStep) {
   const std::vector<double> abar = linear_alpha_bar(1000);
   const Tensor x = test::uniform({2, 9}, 62, -2, 2), e = test::uniform({2, 9}, 63, -2, 2);
-  for (int64_t t : {1, 300, 999}) {
+  for (int64_t t : {2, 300, 1000}) {
     Generator g1(3, 4), g2(3, 4);
+    const double ab = abar[size_t(t - 1)], ab_prev = abar[size_t(t - 2)];
     const Tensor ddpm = p_sample(x, e, abar, t, g1, true);
-    const Tensor ddim = ddim_step(x, e, abar[size_t(t)], abar[size_t(t - 1)],
-                                  ddim_sigma(abar[size_t(t)], abar[size_t(t - 1)], 1.0), g2);
+    const Tensor ddim = ddim_step(x, e, ab, ab_prev, ddim_sigma(ab, ab_prev, 1.0), g2);
     expect_close(ddim, ddpm, 1e-12, 1e-12);
   }
 }
@@ -312,7 +314,8 @@ TEST(FusedDDIM, Errors) {
 TEST(FusedSchedule, LinearAlphaBar) {
   const std::vector<double> abar = linear_alpha_bar(1000);
   ASSERT_EQ(abar.size(), 1000u);
-  // Reference: torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=float64)).
+  // Reference: torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=float64)),
+  // entries t - 1 = 0, 499, 999.
   EXPECT_NEAR(abar[0], 0.9999, 1e-15);
   EXPECT_NEAR(abar[499], 0.07858724288177824, 1e-13);
   EXPECT_NEAR(abar[999], 4.035829765375676e-05, 1e-15);
