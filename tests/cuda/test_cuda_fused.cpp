@@ -8,6 +8,7 @@
 // transcendental function: its GPU update is bit-identical to the CPU's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iterator>
 #include <vector>
@@ -21,6 +22,7 @@
 
 #ifdef NANOGEN_WITH_CUDA
 #include "engine/cuda/backend.h"
+#include "kernels/adam.h"
 #endif
 
 using namespace ng;
@@ -202,6 +204,35 @@ TEST(CudaAdam, SingleTensorIsBitIdenticalAfterSeveralSteps) {
       }
     }
   }
+#endif
+}
+
+// The multi-tensor launch's chunk map is host code: checked without a GPU.
+// Every element of every tensor must belong to exactly one chunk.
+TEST(CudaAdamHost, ChunkMapCoversEveryElementOnce) {
+#ifdef NANOGEN_WITH_CUDA
+  const int64_t sizes[] = {0, 1, kernels::kAdamChunk - 1, kernels::kAdamChunk, kernels::kAdamChunk + 1, 3 * 4096 + 7};
+  std::vector<kernels::AdamTensor> tensors;
+  for (int64_t n : sizes) tensors.push_back({nullptr, nullptr, nullptr, nullptr, n});
+  const std::vector<kernels::AdamChunk> chunks = kernels::adam_chunk_map(tensors);
+  std::vector<int64_t> covered(std::size(sizes), 0);
+  for (size_t b = 0; b < chunks.size(); ++b) {
+    const kernels::AdamChunk c = chunks[b];
+    ASSERT_GE(c.tensor, 0);
+    ASSERT_LT(size_t(c.tensor), std::size(sizes));
+    const int64_t begin = int64_t(c.index) * kernels::kAdamChunk;
+    ASSERT_LT(begin, sizes[c.tensor]) << "an empty chunk for tensor " << c.tensor;
+    covered[size_t(c.tensor)] += std::min(sizes[c.tensor], begin + kernels::kAdamChunk) - begin;
+    if (b > 0) {  // in order, no repeats: (tensor, index) strictly increasing
+      const kernels::AdamChunk p = chunks[b - 1];
+      EXPECT_TRUE(p.tensor < c.tensor || (p.tensor == c.tensor && p.index + 1 == c.index)) << "chunk " << b;
+    }
+  }
+  for (size_t k = 0; k < std::size(sizes); ++k) EXPECT_EQ(covered[k], sizes[k]) << "tensor " << k;
+  EXPECT_GE(kernels::adam_multi_workspace_bytes(tensors),
+            tensors.size() * sizeof(kernels::AdamTensor) + chunks.size() * sizeof(kernels::AdamChunk));
+#else
+  GTEST_SKIP() << "this build has no CUDA backend";
 #endif
 }
 
