@@ -1,8 +1,7 @@
 #include "engine/cpu/random.h"
 
-#include <algorithm>
-
 #include "engine/cpu/loops.h"
+#include "engine/cpu/philox_blocks.h"
 #include "engine/error.h"
 #include "kernels/philox.h"
 
@@ -11,20 +10,6 @@ namespace ng::cpu {
 using kernels::PhiloxWords;
 
 namespace {
-
-// Runs block_fn(words, first_element, count) for every Philox block of an
-// n-element draw. Each block depends only on its own counter, so the blocks
-// are split over threads with no coordination.
-template <class BlockFn>
-void for_each_block(int64_t n, uint64_t seed, uint64_t offset, BlockFn block_fn) {
-  const int64_t blocks = (n + 3) / 4;
-  constexpr int64_t kGrain = 1 << 13;  // blocks below which threads cost more than they save
-#pragma omp parallel for schedule(static) if (blocks >= kGrain && !omp_in_parallel())
-  for (int64_t b = 0; b < blocks; ++b) {
-    const PhiloxWords words = kernels::philox_block(seed, offset + uint64_t(b));
-    block_fn(words, 4 * b, int(std::min<int64_t>(4, n - 4 * b)));
-  }
-}
 
 void check_contiguous(const char* op, const Tensor& t) {
   NG_CHECK(t.is_contiguous(), "cpu::", op, ": expected a contiguous output, got shape ", shape_str(t.shape()),
@@ -37,7 +22,7 @@ void uniform(const Tensor& out, uint64_t seed, uint64_t offset) {
   check_contiguous("uniform", out);
   dispatch_float(out.dtype(), [&]<class T>() {
     T* o = out.data<T>();
-    for_each_block(out.numel(), seed, offset, [o](const PhiloxWords& w, int64_t first, int count) {
+    for_each_philox_block(out.numel(), seed, offset, [o](const PhiloxWords& w, int64_t first, int count) {
       kernels::uniform4<T>(w, o + first, count);
     });
   });
@@ -47,7 +32,7 @@ void normal(const Tensor& out, uint64_t seed, uint64_t offset) {
   check_contiguous("normal", out);
   dispatch_float(out.dtype(), [&]<class T>() {
     T* o = out.data<T>();
-    for_each_block(out.numel(), seed, offset, [o](const PhiloxWords& w, int64_t first, int count) {
+    for_each_philox_block(out.numel(), seed, offset, [o](const PhiloxWords& w, int64_t first, int count) {
       kernels::normal4<T>(w, o + first, count);
     });
   });
@@ -64,7 +49,7 @@ void bernoulli(const Tensor& out, const Tensor& p, uint64_t seed, uint64_t offse
     for (int64_t i = 0; i < p.numel(); ++i) bad += !(prob[i] >= T(0) && prob[i] <= T(1));
     NG_CHECK(bad == 0, "bernoulli: ", bad, " of the ", p.numel(), " probabilities in p ", shape_str(p.shape()),
              " are outside [0, 1]");
-    for_each_block(out.numel(), seed, offset, [o, prob](const PhiloxWords& w, int64_t first, int count) {
+    for_each_philox_block(out.numel(), seed, offset, [o, prob](const PhiloxWords& w, int64_t first, int count) {
       T u[4];
       kernels::uniform4<T>(w, u, count);
       for (int k = 0; k < count; ++k) o[first + k] = u[k] < prob[first + k] ? T(1) : T(0);
@@ -77,7 +62,7 @@ void dropout_mask(const Tensor& keep, double p, uint64_t seed, uint64_t offset) 
   dispatch_float(keep.dtype(), [&]<class T>() {
     T* o = keep.data<T>();
     const T drop_below = T(p);  // the same comparison as bernoulli(full(p))
-    for_each_block(keep.numel(), seed, offset, [o, drop_below](const PhiloxWords& w, int64_t first, int count) {
+    for_each_philox_block(keep.numel(), seed, offset, [o, drop_below](const PhiloxWords& w, int64_t first, int count) {
       T u[4];
       kernels::uniform4<T>(w, u, count);
       for (int k = 0; k < count; ++k) o[first + k] = u[k] < drop_below ? T(0) : T(1);

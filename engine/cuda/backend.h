@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/cpu/adam.h"
+#include "engine/cpu/fused.h"
 #include "engine/cpu/norm.h"
 #include "engine/cpu/reduce.h"
 #include "engine/cpu/softmax.h"
@@ -57,6 +58,20 @@ void dropout_mask(const Tensor& keep, double p, uint64_t seed, uint64_t offset);
 
 // optimizers (engine/cuda/optim.cpp)
 void adam_step(const cpu::AdamStep& s, const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v);
+// Every parameter of one dtype and device in ONE launch (no CPU twin: the
+// CPU updates parameter by parameter with adam_step).
+void adam_step_multi(const cpu::AdamStep& s, const std::vector<cpu::AdamTensors>& params);
+
+// fused model kernels (engine/cuda/fused.cpp)
+void reparam_forward(const Tensor& z, const Tensor& eps, const Tensor& mu, const Tensor& logvar, bool draw,
+                     uint64_t seed, uint64_t offset);
+void reparam_backward(const Tensor& dlogvar, const Tensor& g, const Tensor& logvar, const Tensor& eps);
+void q_sample(const Tensor& x_t, const Tensor& eps, const Tensor& x0, const Tensor& coef, uint64_t seed,
+              uint64_t offset);
+void p_sample(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred, const kernels::PSampleCoefficients& c,
+              bool noise, uint64_t seed, uint64_t offset);
+void ddim_step(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred, const kernels::DDIMCoefficients& c,
+               bool noise, uint64_t seed, uint64_t offset);
 
 // memory (engine/cuda/memory.cpp)
 void* alloc(size_t nbytes, int device);

@@ -1,12 +1,52 @@
-// Placeholder until the CUDA kernels of this family land: each entry point
-// throws a clear error instead of failing to link.
+// Adam on the GPU (kernels/adam.cu): the per-parameter update the CPU twin
+// has, and the multi-tensor update the optimizer uses for all of a step's
+// CUDA parameters at once.
 #include "engine/cuda/backend.h"
+#include "engine/cuda/runtime.h"
 #include "engine/error.h"
+#include "kernels/adam.h"
 
 namespace ng::cuda {
 
-void adam_step(const cpu::AdamStep&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
-  throw Error("adam_step: this op has no CUDA kernel yet; run it on the CPU (--device cpu)");
+namespace {
+
+kernels::AdamTensor describe(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v) {
+  for (const Tensor* t : {&p, &g, &m, &v}) {
+    NG_CHECK(t->is_contiguous() && t->shape() == p.shape() && t->dtype() == p.dtype() && t->device() == p.device(),
+             "cuda::adam_step: p, g, m, v must be contiguous with one shape, dtype and device; got ",
+             shape_str(t->shape()), " for a parameter of ", shape_str(p.shape()));
+  }
+  return {p.raw_data(), g.raw_data(), m.raw_data(), v.raw_data(), p.numel()};
+}
+
+}  // namespace
+
+void adam_step(const cpu::AdamStep& s, const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v) {
+  kernels::launch_adam(scalar_type(p.dtype()), cpu::adam_hyper(s), describe(p, g, m, v), stream(p.device()));
+}
+
+void adam_step_multi(const cpu::AdamStep& s, const std::vector<cpu::AdamTensors>& params) {
+  if (params.empty()) return;
+  const Tensor& first = params.front().p;
+  std::vector<kernels::AdamTensor> tensors;
+  tensors.reserve(params.size());
+  for (const cpu::AdamTensors& x : params) {
+    NG_CHECK(x.p.dtype() == first.dtype() && x.p.device() == first.device(), "cuda::adam_step_multi: parameter ",
+             shape_str(x.p.shape()), " is ", dtype_name(x.p.dtype()), " on ", x.p.device().str(), ", the first is ",
+             dtype_name(first.dtype()), " on ", first.device().str(), "; one launch takes one dtype and device");
+    tensors.push_back(describe(x.p, x.g, x.m, x.v));
+  }
+  const int device = first.device().index;
+  // The workspace is freed at once: the caching allocator hands a block out
+  // again only to work queued behind this launch on the same stream.
+  void* workspace = alloc(kernels::adam_multi_workspace_bytes(tensors), device);
+  try {
+    kernels::launch_adam_multi(scalar_type(first.dtype()), cpu::adam_hyper(s), tensors, workspace, stream(device));
+  } catch (...) {
+    free(workspace);
+    throw;
+  }
+  free(workspace);
 }
 
 }  // namespace ng::cuda

@@ -21,6 +21,7 @@ void Optimizer::step() {
   NoGradGuard no_grad;
   ++steps_;
   const size_t n_slots = slot_names().size();
+  std::vector<PendingUpdate> updates;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i].second;
     const Tensor g = p.grad();
@@ -29,8 +30,13 @@ void Optimizer::step() {
              " does not match the parameter ", shape_str(p.shape()));
     if (slots_[i].empty())
       for (size_t k = 0; k < n_slots; ++k) slots_[i].push_back(zeros_like(p));
-    update(p, g, slots_[i]);
+    updates.push_back({&p, g, &slots_[i]});
   }
+  apply_updates(updates);
+}
+
+void Optimizer::apply_updates(const std::vector<PendingUpdate>& updates) {
+  for (const PendingUpdate& u : updates) update(*u.param, u.grad, *u.slots);
 }
 
 void Optimizer::zero_grad() {
@@ -106,7 +112,7 @@ Adam::Adam(nn::NamedTensors params, AdamOptions o) : Optimizer(std::move(params)
 
 std::vector<std::string> Adam::slot_names() const { return {"exp_avg", "exp_avg_sq"}; }
 
-void Adam::update(Tensor& p, const Tensor& g, std::vector<Tensor>& slots) {
+cpu::AdamStep Adam::settings() const {
   cpu::AdamStep s;
   s.lr = lr;  // the live value, which a schedule may change
   s.beta1 = options.beta1;
@@ -115,13 +121,42 @@ void Adam::update(Tensor& p, const Tensor& g, std::vector<Tensor>& slots) {
   s.weight_decay = options.weight_decay;
   s.decoupled = options.decoupled;
   s.step = steps_;
+  return s;
+}
+
+static void check_adam_operands(Tensor& p, const std::vector<Tensor>& slots) {
   NG_CHECK(p.is_contiguous() && slots[0].is_contiguous() && slots[1].is_contiguous(),
            "Adam: parameters and state must be contiguous");
   check_inplace(p, "Adam");
+}
+
+void Adam::update(Tensor& p, const Tensor& g, std::vector<Tensor>& slots) {
+  check_adam_operands(p, slots);
   if (p.device().is_cpu())
-    cpu::adam_step(s, p, g.contiguous(), slots[0], slots[1]);
+    cpu::adam_step(settings(), p, g.contiguous(), slots[0], slots[1]);
   else
-    NG_ON_CUDA("Adam", cuda::adam_step(s, p, g.contiguous(), slots[0], slots[1]));
+    NG_ON_CUDA("Adam", cuda::adam_step(settings(), p, g.contiguous(), slots[0], slots[1]));
+}
+
+static void adam_multi_on_gpu(const cpu::AdamStep& s, const std::vector<cpu::AdamTensors>& params) {
+  NG_ON_CUDA("Adam", cuda::adam_step_multi(s, params));
+}
+
+// CPU parameters go one by one, as always. CUDA parameters are gathered per
+// (device, dtype) and updated in ONE multi-tensor launch each: a model's
+// dozens of small parameters would otherwise cost a launch apiece.
+void Adam::apply_updates(const std::vector<PendingUpdate>& updates) {
+  std::map<std::pair<int, DType>, std::vector<cpu::AdamTensors>> on_gpu;
+  for (const PendingUpdate& u : updates) {
+    Tensor& p = *u.param;
+    if (p.device().is_cpu()) {
+      update(p, u.grad, *u.slots);
+      continue;
+    }
+    check_adam_operands(p, *u.slots);
+    on_gpu[{p.device().index, p.dtype()}].push_back({p, u.grad.contiguous(), (*u.slots)[0], (*u.slots)[1]});
+  }
+  for (const auto& group : on_gpu) adam_multi_on_gpu(settings(), group.second);
 }
 
 // ---- clipping -------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "engine/cpu/adam.h"
 #include "engine/nn/module.h"
 
 namespace ng::optim {
@@ -30,6 +31,16 @@ class Optimizer {
   // Updates one parameter in place from its gradient; `slots` are this
   // optimizer's per-parameter state tensors (created zeroed on first use).
   virtual void update(Tensor& param, const Tensor& grad, std::vector<Tensor>& slots) = 0;
+
+  // One parameter's share of a step.
+  struct PendingUpdate {
+    Tensor* param;
+    Tensor grad;
+    std::vector<Tensor>* slots;
+  };
+  // Applies all of a step's updates: update() one by one unless an optimizer
+  // knows better (Adam sends all its CUDA parameters to one launch).
+  virtual void apply_updates(const std::vector<PendingUpdate>& updates);
   virtual std::vector<std::string> slot_names() const = 0;
 
   nn::NamedTensors params_;
@@ -67,7 +78,11 @@ class Adam : public Optimizer {
 
  protected:
   void update(Tensor& param, const Tensor& grad, std::vector<Tensor>& slots) override;
+  void apply_updates(const std::vector<PendingUpdate>& updates) override;
   std::vector<std::string> slot_names() const override;
+
+ private:
+  cpu::AdamStep settings() const;  // this step's numbers, with the live lr
 };
 
 // AdamW with PyTorch's default weight decay of 0.01 unless given.

@@ -1,0 +1,117 @@
+// Adam kernels. Memory-bound: each element reads p, g, m, v and writes p, m,
+// v (28 bytes in float32) for about 15 flops, so the goal is 16-byte accesses
+// and a grid that keeps every SM streaming.
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/adam.h"
+#include "kernels/cuda_check.h"
+#include "kernels/four.cuh"
+
+namespace ng::kernels {
+
+namespace {
+
+// Updates the `count` (1..4) elements starting at i of one tensor.
+template <class T>
+__device__ __forceinline__ void adam_four(T* p, const T* g, T* m, T* v, int64_t i, int count, bool vec,
+                                          const AdamScalars<T>& s) {
+  Four<T> pp = load4(p + i, count, vec), mm = load4(m + i, count, vec), vv = load4(v + i, count, vec);
+  const Four<T> gg = load4(g + i, count, vec);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) adam_update(pp.v[k], gg.v[k], mm.v[k], vv.v[k], s);  // lanes >= count are unused
+  store4(p + i, pp, count, vec);
+  store4(m + i, mm, count, vec);
+  store4(v + i, vv, count, vec);
+}
+
+template <class T>
+__device__ __forceinline__ bool all_aligned16(const AdamTensor& x) {
+  return ((reinterpret_cast<uintptr_t>(x.p) | reinterpret_cast<uintptr_t>(x.g) | reinterpret_cast<uintptr_t>(x.m) |
+           reinterpret_cast<uintptr_t>(x.v)) & 15) == 0;
+}
+
+template <class T>
+__global__ void adam_kernel(AdamScalars<T> s, AdamTensor x) {
+  const bool vec = all_aligned16<T>(x);
+  const int64_t groups = groups_of_four(x.n);
+  for (int64_t grp = first_group(); grp < groups; grp += group_stride())
+    adam_four(static_cast<T*>(x.p), static_cast<const T*>(x.g), static_cast<T*>(x.m), static_cast<T*>(x.v), 4 * grp,
+              count_in_group(grp, x.n), vec, s);
+}
+
+// One block a chunk; the block's threads stride through it in 4-element groups.
+template <class T>
+__global__ void __launch_bounds__(kAdamThreads) adam_multi_kernel(AdamScalars<T> s, const AdamTensor* tensors,
+                                                                  const AdamChunk* chunks) {
+  const AdamChunk c = chunks[blockIdx.x];
+  const AdamTensor x = tensors[c.tensor];
+  const bool vec = all_aligned16<T>(x);
+  const int64_t begin = int64_t(c.index) * kAdamChunk;
+  const int64_t end = begin + kAdamChunk < x.n ? begin + kAdamChunk : x.n;
+  for (int64_t i = begin + 4 * int64_t(threadIdx.x); i < end; i += 4 * int64_t(blockDim.x)) {
+    const int count = end - i >= 4 ? 4 : int(end - i);
+    adam_four(static_cast<T*>(x.p), static_cast<const T*>(x.g), static_cast<T*>(x.m), static_cast<T*>(x.v), i, count,
+              vec, s);
+  }
+}
+
+size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+}  // namespace
+
+void launch_adam(ScalarType t, const AdamHyper& h, const AdamTensor& x, cudaStream_t stream) {
+  if (x.n == 0) return;
+  const int grid = grid_for_groups(groups_of_four(x.n));
+  if (t == ScalarType::f32)
+    adam_kernel<float><<<grid, kFourThreads, 0, stream>>>(adam_scalars<float>(h), x);
+  else
+    adam_kernel<double><<<grid, kFourThreads, 0, stream>>>(adam_scalars<double>(h), x);
+  NG_CHECK_LAUNCH("adam_kernel");
+}
+
+std::vector<AdamChunk> adam_chunk_map(const std::vector<AdamTensor>& tensors) {
+  if (tensors.size() > size_t(INT32_MAX)) throw std::invalid_argument("adam_chunk_map: too many tensors");
+  std::vector<AdamChunk> chunks;
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    const int64_t n_chunks = (tensors[k].n + kAdamChunk - 1) / kAdamChunk;
+    if (n_chunks > INT32_MAX)
+      throw std::invalid_argument("adam_chunk_map: a tensor of " + std::to_string(tensors[k].n) + " elements is too big");
+    for (int64_t c = 0; c < n_chunks; ++c) chunks.push_back({int32_t(k), int32_t(c)});
+  }
+  return chunks;
+}
+
+// Workspace layout: the AdamTensor array, then (16-byte aligned) the chunks.
+size_t adam_multi_workspace_bytes(const std::vector<AdamTensor>& tensors) {
+  size_t chunks = 0;
+  for (const AdamTensor& x : tensors) chunks += size_t((x.n + kAdamChunk - 1) / kAdamChunk);
+  return align_up(tensors.size() * sizeof(AdamTensor), 16) + chunks * sizeof(AdamChunk);
+}
+
+void launch_adam_multi(ScalarType t, const AdamHyper& h, const std::vector<AdamTensor>& tensors, void* workspace,
+                       cudaStream_t stream) {
+  const std::vector<AdamChunk> chunks = adam_chunk_map(tensors);
+  if (chunks.empty()) return;
+  if (chunks.size() > size_t(INT32_MAX)) throw std::invalid_argument("launch_adam_multi: too many chunks");
+  // Stage both arrays in one host buffer and send them with one copy. A copy
+  // from pageable host memory is staged by the driver before the call returns
+  // (CUDA Runtime API, "API synchronization behavior"), so the buffer may die
+  // at the end of this function while the kernel is still queued.
+  const size_t tensors_bytes = align_up(tensors.size() * sizeof(AdamTensor), 16);
+  std::vector<unsigned char> staging(tensors_bytes + chunks.size() * sizeof(AdamChunk));
+  std::memcpy(staging.data(), tensors.data(), tensors.size() * sizeof(AdamTensor));
+  std::memcpy(staging.data() + tensors_bytes, chunks.data(), chunks.size() * sizeof(AdamChunk));
+  NG_CUDA_CHECK(cudaMemcpyAsync(workspace, staging.data(), staging.size(), cudaMemcpyHostToDevice, stream));
+  const auto* d_tensors = static_cast<const AdamTensor*>(workspace);
+  const auto* d_chunks = reinterpret_cast<const AdamChunk*>(static_cast<const unsigned char*>(workspace) + tensors_bytes);
+  const int grid = int(chunks.size());
+  if (t == ScalarType::f32)
+    adam_multi_kernel<float><<<grid, kAdamThreads, 0, stream>>>(adam_scalars<float>(h), d_tensors, d_chunks);
+  else
+    adam_multi_kernel<double><<<grid, kAdamThreads, 0, stream>>>(adam_scalars<double>(h), d_tensors, d_chunks);
+  NG_CHECK_LAUNCH("adam_multi_kernel");
+}
+
+}  // namespace ng::kernels

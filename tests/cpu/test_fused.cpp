@@ -1,0 +1,325 @@
+// The fused model ops on the CPU (engine/ops/fused.h): values against the
+// composite formulas spelt with separate engine ops (bit for bit where the
+// operations are the same), float64 gradient checks, the noise they draw
+// against randn, and argument errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/nanogen.h"
+#include "support/gradcheck.h"
+
+using namespace ng;
+using test::expect_close;
+using test::expect_gradcheck;
+using test::expect_gradgradcheck;
+using test::non_contiguous;
+using test::uniform;
+using Ins = std::vector<Tensor>;
+
+namespace {
+
+const TensorOptions kF32 = TensorOptions{}.with_dtype(DType::f32);
+
+Tensor leaf(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
+  return uniform(s, seed, lo, hi).requires_grad_();
+}
+Tensor leaf_nc(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
+  return non_contiguous(uniform(s, seed, lo, hi)).requires_grad_();
+}
+
+template <class T>
+void expect_bitwise(const Tensor& a, const Tensor& b, const char* what) {
+  ASSERT_EQ(a.shape(), b.shape()) << what;
+  const std::vector<T> x = a.to_vector<T>(), y = b.to_vector<T>();
+  int64_t mismatches = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (x[i] != y[i] && ++mismatches <= 5) ADD_FAILURE() << what << ": element " << i << ": " << x[i] << " vs " << y[i];
+  EXPECT_EQ(mismatches, 0) << what;
+}
+
+// Expects op() to throw an ng::Error whose message contains every piece.
+template <class F>
+void expect_error(F op, std::initializer_list<const char*> pieces) {
+  try {
+    op();
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    for (const char* piece : pieces) EXPECT_NE(std::string(e.what()).find(piece), std::string::npos) << e.what();
+  }
+}
+
+// The per-sample [N, 1, ..., 1] tensor of f(abar_{t_i}), in dtype `dt`
+// (entry t - 1 of alpha_bar holds abar_t).
+Tensor per_sample(const std::vector<double>& alpha_bar, const std::vector<int64_t>& t, int64_t dims, DType dt,
+                  double (*f)(double)) {
+  std::vector<double> v;
+  for (int64_t s : t) v.push_back(f(alpha_bar[size_t(s - 1)]));
+  Shape shape(size_t(dims), 1);
+  shape[0] = int64_t(t.size());
+  return from_vector(v, shape).to(dt);
+}
+
+Tensor steps_tensor(const std::vector<int64_t>& t, DType dt = DType::f32) {
+  std::vector<double> v(t.begin(), t.end());
+  return from_vector(v, {int64_t(t.size())}).to(dt);
+}
+
+}  // namespace
+
+// ---- the reparameterised sample --------------------------------------------------------
+
+// The fused op must be a drop-in for the VAE's composite: the same bits in
+// float32, forward and backward (this is what lets models/vae.cpp use it).
+TEST(FusedGaussian, BitIdenticalToTheCompositeInFloat32) {
+  const Tensor enc = test::uniform({37, 32}, 1, -3, 3, DType::f32);
+  const Tensor eps = test::uniform({37, 16}, 2, -3, 3, DType::f32);
+  const Tensor r = test::uniform({37, 16}, 3, -1, 1, DType::f32);
+  Tensor a = enc.clone().requires_grad_(), b = enc.clone().requires_grad_();
+  // mu and logvar as the VAE makes them: strided halves of one output.
+  const std::vector<Tensor> ha = chunk(a * 1.0, 2, 1), hb = chunk(b * 1.0, 2, 1);
+  const Tensor fused = sample_gaussian(ha[0], ha[1], eps);
+  const Tensor composite = hb[0] + exp(hb[1] * 0.5) * eps;
+  expect_bitwise<float>(fused, composite, "z");
+  sum(fused * r).backward();
+  sum(composite * r).backward();
+  expect_bitwise<float>(a.grad(), b.grad(), "gradient");
+}
+
+TEST(FusedGaussian, FusedAndCompositeBackwardsAgree) {
+  // Without create_graph the backward is the fused kernel; with it, the
+  // differentiable composite. Same multiplications, same order: same bits.
+  const Tensor mu = test::uniform({5, 7}, 4, -2, 2, DType::f32).requires_grad_();
+  const Tensor lv = test::uniform({5, 7}, 5, -4, 2, DType::f32).requires_grad_();
+  const Tensor eps = test::uniform({5, 7}, 6, -2, 2, DType::f32);
+  const Tensor r = test::uniform({5, 7}, 7, -1, 1, DType::f32);
+  const Tensor z = sample_gaussian(mu, lv, eps);
+  const std::vector<Tensor> fast = autograd::grad({sum(z * r)}, {mu, lv}, {}, true, false);
+  const std::vector<Tensor> graph = autograd::grad({sum(z * r)}, {mu, lv}, {}, false, true);
+  expect_bitwise<float>(fast[0], graph[0], "d mu");
+  expect_bitwise<float>(fast[1], graph[1], "d logvar");
+}
+
+TEST(FusedGaussian, Gradcheck) {
+  auto f = [](const Ins& in) { return sample_gaussian(in[0], in[1], in[2]); };
+  expect_gradcheck(f, {leaf({3, 5}, 10), leaf({3, 5}, 11, -2, 1), leaf({3, 5}, 12, -2, 2)});
+  expect_gradcheck(f, {leaf_nc({4, 3}, 13), leaf_nc({4, 3}, 14, -2, 1), leaf_nc({4, 3}, 15, -2, 2)});
+  expect_gradgradcheck(f, {leaf({2, 3}, 16), leaf({2, 3}, 17, -2, 1), leaf({2, 3}, 18, -2, 2)});
+}
+
+TEST(FusedGaussian, DrawnEpsIsRandnAndGradcheck) {
+  const Tensor mu = test::uniform({6, 9}, 20, -1, 1, DType::f32), lv = test::uniform({6, 9}, 21, -3, 1, DType::f32);
+  Generator gen(42, 5), twin(42, 5);
+  const GaussianSample s = sample_gaussian(mu, lv, gen);
+  const Tensor eps = randn({6, 9}, twin, kF32);
+  expect_bitwise<float>(s.eps, eps, "eps");
+  expect_bitwise<float>(s.z, mu + exp(lv * 0.5) * eps, "z");
+  EXPECT_EQ(gen.offset(), twin.offset());
+  EXPECT_FALSE(s.eps.requires_grad());
+  // A fixed generator state makes the op a deterministic function of mu, logvar.
+  auto f = [](const Ins& in) {
+    Generator g(7, 3);
+    return sample_gaussian(in[0], in[1], g).z;
+  };
+  expect_gradcheck(f, {leaf({4, 5}, 22), leaf({4, 5}, 23, -2, 1)});
+  expect_gradcheck(f, {leaf_nc({3, 4}, 24), leaf_nc({3, 4}, 25, -2, 1)});
+}
+
+// d z / d logvar = g eps sigma / 2 stays accurate when mu dwarfs sigma,
+// where g (z - mu) / 2 in float32 would keep almost no correct bits.
+TEST(FusedGaussian, LogvarGradientAccurateWhenMuDwarfsSigma) {
+  const Tensor mu = full({64}, 1.0e4, kF32).requires_grad_();
+  const Tensor lv = full({64}, -20.0, kF32).requires_grad_();  // sigma = 4.5e-5
+  const Tensor eps = test::uniform({64}, 30, 0.5, 2, DType::f32);
+  sum(sample_gaussian(mu, lv, eps)).backward();
+  const Tensor exact = eps.to(DType::f64) * std::exp(-10.0) * 0.5;
+  expect_close(lv.grad().to(DType::f64), exact, 0, 1e-6);
+}
+
+TEST(FusedGaussian, Errors) {
+  const Tensor a = zeros({2, 3}), b = zeros({3, 2});
+  expect_error([&] { sample_gaussian(a, b, a); }, {"sample_gaussian", "[2,3]", "[3,2]"});
+  expect_error([&] { sample_gaussian(a, a, b); }, {"sample_gaussian", "eps [3,2]"});
+  expect_error([&] { sample_gaussian(a, a.to(DType::f64), a); }, {"sample_gaussian", "float64"});
+}
+
+// ---- q_sample ----------------------------------------------------------------------------
+
+TEST(FusedQSample, MatchesTheCompositeAndDrawsRandn) {
+  const std::vector<double> abar = linear_alpha_bar(1000);
+  const std::vector<int64_t> t = {1, 1000, 500, 17, 3};
+  for (DType dt : {DType::f32, DType::f64}) {
+    const Tensor x0 = test::uniform({5, 3, 4, 5}, 40, -1, 1, dt);
+    Generator gen(9, 11), twin(9, 11);
+    const NoisedSample s = q_sample(x0, steps_tensor(t), abar, gen);
+    const Tensor eps = randn(x0.shape(), twin, TensorOptions{}.with_dtype(dt));
+    EXPECT_EQ(gen.offset(), twin.offset());
+    const Tensor a = per_sample(abar, t, 4, dt, [](double ab) { return std::sqrt(ab); });
+    const Tensor b = per_sample(abar, t, 4, dt, [](double ab) { return std::sqrt(1 - ab); });
+    const Tensor composite = a * x0 + b * eps;
+    if (dt == DType::f32) {
+      expect_bitwise<float>(s.eps, eps, "eps");
+      expect_bitwise<float>(s.x_t, composite, "x_t");
+    } else {
+      expect_bitwise<double>(s.eps, eps, "eps");
+      expect_bitwise<double>(s.x_t, composite, "x_t");
+    }
+  }
+}
+
+TEST(FusedQSample, HandComputedSample) {
+  // abar_1 = 0.64, abar_2 = 0.36: coefficients (0.8, 0.6) and (0.6, 0.8).
+  const std::vector<double> abar = {0.64, 0.36};
+  const Tensor x0 = from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3});
+  Generator gen(3), twin(3);
+  const NoisedSample s = q_sample(x0, from_vector(std::vector<double>{2, 1}, {2}), abar, gen);
+  const std::vector<double> e = randn({2, 3}, twin, TensorOptions{}.with_dtype(DType::f64)).to_vector<double>();
+  const std::vector<double> x = s.x_t.to_vector<double>();
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(x[size_t(i)], 0.6 * (i + 1) + 0.8 * e[size_t(i)], 1e-15);
+  for (int i = 3; i < 6; ++i) EXPECT_NEAR(x[size_t(i)], 0.8 * (i + 1) + 0.6 * e[size_t(i)], 1e-15);
+}
+
+TEST(FusedQSample, Gradcheck) {
+  const std::vector<double> abar = linear_alpha_bar(50);
+  const Tensor t = steps_tensor({3, 50, 1}, DType::f64);
+  auto f = [&](const Ins& in) {
+    Generator g(5);
+    return q_sample(in[0], t, abar, g).x_t;
+  };
+  expect_gradcheck(f, {leaf({3, 2, 4}, 41)});
+  expect_gradcheck(f, {leaf_nc({3, 5}, 42)});
+}
+
+TEST(FusedQSample, Errors) {
+  const std::vector<double> abar = linear_alpha_bar(10);
+  const Tensor x0 = zeros({3, 4});
+  Generator gen;
+  expect_error([&] { q_sample(x0, steps_tensor({1, 2}), abar, gen); }, {"q_sample", "[2]", "[3,4]"});
+  expect_error([&] { q_sample(x0, steps_tensor({1, 11, 2}), abar, gen); }, {"q_sample", "t[1] = 11", "1..10"});
+  expect_error([&] { q_sample(x0, from_vector(std::vector<double>{1, 2.5, 2}, {3}), abar, gen); },
+               {"q_sample", "t[1] = 2.5"});
+  expect_error([&] { q_sample(x0, steps_tensor({0, 1, 1}), abar, gen); }, {"t[0] = 0"});
+  expect_error([&] { q_sample(x0, steps_tensor({1, 1, 1}), {}, gen); }, {"q_sample", "empty"});
+}
+
+// ---- p_sample ----------------------------------------------------------------------------
+
+TEST(FusedPSample, MatchesTheFormula) {
+  const std::vector<double> abar = linear_alpha_bar(1000);
+  for (int64_t t : {1000, 500, 2}) {
+    for (bool posterior : {false, true}) {
+      const Tensor x = test::uniform({4, 3, 7}, 50, -2, 2), e = test::uniform({4, 3, 7}, 51, -2, 2);
+      Generator gen(1, 2), twin(1, 2);
+      const Tensor out = p_sample(x, e, abar, t, gen, posterior);
+      const Tensor z = randn(x.shape(), twin, TensorOptions{}.with_dtype(DType::f64));
+      EXPECT_EQ(gen.offset(), twin.offset());
+      const double ab = abar[size_t(t - 1)], ab_prev = abar[size_t(t - 2)], alpha = ab / ab_prev, beta = 1 - alpha;
+      const double sigma = std::sqrt(posterior ? beta * (1 - ab_prev) / (1 - ab) : beta);
+      const Tensor expected = (x - e * (beta / std::sqrt(1 - ab))) * (1 / std::sqrt(alpha)) + z * sigma;
+      expect_close(out, expected, 1e-14, 1e-13);
+      // float32: the same step, rounded to float32 at each operation.
+      Generator g32(1, 2);
+      expect_close(p_sample(x.to(DType::f32), e.to(DType::f32), abar, t, g32, posterior).to(DType::f64), expected,
+                   1e-5, 1e-5);
+    }
+  }
+}
+
+TEST(FusedPSample, LastStepAddsNoNoiseAndDrawsNothing) {
+  const std::vector<double> abar = linear_alpha_bar(1000);
+  const Tensor x = test::uniform({3, 5}, 52), e = test::uniform({3, 5}, 53);
+  Generator gen(4, 8);
+  const Tensor out = p_sample(x, e, abar, 1, gen);
+  EXPECT_EQ(gen.offset(), 8u);
+  // abar_1 = 1 - 1e-4 = alpha_1: x_0 = (x - 1e-4 / sqrt(1e-4) e) / sqrt(1 - 1e-4)
+  expect_close(out, (x - e * 0.01) / std::sqrt(1 - 1e-4), 1e-15, 1e-13);
+}
+
+TEST(FusedPSample, Gradcheck) {
+  const std::vector<double> abar = linear_alpha_bar(100);
+  for (int64_t t : {1, 57}) {
+    auto f = [&](const Ins& in) {
+      Generator g(6);
+      return p_sample(in[0], in[1], abar, t, g);
+    };
+    expect_gradcheck(f, {leaf({2, 3, 4}, 54), leaf({2, 3, 4}, 55)});
+    expect_gradcheck(f, {leaf_nc({3, 4}, 56), leaf_nc({3, 4}, 57)});
+  }
+}
+
+TEST(FusedPSample, Errors) {
+  const std::vector<double> abar = linear_alpha_bar(10);
+  Generator gen;
+  expect_error([&] { p_sample(zeros({2, 3}), zeros({3, 2}), abar, 3, gen); }, {"p_sample", "[2,3]", "[3,2]"});
+  expect_error([&] { p_sample(zeros({2}), zeros({2}), abar, 11, gen); }, {"p_sample", "t = 11", "1..10"});
+  expect_error([&] { p_sample(zeros({2}), zeros({2}), abar, 0, gen); }, {"p_sample", "t = 0"});
+  expect_error([&] { p_sample(zeros({2}), zeros({2}), {0.9, 0.95}, 2, gen); }, {"p_sample", "decreasing"});
+}
+
+// ---- DDIM --------------------------------------------------------------------------------
+
+TEST(FusedDDIM, MatchesTheFormula) {
+  const std::vector<double> abar = linear_alpha_bar(1000);
+  const Tensor x = test::uniform({3, 11}, 60, -2, 2), e = test::uniform({3, 11}, 61, -2, 2);
+  for (double eta : {0.0, 0.5, 1.0}) {
+    const double ab = abar[700], ab_prev = abar[650], sigma = ddim_sigma(ab, ab_prev, eta);
+    Generator gen(8), twin(8);
+    const Tensor out = ddim_step(x, e, ab, ab_prev, sigma, gen);
+    const Tensor x0 = (x - e * std::sqrt(1 - ab)) / std::sqrt(ab);
+    Tensor expected = x0 * std::sqrt(ab_prev) + e * std::sqrt(1 - ab_prev - sigma * sigma);
+    if (eta > 0) expected = expected + randn(x.shape(), twin, TensorOptions{}.with_dtype(DType::f64)) * sigma;
+    EXPECT_EQ(gen.offset(), twin.offset()) << "eta " << eta;  // eta = 0 draws nothing
+    expect_close(out, expected, 1e-14, 1e-13);
+  }
+}
+
+// DDIM with eta = 1 is DDPM's ancestral step with the posterior variance
+// (Song et al. 2021, section 4.1): the same sigma and the same update.
+TEST(FusedDDIM, EtaOneIsTheDdpmPosteriorStep) {
+  const std::vector<double> abar = linear_alpha_bar(1000);
+  const Tensor x = test::uniform({2, 9}, 62, -2, 2), e = test::uniform({2, 9}, 63, -2, 2);
+  for (int64_t t : {2, 300, 1000}) {
+    Generator g1(3, 4), g2(3, 4);
+    const double ab = abar[size_t(t - 1)], ab_prev = abar[size_t(t - 2)];
+    const Tensor ddpm = p_sample(x, e, abar, t, g1, true);
+    const Tensor ddim = ddim_step(x, e, ab, ab_prev, ddim_sigma(ab, ab_prev, 1.0), g2);
+    expect_close(ddim, ddpm, 1e-12, 1e-12);
+  }
+}
+
+TEST(FusedDDIM, Gradcheck) {
+  auto f = [](const Ins& in) {
+    Generator g(2);
+    return ddim_step(in[0], in[1], 0.3, 0.5, 0.2, g);
+  };
+  expect_gradcheck(f, {leaf({2, 5}, 64), leaf({2, 5}, 65)});
+  expect_gradcheck(f, {leaf_nc({4, 3}, 66), leaf_nc({4, 3}, 67)});
+  auto last = [](const Ins& in) {
+    Generator g(2);
+    return ddim_step(in[0], in[1], 0.9, 1.0, 0.0, g);  // the final step to x0
+  };
+  expect_gradcheck(last, {leaf({3, 2}, 68), leaf({3, 2}, 69)});
+}
+
+TEST(FusedDDIM, Errors) {
+  Generator gen;
+  expect_error([&] { ddim_step(zeros({2}), zeros({2}), 0.3, 0.5, 0.8, gen); }, {"ddim_step", "sigma = 0.8"});
+  expect_error([&] { ddim_step(zeros({2}), zeros({2}), 0.0, 0.5, 0.1, gen); }, {"ddim_step", "alpha_bar_t = 0"});
+  expect_error([&] { ddim_step(zeros({2}), zeros({3}), 0.3, 0.5, 0.1, gen); }, {"ddim_step", "[2]", "[3]"});
+  expect_error([&] { ddim_sigma(0.5, 0.3, 1.0); }, {"ddim_sigma"});
+}
+
+// ---- the schedule ------------------------------------------------------------------------
+
+TEST(FusedSchedule, LinearAlphaBar) {
+  const std::vector<double> abar = linear_alpha_bar(1000);
+  ASSERT_EQ(abar.size(), 1000u);
+  // Reference: torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=float64)),
+  // entries t - 1 = 0, 499, 999.
+  EXPECT_NEAR(abar[0], 0.9999, 1e-15);
+  EXPECT_NEAR(abar[499], 0.07858724288177824, 1e-13);
+  EXPECT_NEAR(abar[999], 4.035829765375676e-05, 1e-15);
+  for (size_t t = 1; t < abar.size(); ++t) ASSERT_LT(abar[t], abar[t - 1]);
+  EXPECT_THROW(linear_alpha_bar(0), Error);
+  EXPECT_THROW(linear_alpha_bar(10, 0.1, 1.5), Error);
+}

@@ -1,0 +1,303 @@
+// The fused model kernels and Adam on the GPU against their CPU twins.
+//
+// Tolerances: the fused formulas are evaluated with each operation rounded
+// on its own on both sides (kernels/rn_math.h), so the GPU differs from the
+// CPU only through exp (CUDA's expf is within 2 ulp, glibc's within 1) and the
+// drawn normals (one float32 ulp): we allow 8 float32 ulps relative plus
+// 1e-6 absolute in float32, 1e-13 relative in float64. Adam uses no
+// transcendental function: its GPU update is bit-identical to the CPU's.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <vector>
+
+#include "engine/cpu/adam.h"
+#include "engine/cpu/fused.h"
+#include "engine/nn/layers.h"
+#include "engine/optim/optimizer.h"
+#include "support/cuda.h"
+#include "support/gradcheck.h"
+
+#ifdef NANOGEN_WITH_CUDA
+#include "engine/cuda/backend.h"
+#include "kernels/adam.h"
+#endif
+
+using namespace ng;
+
+namespace {
+
+const int64_t kSizes[] = {1, 3, 5, 8, 1023, 4097, 100003};
+
+void expect_twin(const Tensor& gpu, const Tensor& cpu, const char* what) {
+  const double rtol = cpu.dtype() == DType::f32 ? 8 * 1.2e-7 : 1e-13;
+  const double atol = cpu.dtype() == DType::f32 ? 1e-6 : 1e-13;
+  SCOPED_TRACE(what);
+  test::expect_close(gpu.to(Device::cpu()), cpu, atol, rtol);
+}
+
+template <class T>
+void expect_bitwise(const Tensor& gpu, const Tensor& cpu, const char* what) {
+  const std::vector<T> a = gpu.to(Device::cpu()).to_vector<T>(), b = cpu.to_vector<T>();
+  ASSERT_EQ(a.size(), b.size()) << what;
+  int64_t bad = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(a[i] == b[i]) && ++bad <= 5) ADD_FAILURE() << what << " element " << i << ": gpu " << a[i] << " cpu " << b[i];
+  EXPECT_EQ(bad, 0) << what << " of " << a.size();
+}
+
+// A NaN-filled GPU tensor of n elements, starting `shift` elements into its
+// buffer (shift = 1 makes the data pointer miss 16-byte alignment).
+[[maybe_unused]] Tensor poisoned_view(int64_t n, int64_t shift, DType dt) {
+  return test::poisoned({n + shift}, dt).narrow(0, shift, n);
+}
+
+[[maybe_unused]] Tensor on_gpu_view(const Tensor& cpu, int64_t shift) {
+  Tensor v = poisoned_view(cpu.numel(), shift, cpu.dtype()).view(cpu.shape());
+  v.copy_(cpu);
+  return v;
+}
+
+}  // namespace
+
+// ---- the kernels through the backend entry points, outputs poisoned ------------
+
+TEST(CudaFused, ReparamKernelsMatchTheCpu) {
+  NG_REQUIRE_GPU();
+#ifdef NANOGEN_WITH_CUDA
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (int64_t n : kSizes) {
+      for (int64_t shift : {0, 1}) {
+        const Tensor mu = test::uniform({n}, 1, -2, 2, dt), lv = test::uniform({n}, 2, -4, 2, dt);
+        const Tensor g = test::uniform({n}, 3, -1, 1, dt);
+        // Drawn eps.
+        Tensor z = poisoned_view(n, shift, dt), eps = poisoned_view(n, shift, dt);
+        Tensor zc = empty({n}, TensorOptions{}.with_dtype(dt)), ec = empty_like(zc);
+        cuda::reparam_forward(z, eps, on_gpu_view(mu, shift), on_gpu_view(lv, shift), true, 11, 3);
+        cpu::reparam_forward(zc, ec, mu, lv, true, 11, 3);
+        expect_twin(eps, ec, "drawn eps");
+        expect_twin(z, zc, "z (drawn)");
+        // Given eps (the CPU's), read not written.
+        Tensor z2 = poisoned_view(n, shift, dt);
+        const Tensor eps_in = on_gpu_view(ec, shift);
+        cuda::reparam_forward(z2, eps_in, on_gpu_view(mu, shift), on_gpu_view(lv, shift), false, 0, 0);
+        expect_twin(z2, zc, "z (given eps)");
+        // Backward.
+        Tensor d = poisoned_view(n, shift, dt), dc = empty_like(zc);
+        cuda::reparam_backward(d, on_gpu_view(g, shift), on_gpu_view(lv, shift), eps_in);
+        cpu::reparam_backward(dc, g, lv, ec);
+        expect_twin(d, dc, "dlogvar");
+      }
+    }
+  }
+#endif
+}
+
+TEST(CudaFused, DiffusionKernelsMatchTheCpu) {
+  NG_REQUIRE_GPU();
+#ifdef NANOGEN_WITH_CUDA
+  const kernels::PSampleCoefficients pc{1.01, 0.3, 0.12};
+  const kernels::DDIMCoefficients dc{0.6, 0.8, 0.7, 0.65, 0.29};
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (int64_t n : kSizes) {
+      for (int64_t shift : {0, 1}) {
+        for (int64_t samples : {int64_t(1), int64_t(3), n}) {  // per-sample blocks of odd sizes, and of 1 element
+          if (n % samples != 0) continue;
+          const Tensor x0 = test::uniform({samples, n / samples}, 4, -1, 1, dt);
+          const Tensor coef = test::uniform({samples, 2}, 5, 0.01, 1, dt);
+          Tensor xt = poisoned_view(n, shift, dt).view(x0.shape()), eps = poisoned_view(n, shift, dt).view(x0.shape());
+          Tensor xtc = empty_like(x0), epsc = empty_like(x0);
+          cuda::q_sample(xt, eps, on_gpu_view(x0, shift), coef.to(test::gpu()), 21, 7);
+          cpu::q_sample(xtc, epsc, x0, coef, 21, 7);
+          expect_twin(eps, epsc, "q_sample eps");
+          expect_twin(xt, xtc, "q_sample x_t");
+        }
+        const Tensor x = test::uniform({n}, 6, -2, 2, dt), e = test::uniform({n}, 7, -2, 2, dt);
+        for (bool noise : {false, true}) {
+          Tensor out = poisoned_view(n, shift, dt), ref = empty_like(x);
+          cuda::p_sample(out, on_gpu_view(x, shift), on_gpu_view(e, shift), pc, noise, 31, 2);
+          cpu::p_sample(ref, x, e, pc, noise, 31, 2);
+          expect_twin(out, ref, "p_sample");
+          cuda::ddim_step(out, on_gpu_view(x, shift), on_gpu_view(e, shift), dc, noise, 32, 4);
+          cpu::ddim_step(ref, x, e, dc, noise, 32, 4);
+          expect_twin(out, ref, "ddim_step");
+        }
+      }
+    }
+  }
+#endif
+}
+
+// ---- the ops end to end: the same generator state, the same numbers --------------
+
+TEST(CudaFused, OpsMatchTheCpuIncludingGradients) {
+  NG_REQUIRE_GPU();
+  const std::vector<double> abar = linear_alpha_bar(1000);
+  const Tensor mu = test::uniform({7, 13}, 40, -1, 1, DType::f32), lv = test::uniform({7, 13}, 41, -3, 1, DType::f32);
+  Generator gc(5, 1), gg(5, 1);
+  Tensor mc = mu.clone().requires_grad_(), lc = lv.clone().requires_grad_();
+  Tensor mg = mu.to(test::gpu()).requires_grad_(), lg = lv.to(test::gpu()).requires_grad_();
+  const GaussianSample sc = sample_gaussian(mc, lc, gc), sg = sample_gaussian(mg, lg, gg);
+  expect_twin(sg.z, sc.z, "z");
+  sum(sc.z * sc.z).backward();
+  sum(sg.z * sg.z).backward();
+  expect_twin(mg.grad(), mc.grad(), "d mu");
+  expect_twin(lg.grad(), lc.grad(), "d logvar");
+
+  const Tensor x0 = test::uniform({6, 1, 5, 5}, 42, -1, 1, DType::f32);
+  const Tensor t = from_vector(std::vector<float>{1, 1000, 3, 500, 42, 999}, {6});
+  const NoisedSample qc = q_sample(x0, t, abar, gc), qg = q_sample(x0.to(test::gpu()), t.to(test::gpu()), abar, gg);
+  expect_twin(qg.x_t, qc.x_t, "q_sample");
+  const Tensor e = test::uniform({6, 1, 5, 5}, 43, -1, 1, DType::f32);
+  expect_twin(p_sample(qg.x_t, e.to(test::gpu()), abar, 500, gg), p_sample(qc.x_t, e, abar, 500, gc), "p_sample");
+  expect_twin(ddim_step(qg.x_t, e.to(test::gpu()), abar[499], abar[399], 0.1, gg),
+              ddim_step(qc.x_t, e, abar[499], abar[399], 0.1, gc), "ddim_step");
+  EXPECT_EQ(gc.offset(), gg.offset());
+}
+
+// ---- Adam ------------------------------------------------------------------------------
+
+namespace {
+
+struct AdamCase {
+  cpu::AdamStep step;
+  const char* name;
+};
+
+const AdamCase kAdamCases[] = {
+    {{1e-3, 0.9, 0.999, 1e-8, 0.0, false, 1}, "adam"},
+    {{3e-2, 0.5, 0.99, 1e-6, 0.1, false, 1}, "adam + L2"},
+    {{1e-2, 0.9, 0.999, 1e-8, 0.05, true, 1}, "adamw"},
+};
+
+}  // namespace
+
+TEST(CudaAdam, SingleTensorIsBitIdenticalAfterSeveralSteps) {
+  NG_REQUIRE_GPU();
+#ifdef NANOGEN_WITH_CUDA
+  for (const AdamCase& c : kAdamCases) {
+    for (DType dt : {DType::f32, DType::f64}) {
+      for (int64_t n : kSizes) {
+        for (int64_t shift : {0, 1}) {
+          Tensor p = test::uniform({n}, 50, -1, 1, dt), m = zeros({n}, TensorOptions{}.with_dtype(dt)), v = zeros_like(m);
+          Tensor pg = on_gpu_view(p, shift), mg = on_gpu_view(m, shift), vg = on_gpu_view(v, shift);
+          for (int64_t step = 1; step <= 5; ++step) {
+            const Tensor g = test::uniform({n}, uint64_t(60 + step), -1, 1, dt);
+            cpu::AdamStep s = c.step;
+            s.step = step;
+            cpu::adam_step(s, p, g, m, v);
+            cuda::adam_step(s, pg, on_gpu_view(g, shift), mg, vg);
+          }
+          SCOPED_TRACE(c.name);
+          if (dt == DType::f32) {
+            expect_bitwise<float>(pg, p, "p");
+            expect_bitwise<float>(mg, m, "m");
+            expect_bitwise<float>(vg, v, "v");
+          } else {
+            expect_bitwise<double>(pg, p, "p");
+            expect_bitwise<double>(mg, m, "m");
+            expect_bitwise<double>(vg, v, "v");
+          }
+        }
+      }
+    }
+  }
+#endif
+}
+
+// The multi-tensor launch's chunk map is host code: checked without a GPU.
+// Every element of every tensor must belong to exactly one chunk.
+TEST(CudaAdamHost, ChunkMapCoversEveryElementOnce) {
+#ifdef NANOGEN_WITH_CUDA
+  const int64_t sizes[] = {0, 1, kernels::kAdamChunk - 1, kernels::kAdamChunk, kernels::kAdamChunk + 1, 3 * 4096 + 7};
+  std::vector<kernels::AdamTensor> tensors;
+  for (int64_t n : sizes) tensors.push_back({nullptr, nullptr, nullptr, nullptr, n});
+  const std::vector<kernels::AdamChunk> chunks = kernels::adam_chunk_map(tensors);
+  std::vector<int64_t> covered(std::size(sizes), 0);
+  for (size_t b = 0; b < chunks.size(); ++b) {
+    const kernels::AdamChunk c = chunks[b];
+    ASSERT_GE(c.tensor, 0);
+    ASSERT_LT(size_t(c.tensor), std::size(sizes));
+    const int64_t begin = int64_t(c.index) * kernels::kAdamChunk;
+    ASSERT_LT(begin, sizes[c.tensor]) << "an empty chunk for tensor " << c.tensor;
+    covered[size_t(c.tensor)] += std::min(sizes[c.tensor], begin + kernels::kAdamChunk) - begin;
+    if (b > 0) {  // in order, no repeats: (tensor, index) strictly increasing
+      const kernels::AdamChunk p = chunks[b - 1];
+      EXPECT_TRUE(p.tensor < c.tensor || (p.tensor == c.tensor && p.index + 1 == c.index)) << "chunk " << b;
+    }
+  }
+  for (size_t k = 0; k < std::size(sizes); ++k) EXPECT_EQ(covered[k], sizes[k]) << "tensor " << k;
+  EXPECT_GE(kernels::adam_multi_workspace_bytes(tensors),
+            tensors.size() * sizeof(kernels::AdamTensor) + chunks.size() * sizeof(kernels::AdamChunk));
+#else
+  GTEST_SKIP() << "this build has no CUDA backend";
+#endif
+}
+
+// Many tensors of awkward sizes (smaller than a chunk, one past a chunk, an
+// odd prime, a misaligned view) in one launch, against the CPU one by one.
+TEST(CudaAdam, MultiTensorIsBitIdenticalAfterSeveralSteps) {
+  NG_REQUIRE_GPU();
+#ifdef NANOGEN_WITH_CUDA
+  const int64_t sizes[] = {1, 3, 4096, 4097, 8192, 10007, 123457, 5};
+  for (const AdamCase& c : kAdamCases) {
+    for (DType dt : {DType::f32, DType::f64}) {
+      std::vector<cpu::AdamTensors> cpu_state, gpu_state;
+      for (size_t k = 0; k < std::size(sizes); ++k) {
+        const int64_t n = sizes[k], shift = k % 3 == 2 ? 1 : 0;
+        const Tensor p = test::uniform({n}, 70 + k, -1, 1, dt), z = zeros({n}, TensorOptions{}.with_dtype(dt));
+        cpu_state.push_back({p.clone(), Tensor(), z.clone(), z.clone()});
+        gpu_state.push_back({on_gpu_view(p, shift), Tensor(), on_gpu_view(z, shift), on_gpu_view(z, shift)});
+      }
+      for (int64_t step = 1; step <= 4; ++step) {
+        cpu::AdamStep s = c.step;
+        s.step = step;
+        for (size_t k = 0; k < cpu_state.size(); ++k) {
+          const Tensor g = test::uniform({sizes[k]}, uint64_t(100 * step + k), -1, 1, dt);
+          cpu_state[k].g = g;
+          gpu_state[k].g = on_gpu_view(g, int64_t(k % 2));
+          cpu::adam_step(s, cpu_state[k].p, g, cpu_state[k].m, cpu_state[k].v);
+        }
+        cuda::adam_step_multi(s, gpu_state);
+      }
+      SCOPED_TRACE(c.name);
+      for (size_t k = 0; k < cpu_state.size(); ++k) {
+        if (dt == DType::f32) {
+          expect_bitwise<float>(gpu_state[k].p, cpu_state[k].p, "p");
+          expect_bitwise<float>(gpu_state[k].m, cpu_state[k].m, "m");
+          expect_bitwise<float>(gpu_state[k].v, cpu_state[k].v, "v");
+        } else {
+          expect_bitwise<double>(gpu_state[k].p, cpu_state[k].p, "p");
+          expect_bitwise<double>(gpu_state[k].m, cpu_state[k].m, "m");
+          expect_bitwise<double>(gpu_state[k].v, cpu_state[k].v, "v");
+        }
+      }
+    }
+  }
+#endif
+}
+
+// The optimizer's fast path (all CUDA parameters in one launch) against the
+// CPU optimizer, fed the same gradients.
+TEST(CudaAdam, OptimizerFastPathMatchesTheCpuOptimizer) {
+  NG_REQUIRE_GPU();
+  Generator init_cpu(3), init_gpu(3);  // the same initial weights
+  nn::Linear cpu_layer(37, 11, true, init_cpu), gpu_layer(37, 11, true, init_gpu);
+  gpu_layer.to(test::gpu());
+  optim::Adam cpu_opt(cpu_layer.named_parameters(), optim::adamw_options(1e-2, 0.1));
+  optim::Adam gpu_opt(gpu_layer.named_parameters(), optim::adamw_options(1e-2, 0.1));
+  for (int step = 0; step < 3; ++step) {
+    const auto cp = cpu_layer.named_parameters(), gp = gpu_layer.named_parameters();
+    for (size_t k = 0; k < cp.size(); ++k) {
+      const Tensor g = test::uniform(cp[k].second.shape(), uint64_t(10 * step + k), -1, 1, DType::f32);
+      Tensor(cp[k].second).set_grad(g);
+      Tensor(gp[k].second).set_grad(g.to(test::gpu()));
+    }
+    cpu_opt.step();
+    gpu_opt.step();
+  }
+  const auto cp = cpu_layer.named_parameters(), gp = gpu_layer.named_parameters();
+  for (size_t k = 0; k < cp.size(); ++k) expect_bitwise<float>(gp[k].second, cp[k].second, cp[k].first.c_str());
+}
