@@ -9,6 +9,16 @@
 // WGAN paper's RMSprop (lr 5e-5); with n_critic 5 and clipping at 0.01 it
 // trains as well on Fashion-MNIST (use --lr 1e-4 or --beta1 0 --beta2 0.9,
 // WGAN-GP's choice, to follow the papers more closely).
+//
+// metrics.csv, a "step" row every --log-every steps: d_loss and g_loss (D's
+// includes lambda * gp), d_real and d_fake (D's mean output on the real batch
+// and on G(z): sigmoid probabilities for minimax / nonsaturating / kl, raw
+// scores for wasserstein / hinge), gp (the penalty without lambda, with
+// --gp), d_grad_norm and g_grad_norm (L2 norm of all of a player's gradients
+// before its update; D's at the last of its n_critic steps), lr, it_per_s.
+// An "epoch" row: the epoch's means of the losses and outputs, and time_s.
+// Each epoch also writes samples/epoch_NNN.png: G (in eval mode, so with its
+// running statistics) on a fixed batch of 64 noise vectors.
 #pragma once
 
 #include <memory>

@@ -501,3 +501,29 @@ TEST(GANTraining, ResumeEndsWhereAnUninterruptedRunEnds) {
       EXPECT_EQ(pa[i].second.to_vector<float>(), pb[i].second.to_vector<float>()) << pa[i].first;
   }
 }
+
+TEST(GANTraining, ANonFiniteLossStopsWithAClearError) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = testing::TempDir() + "/gan_nan";
+  std::filesystem::remove_all(out);
+  tools::CommonOptions o = tiny_run(out);
+  o.epochs = 1;
+  o.limit = 64;  // 2 steps
+  tools::train_gan(o, narrow_gan("nonsaturating"));
+  // Poison D's output bias in the checkpoint, then resume.
+  const std::string last = out + "/checkpoints/last.safetensors";
+  SafetensorsContent ckpt = load_safetensors(last);
+  for (auto& [name, t] : ckpt.tensors)
+    if (name == "D.6.bias") t.fill_(std::nan(""));
+  save_safetensors(last, ckpt.tensors, ckpt.metadata);
+  o.resume = true;
+  o.epochs = 2;
+  try {
+    tools::train_gan(o, narrow_gan("nonsaturating"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string message = e.what();  // "... became nan" or "-nan", as the C library prints it
+    EXPECT_NE(message.find("the discriminator loss became"), std::string::npos) << message;
+    EXPECT_NE(message.find("nan at step 3"), std::string::npos) << message;
+  }
+}
