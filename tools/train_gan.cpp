@@ -25,9 +25,9 @@ std::string fmt(const char* f, double v) {
 }
 
 nlohmann::json gan_json(const GANOptions& o) {
-  return {{"loss", o.loss},         {"z_dim", o.z_dim}, {"g_width", o.g_width}, {"d_width", o.d_width},
-          {"d_norm", o.d_norm},     {"n_critic", o.n_critic}, {"gp", o.gp},     {"clip", o.clip},
-          {"beta1", o.beta1},       {"beta2", o.beta2}};
+  return {{"loss", o.loss},     {"z_dim", o.z_dim},       {"g_width", o.g_width}, {"d_width", o.d_width},
+          {"d_norm", o.d_norm}, {"n_critic", o.n_critic}, {"gp", o.gp},           {"clip", o.clip},
+          {"beta1", o.beta1},   {"beta2", o.beta2}};
 }
 
 GANOptions gan_from_json(const nlohmann::json& j) {
