@@ -1,9 +1,12 @@
 // Median training-step time of nanogen's models, side by side with their
 // PyTorch twins (benchmarks/pytorch/*.py) run on the same machine.
 //
-//   build/bin/bench_train_step [--batch 64] [--threads 2] [--steps 30] [--device cpu] [--no-pytorch]
+//   build/bin/bench_train_step [--batch 64] [--threads 2] [--steps 30] [--device cpu] [--model gan]
+//                            [--python /usr/bin/python3] [--no-pytorch]
 //
 // A step is: forward, loss, backward, Adam update, on a fixed random batch.
+// For the GAN a step is one discriminator step and one generator step
+// (nonsaturating loss), as in benchmarks/pytorch/gan.py --bench.
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +21,7 @@
 
 #include "engine/nanogen.h"
 #include "engine/optim/optimizer.h"
+#include "models/gan.h"
 #include "models/vae.h"
 
 using namespace ng;
@@ -51,9 +55,40 @@ double time_vae(int64_t batch, int steps, Device device) {
   return median(ms);
 }
 
+double time_gan(int64_t batch, int steps, Device device) {
+  manual_seed(0);
+  models::GAN model{models::GANConfig{}};
+  model.to(device);
+  const optim::AdamOptions adam{.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.999};
+  optim::Adam opt_d(model.D->named_parameters(), adam), opt_g(model.G->named_parameters(), adam);
+  const models::GANObjective objective{models::GANLoss::nonsaturating, 0.0, 0.0};
+  const TensorOptions on_device = TensorOptions{}.with_device(device);
+  Generator gen(1);
+  const Tensor x = rand({batch, 1, 28, 28}, gen, on_device) * 2.0 - 1.0;
+  std::vector<double> ms;
+  for (int i = 0; i < steps + 5; ++i) {
+    const Tensor z_d = randn({batch, 64}, gen, on_device), z_g = randn({batch, 64}, gen, on_device);
+    const auto t0 = std::chrono::steady_clock::now();
+    opt_d.zero_grad();
+    const models::DiscriminatorTerms d = model.discriminator_terms(x, z_d, {}, objective);
+    d.loss.backward();
+    opt_d.step();
+    opt_g.zero_grad();
+    const Tensor g = model.generator_terms(z_g, objective).first;
+    g.backward();
+    opt_g.step();
+    (void)d.loss.item();
+    (void)g.item();  // waits for the device
+    const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (i >= 5) ms.push_back(dt);
+  }
+  return median(ms);
+}
+
 // Runs the PyTorch twin's --bench and reads the median it prints.
-double time_pytorch(const std::string& script, int64_t batch, int threads, int steps, const std::string& device) {
-  const std::string cmd = "python3 " + script + " --bench --batch " + std::to_string(batch) + " --threads " +
+double time_pytorch(const std::string& python, const std::string& script, int64_t batch, int threads, int steps,
+                    const std::string& device) {
+  const std::string cmd = python + " " + script + " --bench --batch " + std::to_string(batch) + " --threads " +
                           std::to_string(threads) + " --steps " + std::to_string(steps) + " --device " + device +
                           " 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
@@ -76,19 +111,30 @@ int main(int argc, char** argv) {
   int threads = 2, steps = 30;
   std::string device = "cpu";
   bool no_pytorch = false;
+  std::string only, python = "python3";
   app.add_option("--batch", batch)->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
   app.add_option("--steps", steps)->capture_default_str();
   app.add_option("--device", device)->capture_default_str();
   app.add_flag("--no-pytorch", no_pytorch, "time nanogen only");
+  app.add_option("--model", only, "time only this model (vae, gan)");
+  app.add_option("--python", python, "the Python with PyTorch (e.g. /usr/bin/python3)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
   const Device dev = Device::parse(device);
 
   std::printf("%-6s %6s %8s %12s %12s %8s\n", "model", "batch", "threads", "nanogen ms", "pytorch ms", "ratio");
-  const double ours = time_vae(batch, steps, dev);
-  const double theirs = no_pytorch ? -1 : time_pytorch("benchmarks/pytorch/vae.py", batch, threads, steps, device);
-  std::printf("%-6s %6lld %8d %12.2f %12.2f %8.2f\n", "vae", (long long)batch, threads, ours, theirs,
-              theirs > 0 ? ours / theirs : 0.0);
+  struct Entry {
+    const char* name;
+    double (*time)(int64_t, int, Device);
+  };
+  for (const Entry& e : {Entry{"vae", time_vae}, Entry{"gan", time_gan}}) {
+    if (!only.empty() && only != e.name) continue;
+    const double ours = e.time(batch, steps, dev);
+    const std::string script = std::string("benchmarks/pytorch/") + e.name + ".py";
+    const double theirs = no_pytorch ? -1 : time_pytorch(python, script, batch, threads, steps, device);
+    std::printf("%-6s %6lld %8d %12.2f %12.2f %8.2f\n", e.name, (long long)batch, threads, ours, theirs,
+                theirs > 0 ? ours / theirs : 0.0);
+  }
   return 0;
 }

@@ -38,7 +38,9 @@ int64_t known_dtype_size(const std::string& d) {
   return it == sizes.end() ? 0 : it->second;
 }
 
-bool loadable_dtype(const std::string& d) { return d == "F32" || d == "F64" || d == "F16" || d == "BF16"; }
+bool loadable_dtype(const std::string& d) {
+  return d == "F32" || d == "F64" || d == "F16" || d == "BF16" || d == "I64";
+}
 
 float bf16_to_float(uint16_t h) { return std::bit_cast<float>(uint32_t(h) << 16); }
 
@@ -185,7 +187,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
   e.dtype = value["dtype"].get<std::string>();
   const int64_t elem_size = known_dtype_size(e.dtype);
   NG_CHECK(elem_size > 0, where, ": unknown dtype '", e.dtype, "'");
-  NG_CHECK(loadable_dtype(e.dtype), where, ": unsupported dtype ", e.dtype, " (nanogen loads F32, F64, F16, BF16)");
+  NG_CHECK(loadable_dtype(e.dtype), where, ": unsupported dtype ", e.dtype, " (nanogen loads F32, F64, F16, BF16, I64)");
 
   const json& shape = value["shape"];
   NG_CHECK(shape.is_array(), where, ": shape must be an array of sizes");
@@ -241,6 +243,16 @@ Tensor read_tensor(InputFile& file, uint64_t data_start, const Entry& e) {
   if (e.dtype == "F32" || e.dtype == "F64") {
     Tensor t = empty(e.shape, TensorOptions{}.with_dtype(e.dtype == "F32" ? DType::f32 : DType::f64));
     if (nbytes) file.read_at(offset, t.raw_data(), nbytes, what.c_str());
+    return t;
+  }
+  if (e.dtype == "I64") {
+    // PyTorch's integer buffers (BatchNorm's num_batches_tracked): counts,
+    // held as float32 here like every other buffer (exact up to 2^24).
+    std::vector<int64_t> values(nbytes / 8);
+    if (nbytes) file.read_at(offset, values.data(), nbytes, what.c_str());
+    Tensor t = empty(e.shape);
+    float* out = t.data<float>();
+    for (size_t i = 0; i < values.size(); ++i) out[i] = float(values[i]);
     return t;
   }
   // 16-bit floats: read the raw halves, widen to float32.

@@ -48,7 +48,8 @@ void save_safetensors(const std::string& path, const Map& tensors, const Metadat
 }
 
 // Reads every tensor onto the CPU. F32 and F64 load as they are; F16 and BF16
-// are widened to float32. Everything is validated, and errors name the file
+// are widened to float32; I64 (PyTorch's num_batches_tracked) is converted to
+// float32, exact up to 2^24. Everything is validated, and errors name the file
 // and the problem (truncated file, bad header length, invalid JSON, offsets
 // out of range / overlapping / with gaps / not matching the shape, unknown
 // or unsupported dtype, ...).

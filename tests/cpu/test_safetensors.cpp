@@ -151,6 +151,17 @@ TEST(Safetensors, HalfPrecisionWidensToFloat32) {
   EXPECT_EQ(loaded.at("bf").to_vector<float>(), (std::vector<float>{1.0f, 3.140625f, -0.5f}));
 }
 
+TEST(Safetensors, Int64ConvertsToFloat32) {
+  // PyTorch writes BatchNorm's num_batches_tracked as I64.
+  TempDir dir;
+  const std::string header = R"({"n":{"dtype":"I64","shape":[4],"data_offsets":[0,32]}})";
+  const std::string path = dir.file("i64.safetensors");
+  write_bytes(path, safetensors_bytes(header, raw<int64_t>({0, 3, -7, int64_t(1) << 24})));
+  const SafetensorsContent loaded = load_safetensors(path);
+  EXPECT_EQ(loaded.at("n").dtype(), DType::f32);
+  EXPECT_EQ(loaded.at("n").to_vector<float>(), (std::vector<float>{0.0f, 3.0f, -7.0f, 16777216.0f}));
+}
+
 TEST(Safetensors, WrittenFileParsesByHand) {
   TempDir dir;
   const std::string path = dir.file("w.safetensors");
@@ -206,8 +217,8 @@ TEST(Safetensors, CorruptFilesGiveErrorsNamingTheProblem) {
   expect_load_error(dir, one(R"({"dtype":"F32","shape":[2],"data_offsets":[8,0]})", good_data), "end before");
   expect_load_error(dir, one(R"({"dtype":"F17","shape":[2],"data_offsets":[0,8]})", good_data),
                     "tensor 'w': unknown dtype 'F17'");
-  expect_load_error(dir, one(R"({"dtype":"I64","shape":[1],"data_offsets":[0,8]})", good_data),
-                    "tensor 'w': unsupported dtype I64");
+  expect_load_error(dir, one(R"({"dtype":"I32","shape":[2],"data_offsets":[0,8]})", good_data),
+                    "tensor 'w': unsupported dtype I32");
   expect_load_error(dir, one(R"({"dtype":"F32","data_offsets":[0,8]})", good_data), "has no 'shape'");
   expect_load_error(dir, one(R"({"dtype":"F32","shape":[-2],"data_offsets":[0,8]})", good_data), "non-negative");
   expect_load_error(dir, one(R"({"dtype":"F32","shape":[2],"data_offsets":[0]})", good_data),

@@ -1,0 +1,44 @@
+// `nanogen train gan`.
+#include <cstdio>
+#include <memory>
+
+#include "tools/cli.h"
+#include "tools/train_gan.h"
+
+namespace ng::tools {
+
+void add_train_gan(CLI::App* train, Commands& commands) {
+  auto common = std::make_shared<CommonOptions>();
+  common->epochs = 5;
+  common->lr = 2e-4;  // DCGAN's Adam settings: lr 2e-4, betas (0.5, 0.999)
+  auto gan = std::make_shared<GANOptions>();
+  CLI::App* cmd = train->add_subcommand("gan", "the DCGAN of DESIGN.md (minimax, nonsaturating, kl, wasserstein or "
+                                               "hinge loss)");
+  add_common_flags(cmd, *common);
+  cmd->add_option("--loss", gan->loss, "minimax | nonsaturating | kl | wasserstein | hinge")->capture_default_str();
+  cmd->add_option("--n-critic", gan->n_critic, "discriminator steps per generator step (0: 5 for wasserstein, else 1)")
+      ->capture_default_str();
+  cmd->add_option("--gp", gan->gp, "gradient penalty weight lambda (WGAN-GP uses 10; 0: none)")->capture_default_str();
+  cmd->add_option("--clip", gan->clip, "clip D's weights to [-C, C] after each step (default: 0.01 for wasserstein "
+                                       "without --gp, else none)");
+  cmd->add_option("--z-dim", gan->z_dim, "noise dimensions")->capture_default_str();
+  cmd->add_option("--g-width", gan->g_width, "generator width (channels of its last hidden layer)")
+      ->capture_default_str();
+  cmd->add_option("--d-width", gan->d_width, "discriminator width (channels of its first layer)")
+      ->capture_default_str();
+  cmd->add_option("--d-norm", gan->d_norm, "discriminator norm: batch | layer | none (auto: none with --gp, else "
+                                           "batch)")
+      ->capture_default_str();
+  cmd->add_option("--beta1", gan->beta1, "Adam's beta1 for both players")->capture_default_str();
+  cmd->add_option("--beta2", gan->beta2, "Adam's beta2 for both players")->capture_default_str();
+  add_config_option(cmd);
+  commands.emplace_back(cmd, [common, gan] {
+    apply_threads(*common);
+    const GANSummary s = train_gan(*common, *gan);
+    std::printf("run: %s\nsteps: %lld\nepochs: %lld\n", s.run.c_str(), (long long)s.steps, (long long)s.epochs_done);
+    std::printf("last epoch: D loss %.4f, G loss %.4f, D on real %.4f, D on generated %.4f\n", s.d_loss, s.g_loss,
+                s.d_real, s.d_fake);
+  });
+}
+
+}  // namespace ng::tools

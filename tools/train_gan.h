@@ -1,0 +1,63 @@
+// `nanogen train gan`: the DCGAN's training loop and its run folder. A
+// library function, so that tests can train and resume too.
+//
+// A step is one generator update: n_critic discriminator updates, each on its
+// own batch of real images (scaled to [-1,1]) and fresh noise, then one
+// generator update on fresh noise. An epoch is as many steps as the data
+// set's batches allow (batches / n_critic). Both players use Adam (lr 2e-4,
+// betas (0.5, 0.999): DCGAN's settings). For wasserstein that replaces the
+// WGAN paper's RMSprop (lr 5e-5); with n_critic 5 and clipping at 0.01 it
+// trains as well on Fashion-MNIST (use --lr 1e-4 or --beta1 0 --beta2 0.9,
+// WGAN-GP's choice, to follow the papers more closely).
+//
+// metrics.csv, a "step" row every --log-every steps: d_loss and g_loss (D's
+// includes lambda * gp), d_real and d_fake (D's mean output on the real batch
+// and on G(z): sigmoid probabilities for minimax / nonsaturating / kl, raw
+// scores for wasserstein / hinge), gp (the penalty without lambda, with
+// --gp), d_grad_norm and g_grad_norm (L2 norm of all of a player's gradients
+// before its update; D's at the last of its n_critic steps), lr, it_per_s.
+// An "epoch" row: the epoch's means of the losses and outputs, and time_s.
+// Each epoch also writes samples/epoch_NNN.png: G (in eval mode, so with its
+// running statistics) on a fixed batch of 64 noise vectors.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "models/gan.h"
+#include "tools/train_common.h"
+
+namespace ng::tools {
+
+struct GANOptions {
+  std::string loss = "nonsaturating";  // minimax | nonsaturating | kl | wasserstein | hinge
+  int64_t z_dim = 64;
+  int64_t g_width = 64, d_width = 64;  // 64: DESIGN.md's DCGAN
+  std::string d_norm = "auto";         // batch | layer | none; auto: none with --gp, else batch
+  int64_t n_critic = 0;                // D steps per G step; 0: 5 for wasserstein, else 1
+  double gp = 0.0;                     // gradient penalty weight (WGAN-GP uses 10)
+  double clip = -1.0;                  // D weight clipping; < 0: 0.01 for wasserstein without --gp, else off
+  double beta1 = 0.5, beta2 = 0.999;   // Adam's betas for both players
+};
+
+// The options with every "auto" value decided (what config.json records).
+GANOptions resolve_gan_options(GANOptions o);
+
+struct GANSummary {
+  std::string run;
+  int64_t steps = 0;  // generator steps taken in all (including earlier sessions)
+  int64_t epochs_done = 0;
+  bool interrupted = false;
+  // Means over the steps of this session's last (possibly partial) epoch:
+  // losses, and D's output on real and generated images (probabilities for
+  // minimax / nonsaturating / kl, raw scores for wasserstein / hinge).
+  double d_loss = 0, g_loss = 0, d_real = 0, d_fake = 0;
+};
+
+GANSummary train_gan(CommonOptions common, const GANOptions& gan);
+
+// Builds the model a run folder describes, with its last checkpoint's
+// weights and running statistics, in eval mode.
+std::unique_ptr<models::GAN> load_gan_run(const std::string& run, Device device);
+
+}  // namespace ng::tools
