@@ -7,4 +7,7 @@ cd "$(dirname "$0")/.."
 build=${NANOGEN_BUILD_DIR:-build}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNANOGEN_WERROR=ON
 cmake --build "$build" --parallel "$(nproc)"
+# OpenMP threads that spin while waiting starve each other when CTest runs two
+# test binaries at once on a small machine; passive waiting keeps them fair.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 1500 "$@"
