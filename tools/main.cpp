@@ -1,6 +1,6 @@
 // nanogen: train, sample from and evaluate generative models.
 //
-//   nanogen train vae [--epochs N] [--device cpu] ...
+//   nanogen train vae|gan|ddpm [--epochs N] [--device cpu] ...
 //   nanogen sample runs/vae --n 64 --out samples.png
 //
 // Results go to stdout, progress and logs to stderr. Every error becomes one
