@@ -116,18 +116,21 @@ __global__ void __launch_bounds__(kBlock)
     const int64_t end = (c + 1) * len < size ? (c + 1) * len : size;
     int64_t j = c * len + threadIdx.x;
     const T* base = x + stat_base(g, k);
-    int64_t r = 0, i = 0;  // segment and position of element j
+    // Segment and position of element j; the step split into whole segments
+    // and a remainder, so moving on costs additions only.
+    int64_t r = 0, i = 0;
     if (j < end) {
       r = j / seg;
       i = j - r * seg;
     }
-    auto next = [&]() {                      // the offset of element j, then move to j + step
+    const int64_t step_segs = step / seg, step_rem = step - step_segs * seg;
+    auto next = [&]() {  // the offset of element j, then move to j + step
       const int64_t off = r * seg_stride + i;
-      i += step;
+      i += step_rem;
+      r += step_segs;
       if (i >= seg) {
-        const int64_t q = i / seg;
-        r += q;
-        i -= q * seg;
+        i -= seg;
+        ++r;
       }
       return off;
     };
@@ -327,12 +330,22 @@ __global__ void __launch_bounds__(kBlock)
   const double m = double(stat_size(g));
   for (int64_t k = int64_t(blockIdx.x) * kWarps + warp; k < stats; k += int64_t(gridDim.x) * kWarps) {  // warp-uniform
     const int64_t group = k % g.G, first = g.per_sample ? k / g.G : 0;
+    // Lane l visits rows q = l, l + 32, ... of the statistic's count x cg
+    // (sample, channel) rows, tracking (q / cg, q % cg) by additions.
     double a = 0, b = 0;
-    for (int64_t q = lane; q < count * cg; q += 32) {  // rows (first + q / cg, group * cg + q % cg)
-      const int64_t qn = q / cg, c = group * cg + (q - qn * cg), r = (first + qn) * g.C + c;
+    int64_t qn = lane / cg, qc = lane - (lane / cg) * cg;
+    const int64_t step_n = 32 / cg, step_c = 32 - step_n * cg;
+    for (int64_t q = lane; q < count * cg; q += 32) {
+      const int64_t c = group * cg + qc, r = (first + qn) * g.C + c;
       const double w = weight ? double(weight[c]) : 1.0;
       a += w * row_g[r];
       b += w * row_gxhat[r];
+      qc += step_c;
+      qn += step_n;
+      if (qc >= cg) {
+        qc -= cg;
+        ++qn;
+      }
     }
     a = warp_reduce(a, SumFn{});
     b = warp_reduce(b, SumFn{});

@@ -17,6 +17,11 @@ namespace ng::kernels {
 namespace {
 
 constexpr int kBlock = 256;
+// Three blocks of 256 threads per SM: with __launch_bounds__(256) alone,
+// nvcc 13 caps these kernels at 64 registers and spills 64-bit index
+// arithmetic; allowing three blocks (up to 85 registers) spills nothing and
+// keeps 768 threads an SM, each with four loads in flight.
+constexpr int kMinBlocksPerSM = 3;
 constexpr int64_t kTargetThreads = int64_t(1) << 17;  // ~ what keeps an H100 (132 SMs) busy
 constexpr int64_t kMinPerThread = 16;                 // elements per thread below which a split is not worth it
 constexpr int64_t kMaxChunks = 1024;
@@ -63,10 +68,13 @@ __device__ __forceinline__ void kept_offsets(const ReduceGeometry& g, int64_t o,
 
 // Walks reduction indices j, j + step, ... of one output. The reduction is
 // seen as rows (the outer reduced dims) of `inner` elements (the innermost
-// reduced dim); the cursor keeps (row, position in row) and the row's offset,
-// so divisions happen only when it crosses into another row.
+// reduced dim); the cursor keeps (row, position in row) and the row's offset.
+// The step is split once into whole rows and a remainder, so moving on costs
+// additions only (divisions happen when the cursor is placed, and in
+// row_offset for the rare reduction over three or more unmergeable dims).
 struct Cursor {
   int64_t r, i, base;
+  int64_t step_rows, step_rem;  // step = step_rows * inner + step_rem
 };
 
 __device__ __forceinline__ int64_t row_offset(const ReduceGeometry& g, int64_t r) {
@@ -80,11 +88,13 @@ __device__ __forceinline__ int64_t row_offset(const ReduceGeometry& g, int64_t r
   return off;
 }
 
-__device__ __forceinline__ Cursor cursor_at(const ReduceGeometry& g, int64_t j) {
+__device__ __forceinline__ Cursor cursor_at(const ReduceGeometry& g, int64_t j, int64_t step) {
   const int64_t inner = g.red_shape[g.red_ndim - 1];
   Cursor c;
   c.r = j / inner;
   c.i = j - c.r * inner;
+  c.step_rows = step / inner;
+  c.step_rem = step - c.step_rows * inner;
   c.base = row_offset(g, c.r);
   return c;
 }
@@ -93,20 +103,16 @@ __device__ __forceinline__ int64_t offset_of(const ReduceGeometry& g, const Curs
   return c.base + c.i * g.red_in[g.red_ndim - 1];
 }
 
-__device__ __forceinline__ void advance(const ReduceGeometry& g, Cursor& c, int64_t step) {
-  const int64_t inner = g.red_shape[g.red_ndim - 1];
-  c.i += step;
-  if (c.i >= inner) {
-    if (c.i < 2 * inner) {
-      c.i -= inner;
-      ++c.r;
-    } else {
-      const int64_t q = c.i / inner;
-      c.r += q;
-      c.i -= q * inner;
-    }
-    c.base = row_offset(g, c.r);  // past the last row only when the walk is over: never dereferenced
+__device__ __forceinline__ void advance(const ReduceGeometry& g, Cursor& c) {
+  c.i += c.step_rem;
+  c.r += c.step_rows;
+  bool new_row = c.step_rows != 0;
+  if (c.i >= g.red_shape[g.red_ndim - 1]) {
+    c.i -= g.red_shape[g.red_ndim - 1];
+    ++c.r;
+    new_row = true;
   }
+  if (new_row) c.base = row_offset(g, c.r);  // past the last row only when the walk is over: never dereferenced
 }
 
 // One thread's share of a reduction: elements j, j + step, ... below end of
@@ -126,20 +132,20 @@ __device__ __forceinline__ typename Op::Acc accumulate(const ReduceGeometry& g, 
     for (; j < end; j += step) acc = Op::add(acc, src[j * st]);
     return acc;
   }
-  Cursor cur = cursor_at(g, j);
+  Cursor cur = cursor_at(g, j, step);
   for (; j + 3 * step < end; j += 4 * step) {
     int64_t off[4];
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
       off[u] = offset_of(g, cur);
-      advance(g, cur, step);
+      advance(g, cur);
     }
     const T a = src[off[0]], b = src[off[1]], c = src[off[2]], d = src[off[3]];
     acc = Op::add(Op::add(Op::add(Op::add(acc, a), b), c), d);
   }
   for (; j < end; j += step) {
     acc = Op::add(acc, src[offset_of(g, cur)]);
-    advance(g, cur, step);
+    advance(g, cur);
   }
   return acc;
 }
@@ -155,7 +161,7 @@ __device__ __forceinline__ void chunk_range(const ReduceGeometry& g, int64_t chu
 // an item being (output o, chunk c). Lanes stride through the item's range,
 // then the group's tree merges them.
 template <class T, class Op, int kGroup>
-__global__ void __launch_bounds__(kBlock)
+__global__ void __launch_bounds__(kBlock, kMinBlocksPerSM)
     reduce_rows(ReduceGeometry g, int64_t chunks, T* __restrict__ out, const T* __restrict__ in,
                 typename Op::Acc* __restrict__ partial) {
   using Acc = typename Op::Acc;
@@ -196,7 +202,7 @@ __global__ void __launch_bounds__(kBlock)
 // threads of a column split its range of chunk blockIdx.y, and are merged in
 // y order through shared memory.
 template <class T, class Op>
-__global__ void __launch_bounds__(kBlock)
+__global__ void __launch_bounds__(kBlock, kMinBlocksPerSM)
     reduce_columns(ReduceGeometry g, int64_t chunks, T* __restrict__ out, const T* __restrict__ in,
                    typename Op::Acc* __restrict__ partial) {
   using Acc = typename Op::Acc;
@@ -232,7 +238,7 @@ __global__ void __launch_bounds__(kBlock)
 // Second pass of a split: a warp per output merges its chunks' partial
 // results (lanes stride over chunks in order, then the warp tree).
 template <class T, class Op>
-__global__ void __launch_bounds__(kBlock)
+__global__ void __launch_bounds__(kBlock, kMinBlocksPerSM)
     reduce_finish(ReduceGeometry g, int64_t chunks, T* __restrict__ out, const typename Op::Acc* __restrict__ partial) {
   using Acc = typename Op::Acc;
   constexpr int kWarps = kBlock / 32;

@@ -6,9 +6,10 @@
 //    reduces with shuffles; rows this short stay in L1 between the passes.
 //  - inner > 1 (or rows too short to share): a thread per line; neighbouring
 //    threads own neighbouring lines, so each step along D is coalesced.
-// Arithmetic is in the element type (float32 in float32: the max makes every
-// exponent <= 0, the sum's terms are in [0, 1] with one of them 1, so there
-// is no overflow and the tree keeps the rounding error near 1e-7).
+// Element math is in the element type (expf for float32: the max makes every
+// exponent <= 0, so nothing overflows); the sums along D accumulate in
+// double, as the CPU's do, so a long line's sum carries no float32 rounding
+// drift (a sequential float32 sum of 4000 terms can be off by 1e-5 relative).
 #include <cmath>
 #include <cstdint>
 
@@ -25,8 +26,6 @@ constexpr int64_t kMaxBlocks = int64_t(1) << 24;
 
 __device__ __forceinline__ float exp_of(float v) { return expf(v); }
 __device__ __forceinline__ double exp_of(double v) { return exp(v); }
-__device__ __forceinline__ float log_of(float v) { return logf(v); }
-__device__ __forceinline__ double log_of(double v) { return log(v); }
 
 // As std::max(m, v) on the CPU: a NaN never becomes the max (the NaN then
 // reaches the output through exp(NaN - max) instead, as on the CPU).
@@ -51,7 +50,8 @@ __device__ __forceinline__ A group_allreduce(A v, A* smem, F f) {
 template <class T, int kGroup>
 __global__ void __launch_bounds__(kBlock)
     softmax_rows_forward(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t D, bool log) {
-  __shared__ T smem[32];
+  __shared__ T smem_max[32];
+  __shared__ double smem_sum[32];
   constexpr int kRowsPerBlock = kBlock / kGroup;
   const int lane = threadIdx.x % kGroup, group = threadIdx.x / kGroup;
   // Block-uniform loop: every thread meets every shuffle and barrier.
@@ -63,15 +63,17 @@ __global__ void __launch_bounds__(kBlock)
     T* out = y + row * D;
     T m = -T(INFINITY);
     for (int64_t j = lane; j < n; j += kGroup) m = MaxFn{}(m, in[j]);
-    m = group_allreduce<kGroup>(m, smem, MaxFn{});
-    T s = 0;
-    for (int64_t j = lane; j < n; j += kGroup) s += exp_of(in[j] - m);
-    s = group_allreduce<kGroup>(s, smem, SumFn{});
+    m = group_allreduce<kGroup>(m, smem_max, MaxFn{});
+    double s = 0;
+    for (int64_t j = lane; j < n; j += kGroup) s += double(exp_of(in[j] - m));
+    s = group_allreduce<kGroup>(s, smem_sum, SumFn{});
     if (log) {
-      const T log_s = log_of(s);
-      for (int64_t j = lane; j < n; j += kGroup) out[j] = in[j] - m - log_s;
+      // (x - max) first: exact or nearly (x and max are close where it
+      // matters), so a large max costs no precision; then - log(sum).
+      const T log_s = T(::log(s));
+      for (int64_t j = lane; j < n; j += kGroup) out[j] = (in[j] - m) - log_s;
     } else {
-      const T inv = T(1) / s;
+      const T inv = T(1.0 / s);
       for (int64_t j = lane; j < n; j += kGroup) out[j] = exp_of(in[j] - m) * inv;
     }
   }
@@ -81,7 +83,7 @@ template <class T, int kGroup>
 __global__ void __launch_bounds__(kBlock)
     softmax_rows_backward(const T* __restrict__ g, const T* __restrict__ y, T* __restrict__ gx, int64_t rows,
                           int64_t D, bool log) {
-  __shared__ T smem[32];
+  __shared__ double smem[32];
   constexpr int kRowsPerBlock = kBlock / kGroup;
   const int lane = threadIdx.x % kGroup, group = threadIdx.x / kGroup;
   for (int64_t first = int64_t(blockIdx.x) * kRowsPerBlock; first < rows;
@@ -90,16 +92,17 @@ __global__ void __launch_bounds__(kBlock)
     const int64_t n = row < rows ? D : 0;
     const T *gs = g + row * D, *ys = y + row * D;
     T* out = gx + row * D;
-    T s = 0;
+    double s = 0;
     if (log)
-      for (int64_t j = lane; j < n; j += kGroup) s += gs[j];
+      for (int64_t j = lane; j < n; j += kGroup) s += double(gs[j]);
     else
-      for (int64_t j = lane; j < n; j += kGroup) s += gs[j] * ys[j];
+      for (int64_t j = lane; j < n; j += kGroup) s += double(gs[j]) * double(ys[j]);
     s = group_allreduce<kGroup>(s, smem, SumFn{});
+    const T sum = T(s);
     if (log)
-      for (int64_t j = lane; j < n; j += kGroup) out[j] = gs[j] - exp_of(ys[j]) * s;
+      for (int64_t j = lane; j < n; j += kGroup) out[j] = gs[j] - exp_of(ys[j]) * sum;
     else
-      for (int64_t j = lane; j < n; j += kGroup) out[j] = ys[j] * (gs[j] - s);
+      for (int64_t j = lane; j < n; j += kGroup) out[j] = ys[j] * (gs[j] - sum);
   }
 }
 
@@ -116,13 +119,13 @@ __global__ void __launch_bounds__(kBlock)
     T* out = y + base;
     T m = -T(INFINITY);
     for (int64_t j = 0; j < D; ++j) m = MaxFn{}(m, in[j * inner]);
-    T s = 0;
-    for (int64_t j = 0; j < D; ++j) s += exp_of(in[j * inner] - m);
+    double s = 0;
+    for (int64_t j = 0; j < D; ++j) s += double(exp_of(in[j * inner] - m));
     if (log) {
-      const T log_s = log_of(s);
-      for (int64_t j = 0; j < D; ++j) out[j * inner] = in[j * inner] - m - log_s;
+      const T log_s = T(::log(s));
+      for (int64_t j = 0; j < D; ++j) out[j * inner] = (in[j * inner] - m) - log_s;
     } else {
-      const T inv = T(1) / s;
+      const T inv = T(1.0 / s);
       for (int64_t j = 0; j < D; ++j) out[j * inner] = exp_of(in[j * inner] - m) * inv;
     }
   }
@@ -138,13 +141,15 @@ __global__ void __launch_bounds__(kBlock)
     const int64_t o = line / inner, base = o * D * inner + (line - o * inner);
     const T *gs = g + base, *ys = y + base;
     T* out = gx + base;
-    T s = 0;
+    double s = 0;
     if (log) {
-      for (int64_t j = 0; j < D; ++j) s += gs[j * inner];
-      for (int64_t j = 0; j < D; ++j) out[j * inner] = gs[j * inner] - exp_of(ys[j * inner]) * s;
+      for (int64_t j = 0; j < D; ++j) s += double(gs[j * inner]);
+      const T sum = T(s);
+      for (int64_t j = 0; j < D; ++j) out[j * inner] = gs[j * inner] - exp_of(ys[j * inner]) * sum;
     } else {
-      for (int64_t j = 0; j < D; ++j) s += gs[j * inner] * ys[j * inner];
-      for (int64_t j = 0; j < D; ++j) out[j * inner] = ys[j * inner] * (gs[j * inner] - s);
+      for (int64_t j = 0; j < D; ++j) s += double(gs[j * inner]) * double(ys[j * inner]);
+      const T sum = T(s);
+      for (int64_t j = 0; j < D; ++j) out[j * inner] = ys[j * inner] * (gs[j * inner] - sum);
     }
   }
 }
