@@ -20,7 +20,7 @@ using namespace ng;
 
 namespace {
 
-Tensor on_gpu(const Tensor& t) { return t.defined() ? t.to(test::gpu()) : Tensor(); }
+[[maybe_unused]] Tensor on_gpu(const Tensor& t) { return t.defined() ? t.to(test::gpu()) : Tensor(); }
 
 double max_abs(const Tensor& t) { return t.numel() ? max(abs(t)).item() : 0.0; }
 
