@@ -24,5 +24,6 @@ void add_config_option(CLI::App* app);
 void apply_threads(const CommonOptions& o);
 
 void add_train_vae(CLI::App* train, Commands& commands);
+void add_train_ddpm(CLI::App* train, Commands& commands);
 
 }  // namespace ng::tools

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   CLI::App* train = app.add_subcommand("train", "train a model; writes a run folder (runs/<model>)");
   train->require_subcommand(1);
   add_train_vae(train, commands);
+  add_train_ddpm(train, commands);
 
   CLI::App* sample = app.add_subcommand("sample", "draw samples from a run's last checkpoint into a PNG grid");
   SampleOptions so;

@@ -22,5 +22,6 @@ Tensor sample_run(const std::string& run, const SampleOptions& options);
 
 // Per model, defined next to its trainer.
 Tensor sample_vae_run(const std::string& run, const SampleOptions& options);
+Tensor sample_ddpm_run(const std::string& run, const SampleOptions& options);
 
 }  // namespace ng::tools
