@@ -188,9 +188,13 @@ Tensor Diffusion::ddim_step(const Tensor& x_t, const Tensor& eps_pred, int64_t t
            shape_str(eps_pred.shape()), " must have one shape");
   const double ab = abar(t), ab_prev = abar(t_prev);
   const double s = eta * std::sqrt((1.0 - ab_prev) / (1.0 - ab)) * std::sqrt(1.0 - ab / ab_prev);
-  Tensor x0 = predict_x0(x_t, eps_pred, t);
-  if (clip) x0 = clamp(x0, -1.0, 1.0);
-  Tensor out = x0 * std::sqrt(ab_prev) + eps_pred * std::sqrt(std::max(0.0, 1.0 - ab_prev - s * s));
+  Tensor x0 = predict_x0(x_t, eps_pred, t), eps = eps_pred;
+  if (clip) {
+    // The noise consistent with the clamped x0_hat (as improved-diffusion's DDIM does).
+    x0 = clamp(x0, -1.0, 1.0);
+    eps = (x_t - x0 * std::sqrt(ab)) * (1.0 / std::sqrt(1.0 - ab));
+  }
+  Tensor out = x0 * std::sqrt(ab_prev) + eps * std::sqrt(std::max(0.0, 1.0 - ab_prev - s * s));
   if (s == 0) return out;
   NG_CHECK(z.defined() && z.shape() == x_t.shape(), "ddim_step: eta > 0 needs noise z of x_t's shape ",
            shape_str(x_t.shape()));
@@ -273,29 +277,44 @@ double discretized_gaussian_log_likelihood(double x, double mean, double log_sca
   return log_ndtr_diff(lo, hi);
 }
 
+std::vector<int64_t> bound_strata(int64_t T, int64_t strata, bool log_spaced) {
+  const int64_t terms = T - 1;
+  const int64_t K = strata <= 0 || strata >= terms ? terms : strata;
+  std::vector<int64_t> edges{2};
+  for (int64_t k = 1; k <= K; ++k) {
+    // Geometric: edge k at 2 ((T+1)/2)^(k/K); even: 2 + k (T-1)/K. Each
+    // stratum keeps at least one t and leaves at least one for each after it.
+    const int64_t e = log_spaced ? std::llround(2.0 * std::pow(double(T + 1) / 2.0, double(k) / double(K)))
+                                 : 2 + k * terms / K;
+    edges.push_back(std::clamp(e, edges.back() + 1, T + 1 - (K - k)));
+  }
+  return edges;
+}
+
 BoundTerms variational_bound(const Diffusion& d, const EpsPredictor& model, const Tensor& x0_all,
                              const BoundOptions& o) {
   NoGradGuard no_grad;
   NG_CHECK(x0_all.dim() == 4 && x0_all.size(0) > 0, "variational_bound: expected images [N,C,H,W], got ",
            shape_str(x0_all.shape()));
   NG_CHECK(o.batch_size > 0, "variational_bound: batch_size must be positive, got ", o.batch_size);
-  const int64_t T = d.T(), terms = T - 1;
-  const int64_t K = o.timesteps <= 0 || o.timesteps >= terms ? terms : o.timesteps;
+  const int64_t T = d.T();
   Generator gen(o.seed);
 
   // The strata of 2..T and the t evaluated in each.
+  const std::vector<int64_t> edges = bound_strata(T, o.timesteps, o.log_strata);
   std::vector<int64_t> ts, weights;
-  const std::vector<double> u = rand({K}, gen, TensorOptions{}.with_dtype(DType::f64)).to_vector<double>();
-  for (int64_t k = 0; k < K; ++k) {
-    const int64_t lo = 2 + k * terms / K, hi = 2 + (k + 1) * terms / K - 1, n = hi - lo + 1;
-    ts.push_back(o.stratified ? std::min(hi, lo + int64_t(u[size_t(k)] * double(n))) : (lo + hi) / 2);
+  const std::vector<double> u =
+      rand({int64_t(edges.size()) - 1}, gen, TensorOptions{}.with_dtype(DType::f64)).to_vector<double>();
+  for (size_t k = 0; k + 1 < edges.size(); ++k) {
+    const int64_t lo = edges[k], hi = edges[k + 1] - 1, n = hi - lo + 1;
+    ts.push_back(o.stratified ? std::min(hi, lo + int64_t(u[k] * double(n))) : (lo + hi) / 2);
     weights.push_back(n);
   }
 
   const int64_t N = x0_all.size(0), D = x0_all.numel() / N;
   const int64_t batches = (N + o.batch_size - 1) / o.batch_size;
   double prior = 0, decoder = 0;
-  std::vector<double> per_t(size_t(K), 0.0);
+  std::vector<double> per_t(ts.size(), 0.0);
   int64_t done = 0;
   const double abar_T = d.abar(T);
   for (int64_t start = 0; start < N; start += o.batch_size) {
@@ -307,14 +326,14 @@ BoundTerms variational_bound(const Diffusion& d, const EpsPredictor& model, cons
     for (double x : x0_host) prior += 0.5 * (abar_T * x * x + (1.0 - abar_T) - 1.0 - std::log(1.0 - abar_T));
 
     // L_t: a KL between Gaussians with scalar variances.
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t t = ts[size_t(k)];
+    for (size_t k = 0; k < ts.size(); ++k) {
+      const int64_t t = ts[k];
       const Tensor x_t = d.q_sample(x0, t, randn(x0.shape(), gen, x0.options()));
       const Tensor eps = model(x_t, std::vector<int64_t>(size_t(n), t));
       const double vq = d.posterior_variance(t), vp = d.sigma2(t);
       const double sq = sum(square(d.posterior_mean(x0, x_t, t, t - 1) - d.p_mean(x_t, eps, t, t - 1))).item();
-      per_t[size_t(k)] += 0.5 * (double(n * D) * (std::log(vp / vq) + vq / vp - 1.0) + sq / vp);
-      if (o.progress) o.progress(++done, batches * (K + 1));
+      per_t[k] += 0.5 * (double(n * D) * (std::log(vp / vq) + vq / vp - 1.0) + sq / vp);
+      if (o.progress) o.progress(++done, batches * (int64_t(ts.size()) + 1));
     }
 
     // L_0: the discretised Gaussian decoder at the mean predicted from x_1.
@@ -324,7 +343,7 @@ BoundTerms variational_bound(const Diffusion& d, const EpsPredictor& model, cons
     const double log_scale = 0.5 * std::log(d.sigma2(1));
     for (size_t i = 0; i < x0_host.size(); ++i)
       decoder -= discretized_gaussian_log_likelihood(x0_host[i], mean_host[i], log_scale);
-    if (o.progress) o.progress(++done, batches * (K + 1));
+    if (o.progress) o.progress(++done, batches * (int64_t(ts.size()) + 1));
   }
 
   const double to_bpd = 1.0 / (double(N) * double(D) * std::numbers::ln2);
@@ -332,9 +351,9 @@ BoundTerms variational_bound(const Diffusion& d, const EpsPredictor& model, cons
   r.images = N;
   r.prior = prior * to_bpd;
   r.decoder = decoder * to_bpd;
-  for (int64_t k = 0; k < K; ++k) {
-    r.per_t.emplace_back(ts[size_t(k)], per_t[size_t(k)] * to_bpd);
-    r.diffusion += double(weights[size_t(k)]) * per_t[size_t(k)] * to_bpd;
+  for (size_t k = 0; k < ts.size(); ++k) {
+    r.per_t.emplace_back(ts[k], per_t[k] * to_bpd);
+    r.diffusion += double(weights[k]) * per_t[k] * to_bpd;
   }
   r.total = r.prior + r.diffusion + r.decoder;
   return r;

@@ -87,7 +87,8 @@ class Diffusion {
   // One DDIM step t -> t_prev (Song et al. 2021):
   //   x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - s^2) eps_pred + s z,
   //   s = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev).
-  // eta = 0 is deterministic (z is not used and may be undefined).
+  // eta = 0 is deterministic (z is not used and may be undefined). With clip,
+  // x0_hat is clamped and eps_pred replaced by the noise consistent with it.
   Tensor ddim_step(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, double eta, const Tensor& z,
                    bool clip = true) const;
   // The reverse-process mean mu_theta for the jump t -> t_prev (no clipping).
@@ -149,14 +150,17 @@ double discretized_gaussian_log_likelihood(double x, double mean, double log_sca
 // each in nats per image divided by D ln 2 (D = C H W), averaged over images.
 //
 // The sum over t is estimated from `timesteps` terms: 2..T is cut into that
-// many contiguous strata of (nearly) equal size n_k, one t_k is taken from
-// each (uniformly at random when stratified, else the stratum's middle) and
-// sum_t L_t ~ sum_k n_k L_{t_k}. Stratified, this is unbiased; with
-// timesteps = 0 (or >= T - 1) every t is evaluated and the sum is exact up
-// to the one noise sample x_t per (image, t).
+// many contiguous strata S_k (geometrically growing by default, so that the
+// small t, where L_t is large and changes fastest, get strata of one or a few
+// steps; or of equal size), one t_k is taken from each (uniformly at random
+// when stratified, else the stratum's middle) and
+//   sum_t L_t ~ sum_k |S_k| L_{t_k}.
+// Stratified, this is unbiased; with timesteps = 0 (or >= T - 1) every t is
+// evaluated and the sum is exact up to the one noise sample x_t per (image, t).
 struct BoundOptions {
   int64_t timesteps = 0;
   bool stratified = true;
+  bool log_strata = true;    // geometric strata (else of equal size)
   uint64_t seed = 0;         // the x_t noise and the stratified t
   int64_t batch_size = 256;  // images per model call
   std::function<void(int64_t done, int64_t total)> progress;
@@ -170,6 +174,10 @@ struct BoundTerms {
   std::vector<std::pair<int64_t, double>> per_t;  // each evaluated t and its L_t
   int64_t images = 0;
 };
+
+// The strata's edges: strata + 1 ascending values from 2 to T + 1, stratum k
+// being [edges[k], edges[k+1]) (strata <= 0 or >= T - 1: one per t).
+std::vector<int64_t> bound_strata(int64_t T, int64_t strata, bool log_spaced);
 
 // x0: images in [-1, 1] on the 256-level grid, [N,C,H,W].
 BoundTerms variational_bound(const Diffusion& diffusion, const EpsPredictor& model, const Tensor& x0,

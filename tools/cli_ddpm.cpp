@@ -40,7 +40,7 @@ void add_train_ddpm(CLI::App* train, Commands& commands) {
                   "test images for the per-epoch bits/dim bound (0: off; -1: 8 on a CPU, 256 on a GPU)")
       ->capture_default_str();
   cmd->add_option("--bound-timesteps", o->bound_timesteps,
-                  "stratified timesteps of the bound's estimate (0: all T-1; -1: 10 on a CPU, 100 on a GPU)")
+                  "strata of timesteps of the bound's estimate (0: all T-1; -1: 20 on a CPU, 100 on a GPU)")
       ->capture_default_str();
   add_config_option(cmd);
   commands.emplace_back(cmd, [common, o] {

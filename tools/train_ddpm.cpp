@@ -215,9 +215,9 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
   // A fixed x_T (and a fixed sampling-noise stream), so grids are comparable across epochs.
   Generator fixed(Streams::fixed(common.seed));
   const Tensor x_T = randn({64, mc.channels, mc.height, mc.width}, fixed, TensorOptions{}.with_device(device));
-  const uint64_t sample_seed = fixed.seed() * 1000003 + 1;
+  const Generator sample_noise_start = fixed;  // the blocks after x_T's, replayed every epoch
   const int64_t bound_images = std::min(test.size(), opts.bound_images >= 0 ? opts.bound_images : (gpu ? 256 : 8));
-  const int64_t bound_timesteps = opts.bound_timesteps >= 0 ? opts.bound_timesteps : (gpu ? 100 : 10);
+  const int64_t bound_timesteps = opts.bound_timesteps >= 0 ? opts.bound_timesteps : (gpu ? 100 : 20);
 
   LoaderOptions lo;
   lo.batch_size = common.batch_size;
@@ -233,7 +233,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
 
   for (; epoch <= common.epochs; ++epoch) {
     start_epoch_at(loader, epoch, step_in_epoch);
-    Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(common.epochs), steps_per_epoch, 10);
+    Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(common.epochs), steps_per_epoch, 25);
     double sum_loss = 0;
     int64_t seen = 0;
     model.train();
@@ -282,7 +282,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
       models::SamplerOptions so = sampler_options(opts.sample_sampler, opts.sample_steps, opts.sample_eta, gpu);
       so.snapshots = 10;
       so.progress = bar.callback();
-      Generator sample_noise(sample_seed);
+      Generator sample_noise = sample_noise_start;
       const models::SampleResult r = models::sample(*diffusion, ema_net, x_T, so, sample_noise);
       bar.finish(opts.sample_sampler + ", " + std::to_string(models::sampling_timesteps(opts.timesteps, so.steps).size()) +
                  " steps");
@@ -308,7 +308,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
       row.insert({{"bpd", b.total}, {"bpd_prior", b.prior}, {"bpd_diffusion", b.diffusion}, {"bpd_decoder", b.decoder}});
       bound_text = ", test bound " + fmt("%.3f", b.total) + " bits/dim (L_T " + fmt("%.4f", b.prior) + ", L_1..T-1 " +
                    fmt("%.3f", b.diffusion) + ", L_0 " + fmt("%.3f", b.decoder) + "; " + std::to_string(bound_images) +
-                   " images, " + std::to_string(b.per_t.size()) + " stratified t)";
+                   " images, " + std::to_string(b.per_t.size()) + " strata of t)";
     }
     row["time_s"] = progress.elapsed_seconds();
     run.metrics(row, "epoch");

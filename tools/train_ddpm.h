@@ -34,7 +34,7 @@ struct DDPMOptions {
   int64_t sample_steps = 0;             // 0: 20 DDIM steps on a CPU, 100 on a GPU; every step for ancestral
   double sample_eta = 0.0;
   // Per-epoch variational bound on the first test images (-1: 8 images and
-  // 10 timesteps on a CPU, 256 and 100 on a GPU; 0 images: off).
+  // 20 timesteps on a CPU, 256 and 100 on a GPU; 0 images: off).
   int64_t bound_images = -1;
   int64_t bound_timesteps = -1;
 };

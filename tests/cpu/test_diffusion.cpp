@@ -346,35 +346,62 @@ TEST(VariationalBound, OnePointDataWithTheExactPredictorIsPriorPlusDecoder) {
   EXPECT_GT(bb.diffusion, sum);
 }
 
+TEST(VariationalBound, StrataCoverEveryTimestepOnce) {
+  for (const bool log_spaced : {true, false})
+    for (int64_t k : {1, 3, 10, 100, 998}) {
+      const std::vector<int64_t> e = models::bound_strata(1000, k, log_spaced);
+      ASSERT_EQ(e.size(), size_t(k + 1));
+      EXPECT_EQ(e.front(), 2);
+      EXPECT_EQ(e.back(), 1001);
+      for (size_t i = 1; i < e.size(); ++i) ASSERT_GT(e[i], e[i - 1]);
+    }
+  // Geometric strata give the small t, where L_t is large, strata of their own.
+  const std::vector<int64_t> g = models::bound_strata(1000, 10, true);
+  EXPECT_EQ(g[1] - g[0], 2);       // {2, 3}
+  EXPECT_GT(g[10] - g[9], 400);    // ~ {505 .. 1000}
+  EXPECT_EQ(models::bound_strata(1000, 10, false)[1], 101);
+  EXPECT_EQ(models::bound_strata(1000, 0, true).size(), 1000u);  // every t
+  EXPECT_EQ(models::bound_strata(10, 50, true).size(), 10u);
+}
+
 TEST(VariationalBound, StratifiedEstimateIsUnbiased) {
   // With the beta variance and the exact predictor, L_t is a fixed function
   // of t (no noise enters), so the estimate's only randomness is the choice of
   // t in each stratum. Over 300 seeds its mean must match the full 999-term
   // sum within 4 standard errors, and each evaluated L_t must be the full
-  // run's value at that t.
+  // run's value at that t, for both kinds of strata.
   const Diffusion d(models::BetaSchedule::linear, 1000, models::ReverseVariance::beta);
   const Tensor x0 = grid_image(1);
   const models::EpsPredictor model = exact_predictor(d, x0);
   const models::BoundTerms full = models::variational_bound(d, model, x0, {});
   ASSERT_EQ(full.per_t.size(), 999u);
-  double sum = 0, sum2 = 0;
-  const int runs = 300;
-  for (int seed = 0; seed < runs; ++seed) {
-    models::BoundOptions o;
-    o.timesteps = 20;
-    o.seed = uint64_t(seed);
-    const models::BoundTerms est = models::variational_bound(d, model, x0, o);
-    ASSERT_EQ(est.per_t.size(), 20u);
-    for (size_t k = 0; k < est.per_t.size(); ++k) {
-      const auto [t, l] = est.per_t[k];
-      ASSERT_GE(t, 2 + int64_t(k) * 999 / 20);  // inside stratum k
-      ASSERT_LT(t, 2 + int64_t(k + 1) * 999 / 20);
-      ASSERT_NEAR(l, full.per_t[size_t(t - 2)].second, 1e-12);
+  for (const bool log_spaced : {true, false}) {
+    SCOPED_TRACE(log_spaced ? "geometric strata" : "even strata");
+    const std::vector<int64_t> edges = models::bound_strata(1000, 20, log_spaced);
+    double sum = 0, sum2 = 0;
+    const int runs = 300;
+    for (int seed = 0; seed < runs; ++seed) {
+      models::BoundOptions o;
+      o.timesteps = 20;
+      o.log_strata = log_spaced;
+      o.seed = uint64_t(seed);
+      const models::BoundTerms est = models::variational_bound(d, model, x0, o);
+      ASSERT_EQ(est.per_t.size(), 20u);
+      for (size_t k = 0; k < est.per_t.size(); ++k) {
+        const auto [t, l] = est.per_t[k];
+        ASSERT_GE(t, edges[k]);  // inside stratum k
+        ASSERT_LT(t, edges[k + 1]);
+        ASSERT_NEAR(l, full.per_t[size_t(t - 2)].second, 1e-12);
+      }
+      sum += est.diffusion;
+      sum2 += est.diffusion * est.diffusion;
     }
-    sum += est.diffusion;
-    sum2 += est.diffusion * est.diffusion;
+    const double mean = sum / runs, sd = std::sqrt(std::max(0.0, sum2 / runs - mean * mean));
+    EXPECT_GT(sd, 0.0);
+    EXPECT_NEAR(mean, full.diffusion, 4 * sd / std::sqrt(double(runs)));
+    // Geometric strata estimate this L_t (~1/(4 t^2) at small t) far better.
+    if (log_spaced) {
+      EXPECT_LT(sd, 0.05 * full.diffusion);
+    }
   }
-  const double mean = sum / runs, sd = std::sqrt(sum2 / runs - mean * mean);
-  EXPECT_GT(sd, 0.0);
-  EXPECT_NEAR(mean, full.diffusion, 4 * sd / std::sqrt(double(runs)));
 }
