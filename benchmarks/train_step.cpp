@@ -1,7 +1,7 @@
 // Median training-step time of nanogen's models, side by side with their
 // PyTorch twins (benchmarks/pytorch/*.py) run on the same machine.
 //
-//   build/bin/bench_train_step [--batch 64] [--threads 2] [--steps 30] [--device cpu] [--model gan]
+//   build/bin/bench_train_step [--batch 64] [--threads 2] [--steps 30] [--device cpu] [--model vae|gan|ddpm]
 //                            [--python /usr/bin/python3] [--no-pytorch]
 //
 // A step is: forward, loss, backward, Adam update, on a fixed random batch.
@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@
 #include "engine/nanogen.h"
 #include "engine/optim/optimizer.h"
 #include "models/gan.h"
+#include "models/diffusion.h"
+#include "models/unet.h"
 #include "models/vae.h"
 
 using namespace ng;
@@ -85,6 +88,33 @@ double time_gan(int64_t batch, int steps, Device device) {
   return median(ms);
 }
 
+// The canonical U-Net: t and eps drawn, q_sample, L_simple, backward, Adam.
+double time_ddpm(int64_t batch, int steps, Device device) {
+  manual_seed(0);
+  models::UNet model{models::UNetConfig{}};
+  model.to(device);
+  const models::Diffusion diffusion;
+  const models::EpsPredictor net = [&](const Tensor& x, const std::vector<int64_t>& t) { return model.forward(x, t); };
+  optim::Adam opt(model.named_parameters(), {.lr = 2e-4});
+  Generator gen(1);
+  const TensorOptions on = TensorOptions{}.with_device(device);
+  const Tensor x0 = rand({batch, 1, 28, 28}, gen, on) * 2.0 - 1.0;
+  std::vector<double> ms;
+  for (int i = 0; i < steps + 3; ++i) {
+    const std::vector<int64_t> t = diffusion.sample_timesteps(batch, gen);
+    const Tensor eps = randn({batch, 1, 28, 28}, gen, on);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Tensor loss = diffusion.loss(net, x0, t, eps);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    (void)loss.item();  // waits for the device
+    const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (i >= 3) ms.push_back(dt);
+  }
+  return median(ms);
+}
+
 // Runs the PyTorch twin's --bench and reads the median it prints.
 double time_pytorch(const std::string& python, const std::string& script, int64_t batch, int threads, int steps,
                     const std::string& device) {
@@ -111,13 +141,14 @@ int main(int argc, char** argv) {
   int threads = 2, steps = 30;
   std::string device = "cpu";
   bool no_pytorch = false;
-  std::string only, python = "python3";
+  // Debian's PyTorch lives in /usr/bin/python3; a python3 earlier on PATH may lack it.
+  std::string only, python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   app.add_option("--batch", batch)->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
   app.add_option("--steps", steps)->capture_default_str();
   app.add_option("--device", device)->capture_default_str();
   app.add_flag("--no-pytorch", no_pytorch, "time nanogen only");
-  app.add_option("--model", only, "time only this model (vae, gan)");
+  app.add_option("--model", only, "time only this model (vae, gan, ddpm)");
   app.add_option("--python", python, "the Python with PyTorch (e.g. /usr/bin/python3)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
@@ -128,7 +159,7 @@ int main(int argc, char** argv) {
     const char* name;
     double (*time)(int64_t, int, Device);
   };
-  for (const Entry& e : {Entry{"vae", time_vae}, Entry{"gan", time_gan}}) {
+  for (const Entry& e : {Entry{"vae", time_vae}, Entry{"gan", time_gan}, Entry{"ddpm", time_ddpm}}) {
     if (!only.empty() && only != e.name) continue;
     const double ours = e.time(batch, steps, dev);
     const std::string script = std::string("benchmarks/pytorch/") + e.name + ".py";

@@ -16,6 +16,7 @@ Tensor sample_run(const std::string& run, const SampleOptions& options) {
   const std::string model = nlohmann::json::parse(in).value("model", "");
   if (model == "vae") return sample_vae_run(run, options);
   if (model == "gan") return sample_gan_run(run, options);
+  if (model == "ddpm") return sample_ddpm_run(run, options);
   throw Error("sample: run '" + run + "' has model '" + model + "', which nanogen cannot sample from");
 }
 
