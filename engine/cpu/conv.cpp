@@ -86,8 +86,8 @@ struct Stride {
 
 // Writes the kh*kw rows of im2col that one input channel plane [H,W]
 // produces. `col` points at the first of those rows, at this image's first
-// column; rows are `ld` elements apart. Within a row, the image's pixels are
-// contiguous, so whole output rows that fall in the padding are one fill.
+// column; rows are `ld` elements apart. A tap that reaches into the padding
+// is zero-filled first and then gets its valid rectangle copied in.
 template <class T, int64_t S>
 void im2col_plane(const Geometry& g, Stride<S> stride, const T* plane, T* col, int64_t ld) {
   const int64_t s = stride(), wo = g.w_out;
@@ -96,16 +96,13 @@ void im2col_plane(const Geometry& g, Stride<S> stride, const T* plane, T* col, i
     for (int64_t kj = 0; kj < g.kw; ++kj) {
       const Span cols = valid_span(kj, g.w, wo, s, g.padding);
       T* dst = col + (ki * g.kw + kj) * ld;
-      std::fill(dst, dst + rows.lo * wo, T(0));
+      if (rows.lo > 0 || rows.hi < g.h_out || cols.lo > 0 || cols.hi < wo) std::fill(dst, dst + g.pixels(), T(0));
       for (int64_t oh = rows.lo; oh < rows.hi; ++oh) {
         // Output pixel (oh, ow) reads input pixel (oh * s - padding + ki, ow * s - padding + kj).
         const int64_t src = (oh * s - g.padding + ki) * g.w - g.padding + kj;  // + ow * s
         T* out = dst + oh * wo;
-        for (int64_t ow = 0; ow < cols.lo; ++ow) out[ow] = T(0);
         for (int64_t ow = cols.lo; ow < cols.hi; ++ow) out[ow] = plane[src + ow * s];
-        for (int64_t ow = cols.hi; ow < wo; ++ow) out[ow] = T(0);
       }
-      std::fill(dst + rows.hi * wo, dst + g.pixels(), T(0));
     }
   }
 }
