@@ -1,6 +1,8 @@
 #include "tools/train_common.h"
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 
 #include "engine/data/datasets.h"
 #include "engine/error.h"
@@ -48,6 +50,25 @@ void start_epoch_at(DataLoader& loader, int64_t epoch, int64_t skip_batches) {
   loader.start_epoch(epoch);
   for (int64_t i = 0; i < skip_batches; ++i)
     NG_CHECK(loader.next().has_value(), "resume: the epoch has fewer than ", skip_batches, " batches");
+}
+
+nlohmann::json resumed_config(const RunFolder& run, CommonOptions& common, const std::string& model) {
+  if (!common.resume || !std::filesystem::exists(run.file("config.json"))) return nullptr;
+  const nlohmann::json saved = run.read_config();
+  NG_CHECK(saved.value("model", "") == model, "run ", run.path(), " is a '", saved.value("model", "?"),
+           "' run, not a '", model, "' run");
+  const int64_t epochs = common.epochs, max_steps = common.max_steps;
+  from_json(saved.at("common"), common);
+  common.epochs = epochs;
+  common.max_steps = max_steps;
+  common.resume = true;
+  return saved;
+}
+
+std::string fmt(const char* format, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, value);
+  return buf;
 }
 
 void check_finite(double value, const std::string& what, int64_t step) {

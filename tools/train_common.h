@@ -10,6 +10,7 @@
 #include "engine/data/loader.h"
 #include "engine/device.h"
 #include "engine/tensor.h"
+#include "tools/run_folder.h"
 
 namespace ng::tools {
 
@@ -49,6 +50,15 @@ Dataset load_dataset_limited(const std::string& spec, const std::string& split, 
 // Starts an epoch of the loader and skips the batches a resumed run has
 // already trained on (the order is a function of seed and epoch alone).
 void start_epoch_at(DataLoader& loader, int64_t epoch, int64_t skip_batches);
+
+// When resuming a run that has a config.json: returns it and takes the run's
+// own common options over the command line's, except how long to train
+// (--epochs, --max-steps). Otherwise returns null. Throws when the run is
+// of another model.
+nlohmann::json resumed_config(const RunFolder& run, CommonOptions& common, const std::string& model);
+
+// printf-style formatting of one number, for log lines.
+std::string fmt(const char* format, double value);
 
 // Throws a clear error when a loss is not finite.
 void check_finite(double value, const std::string& what, int64_t step);

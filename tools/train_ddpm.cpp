@@ -19,12 +19,6 @@ namespace ng::tools {
 
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 nlohmann::json ddpm_json(const DDPMOptions& o) {
   return {{"schedule", o.schedule},
           {"timesteps", o.timesteps},
@@ -138,17 +132,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
   const Device device = resolve_device(common.device);
   RunFolder run(common.out, common.resume);
 
-  nlohmann::json config;
-  if (common.resume && std::filesystem::exists(run.file("config.json"))) {
-    // The run's own settings win over the command line, except how long to train.
-    const nlohmann::json saved = run.read_config();
-    const int64_t epochs = common.epochs, max_steps = common.max_steps;
-    from_json(saved.at("common"), common);
-    common.epochs = epochs;
-    common.max_steps = max_steps;
-    common.resume = true;
-    config = saved;
-  }
+  nlohmann::json config = resumed_config(run, common, "ddpm");
   const DDPMOptions opts = config.is_null() ? ddpm : ddpm_from_json(config.at("ddpm"));
   NG_CHECK(opts.ema_decay >= 0 && opts.ema_decay < 1, "ddpm: --ema-decay must be in [0, 1), got ", opts.ema_decay);
 

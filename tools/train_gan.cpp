@@ -18,12 +18,6 @@ namespace ng::tools {
 
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 nlohmann::json gan_json(const GANOptions& o) {
   return {{"loss", o.loss},     {"z_dim", o.z_dim},       {"g_width", o.g_width}, {"d_width", o.d_width},
           {"d_norm", o.d_norm}, {"n_critic", o.n_critic}, {"gp", o.gp},           {"clip", o.clip},
@@ -99,18 +93,7 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
   const Device device = resolve_device(common.device);
   RunFolder run(common.out, common.resume);
 
-  nlohmann::json config;
-  if (common.resume && std::filesystem::exists(run.file("config.json"))) {
-    // The run's own settings win over the command line, except how long to train.
-    const nlohmann::json saved = run.read_config();
-    NG_CHECK(saved.value("model", "") == "gan", "run ", run.path(), " is not a GAN run");
-    const int64_t epochs = common.epochs, max_steps = common.max_steps;
-    from_json(saved.at("common"), common);
-    common.epochs = epochs;
-    common.max_steps = max_steps;
-    common.resume = true;
-    config = saved;
-  }
+  nlohmann::json config = resumed_config(run, common, "gan");
   const GANOptions opts = resolve_gan_options(config.is_null() ? gan : gan_from_json(config.at("gan")));
   const models::GANObjective obj = objective(opts);
 

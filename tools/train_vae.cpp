@@ -18,12 +18,6 @@ namespace ng::tools {
 
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 models::VAEConfig model_config(const Dataset& data, const VAEOptions& o) {
   models::VAEConfig c;
   c.channels = data.channels();
@@ -82,17 +76,7 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
   const Device device = resolve_device(common.device);
   RunFolder run(common.out, common.resume);
 
-  nlohmann::json config;
-  if (common.resume && std::filesystem::exists(run.file("config.json"))) {
-    // The run's own settings win over the command line, except how long to train.
-    const nlohmann::json saved = run.read_config();
-    const int64_t epochs = common.epochs, max_steps = common.max_steps;
-    from_json(saved.at("common"), common);
-    common.epochs = epochs;
-    common.max_steps = max_steps;
-    common.resume = true;
-    config = saved;
-  }
+  nlohmann::json config = resumed_config(run, common, "vae");
   const VAEOptions opts = config.is_null() ? vae : vae_from_json(config.at("vae"));
 
   const Dataset train = load_dataset_limited(common.data, "train", common.limit);
