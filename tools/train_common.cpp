@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "engine/data/datasets.h"
 #include "engine/error.h"
@@ -63,6 +64,48 @@ nlohmann::json resumed_config(const RunFolder& run, CommonOptions& common, const
   common.max_steps = max_steps;
   common.resume = true;
   return saved;
+}
+
+Metadata checkpoint_metadata(const std::string& model, const TrainingPosition& p, bool epoch_end,
+                             const Generator& noise, const nlohmann::json& config) {
+  return {{"model", model},
+          {"epoch", std::to_string(epoch_end ? p.epoch + 1 : p.epoch)},
+          {"step_in_epoch", std::to_string(epoch_end ? 0 : p.step_in_epoch)},
+          {"global_step", std::to_string(p.global_step)},
+          {"noise_seed", std::to_string(noise.seed())},
+          {"noise_offset", std::to_string(noise.offset())},
+          {"config", config.dump()}};
+}
+
+TrainingPosition restore_position(const Metadata& m, Generator& noise) {
+  auto field = [&](const char* key) -> const std::string& {
+    auto it = m.find(key);
+    NG_CHECK(it != m.end(), "resume: the checkpoint's metadata has no '", key, "'");
+    return it->second;
+  };
+  TrainingPosition p;
+  p.epoch = std::stoll(field("epoch"));
+  p.step_in_epoch = std::stoll(field("step_in_epoch"));
+  p.global_step = std::stoll(field("global_step"));
+  noise.set_state(std::stoull(field("noise_seed")), std::stoull(field("noise_offset")));
+  return p;
+}
+
+SavedRun open_saved_run(const std::string& path, const std::string& model) {
+  std::ifstream in(path + "/config.json");
+  NG_CHECK(in.good(), "'", path, "' is not a run folder (it has no config.json)");
+  SavedRun r;
+  try {
+    r.config = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw Error("run folder " + path + ": config.json is not valid JSON: " + e.what());
+  }
+  NG_CHECK(r.config.value("model", "") == model, "run ", path, " is a '", r.config.value("model", "?"),
+           "' run, not a '", model, "' run");
+  const std::string ckpt = path + "/checkpoints/last.safetensors";
+  NG_CHECK(std::filesystem::exists(ckpt), "run ", path, " has no checkpoint yet (", ckpt, ")");
+  r.checkpoint = load_safetensors(ckpt);
+  return r;
 }
 
 std::string fmt(const char* format, double value) {

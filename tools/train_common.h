@@ -9,6 +9,7 @@
 #include "engine/data/dataset.h"
 #include "engine/data/loader.h"
 #include "engine/device.h"
+#include "engine/ops/random.h"
 #include "engine/tensor.h"
 #include "tools/run_folder.h"
 
@@ -56,6 +57,29 @@ void start_epoch_at(DataLoader& loader, int64_t epoch, int64_t skip_batches);
 // (--epochs, --max-steps). Otherwise returns null. Throws when the run is
 // of another model.
 nlohmann::json resumed_config(const RunFolder& run, CommonOptions& common, const std::string& model);
+
+// Where a run stands: written into every checkpoint's metadata with the
+// state of its training-noise stream, and read back on --resume.
+struct TrainingPosition {
+  int64_t epoch = 1;          // the epoch being (or next to be) trained, 1-based
+  int64_t step_in_epoch = 0;  // batches of it already trained on
+  int64_t global_step = 0;    // optimizer steps in all
+};
+
+// A checkpoint's metadata. An epoch-end checkpoint points at the start of
+// the next epoch.
+Metadata checkpoint_metadata(const std::string& model, const TrainingPosition& position, bool epoch_end,
+                             const Generator& noise, const nlohmann::json& config);
+// Reads the position back and restores the noise stream.
+TrainingPosition restore_position(const Metadata& metadata, Generator& noise);
+
+// A run folder opened for sampling or evaluation: its config.json and last
+// checkpoint, checked to be a run of `model`. Reads only; creates nothing.
+struct SavedRun {
+  nlohmann::json config;
+  SafetensorsContent checkpoint;
+};
+SavedRun open_saved_run(const std::string& path, const std::string& model);
 
 // printf-style formatting of one number, for log lines.
 std::string fmt(const char* format, double value);

@@ -161,11 +161,10 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
     model.load_state_dict(without_prefixes(ckpt->tensors, {"optim.", "ema."}));
     opt.load_state(with_prefix_removed(ckpt->tensors, "optim."));
     ema.load_state(with_prefix(with_prefix_removed(ckpt->tensors, "ema."), "ema."));
-    const Metadata& m = ckpt->metadata;
-    epoch = std::stoll(m.at("epoch"));
-    step_in_epoch = std::stoll(m.at("step_in_epoch"));
-    global_step = std::stoll(m.at("global_step"));
-    noise.set_state(std::stoull(m.at("noise_seed")), std::stoull(m.at("noise_offset")));
+    const TrainingPosition p = restore_position(ckpt->metadata, noise);
+    epoch = p.epoch;
+    step_in_epoch = p.step_in_epoch;
+    global_step = p.global_step;
     run.log("resuming " + run.path() + " at epoch " + std::to_string(epoch) + ", step " +
             std::to_string(global_step));
   } else {
@@ -183,13 +182,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
                        "bpd_diffusion", "bpd_decoder", "sample_s", "time_s"});
 
   auto checkpoint = [&](bool epoch_end) {
-    Metadata m{{"model", "ddpm"},
-               {"epoch", std::to_string(epoch_end ? epoch + 1 : epoch)},
-               {"step_in_epoch", std::to_string(epoch_end ? 0 : step_in_epoch)},
-               {"global_step", std::to_string(global_step)},
-               {"noise_seed", std::to_string(noise.seed())},
-               {"noise_offset", std::to_string(noise.offset())},
-               {"config", config.dump()}};
+    const Metadata m = checkpoint_metadata("ddpm", {epoch, step_in_epoch, global_step}, epoch_end, noise, config);
     NamedTensors all = model.state_dict();
     for (auto& t : with_prefix(opt.state(), "optim.")) all.push_back(t);
     for (auto& t : ema.state()) all.push_back(t);
@@ -313,21 +306,17 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
 }
 
 DDPMRun load_ddpm_run(const std::string& path, Device device, bool use_ema) {
-  NG_CHECK(std::filesystem::exists(path + "/config.json"), "'", path, "' is not a run folder (it has no config.json)");
-  RunFolder run(path, /*resume=*/true);
-  const nlohmann::json config = run.read_config();
-  NG_CHECK(config.value("model", "") == "ddpm", "run ", path, " is not a DDPM run");
+  const SavedRun saved = open_saved_run(path, "ddpm");
+  const nlohmann::json& config = saved.config;
   DDPMRun r;
   r.options = ddpm_from_json(config.at("ddpm"));
   const auto image = config.at("image");
   r.model = std::make_unique<models::UNet>(unet_config(r.options, image[0], image[1], image[2]));
   r.diffusion = make_diffusion(r.options);
-  auto ckpt = run.load_last_checkpoint();
-  NG_CHECK(ckpt.has_value(), "run ", path, " has no checkpoint yet (", run.last_checkpoint_path(), ")");
   if (use_ema)
-    r.model->load_state_dict(with_prefix_removed(without_prefixes(ckpt->tensors, {"ema.updates"}), "ema."));
+    r.model->load_state_dict(with_prefix_removed(without_prefixes(saved.checkpoint.tensors, {"ema.updates"}), "ema."));
   else
-    r.model->load_state_dict(without_prefixes(ckpt->tensors, {"optim.", "ema."}));
+    r.model->load_state_dict(without_prefixes(saved.checkpoint.tensors, {"optim.", "ema."}));
   r.model->to(device);
   r.model->eval();
   return r;

@@ -113,11 +113,10 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
     model.load_state_dict(without_prefixes(ckpt->tensors, {"optim.", "ema."}));
     opt_g.load_state(with_prefix_removed(ckpt->tensors, "optim.G."));
     opt_d.load_state(with_prefix_removed(ckpt->tensors, "optim.D."));
-    const Metadata& m = ckpt->metadata;
-    epoch = std::stoll(m.at("epoch"));
-    step_in_epoch = std::stoll(m.at("step_in_epoch"));
-    global_step = std::stoll(m.at("global_step"));
-    noise.set_state(std::stoull(m.at("noise_seed")), std::stoull(m.at("noise_offset")));
+    const TrainingPosition p = restore_position(ckpt->metadata, noise);
+    epoch = p.epoch;
+    step_in_epoch = p.step_in_epoch;
+    global_step = p.global_step;
     run.log("resuming " + run.path() + " at epoch " + std::to_string(epoch) + ", step " +
             std::to_string(global_step));
   } else {
@@ -136,13 +135,7 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
                        "lr", "it_per_s", "time_s"});
 
   auto checkpoint = [&](bool epoch_end) {
-    Metadata m{{"model", "gan"},
-               {"epoch", std::to_string(epoch_end ? epoch + 1 : epoch)},
-               {"step_in_epoch", std::to_string(epoch_end ? 0 : step_in_epoch)},
-               {"global_step", std::to_string(global_step)},
-               {"noise_seed", std::to_string(noise.seed())},
-               {"noise_offset", std::to_string(noise.offset())},
-               {"config", config.dump()}};
+    const Metadata m = checkpoint_metadata("gan", {epoch, step_in_epoch, global_step}, epoch_end, noise, config);
     NamedTensors all = model.state_dict();
     for (auto& t : with_prefix(opt_g.state(), "optim.G.")) all.push_back(t);
     for (auto& t : with_prefix(opt_d.state(), "optim.D.")) all.push_back(t);
@@ -273,16 +266,12 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
 }
 
 std::unique_ptr<models::GAN> load_gan_run(const std::string& path, Device device) {
-  NG_CHECK(std::filesystem::exists(path + "/config.json"), "'", path, "' is not a run folder (it has no config.json)");
-  RunFolder run(path, /*resume=*/true);
-  const nlohmann::json config = run.read_config();
-  NG_CHECK(config.value("model", "") == "gan", "run ", path, " is not a GAN run");
+  const SavedRun saved = open_saved_run(path, "gan");
+  const nlohmann::json& config = saved.config;
   const GANOptions opts = resolve_gan_options(gan_from_json(config.at("gan")));
   const auto image = config.at("image");
   auto model = std::make_unique<models::GAN>(model_config(image[0], image[1], image[2], opts));
-  auto ckpt = run.load_last_checkpoint();
-  NG_CHECK(ckpt.has_value(), "run ", path, " has no checkpoint yet (", run.last_checkpoint_path(), ")");
-  model->load_state_dict(without_prefixes(ckpt->tensors, {"optim.", "ema."}));
+  model->load_state_dict(without_prefixes(saved.checkpoint.tensors, {"optim.", "ema."}));
   model->to(device);
   model->eval();
   return model;

@@ -93,11 +93,10 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
   if (auto ckpt = run.load_last_checkpoint()) {
     model.load_state_dict(without_prefixes(ckpt->tensors, {"optim.", "ema."}));
     opt.load_state(with_prefix_removed(ckpt->tensors, "optim."));
-    const Metadata& m = ckpt->metadata;
-    epoch = std::stoll(m.at("epoch"));
-    step_in_epoch = std::stoll(m.at("step_in_epoch"));
-    global_step = std::stoll(m.at("global_step"));
-    noise.set_state(std::stoull(m.at("noise_seed")), std::stoull(m.at("noise_offset")));
+    const TrainingPosition p = restore_position(ckpt->metadata, noise);
+    epoch = p.epoch;
+    step_in_epoch = p.step_in_epoch;
+    global_step = p.global_step;
     run.log("resuming " + run.path() + " at epoch " + std::to_string(epoch) + ", step " +
             std::to_string(global_step));
   } else {
@@ -113,13 +112,7 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
                        "train_kl", "test_loss", "test_recon", "test_kl", "time_s"});
 
   auto checkpoint = [&](bool epoch_end) {
-    Metadata m{{"model", "vae"},
-               {"epoch", std::to_string(epoch_end ? epoch + 1 : epoch)},
-               {"step_in_epoch", std::to_string(epoch_end ? 0 : step_in_epoch)},
-               {"global_step", std::to_string(global_step)},
-               {"noise_seed", std::to_string(noise.seed())},
-               {"noise_offset", std::to_string(noise.offset())},
-               {"config", config.dump()}};
+    const Metadata m = checkpoint_metadata("vae", {epoch, step_in_epoch, global_step}, epoch_end, noise, config);
     NamedTensors all = model.state_dict();
     for (auto& t : with_prefix(opt.state(), "optim.")) all.push_back(t);
     run.save_checkpoint(all, m, epoch, epoch_end);
@@ -225,10 +218,8 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
 }
 
 std::unique_ptr<models::VAE> load_vae_run(const std::string& path, Device device) {
-  NG_CHECK(std::filesystem::exists(path + "/config.json"), "'", path, "' is not a run folder (it has no config.json)");
-  RunFolder run(path, /*resume=*/true);
-  const nlohmann::json config = run.read_config();
-  NG_CHECK(config.value("model", "") == "vae", "run ", path, " is not a VAE run");
+  const SavedRun saved = open_saved_run(path, "vae");
+  const nlohmann::json& config = saved.config;
   const VAEOptions opts = vae_from_json(config.at("vae"));
   const auto image = config.at("image");
   models::VAEConfig c;
@@ -239,9 +230,7 @@ std::unique_ptr<models::VAE> load_vae_run(const std::string& path, Device device
   c.likelihood = models::parse_likelihood(opts.likelihood);
   c.sigma = opts.sigma;
   auto model = std::make_unique<models::VAE>(c);
-  auto ckpt = run.load_last_checkpoint();
-  NG_CHECK(ckpt.has_value(), "run ", path, " has no checkpoint yet (", run.last_checkpoint_path(), ")");
-  model->load_state_dict(without_prefixes(ckpt->tensors, {"optim.", "ema."}));
+  model->load_state_dict(without_prefixes(saved.checkpoint.tensors, {"optim.", "ema."}));
   model->to(device);
   model->eval();
   return model;
