@@ -15,8 +15,13 @@
 #include "tools/run_folder.h"
 #include "tools/sample.h"
 #include "tools/train_ddpm.h"
+#include "support/runs.h"
 
 using namespace ng;
+using test::devices;
+using test::expect_close_rel;
+using test::have_fashion_mnist;
+using test::temp_run;
 
 namespace {
 
@@ -32,23 +37,6 @@ models::UNetConfig narrow_config() {
   c.temb_dim = 12;
   c.groups = 3;
   return c;
-}
-
-std::vector<Device> devices() {
-  std::vector<Device> d{Device::cpu()};
-  if (cuda_available()) d.push_back(Device::cuda(0));
-  return d;
-}
-
-// Relative agreement of two float32 computations of the same quantity, scaled
-// by the reference's largest magnitude.
-void expect_close_rel(const Tensor& actual, const Tensor& expected, double rtol, const std::string& what) {
-  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  ASSERT_EQ(a.size(), e.size()) << what;
-  double scale = 0;
-  for (double v : e) scale = std::max(scale, std::fabs(v));
-  for (size_t i = 0; i < a.size(); ++i)
-    ASSERT_NEAR(a[i], e[i], rtol * scale + 1e-8) << what << " element " << i;
 }
 
 std::vector<int64_t> row_of(const Tensor& t, int64_t k) {
@@ -77,7 +65,7 @@ TEST(DDPMParity, LossGradientsAndAdamStepsMatchPyTorch) {
     loss.backward();
     for (const auto& [name, p] : model.named_parameters()) {
       ASSERT_TRUE(p.grad().defined()) << name;
-      expect_close_rel(p.grad(), fx.at("grad." + name), 1e-5, "grad." + name);
+      expect_close_rel(p.grad(), fx.at("grad." + name), 1e-5, 1e-8, "grad." + name);
     }
 
     optim::Adam opt(model.named_parameters(), {.lr = 1e-3});
@@ -201,14 +189,11 @@ tools::DDPMOptions tiny_ddpm() {
   return o;
 }
 
-bool have_fashion_mnist() { return std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"); }
-
 }  // namespace
 
 TEST(DDPMTraining, ShortRunLowersTheLossAndWritesTheRunFolder) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  const std::string out = testing::TempDir() + "/ddpm_short";
-  std::filesystem::remove_all(out);
+  const std::string out = temp_run("ddpm_short");
   tools::CommonOptions o = tiny_run(out);
   o.epochs = 3;
   const tools::DDPMSummary s = tools::train_ddpm(o, tiny_ddpm());
@@ -246,9 +231,7 @@ TEST(DDPMTraining, ShortRunLowersTheLossAndWritesTheRunFolder) {
 
 TEST(DDPMTraining, ResumeEndsWhereAnUninterruptedRunEnds) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  const std::string a = testing::TempDir() + "/ddpm_full", b = testing::TempDir() + "/ddpm_resumed";
-  std::filesystem::remove_all(a);
-  std::filesystem::remove_all(b);
+  const std::string a = temp_run("ddpm_full"), b = temp_run("ddpm_resumed");
   tools::DDPMOptions opts = tiny_ddpm();
   opts.dropout = 0.1;  // the dropout masks come from the checkpointed stream too
   opts.bound_images = 0;

@@ -15,11 +15,16 @@
 #include "engine/optim/optimizer.h"
 #include "models/gan.h"
 #include "support/gradcheck.h"
+#include "support/runs.h"
 #include "tools/run_folder.h"
 #include "tools/sample.h"
 #include "tools/train_gan.h"
 
 using namespace ng;
+using test::devices;
+using test::expect_close_rel;
+using test::have_fashion_mnist;
+using test::temp_run;
 using models::GANLoss;
 
 namespace {
@@ -38,17 +43,10 @@ models::GANConfig narrow_config(models::DNorm norm = models::DNorm::batch) {
   return c;
 }
 
-// Agreement of two float32 computations of the same quantity, relative to
-// the largest reference magnitude, with an absolute floor of 1e-6: the
-// biases just before a batch norm have a gradient of exactly zero in exact
+// Tensors compare with expect_close_rel's absolute floor at 1e-6: the biases
+// just before a batch norm have a gradient of exactly zero in exact
 // arithmetic, and both sides give rounding noise of ~1e-7 for it.
-void expect_close_rel(const Tensor& actual, const Tensor& expected, double rtol, const std::string& what) {
-  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  ASSERT_EQ(a.size(), e.size()) << what;
-  double scale = 0;
-  for (double v : e) scale = std::max(scale, std::fabs(v));
-  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], e[i], rtol * scale + 1e-6) << what << " element " << i;
-}
+constexpr double kFloor = 1e-6;
 
 void expect_rel(double actual, double expected, double rtol, const std::string& what) {
   EXPECT_NEAR(actual, expected, rtol * std::fabs(expected) + 1e-7) << what;
@@ -110,23 +108,23 @@ TEST(GANParity, OneDiscriminatorAndOneGeneratorStepPerLossMatchPyTorch) {
     expect_rel(dt.loss.item(), fx.at(p + "d_loss").item(), 1e-5, "d_loss");
     if (c.objective.gp > 0) expect_rel(dt.penalty.item(), fx.at(p + "penalty").item(), 1e-5, "penalty");
     for (const auto& [name, param] : model.d_parameters())
-      expect_close_rel(param.grad(), fx.at(p + "grad." + name), 2e-5, "grad." + name);
+      expect_close_rel(param.grad(), fx.at(p + "grad." + name), 2e-5, kFloor, "grad." + name);
     opt_d.step();
     if (c.objective.clip > 0) models::clip_weights(model.D->parameters(), c.objective.clip);
     for (const auto& [name, param] : model.d_parameters())
-      expect_close_rel(param, fx.at(p + "after_d_step." + name), 1e-5, "after_d_step." + name);
+      expect_close_rel(param, fx.at(p + "after_d_step." + name), 1e-5, kFloor, "after_d_step." + name);
 
     opt_g.zero_grad();
     const Tensor g_loss = model.generator_terms(z_g, c.objective).first;
     g_loss.backward();
     expect_rel(g_loss.item(), fx.at(p + "g_loss").item(), 1e-5, "g_loss");
     for (const auto& [name, param] : model.g_parameters())
-      expect_close_rel(param.grad(), fx.at(p + "grad." + name), 2e-5, "grad." + name);
+      expect_close_rel(param.grad(), fx.at(p + "grad." + name), 2e-5, kFloor, "grad." + name);
     // D's weights stay out of G's graph.
     for (const auto& [name, param] : model.d_parameters()) EXPECT_TRUE(param.requires_grad()) << name;
     opt_g.step();
     for (const auto& [name, buffer] : model.named_buffers())
-      expect_close_rel(buffer, fx.at(p + "buffer." + name), 1e-5, "buffer." + name);
+      expect_close_rel(buffer, fx.at(p + "buffer." + name), 1e-5, kFloor, "buffer." + name);
   }
 }
 
@@ -369,10 +367,6 @@ TEST(GradientPenalty, ClippingBoundsEveryWeight) {
 
 namespace {
 
-bool have_fashion_mnist() {
-  return std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
-}
-
 tools::CommonOptions tiny_run(const std::string& out) {
   tools::CommonOptions o;
   o.out = out;
@@ -410,8 +404,7 @@ TEST(GANTraining, EveryLossSeparatesRealFromGeneratedAndStaysFinite) {
                         {"wasserstein", 10, 2, 10.0},         {"hinge", 0, 0, 2.0}};
   for (const Case& c : cases) {
     SCOPED_TRACE(std::string(c.loss) + (c.gp > 0 ? "-gp" : ""));
-    const std::string out = testing::TempDir() + "/gan_" + c.loss + (c.gp > 0 ? "_gp" : "");
-    std::filesystem::remove_all(out);
+    const std::string out = temp_run(std::string("gan_") + c.loss + (c.gp > 0 ? "_gp" : ""));
     tools::CommonOptions o = tiny_run(out);
     o.limit = 512;  // 16 batches an epoch
     o.epochs = 4;
@@ -435,8 +428,7 @@ TEST(GANTraining, EveryLossSeparatesRealFromGeneratedAndStaysFinite) {
 
 TEST(GANTraining, WritesTheRunFolderAndSamples) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  const std::string out = testing::TempDir() + "/gan_folder";
-  std::filesystem::remove_all(out);
+  const std::string out = temp_run("gan_folder");
   tools::CommonOptions o = tiny_run(out);
   o.epochs = 1;
   const tools::GANSummary s = tools::train_gan(o, narrow_gan("nonsaturating"));
@@ -483,9 +475,7 @@ TEST(GANTraining, ResumeEndsWhereAnUninterruptedRunEnds) {
       g.n_critic = 2;
     }
     const int64_t steps = gp ? 8 : 16;  // two epochs
-    const std::string a = testing::TempDir() + "/gan_full", b = testing::TempDir() + "/gan_resumed";
-    std::filesystem::remove_all(a);
-    std::filesystem::remove_all(b);
+    const std::string a = temp_run("gan_full"), b = temp_run("gan_resumed");
     EXPECT_EQ(tools::train_gan(tiny_run(a), g).steps, steps);
     // Stop mid-epoch, then resume to the end.
     tools::CommonOptions first = tiny_run(b);
@@ -504,8 +494,7 @@ TEST(GANTraining, ResumeEndsWhereAnUninterruptedRunEnds) {
 
 TEST(GANTraining, ANonFiniteLossStopsWithAClearError) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  const std::string out = testing::TempDir() + "/gan_nan";
-  std::filesystem::remove_all(out);
+  const std::string out = temp_run("gan_nan");
   tools::CommonOptions o = tiny_run(out);
   o.epochs = 1;
   o.limit = 64;  // 2 steps

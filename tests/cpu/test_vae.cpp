@@ -14,10 +14,15 @@
 #include "engine/optim/optimizer.h"
 #include "models/vae.h"
 #include "support/gradcheck.h"
+#include "support/runs.h"
 #include "tools/run_folder.h"
 #include "tools/train_vae.h"
 
 using namespace ng;
+using test::devices;
+using test::expect_close_rel;
+using test::have_fashion_mnist;
+using test::temp_run;
 
 namespace {
 
@@ -30,22 +35,6 @@ models::VAEConfig narrow_config() {
   c.conv1 = 4;
   c.conv2 = 8;
   return c;
-}
-
-std::vector<Device> devices() {
-  std::vector<Device> d{Device::cpu()};
-  if (cuda_available()) d.push_back(Device::cuda(0));
-  return d;
-}
-
-// Relative agreement of two float32 computations of the same quantity.
-void expect_close_rel(const Tensor& actual, const Tensor& expected, double rtol, const std::string& what) {
-  const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
-  ASSERT_EQ(a.size(), e.size()) << what;
-  double scale = 0;
-  for (double v : e) scale = std::max(scale, std::fabs(v));
-  for (size_t i = 0; i < a.size(); ++i)
-    ASSERT_NEAR(a[i], e[i], rtol * scale + 1e-7) << what << " element " << i;
 }
 
 }  // namespace
@@ -66,7 +55,7 @@ TEST(VAEParity, LossGradientsAndAdamStepsMatchPyTorch) {
     t.loss.backward();
     for (const auto& [name, p] : model.named_parameters()) {
       ASSERT_TRUE(p.grad().defined()) << name;
-      expect_close_rel(p.grad(), fx.at("grad." + name), 2e-5, "grad." + name);
+      expect_close_rel(p.grad(), fx.at("grad." + name), 2e-5, 1e-7, "grad." + name);
     }
 
     optim::Adam opt(model.named_parameters(), {.lr = 1e-3});
@@ -79,7 +68,7 @@ TEST(VAEParity, LossGradientsAndAdamStepsMatchPyTorch) {
       EXPECT_NEAR(loss.item(), ref[size_t(k - 1)], 1e-5 * std::fabs(ref[size_t(k - 1)])) << "Adam step " << k;
     }
     for (const auto& [name, p] : model.state_dict())
-      expect_close_rel(p, fx.at("final." + name), 1e-5, "final." + name);
+      expect_close_rel(p, fx.at("final." + name), 1e-5, 1e-7, "final." + name);
   }
 }
 
@@ -121,15 +110,6 @@ tools::CommonOptions tiny_run(const std::string& out) {
   o.lr = 2e-3;
   return o;
 }
-
-// A fresh folder per process, so parallel runs (and other checkouts) never share one.
-std::string temp_run(const std::string& name) {
-  const std::string dir = testing::TempDir() + "/nanogen_" + std::to_string(::getpid()) + "_" + name;
-  std::filesystem::remove_all(dir);
-  return dir;
-}
-
-bool have_fashion_mnist() { return std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"); }
 
 }  // namespace
 
