@@ -1,0 +1,67 @@
+// Sample-quality metrics computed in a feature space: the feature vectors of
+// generated images against those of real ones. Every function takes features
+// as [N, D] float64 CPU tensors (one row per image) and works in double.
+//
+//   FID   Frechet distance between the two feature Gaussians (Heusel et al. 2017)
+//   KID   unbiased MMD^2 with the cubic polynomial kernel (Binkowski et al. 2018)
+//   P/R   precision and recall of k-NN manifolds (Kynkaanniemi et al. 2019)
+//
+// The derivations and the choices (subset sizes, k, the eigen-decomposition
+// route to the matrix square root) are in docs/eval.md.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace ng::eval {
+
+// The mean [D] and covariance [D, D] (unbiased, divided by N - 1) of features [N, D].
+struct FeatureGaussian {
+  Tensor mean;        // [D] float64
+  Tensor covariance;  // [D, D] float64, symmetric
+};
+FeatureGaussian feature_gaussian(const Tensor& features);
+
+// ||mu_a - mu_b||^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2).
+// The square roots come from symmetric eigen-decompositions (LAPACK dsyev);
+// eigenvalues that rounding made slightly negative count as zero.
+double frechet_distance(const FeatureGaussian& a, const FeatureGaussian& b);
+double fid(const Tensor& features_a, const Tensor& features_b);
+
+// Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix [D, D].
+struct SymmetricEigen {
+  Tensor values;   // [D]
+  Tensor vectors;  // [D, D], column j belongs to values[j]
+};
+SymmetricEigen symmetric_eigen(const Tensor& matrix);
+
+// k(x, y) = (x.y / D + 1)^3. The unbiased estimator of MMD^2 from X [m, D] and Y [n, D]:
+//   sum_{i != j} k(x_i, x_j) / (m (m-1)) + sum_{i != j} k(y_i, y_j) / (n (n-1)) - 2 sum_{i,j} k(x_i, y_j) / (m n).
+double mmd2_unbiased_polynomial(const Tensor& x, const Tensor& y);
+
+// KID: the mean and standard deviation of mmd2_unbiased_polynomial over
+// `subsets` random subsets of `subset_size` rows of each (without replacement
+// inside a subset; smaller sets shrink the subset size to the smaller N).
+struct KIDResult {
+  double mean = 0, std = 0;
+  int64_t subsets = 0, subset_size = 0;
+};
+KIDResult kid(const Tensor& features_a, const Tensor& features_b, int64_t subsets = 100, int64_t subset_size = 1000,
+              uint64_t seed = 0);
+
+// Kynkaanniemi et al.: each set's manifold is the union of balls around its
+// points with radius the distance to the point's k-th nearest neighbour in
+// the same set (itself excluded). precision = fraction of fake points inside
+// the real manifold; recall = fraction of real points inside the fake one.
+struct PrecisionRecall {
+  double precision = 0, recall = 0;
+  int64_t k = 3;
+};
+PrecisionRecall precision_recall(const Tensor& real, const Tensor& fake, int64_t k = 3);
+
+// Squared Euclidean distances between the rows of a [m, D] and b [n, D]: [m, n] float64.
+Tensor pairwise_squared_distances(const Tensor& a, const Tensor& b);
+
+}  // namespace ng::eval

@@ -1,0 +1,47 @@
+// The small CNN whose penultimate layer is the feature space of nanogen eval
+// (FID, KID, precision/recall) and whose class probabilities measure how a
+// generator covers the classes. Inception-v3 weights cannot be fetched here,
+// and on 28x28 grey images a classifier trained on the data set itself is the
+// usual and better choice.
+//
+//   features: Conv(C,32,3,p1) ReLU Conv(32,32,3,p1) ReLU AvgPool2
+//             Conv(32,64,3,p1) ReLU Conv(64,64,3,p1) ReLU AvgPool2
+//             Flatten Linear(64*H/4*W/4, 128) ReLU          -> the 128 features
+//   head:     Dropout Linear(128, classes)                   -> logits
+//
+// Inputs are images in [0,1], [N,C,H,W] (H and W divisible by 4).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "engine/nn/layers.h"
+
+namespace ng::models {
+
+struct ClassifierConfig {
+  int64_t channels = 1, height = 28, width = 28;
+  int64_t classes = 10;
+  int64_t feature_dim = 128;
+  int64_t conv1 = 32, conv2 = 64;  // narrow models for tests
+  double dropout = 0.3;
+};
+
+class Classifier : public nn::Module {
+ public:
+  explicit Classifier(const ClassifierConfig& config, Generator& gen = default_generator());
+
+  // The feature vector of each image, [N, feature_dim] (after the ReLU).
+  Tensor features(const Tensor& images) const;
+  // Class logits from features, [N, classes].
+  Tensor logits_from_features(const Tensor& features) const;
+  Tensor logits(const Tensor& images) const { return logits_from_features(features(images)); }
+
+  const ClassifierConfig& config() const { return config_; }
+  std::shared_ptr<nn::Sequential> body, head;
+
+ private:
+  ClassifierConfig config_;
+};
+
+}  // namespace ng::models

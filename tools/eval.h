@@ -1,0 +1,60 @@
+// `nanogen eval RUN`: draws N samples from a run's last checkpoint and
+// measures them against the data set's test split in the feature space of
+// the data set's classifier; prints a table and writes RUN/eval.json and the
+// pictures under RUN/eval/.
+//
+// RUN/eval.json (what `nanogen compare` reads; absent numbers are null):
+// {
+//   "run": "runs/vae", "model": "vae", "data": "fashion-mnist", "device": "cuda:0", "date": "2026-11-25T17:00:00Z",
+//   "n": 10000, "seed": 0,
+//   "sampler": {"name": "ddim", "steps": 100, "eta": 0.0},        // DDPM only, else null
+//   "classifier": {"path": "...", "feature_dim": 128, "test_accuracy": 0.92},
+//   "metrics": {
+//     "fid": 12.3, "kid_mean": 0.011, "kid_std": 0.001, "kid_subsets": 100, "kid_subset_size": 1000,
+//     "precision": 0.7, "recall": 0.5, "pr_k": 3,
+//     "conditional_entropy": 0.3, "marginal_entropy": 2.29, "classifier_score": 7.1,
+//     "classes_covered": 10, "class_histogram": [0.1, ...],
+//     "bits_per_dim": 4.9, "bits_per_dim_images": 1000, "bits_per_dim_note": "...",
+//     "nn_distance_median": 3.1,          // generated -> nearest training image (pixels, L2)
+//     "nn_distance_median_test": 3.3      // test -> nearest training image: the same for real data
+//   },
+//   "reference": {"fid_train_vs_test": 1.2, "kid_train_vs_test": 0.0001,
+//                 "precision_train_vs_test": 0.8, "recall_train_vs_test": 0.8},   // the floor, real vs real
+//   "costs": {"parameters": 123456, "train_time_s": 300.0, "train_steps": 2800, "epochs": 3,
+//             "train_peak_memory_mb": 900.0, "sample_time_per_image_ms": 0.5, "sample_peak_memory_mb": 800.0},
+//   "images": {"samples": "eval/samples.png", "nearest": "eval/nearest.png",
+//              "trajectory": "eval/trajectory.png" or null}
+// }
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace ng::tools {
+
+struct EvalOptions {
+  int64_t n = 10000;                 // generated samples
+  int64_t batch_size = 500;          // samples per generator call
+  uint64_t seed = 0;
+  std::string device = "auto";
+  std::string sampler = "ddim";      // DDPM: ancestral | ddim
+  int64_t steps = 100;               // DDPM: sampling steps (0: every timestep)
+  double eta = 0.0;                  // DDIM
+  std::string classifier;            // safetensors file; default: the data set's shipped one
+  int64_t test_limit = 0;            // use only the first N test images (0: all)
+  int64_t bound_images = 1000;       // test images for bits/dim (0: skip)
+  int64_t bound_timesteps = 100;     // DDPM bound: timestep strata
+  int64_t iw_samples = 64;           // VAE importance samples per image
+  int64_t nearest_queries = 8;       // samples shown with their nearest training images
+  int64_t nearest_k = 5;
+};
+
+// Runs the evaluation, writes RUN/eval.json and RUN/eval/*.png, returns the json.
+nlohmann::json evaluate_run(const std::string& run, const EvalOptions& options);
+
+// The table `nanogen eval` prints.
+std::string eval_table(const nlohmann::json& report);
+
+}  // namespace ng::tools
