@@ -321,10 +321,13 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_mma(const GemmArgs<float> p)
 #endif
 }
 
-// Raises the kernel's dynamic shared-memory limit (above the default 48 KB)
-// once per device.
-template <class Kernel>
-void allow_smem(Kernel* kernel, size_t bytes) {
+// Raises one kernel's dynamic shared-memory limit (above the default 48 KB)
+// once per device. The "done" flags must belong to the kernel, not to its
+// type: every gemm_mma instantiation has the same function type, so flags
+// kept per type let the first instantiation launched mark all the others
+// done, and their launches then fail with "invalid argument".
+template <GemmMath MATH, bool A_KCONTIG, bool B_KCONTIG>
+void allow_smem(size_t bytes) {
   static std::mutex mutex;
   static uint64_t done = 0;  // bit d: done on device d
   int dev = 0;
@@ -332,14 +335,15 @@ void allow_smem(Kernel* kernel, size_t bytes) {
   std::lock_guard<std::mutex> lock(mutex);
   const uint64_t bit = dev < 64 ? uint64_t(1) << dev : 0;
   if (bit && (done & bit)) return;
-  NG_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  NG_CUDA_CHECK(cudaFuncSetAttribute(gemm_mma<MATH, A_KCONTIG, B_KCONTIG>,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
   done |= bit;
 }
 
 template <GemmMath MATH, bool A_KCONTIG, bool B_KCONTIG>
 void run(const GemmArgs<float>& p, dim3 grid, cudaStream_t stream) {
   constexpr size_t bytes = smem_bytes<MATH, A_KCONTIG, B_KCONTIG>();
-  allow_smem(gemm_mma<MATH, A_KCONTIG, B_KCONTIG>, bytes);
+  allow_smem<MATH, A_KCONTIG, B_KCONTIG>(bytes);
   gemm_mma<MATH, A_KCONTIG, B_KCONTIG><<<grid, kThreads, bytes, stream>>>(p);
   NG_CHECK_LAUNCH("gemm_mma");
 }

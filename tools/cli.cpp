@@ -10,6 +10,9 @@ void add_common_flags(CLI::App* app, CommonOptions& o) {
   app->add_option("--epochs", o.epochs, "epochs to train (in all, when resuming)")->capture_default_str();
   app->add_option("--max-steps", o.max_steps, "stop after this many optimizer steps in all (0: no limit)")
       ->capture_default_str();
+  app->add_option("--time-limit", o.time_limit,
+                  "stop (with a checkpoint) after this many seconds of training in this session (0: no limit)")
+      ->capture_default_str();
   app->add_option("--batch-size", o.batch_size, "images per step")->capture_default_str();
   app->add_option("--lr", o.lr, "learning rate")->capture_default_str();
   app->add_option("--seed", o.seed, "seed of every random stream")->capture_default_str();

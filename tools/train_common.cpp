@@ -11,7 +11,7 @@
 namespace ng::tools {
 
 nlohmann::json to_json(const CommonOptions& o) {
-  return {{"data", o.data},       {"device", o.device}, {"epochs", o.epochs},       {"max_steps", o.max_steps},
+  return {{"data", o.data},       {"device", o.device}, {"epochs", o.epochs},       {"max_steps", o.max_steps}, {"time_limit", o.time_limit},
           {"batch_size", o.batch_size}, {"lr", o.lr},   {"seed", o.seed},           {"out", o.out},
           {"log_every", o.log_every},   {"limit", o.limit}, {"test_limit", o.test_limit}};
 }
@@ -21,6 +21,7 @@ void from_json(const nlohmann::json& j, CommonOptions& o) {
   o.device = j.value("device", o.device);
   o.epochs = j.value("epochs", o.epochs);
   o.max_steps = j.value("max_steps", o.max_steps);
+  o.time_limit = j.value("time_limit", o.time_limit);
   o.batch_size = j.value("batch_size", o.batch_size);
   o.lr = j.value("lr", o.lr);
   o.seed = j.value("seed", o.seed);
@@ -59,11 +60,29 @@ nlohmann::json resumed_config(const RunFolder& run, CommonOptions& common, const
   NG_CHECK(saved.value("model", "") == model, "run ", run.path(), " is a '", saved.value("model", "?"),
            "' run, not a '", model, "' run");
   const int64_t epochs = common.epochs, max_steps = common.max_steps;
+  const double time_limit = common.time_limit;
   from_json(saved.at("common"), common);
   common.epochs = epochs;
   common.max_steps = max_steps;
+  common.time_limit = time_limit;
   common.resume = true;
   return saved;
+}
+
+StopRule::StopRule(const CommonOptions& o)
+    : max_steps_(o.max_steps), time_limit_(o.time_limit), start_(std::chrono::steady_clock::now()) {
+  NG_CHECK(o.time_limit >= 0, "--time-limit must be >= 0 seconds, got ", o.time_limit);
+}
+
+bool StopRule::reached(int64_t global_step) const {
+  if (max_steps_ > 0 && global_step >= max_steps_) return true;
+  if (time_limit_ <= 0) return false;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() >= time_limit_;
+}
+
+std::string StopRule::reason(int64_t global_step) const {
+  if (max_steps_ > 0 && global_step >= max_steps_) return "reached --max-steps";
+  return "reached --time-limit (" + fmt("%g", time_limit_) + " s)";
 }
 
 Metadata checkpoint_metadata(const std::string& model, const TrainingPosition& p, bool epoch_end,

@@ -1,6 +1,7 @@
 // Options every `nanogen train <model>` shares, and helpers the trainers use.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -20,6 +21,7 @@ struct CommonOptions {
   std::string device = "auto";         // auto | cpu | cuda | cuda:N
   int64_t epochs = 3;
   int64_t max_steps = 0;     // stop after this many steps in all (0: no limit)
+  double time_limit = 0;     // stop after this many seconds of training in this session (0: no limit)
   int64_t batch_size = 64;
   double lr = 1e-3;
   uint64_t seed = 0;
@@ -80,6 +82,23 @@ struct SavedRun {
   SafetensorsContent checkpoint;
 };
 SavedRun open_saved_run(const std::string& path, const std::string& model);
+
+// When a session stops before its last epoch: --max-steps (optimizer steps
+// in all) or --time-limit (seconds since the session started training). The
+// trainers checkpoint and stop at the first step where either is reached,
+// so runs of different models can be given the same budget.
+class StopRule {
+ public:
+  explicit StopRule(const CommonOptions& o);
+  bool reached(int64_t global_step) const;
+  // "reached --max-steps" or "reached --time-limit (300 s)".
+  std::string reason(int64_t global_step) const;
+
+ private:
+  int64_t max_steps_;
+  double time_limit_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 // printf-style formatting of one number, for log lines.
 std::string fmt(const char* format, double value);

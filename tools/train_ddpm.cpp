@@ -206,6 +206,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
   const int64_t steps_per_epoch = loader.num_batches();
   NG_CHECK(steps_per_epoch > 0, "ddpm: ", train.size(), " training images make no batch of ", common.batch_size);
   install_interrupt_handler();
+  const StopRule stop(common);
   bool first_epoch = true;
 
   for (; epoch <= common.epochs; ++epoch) {
@@ -236,11 +237,11 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
                      {"grad_norm", grad_norm}, {"ema_decay", ema.current_decay()}, {"it_per_s", progress.rate()}},
                     "step");
       progress.update(step_in_epoch, fmt("loss %.4f", l));
-      const bool out_of_steps = common.max_steps > 0 && global_step >= common.max_steps;
-      if (interrupt_requested() || (out_of_steps && step_in_epoch < steps_per_epoch)) {
+      const bool out_of_budget = stop.reached(global_step);
+      if (interrupt_requested() || (out_of_budget && step_in_epoch < steps_per_epoch)) {
         checkpoint(false);
         progress.finish(fmt("loss %.4f", seen ? sum_loss / double(seen) : 0.0));
-        run.log(std::string(interrupt_requested() ? "interrupted" : "reached --max-steps") + " at step " +
+        run.log(std::string(interrupt_requested() ? "interrupted" : stop.reason(global_step)) + " at step " +
                 std::to_string(global_step) + "; checkpoint saved, continue with --resume");
         summary.steps = global_step;
         summary.interrupted = interrupt_requested();
@@ -296,7 +297,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
     summary.last_epoch_loss = mean_loss;
     if (first_epoch) summary.first_epoch_loss = mean_loss;
     first_epoch = false;
-    if (common.max_steps > 0 && global_step >= common.max_steps) {
+    if (stop.reached(global_step)) {
       ++epoch;
       break;
     }

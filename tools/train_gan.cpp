@@ -158,6 +158,7 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
   GANSummary summary;
   summary.run = run.path();
   install_interrupt_handler();
+  const StopRule stop(common);
 
   for (; epoch <= common.epochs; ++epoch) {
     start_epoch_at(loader, epoch, step_in_epoch * opts.n_critic);
@@ -220,12 +221,12 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
         run.metrics(row, "step");
       }
       progress.update(step_in_epoch, status(d, g));
-      const bool out_of_steps = common.max_steps > 0 && global_step >= common.max_steps;
-      if (interrupt_requested() || (out_of_steps && step_in_epoch < steps_per_epoch)) {
+      const bool out_of_budget = stop.reached(global_step);
+      if (interrupt_requested() || (out_of_budget && step_in_epoch < steps_per_epoch)) {
         checkpoint(false);
         summarise();
         progress.finish(status(summary.d_loss, summary.g_loss));
-        run.log(std::string(interrupt_requested() ? "interrupted" : "reached --max-steps") + " at step " +
+        run.log(std::string(interrupt_requested() ? "interrupted" : stop.reason(global_step)) + " at step " +
                 std::to_string(global_step) + "; checkpoint saved, continue with --resume");
         summary.steps = global_step;
         summary.interrupted = interrupt_requested();
@@ -256,7 +257,7 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
     step_in_epoch = 0;
     checkpoint(true);
     summary.epochs_done = epoch;
-    if (common.max_steps > 0 && global_step >= common.max_steps) {
+    if (stop.reached(global_step)) {
       ++epoch;
       break;
     }

@@ -133,6 +133,7 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
   const int64_t steps_per_epoch = loader.num_batches();
   NG_CHECK(steps_per_epoch > 0, "vae: ", train.size(), " training images make no batch of ", common.batch_size);
   install_interrupt_handler();
+  const StopRule stop(common);
 
   for (; epoch <= common.epochs; ++epoch) {
     start_epoch_at(loader, epoch, step_in_epoch);
@@ -164,11 +165,11 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
                      {"it_per_s", progress.rate()}},
                     "step");
       progress.update(step_in_epoch, fmt("loss %.2f", loss));
-      const bool out_of_steps = common.max_steps > 0 && global_step >= common.max_steps;
-      if (interrupt_requested() || (out_of_steps && step_in_epoch < steps_per_epoch)) {
+      const bool out_of_budget = stop.reached(global_step);
+      if (interrupt_requested() || (out_of_budget && step_in_epoch < steps_per_epoch)) {
         checkpoint(false);
         progress.finish(fmt("loss %.2f", seen ? sum_loss / double(seen) : 0.0));
-        run.log(std::string(interrupt_requested() ? "interrupted" : "reached --max-steps") + " at step " +
+        run.log(std::string(interrupt_requested() ? "interrupted" : stop.reason(global_step)) + " at step " +
                 std::to_string(global_step) + "; checkpoint saved, continue with --resume");
         summary.steps = global_step;
         summary.interrupted = interrupt_requested();
@@ -208,7 +209,7 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
     checkpoint(true);
     summary.test = te;
     summary.epochs_done = epoch;
-    if (common.max_steps > 0 && global_step >= common.max_steps) {
+    if (stop.reached(global_step)) {
       ++epoch;
       break;
     }

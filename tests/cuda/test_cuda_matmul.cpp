@@ -334,11 +334,15 @@ void expect_same_forward_and_grads(const std::function<Tensor(const std::vector<
   }
   const Tensor yc = f(xc), yg = f(xg);
   const Tensor g = test::uniform(yc.shape(), seed, -1, 1, DType::f32);
-  test::expect_close(yg.to(Device::cpu()), yc, 1e-4, 1e-4);
+  {
+    SCOPED_TRACE("forward " + shape_str(yc.shape()));
+    test::expect_close(yg.to(Device::cpu()), yc, 1e-4, 1e-4);
+  }
   yc.backward(g);
   yg.backward(g.to(test::gpu()));
   for (size_t i = 0; i < inputs.size(); ++i) {
     ASSERT_TRUE(xg[i].grad().defined()) << "input " << i;
+    SCOPED_TRACE("gradient of input " + std::to_string(i) + " " + shape_str(inputs[i].shape()));
     test::expect_close(xg[i].grad().to(Device::cpu()), xc[i].grad(), 1e-4, 1e-4);
   }
 }
@@ -370,6 +374,15 @@ TEST(CudaMatmul, MatmulBmmAndLinearGradientsMatchTheCpu) {
 
 // Needs the CUDA reductions too (the bias gradient and the sum over a
 // broadcast batch dim).
+// linear seeds its output with the bias (a broadcasting copy) before a beta = 1 GEMM.
+TEST(CudaMatmul, BroadcastCopyOfABiasIntoAnOddWidthOutput) {
+  NG_REQUIRE_GPU();
+  const Tensor b = f32({17}, 30);
+  Tensor out = test::poisoned({14, 17});
+  out.copy_(b.to(test::gpu()));
+  test::expect_close(out.to(Device::cpu()), b.expand({14, 17}).contiguous(), 0.0, 0.0);
+}
+
 TEST(CudaMatmul, LinearWithBiasAndBroadcastMatmulGradientsMatchTheCpu) {
   NG_REQUIRE_GPU();
   expect_same_forward_and_grads([](const auto& x) { return linear(x[0], x[1], x[2]); },
