@@ -2,8 +2,11 @@
 // otherwise (logs, CI). Always on stderr; results go to stdout.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 namespace ng::tools {
@@ -24,6 +27,27 @@ class Progress {
   int64_t total_, plain_every_, done_ = 0;
   bool tty_;
   std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+// A progress bar that learns its total from the first report (the samplers
+// and the bound call back with (done, total)).
+class LazyProgress {
+ public:
+  explicit LazyProgress(std::string label) : label_(std::move(label)) {}
+  std::function<void(int64_t, int64_t)> callback() {
+    return [this](int64_t done, int64_t total) {
+      if (!bar_) bar_ = std::make_unique<Progress>(label_, total, std::max<int64_t>(1, total / 4));
+      bar_->update(done, "");
+    };
+  }
+  void finish(const std::string& status) {
+    if (bar_) bar_->finish(status);
+  }
+  double elapsed_seconds() const { return bar_ ? bar_->elapsed_seconds() : 0.0; }
+
+ private:
+  std::string label_;
+  std::unique_ptr<Progress> bar_;
 };
 
 // "1m05s", "42s", "1h02m".

@@ -75,27 +75,6 @@ models::EpsPredictor predictor_of(models::UNet& model) {
 // Images in [-1, 1] -> [0, 1] for PNGs.
 Tensor to_unit(const Tensor& x) { return clamp((x + 1.0) * 0.5, 0.0, 1.0); }
 
-// A progress bar that learns its total from the first report (the samplers
-// and the bound call back with (done, total)).
-class LazyProgress {
- public:
-  explicit LazyProgress(std::string label) : label_(std::move(label)) {}
-  std::function<void(int64_t, int64_t)> callback() {
-    return [this](int64_t done, int64_t total) {
-      if (!bar_) bar_ = std::make_unique<Progress>(label_, total, std::max<int64_t>(1, total / 4));
-      bar_->update(done, "");
-    };
-  }
-  void finish(const std::string& status) {
-    if (bar_) bar_->finish(status);
-  }
-  double elapsed_seconds() const { return bar_ ? bar_->elapsed_seconds() : 0.0; }
-
- private:
-  std::string label_;
-  std::unique_ptr<Progress> bar_;
-};
-
 // Sampler settings; steps = 0 picks a default for the per-epoch grids: 20
 // DDIM steps on a CPU, 100 on a GPU, the whole chain for ancestral sampling.
 models::SamplerOptions sampler_options(const std::string& sampler, int64_t steps, double eta, bool gpu) {
