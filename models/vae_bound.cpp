@@ -44,7 +44,8 @@ double logsumexp(const double* v, int64_t n) {
 std::vector<double> discretized_log_likelihood(const VAE& model, const Tensor& images, const Tensor& decoded) {
   require_discrete_decoder(model, "discretized_log_likelihood");
   NG_CHECK(images.dim() == 4 && decoded.dim() == 4 && images.size(0) > 0 &&
-               decoded.size(0) % images.size(0) == 0 && decoded.numel() / decoded.size(0) == images.numel() / images.size(0),
+               decoded.size(0) % images.size(0) == 0 &&
+               decoded.numel() / decoded.size(0) == images.numel() / images.size(0),
            "discretized_log_likelihood: decoded ", shape_str(decoded.shape()),
            " must hold a whole number of decodings of each of the images ", shape_str(images.shape()));
   const std::vector<double> x = grid_values(images, "discretized_log_likelihood");

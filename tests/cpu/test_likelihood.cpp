@@ -44,6 +44,7 @@ TEST(Likelihood, DensityToDiscreteAddsLog2OfOneOverTheBinWidth) {
 TEST(Likelihood, BadArgumentsAreClearErrors) {
   test::expect_error([] { nats_to_bits_per_dim(1.0, 0); }, {"nats_to_bits_per_dim", "dims", "0"});
   test::expect_error([] { bits_per_dim_to_nats(1.0, -3); }, {"bits_per_dim_to_nats", "-3"});
-  test::expect_error([] { density_bits_per_dim_to_discrete(1.0, 0.0); }, {"density_bits_per_dim_to_discrete", "bin_width"});
+  test::expect_error([] { density_bits_per_dim_to_discrete(1.0, 0.0); },
+                     {"density_bits_per_dim_to_discrete", "bin_width"});
   test::expect_error([] { density_bits_per_dim_to_discrete(1.0, -0.5); }, {"bin_width", "-0.5"});
 }

@@ -181,7 +181,8 @@ TEST(VAEBound, ApproachesTheExactLikelihoodOfAOneDimensionalLatent) {
   model.log_sigma.fill_(std::log(0.05));
   // An image the decoder could have made: its mean at z = 0.8, rounded to the grid.
   std::vector<float> v;
-  for (double p : model.generate(full({1, 1}, 0.8)).to_vector<double>()) v.push_back(float(std::round(p * 255.0) / 255.0));
+  for (double p : model.generate(full({1, 1}, 0.8)).to_vector<double>())
+    v.push_back(float(std::round(p * 255.0) / 255.0));
   const Tensor x = from_vector(v, {1, 1, 4, 4});
   const std::vector<double> xs = x.to_vector<double>();
 
