@@ -1,5 +1,6 @@
 #include "tools/run_folder.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -61,14 +62,38 @@ void RunFolder::log(const std::string& line) {
 void RunFolder::declare_metrics(const std::vector<std::string>& columns) {
   std::vector<std::string> want{"kind"};
   want.insert(want.end(), columns.begin(), columns.end());
+  auto joined = [](const std::vector<std::string>& cols) {
+    std::string line;
+    for (size_t i = 0; i < cols.size(); ++i) line += (i ? "," : "") + cols[i];
+    return line;
+  };
   if (!columns_.empty()) {
-    NG_CHECK(columns_ == want, "run folder ", path_, ": metrics.csv has other columns than this trainer writes");
+    const bool prefix = columns_.size() <= want.size() && std::equal(columns_.begin(), columns_.end(), want.begin());
+    NG_CHECK(prefix, "run folder ", path_, ": metrics.csv has the columns ", joined(columns_),
+             ", which this trainer's columns ", joined(want), " do not extend");
+    if (columns_.size() < want.size()) extend_metrics_header(want);
     return;
   }
   columns_ = want;
   std::ofstream out(file("metrics.csv"), std::ios::app);
-  for (size_t i = 0; i < columns_.size(); ++i) out << (i ? "," : "") << columns_[i];
-  out << '\n';
+  out << joined(columns_) << '\n';
+}
+
+// A run made by an earlier version, which wrote fewer columns: the file is
+// rewritten (atomically) with the new header and its rows padded with blank
+// fields, so that every row keeps as many fields as the header.
+void RunFolder::extend_metrics_header(const std::vector<std::string>& want) {
+  std::ifstream in(file("metrics.csv"));
+  std::string line, text;
+  std::getline(in, line);  // the old header
+  for (size_t i = 0; i < want.size(); ++i) text += (i ? "," : "") + want[i];
+  text += '\n';
+  const std::string padding(want.size() - columns_.size(), ',');
+  while (std::getline(in, line))
+    if (!line.empty()) text += line + padding + '\n';
+  in.close();
+  write_file_atomically(file("metrics.csv"), text.data(), text.size());
+  columns_ = want;
 }
 
 void RunFolder::metrics(const std::map<std::string, double>& row, const std::string& kind) {

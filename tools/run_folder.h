@@ -36,8 +36,9 @@ class RunFolder {
   // A line to stderr and to log.txt.
   void log(const std::string& line);
 
-  // Declares the columns of metrics.csv (after "kind"); an existing file of a
-  // resumed run must have the same header.
+  // Declares the columns of metrics.csv (after "kind"). An existing file of a
+  // resumed run must have the same header, or a prefix of it (a run of an
+  // earlier version): then its header is extended and its rows padded.
   void declare_metrics(const std::vector<std::string>& columns);
   // Appends a row; keys not among the columns are an error, missing ones blank.
   void metrics(const std::map<std::string, double>& row, const std::string& kind);
@@ -52,6 +53,8 @@ class RunFolder {
   std::string path_;
   std::ofstream log_;
   std::vector<std::string> columns_;
+
+  void extend_metrics_header(const std::vector<std::string>& want);
 };
 
 // Tensors whose names start with `prefix`, with the prefix removed.

@@ -1,5 +1,7 @@
 #include "tools/train_common.h"
 
+#include <sys/resource.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -7,6 +9,9 @@
 
 #include "engine/data/datasets.h"
 #include "engine/error.h"
+#ifdef NANOGEN_WITH_CUDA
+#include "engine/cuda/allocator.h"
+#endif
 
 namespace ng::tools {
 
@@ -125,6 +130,28 @@ SavedRun open_saved_run(const std::string& path, const std::string& model) {
   NG_CHECK(std::filesystem::exists(ckpt), "run ", path, " has no checkpoint yet (", ckpt, ")");
   r.checkpoint = load_safetensors(ckpt);
   return r;
+}
+
+double peak_memory_mb(Device device) {
+  constexpr double mib = 1024.0 * 1024.0;
+  if (device.is_cuda()) {
+#ifdef NANOGEN_WITH_CUDA
+    return double(cuda::allocator_stats(device.index).peak_in_use) / mib;
+#else
+    throw Error("peak_memory_mb: " + device.str() + " in a build without the CUDA backend");
+#endif
+  }
+  rusage usage{};
+  NG_CHECK(getrusage(RUSAGE_SELF, &usage) == 0, "peak_memory_mb: getrusage failed");
+  return double(usage.ru_maxrss) * 1024.0 / mib;  // ru_maxrss is in KiB on Linux
+}
+
+void reset_peak_memory(Device device) {
+#ifdef NANOGEN_WITH_CUDA
+  if (device.is_cuda()) cuda::reset_peak(device.index);
+#else
+  (void)device;
+#endif
 }
 
 std::string fmt(const char* format, double value) {

@@ -100,6 +100,17 @@ class StopRule {
   std::chrono::steady_clock::time_point start_;
 };
 
+// Peak memory in MiB (2^20 bytes), for the metrics of an epoch or of sampling.
+// The two devices measure different things, so compare numbers of one device only:
+//   CUDA: the most bytes the caching allocator had handed out to live tensors
+//         since the last reset_peak_memory (not the blocks it keeps cached, nor
+//         the CUDA context or library workspaces);
+//   CPU:  the process's peak resident set (getrusage's ru_maxrss) since it
+//         started: code, the data set, every tensor; it cannot be reset.
+double peak_memory_mb(Device device);
+// Starts a new peak on a CUDA device (the current use); nothing on the CPU.
+void reset_peak_memory(Device device);
+
 // printf-style formatting of one number, for log lines.
 std::string fmt(const char* format, double value);
 

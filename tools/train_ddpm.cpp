@@ -158,7 +158,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
   }
 
   run.declare_metrics({"epoch", "step", "loss", "lr", "grad_norm", "ema_decay", "it_per_s", "bpd", "bpd_prior",
-                       "bpd_diffusion", "bpd_decoder", "sample_s", "time_s"});
+                       "bpd_diffusion", "bpd_decoder", "sample_s", "time_s", "peak_memory_mb"});
 
   auto checkpoint = [&](bool epoch_end) {
     const Metadata m = checkpoint_metadata("ddpm", {epoch, step_in_epoch, global_step}, epoch_end, noise, config);
@@ -190,6 +190,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
 
   for (; epoch <= common.epochs; ++epoch) {
     start_epoch_at(loader, epoch, step_in_epoch);
+    reset_peak_memory(device);
     Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(common.epochs), steps_per_epoch, 25);
     double sum_loss = 0;
     int64_t seen = 0;
@@ -268,6 +269,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
                    " images, " + std::to_string(b.per_t.size()) + " strata of t)";
     }
     row["time_s"] = progress.elapsed_seconds();
+    row["peak_memory_mb"] = peak_memory_mb(device);  // training, sampling and the bound
     run.metrics(row, "epoch");
     run.log("epoch " + std::to_string(epoch) + ": mean L_simple " + fmt("%.4f", mean_loss) + bound_text);
     step_in_epoch = 0;

@@ -132,7 +132,7 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
   }
 
   run.declare_metrics({"epoch", "step", "d_loss", "g_loss", "d_real", "d_fake", "gp", "d_grad_norm", "g_grad_norm",
-                       "lr", "it_per_s", "time_s"});
+                       "lr", "it_per_s", "time_s", "peak_memory_mb"});
 
   auto checkpoint = [&](bool epoch_end) {
     const Metadata m = checkpoint_metadata("gan", {epoch, step_in_epoch, global_step}, epoch_end, noise, config);
@@ -162,6 +162,7 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
 
   for (; epoch <= common.epochs; ++epoch) {
     start_epoch_at(loader, epoch, step_in_epoch * opts.n_critic);
+    reset_peak_memory(device);
     Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(common.epochs), steps_per_epoch);
     double sum_d = 0, sum_g = 0, sum_real = 0, sum_fake = 0;
     int64_t seen = 0;
@@ -240,7 +241,8 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
     // End of epoch: log, draw the fixed noise batch, checkpoint.
     run.metrics({{"epoch", double(epoch)}, {"step", double(global_step)}, {"d_loss", summary.d_loss},
                  {"g_loss", summary.g_loss}, {"d_real", summary.d_real}, {"d_fake", summary.d_fake},
-                 {"lr", opt_g.lr}, {"time_s", progress.elapsed_seconds()}},
+                 {"lr", opt_g.lr}, {"time_s", progress.elapsed_seconds()},
+                 {"peak_memory_mb", peak_memory_mb(device)}},
                 "epoch");
     const char* out_name = models::logits_are_log_odds(obj.loss) ? "D(x) %.3f" : "f(x) %.3f";
     const char* fake_name = models::logits_are_log_odds(obj.loss) ? ", D(G(z)) %.3f" : ", f(G(z)) %.3f";

@@ -16,7 +16,8 @@
 // scores for wasserstein / hinge), gp (the penalty without lambda, with
 // --gp), d_grad_norm and g_grad_norm (L2 norm of all of a player's gradients
 // before its update; D's at the last of its n_critic steps), lr, it_per_s.
-// An "epoch" row: the epoch's means of the losses and outputs, and time_s.
+// An "epoch" row: the epoch's means of the losses and outputs, time_s and
+// peak_memory_mb (tools::peak_memory_mb).
 // Each epoch also writes samples/epoch_NNN.png: G (in eval mode, so with its
 // running statistics) on a fixed batch of 64 noise vectors.
 #pragma once

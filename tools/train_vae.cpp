@@ -109,7 +109,7 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
   }
 
   run.declare_metrics({"epoch", "step", "loss", "recon", "kl", "beta", "lr", "it_per_s", "train_loss", "train_recon",
-                       "train_kl", "test_loss", "test_recon", "test_kl", "time_s"});
+                       "train_kl", "test_loss", "test_recon", "test_kl", "time_s", "peak_memory_mb"});
 
   auto checkpoint = [&](bool epoch_end) {
     const Metadata m = checkpoint_metadata("vae", {epoch, step_in_epoch, global_step}, epoch_end, noise, config);
@@ -137,6 +137,7 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
 
   for (; epoch <= common.epochs; ++epoch) {
     start_epoch_at(loader, epoch, step_in_epoch);
+    reset_peak_memory(device);
     Progress progress("epoch " + std::to_string(epoch) + "/" + std::to_string(common.epochs), steps_per_epoch);
     double sum_loss = 0, sum_recon = 0, sum_kl = 0;
     int64_t seen = 0;
@@ -188,7 +189,7 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
                  {"loss", seen ? sum_loss / double(seen) : 0.0}, {"recon", seen ? sum_recon / double(seen) : 0.0},
                  {"kl", seen ? sum_kl / double(seen) : 0.0}, {"train_loss", tr.loss}, {"train_recon", tr.recon},
                  {"train_kl", tr.kl}, {"test_loss", te.loss}, {"test_recon", te.recon}, {"test_kl", te.kl},
-                 {"time_s", progress.elapsed_seconds()}},
+                 {"time_s", progress.elapsed_seconds()}, {"peak_memory_mb", peak_memory_mb(device)}},
                 "epoch");
     run.log("epoch " + std::to_string(epoch) + ": test -ELBO " + fmt("%.2f", te.loss) + " nats/image (recon " +
             fmt("%.2f", te.recon) + ", KL " + fmt("%.2f", te.kl) + "), train " + fmt("%.2f", tr.loss));

@@ -440,7 +440,7 @@ TEST(GANTraining, WritesTheRunFolderAndSamples) {
   std::ifstream csv(out + "/metrics.csv");
   std::string header;
   std::getline(csv, header);
-  EXPECT_EQ(header, "kind,epoch,step,d_loss,g_loss,d_real,d_fake,gp,d_grad_norm,g_grad_norm,lr,it_per_s,time_s");
+  EXPECT_EQ(header, "kind,epoch,step,d_loss,g_loss,d_real,d_fake,gp,d_grad_norm,g_grad_norm,lr,it_per_s,time_s,peak_memory_mb");
   int step_rows = 0, epoch_rows = 0;
   for (std::string line; std::getline(csv, line);) {
     step_rows += line.rfind("step,", 0) == 0;
