@@ -1,0 +1,160 @@
+#include "tools/eval_models.h"
+
+#include <fstream>
+
+#include "engine/nanogen.h"
+#include "models/vae_bound.h"
+#include "tools/progress.h"
+#include "tools/train_common.h"
+#include "tools/train_ddpm.h"
+#include "tools/train_gan.h"
+#include "tools/train_vae.h"
+
+namespace ng::tools {
+
+namespace {
+
+int64_t count(const nn::NamedTensors& tensors) {
+  int64_t n = 0;
+  for (const auto& [name, t] : tensors) n += t.numel();
+  return n;
+}
+
+class VAEModel : public EvaluatedModel {
+ public:
+  VAEModel(const std::string& run, Device device) : device_(device), model_(load_vae_run(run, device)) {}
+
+  Tensor sample(int64_t n, Generator& gen) override {
+    NoGradGuard no_grad;
+    const Tensor z = randn({n, model_->config().z_dim}, gen, TensorOptions{}.with_device(device_));
+    return model_->generate(z).to(Device::cpu());
+  }
+  int64_t parameters() const override { return model_->num_parameters(); }
+
+  BitsPerDim bits_per_dim(const Tensor& test, const EvalOptions& o) override {
+    BitsPerDim b;
+    if (model_->config().likelihood == models::Likelihood::bernoulli) {
+      b.note = "n/a: the Bernoulli decoder is not a distribution over 8-bit images (train with "
+               "--likelihood gaussian-learned for a bound)";
+      return b;
+    }
+    Generator gen(Streams::eval(o.seed));
+    LazyProgress bar("bound");
+    const models::IWBound r = models::importance_weighted_bound(*model_, test.to(device_), o.iw_samples, gen,
+                                                                1024, bar.callback());
+    bar.finish("");
+    b.value = r.bits_per_dim;
+    b.images = r.images;
+    b.note = "importance-weighted bound (K=" + std::to_string(o.iw_samples) +
+             ") with the discretised Gaussian decoder, " + std::to_string(r.images) + " test images";
+    return b;
+  }
+
+ private:
+  Device device_;
+  std::unique_ptr<models::VAE> model_;
+};
+
+class GANModel : public EvaluatedModel {
+ public:
+  GANModel(const std::string& run, Device device) : device_(device), model_(load_gan_run(run, device)) {}
+
+  Tensor sample(int64_t n, Generator& gen) override {
+    NoGradGuard no_grad;
+    const Tensor z = randn({n, model_->config().z_dim}, gen, TensorOptions{}.with_device(device_));
+    return models::gan_to_image(model_->generate(z)).to(Device::cpu());
+  }
+  int64_t parameters() const override { return count(model_->g_parameters()); }
+  int64_t extra_parameters() const override { return count(model_->d_parameters()); }
+  BitsPerDim bits_per_dim(const Tensor&, const EvalOptions&) override {
+    BitsPerDim b;
+    b.note = "n/a: a GAN defines no likelihood";
+    return b;
+  }
+
+ private:
+  Device device_;
+  std::unique_ptr<models::GAN> model_;
+};
+
+// Images in [-1, 1] -> [0, 1].
+Tensor unit_range(const Tensor& x) { return clamp((x + 1.0) * 0.5, 0.0, 1.0); }
+
+class DDPMModel : public EvaluatedModel {
+ public:
+  DDPMModel(const std::string& run, Device device, const EvalOptions& o)
+      : device_(device), run_(load_ddpm_run(run, device)) {
+    sampler_.sampler = models::parse_sampler(o.sampler);
+    sampler_.steps = o.steps;
+    sampler_.eta = o.eta;
+  }
+
+  Tensor sample(int64_t n, Generator& gen) override {
+    NoGradGuard no_grad;
+    return unit_range(draw(n, gen, 0).x0).to(Device::cpu());
+  }
+  int64_t parameters() const override { return run_.model->num_parameters(); }
+
+  BitsPerDim bits_per_dim(const Tensor& test, const EvalOptions& o) override {
+    NoGradGuard no_grad;
+    models::BoundOptions bo;
+    bo.timesteps = o.bound_timesteps;
+    bo.seed = Streams::eval(o.seed);
+    bo.batch_size = o.batch_size;
+    LazyProgress bar("bound");
+    bo.progress = bar.callback();
+    const models::BoundTerms t = models::variational_bound(*run_.diffusion, run_.predictor(),
+                                                           test.to(device_) * 2.0 - 1.0, bo);
+    bar.finish("");
+    BitsPerDim b;
+    b.value = t.total;
+    b.images = t.images;
+    b.note = "variational bound (L_T " + fmt("%.4f", t.prior) + " + L_1..T-1 " + fmt("%.3f", t.diffusion) +
+             " + L_0 " + fmt("%.3f", t.decoder) + "), " + std::to_string(t.per_t.size()) + " strata of t, " +
+             std::to_string(t.images) + " test images";
+    return b;
+  }
+
+  nlohmann::json sampler() const override {
+    const int64_t steps = int64_t(models::sampling_timesteps(run_.diffusion->T(), sampler_.steps).size());
+    return {{"name", sampler_.sampler == models::Sampler::ddim ? "ddim" : "ancestral"},
+            {"steps", steps},
+            {"eta", sampler_.eta}};
+  }
+
+  Tensor trajectory(int64_t rows, int64_t columns, Generator& gen) override {
+    NoGradGuard no_grad;
+    const models::SampleResult r = draw(rows, gen, columns);
+    const Tensor t = stack(r.trajectory, 1);  // [rows, columns, C, H, W], x_T first
+    return unit_range(t.reshape({t.size(0) * t.size(1), t.size(2), t.size(3), t.size(4)}));
+  }
+
+ private:
+  models::SampleResult draw(int64_t n, Generator& gen, int64_t snapshots) {
+    const models::UNetConfig& c = run_.model->config();
+    const Tensor x_T = randn({n, c.channels, c.height, c.width}, gen, TensorOptions{}.with_device(device_));
+    models::SamplerOptions so = sampler_;
+    so.snapshots = snapshots;
+    so.snapshot_images = n;
+    return models::sample(*run_.diffusion, run_.predictor(), x_T, so, gen);
+  }
+
+  Device device_;
+  DDPMRun run_;
+  models::SamplerOptions sampler_;
+};
+
+}  // namespace
+
+std::unique_ptr<EvaluatedModel> open_evaluated_model(const std::string& run, Device device,
+                                                     const EvalOptions& options) {
+  std::ifstream in(run + "/config.json");
+  NG_CHECK(in.good(), "eval: '", run, "' is not a run folder (it has no config.json)");
+  const std::string model = nlohmann::json::parse(in).value("model", "");
+  if (model == "vae") return std::make_unique<VAEModel>(run, device);
+  if (model == "gan") return std::make_unique<GANModel>(run, device);
+  if (model == "ddpm") return std::make_unique<DDPMModel>(run, device, options);
+  throw Error("eval: run '" + run + "' has model '" + model + "'; nanogen evaluates vae, gan and ddpm runs");
+}
+
+}  // namespace ng::tools
