@@ -2,6 +2,7 @@
 //
 //   nanogen train vae|gan|ddpm [--epochs N] [--device cpu] ...
 //   nanogen sample runs/vae --n 64 --out samples.png
+//   nanogen compare runs/vae runs/gan runs/ddpm --out report
 //
 // Results go to stdout, progress and logs to stderr. Every error becomes one
 // line on stderr and a non-zero exit status.
@@ -10,6 +11,7 @@
 
 #include "engine/io/image.h"
 #include "tools/cli.h"
+#include "tools/compare.h"
 #include "tools/sample.h"
 
 using namespace ng::tools;
@@ -42,6 +44,13 @@ int main(int argc, char** argv) {
     ng::save_image_grid(out, sample_run(run, so), nrow);
     std::printf("%s\n", out.c_str());
   });
+
+  CLI::App* compare = app.add_subcommand("compare", "put evaluated runs side by side in one HTML page (DIR/report.html)");
+  std::vector<std::string> compare_runs;
+  std::string compare_out = "report";
+  compare->add_option("runs", compare_runs, "run folders, each evaluated with `nanogen eval`")->required();
+  compare->add_option("--out", compare_out, "folder to write report.html into")->capture_default_str();
+  commands.emplace_back(compare, [&] { std::printf("%s\n", write_comparison(compare_runs, compare_out).c_str()); });
 
   try {
     app.parse(argc, argv);

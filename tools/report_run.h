@@ -1,0 +1,61 @@
+// What the comparison report reads from one evaluated run folder: its
+// config.json, eval.json, metrics.csv and the names of its pictures. Missing
+// optional pieces become notes for the page; a missing eval.json is an error.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tools/metrics_csv.h"
+
+namespace ng::tools {
+
+struct EpochImage {
+  int64_t epoch;
+  std::string path;
+};
+
+struct ReportRun {
+  std::string path;               // the folder as given
+  std::string name;               // what the page calls it
+  std::string model;              // vae | gan | ddpm (eval.json's, else config.json's)
+  nlohmann::json config;          // config.json, or an empty object
+  nlohmann::json eval;            // eval.json
+  std::optional<MetricsTable> metrics;
+  std::vector<std::string> notes;  // what was missing or unreadable
+
+  std::string file(const std::string& relative) const { return path + "/" + relative; }
+  // samples/<stem>_NNN.png, by epoch.
+  std::vector<EpochImage> epoch_images(const std::string& stem) const;
+  // The picture eval.json names under "images" (null when it names none or
+  // the file is missing).
+  std::optional<std::string> eval_image(const std::string& key) const;
+};
+
+// Throws ng::Error naming the run when it is not a folder, has no eval.json
+// ("run `nanogen eval RUN` first") or its JSON is malformed.
+ReportRun load_report_run(const std::string& path);
+
+// Names runs by their folder's name, or by their whole path where two
+// folders share a name.
+void name_runs(std::vector<ReportRun>& runs);
+
+// (x, y) of the rows of `kind` that report both columns, in file order.
+std::vector<std::pair<double, double>> column_points(const MetricsTable& table, const std::string& kind,
+                                                     const std::string& x, const std::string& y);
+// The column's value in the last row of `kind` that reports it.
+std::optional<double> last_value(const MetricsTable& table, const std::string& kind, const std::string& column);
+bool has_column(const MetricsTable& table, const std::string& column);
+
+// The number at a path of keys, or nullopt when a key is missing or the value
+// is null or not a number.
+std::optional<double> json_number(const nlohmann::json& j, const std::vector<std::string>& keys);
+// The string at a path of keys, or "" when missing or not a string.
+std::string json_string(const nlohmann::json& j, const std::vector<std::string>& keys);
+
+}  // namespace ng::tools
