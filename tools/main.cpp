@@ -2,6 +2,7 @@
 //
 //   nanogen train vae|gan|ddpm [--epochs N] [--device cpu] ...
 //   nanogen sample runs/vae --n 64 --out samples.png
+//   nanogen eval runs/vae --n 10000
 //   nanogen compare runs/vae runs/gan runs/ddpm --out report
 //
 // Results go to stdout, progress and logs to stderr. Every error becomes one
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
     ng::save_image_grid(out, sample_run(run, so), nrow);
     std::printf("%s\n", out.c_str());
   });
+
+  add_eval(app, commands);
 
   CLI::App* compare = app.add_subcommand("compare", "put evaluated runs side by side in one HTML page (DIR/report.html)");
   std::vector<std::string> compare_runs;

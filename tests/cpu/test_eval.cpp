@@ -1,0 +1,187 @@
+// nanogen eval: the wiring of samples, test and training images into the
+// metrics (checked with stand-in generators whose answers are known), and
+// the three real models end to end on tiny runs.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/nanogen.h"
+#include "support/runs.h"
+#include "tools/eval.h"
+#include "tools/eval_models.h"
+#include "tools/train_ddpm.h"
+#include "tools/train_gan.h"
+#include "tools/train_vae.h"
+
+using namespace ng;
+using namespace ng::tools;
+using json = nlohmann::json;
+
+namespace {
+
+// A "generator" that hands out the training images in order, or one of them
+// over and over (total mode collapse).
+class StandIn : public EvaluatedModel {
+ public:
+  StandIn(Tensor images, bool collapse) : images_(std::move(images)), collapse_(collapse) {}
+  Tensor sample(int64_t n, Generator&) override {
+    Tensor out = collapse_ ? images_.narrow(0, 0, 1).expand({n, 1, 28, 28}).contiguous() : images_.narrow(0, next_, n);
+    next_ += n;
+    return out;
+  }
+  int64_t parameters() const override { return 7; }
+  BitsPerDim bits_per_dim(const Tensor& test, const EvalOptions&) override {
+    BitsPerDim b;
+    b.value = 8.0;  // a uniform distribution over the 256 levels
+    b.images = test.size(0);
+    b.note = "uniform";
+    return b;
+  }
+
+ private:
+  Tensor images_;
+  bool collapse_;
+  int64_t next_ = 0;
+};
+
+// A run folder with a config.json and a metrics.csv of two epochs.
+std::string stand_in_run(const std::string& name) {
+  const std::string run = test::temp_run(name);
+  std::filesystem::create_directories(run);
+  std::ofstream(run + "/config.json") << R"({"model": "stand-in", "common": {"data": "fashion-mnist"}})";
+  std::ofstream(run + "/metrics.csv") << "kind,epoch,step,loss,time_s,peak_memory_mb\n"
+                                         "step,1,10,3.5,,\n"
+                                         "epoch,1,20,3.0,12.5,100\n"
+                                         "step,2,30,2.5,,\n"
+                                         "epoch,2,40,2.0,7.5,150\n";
+  return run;
+}
+
+EvalOptions small_eval() {
+  EvalOptions o;
+  o.n = 300;
+  o.batch_size = 128;
+  o.device = "cpu";
+  o.test_limit = 300;
+  o.bound_images = 50;
+  o.nearest_queries = 3;
+  o.nearest_k = 2;
+  return o;
+}
+
+}  // namespace
+
+TEST(Eval, TrainingImagesAsSamplesScoreExactlyLikeTheRealDataReference) {
+  if (!test::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string run = stand_in_run("eval_stand_in");
+  StandIn model(load_dataset("fashion-mnist", "train").images, false);
+  const json r = evaluate_model(model, run, Device::cpu(), small_eval());
+
+  // The samples are the first 300 training images, which is the reference's
+  // "train" set: every sample metric equals its real-data reference.
+  const json& m = r["metrics"];
+  const json& ref = r["reference"];
+  EXPECT_DOUBLE_EQ(m["fid"].get<double>(), ref["fid_train_vs_test"].get<double>());
+  EXPECT_DOUBLE_EQ(m["kid_mean"].get<double>(), ref["kid_train_vs_test"].get<double>());
+  EXPECT_DOUBLE_EQ(m["precision"].get<double>(), ref["precision_train_vs_test"].get<double>());
+  EXPECT_DOUBLE_EQ(m["recall"].get<double>(), ref["recall_train_vs_test"].get<double>());
+  EXPECT_GT(m["fid"].get<double>(), 0.0);
+  EXPECT_EQ(m["classes_covered"], 10);
+  EXPECT_EQ(m["bits_per_dim"], 8.0);
+  EXPECT_EQ(m["bits_per_dim_images"], 50);
+  // Each sample is a training image: its nearest one is itself, at distance 0.
+  ASSERT_EQ(r["nearest"].size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(r["nearest"][i]["index"][0], i);
+    EXPECT_EQ(r["nearest"][i]["distance"][0], 0.0);
+  }
+  EXPECT_EQ(m["nn_distance_median"], 0.0);
+  EXPECT_GT(m["nn_distance_median_test"].get<double>(), 1.0);
+  // The classifier is the shipped one, measured again on these test images.
+  EXPECT_GT(r["classifier"]["test_accuracy"].get<double>(), 0.85);
+  EXPECT_EQ(r["classifier"]["feature_dim"], 128);
+  // Costs: summed over the epoch rows of metrics.csv, the largest peak.
+  const json& c = r["costs"];
+  EXPECT_EQ(c["train_time_s"], 20.0);
+  EXPECT_EQ(c["epochs"], 2);
+  EXPECT_EQ(c["train_steps"], 40);
+  EXPECT_EQ(c["train_peak_memory_mb"], 150.0);
+  EXPECT_EQ(c["parameters"], 7);
+  EXPECT_GT(c["sample_time_per_image_ms"].get<double>(), 0.0);
+  // What compare reads.
+  std::ifstream in(run + "/eval.json");
+  EXPECT_EQ(json::parse(in), r);
+  EXPECT_TRUE(std::filesystem::exists(run + "/eval/samples.png"));
+  EXPECT_TRUE(std::filesystem::exists(run + "/eval/nearest.png"));
+  EXPECT_TRUE(r["images"]["trajectory"].is_null());
+  const std::string table = eval_table(r);
+  EXPECT_NE(table.find("FID"), std::string::npos);
+  EXPECT_NE(table.find("8.000"), std::string::npos);
+}
+
+TEST(Eval, ModeCollapseShowsInCoverageRecallAndFid) {
+  if (!test::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string run = stand_in_run("eval_collapse");
+  StandIn model(load_dataset("fashion-mnist", "train").images, true);
+  const json r = evaluate_model(model, run, Device::cpu(), small_eval());
+  const json& m = r["metrics"];
+  EXPECT_EQ(m["classes_covered"], 1);
+  EXPECT_NEAR(m["marginal_entropy"].get<double>(), m["conditional_entropy"].get<double>(), 1e-9);
+  EXPECT_NEAR(m["classifier_score"].get<double>(), 1.0, 1e-9);
+  EXPECT_LT(m["recall"].get<double>(), 0.05);
+  EXPECT_GT(m["fid"].get<double>(), 10 * r["reference"]["fid_train_vs_test"].get<double>());
+}
+
+TEST(Eval, TinyRunsOfTheThreeModelsEndToEnd) {
+  if (!test::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  CommonOptions c;
+  c.device = "cpu";
+  c.epochs = 1;
+  c.batch_size = 16;
+  c.limit = 64;
+  c.test_limit = 16;
+  EvalOptions o = small_eval();
+  o.n = 40;
+  o.test_limit = 40;
+  o.bound_images = 4;
+  o.bound_timesteps = 2;
+  o.steps = 2;
+  o.iw_samples = 2;
+
+  c.out = test::temp_run("eval_vae");
+  train_vae(c, VAEOptions{.likelihood = "gaussian-learned"});
+  const json vae = evaluate_run(c.out, o);
+  EXPECT_EQ(vae["model"], "vae");
+  EXPECT_TRUE(vae["metrics"]["bits_per_dim"].is_number());
+  EXPECT_GT(vae["costs"]["parameters"].get<int64_t>(), 100000);
+
+  c.out = test::temp_run("eval_gan");
+  GANOptions g;
+  g.g_width = g.d_width = 8;
+  train_gan(c, g);
+  const json gan = evaluate_run(c.out, o);
+  EXPECT_TRUE(gan["metrics"]["bits_per_dim"].is_null());
+  EXPECT_NE(gan["metrics"]["bits_per_dim_note"].get<std::string>().find("no likelihood"), std::string::npos);
+  EXPECT_GT(gan["costs"]["extra_parameters"].get<int64_t>(), 0);
+
+  c.out = test::temp_run("eval_ddpm");
+  DDPMOptions d;
+  d.base_channels = 8;
+  d.channel_mults = "1,2";
+  d.attention_res = "14";
+  d.groups = 4;
+  d.sample_steps = 2;
+  d.bound_images = 0;
+  train_ddpm(c, d);
+  const json ddpm = evaluate_run(c.out, o);
+  EXPECT_EQ(ddpm["sampler"]["name"], "ddim");
+  EXPECT_EQ(ddpm["sampler"]["steps"], 2);
+  EXPECT_TRUE(ddpm["metrics"]["bits_per_dim"].is_number());
+  EXPECT_EQ(ddpm["images"]["trajectory"], "eval/trajectory.png");
+  EXPECT_TRUE(std::filesystem::exists(c.out + "/eval/trajectory.png"));
+  for (const json* r : {&vae, &gan, &ddpm}) {
+    EXPECT_GE((*r)["metrics"]["fid"].get<double>(), 0.0);
+    EXPECT_EQ((*r)["n"], 40);
+  }
+}

@@ -1,0 +1,42 @@
+// `nanogen eval RUN`.
+#include <cstdio>
+#include <memory>
+
+#include "tools/cli.h"
+#include "tools/eval.h"
+
+namespace ng::tools {
+
+void add_eval(CLI::App& app, Commands& commands) {
+  auto o = std::make_shared<EvalOptions>();
+  auto run = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "measure a run's samples against the test set (FID, KID, precision/recall, bits/dim, ...); "
+              "writes RUN/eval.json");
+  cmd->add_option("run", *run, "run folder, e.g. runs/ddpm")->required();
+  cmd->add_option("--n", o->n, "samples to draw")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "samples per generator call")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "seed of the sampling noise and the KID subsets")->capture_default_str();
+  cmd->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str();
+  cmd->add_option("--sampler", o->sampler, "DDPM: ancestral | ddim")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "DDPM: sampling steps (0: every timestep)")->capture_default_str();
+  cmd->add_option("--eta", o->eta, "DDIM: 0 is deterministic")->capture_default_str();
+  cmd->add_option("--classifier", o->classifier,
+                  "feature classifier (.safetensors from `nanogen train classifier`); default: the data set's "
+                  "shipped one");
+  cmd->add_option("--test-limit", o->test_limit, "use only the first N test images (0: all)")->capture_default_str();
+  cmd->add_option("--bound-images", o->bound_images, "test images for bits/dim (0: skip)")->capture_default_str();
+  cmd->add_option("--bound-timesteps", o->bound_timesteps, "DDPM bound: strata of timesteps (0: all T)")
+      ->capture_default_str();
+  cmd->add_option("--iw-samples", o->iw_samples, "VAE bound: importance samples per image")->capture_default_str();
+  cmd->add_option("--nearest", o->nearest_queries, "samples shown with their nearest training images")
+      ->capture_default_str();
+  cmd->add_option("--nearest-k", o->nearest_k, "training images per sample")->capture_default_str();
+  commands.emplace_back(cmd, [o, run] {
+    const nlohmann::json report = evaluate_run(*run, *o);
+    std::printf("%s", eval_table(report).c_str());
+    std::printf("wrote %s/eval.json\n", run->c_str());
+  });
+}
+
+}  // namespace ng::tools

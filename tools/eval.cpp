@@ -1,0 +1,300 @@
+#include "tools/eval.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/io/atomic_file.h"
+#include "engine/io/image.h"
+#include "engine/nanogen.h"
+#include "eval/labels.h"
+#include "eval/metrics.h"
+#include "eval/nearest.h"
+#include "tools/classifier_file.h"
+#include "tools/eval_models.h"
+#include "tools/metrics_csv.h"
+#include "tools/progress.h"
+#include "tools/train_common.h"
+
+namespace ng::tools {
+
+namespace {
+
+using json = nlohmann::json;
+
+// The classifier's features [N, D] and class probabilities [N, K] of images
+// [N,C,H,W] in [0,1] (on the CPU), both float64 on the CPU.
+struct Classified {
+  Tensor features, probabilities;
+};
+
+Classified classify(const models::Classifier& classifier, const Tensor& images, Device device) {
+  NoGradGuard no_grad;
+  std::vector<Tensor> features, probabilities;
+  const int64_t batch = 1000;
+  for (int64_t start = 0; start < images.size(0); start += batch) {
+    const int64_t n = std::min(batch, images.size(0) - start);
+    const Tensor f = classifier.features(images.narrow(0, start, n).to(device));
+    probabilities.push_back(softmax(classifier.logits_from_features(f), 1).to(Device::cpu()).to(DType::f64));
+    features.push_back(f.to(Device::cpu()).to(DType::f64));
+  }
+  return {cat(features, 0), cat(probabilities, 0)};
+}
+
+// Draws n images in batches behind a progress bar; returns them and the
+// seconds it took (the last batch is on the CPU, so the GPU has finished).
+std::pair<Tensor, double> draw_samples(EvaluatedModel& model, const EvalOptions& o, Generator& gen) {
+  std::vector<Tensor> batches;
+  Progress bar("sampling", o.n, std::max<int64_t>(1, o.n / 10));
+  int64_t done = 0;
+  while (done < o.n) {
+    const int64_t n = std::min(o.batch_size, o.n - done);
+    batches.push_back(model.sample(n, gen));
+    done += n;
+    bar.update(done, std::to_string(done) + " images");
+  }
+  const double seconds = bar.elapsed_seconds();
+  bar.finish(fmt("%.2f ms/image", 1000.0 * seconds / double(o.n)));
+  return {cat(batches, 0), seconds};
+}
+
+Tensor flat(const Tensor& images) { return images.reshape({images.size(0), -1}).to(DType::f64); }
+
+json or_null(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+// Training costs from RUN/metrics.csv: time and steps summed over the epoch
+// rows (and the last step row), the largest peak memory any epoch reported.
+json training_costs(const std::string& run) {
+  json c = {{"train_time_s", nullptr}, {"train_steps", nullptr}, {"epochs", nullptr},
+            {"train_peak_memory_mb", nullptr}};
+  const std::string path = run + "/metrics.csv";
+  if (!std::filesystem::exists(path)) return c;
+  const MetricsTable table = read_metrics_csv(path);
+  double time = 0, steps = 0, epochs = 0, peak = -1;
+  for (const MetricsRow& row : table.rows) {
+    if (auto s = row.number("step")) steps = std::max(steps, *s);
+    if (row.kind != "epoch") continue;
+    ++epochs;
+    if (auto t = row.number("time_s")) time += *t;
+    if (auto m = row.number("peak_memory_mb")) peak = std::max(peak, *m);
+  }
+  if (epochs > 0) {
+    c["train_time_s"] = time;
+    c["epochs"] = int64_t(epochs);
+  }
+  if (steps > 0) c["train_steps"] = int64_t(steps);
+  if (peak >= 0) c["train_peak_memory_mb"] = peak;
+  return c;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Each query with its k nearest training images in a row.
+Tensor nearest_grid(const Tensor& queries, const Tensor& train_images, const eval::Neighbours& nn) {
+  std::vector<Tensor> rows;
+  for (size_t i = 0; i < nn.index.size(); ++i) {
+    rows.push_back(queries.narrow(0, int64_t(i), 1));
+    for (int64_t j : nn.index[i]) rows.push_back(train_images.narrow(0, j, 1));
+  }
+  return cat(rows, 0);
+}
+
+}  // namespace
+
+json evaluate_run(const std::string& run, const EvalOptions& o) {
+  std::ifstream in(run + "/config.json");
+  NG_CHECK(in.good(), "eval: '", run, "' is not a run folder (it has no config.json)");
+  const json config = json::parse(in);
+  const Device device = resolve_device(o.device);
+  std::unique_ptr<EvaluatedModel> model = open_evaluated_model(run, device, o);
+  return evaluate_model(*model, run, device, o);
+}
+
+json evaluate_model(EvaluatedModel& model, const std::string& run, Device device, const EvalOptions& o) {
+  NG_CHECK(o.n >= 2, "eval: --n must be at least 2, got ", o.n);
+  NG_CHECK(o.batch_size > 0, "eval: --batch-size must be positive, got ", o.batch_size);
+  NG_CHECK(o.nearest_k >= 1 && o.nearest_queries >= 0, "eval: --nearest-k must be >= 1 and --nearest >= 0");
+  std::ifstream in(run + "/config.json");
+  NG_CHECK(in.good(), "eval: '", run, "' is not a run folder (it has no config.json)");
+  const json config = json::parse(in);
+  NG_CHECK(config.contains("common"), "eval: ", run, "/config.json has no \"common\" options");
+  const std::string data = config.at("common").value("data", "fashion-mnist");
+
+  // The classifier that defines the feature space, and the data.
+  const std::string classifier_path = o.classifier.empty() ? default_classifier_path(data) : o.classifier;
+  const LoadedClassifier classifier = load_classifier(classifier_path, device);
+  const Dataset test = load_dataset_limited(data, "test", o.test_limit);
+  const Dataset train = load_dataset(data, "train");
+  std::fprintf(stderr, "eval: %s (%s) on %s; features from %s\n", run.c_str(), config.value("model", "?").c_str(),
+               device.str().c_str(), classifier_path.c_str());
+
+  // Samples.
+  Generator gen(o.seed);
+  reset_peak_memory(device);
+  const auto [samples, sample_seconds] = draw_samples(model, o, gen);
+  const double sample_peak = peak_memory_mb(device);
+  std::filesystem::create_directories(run + "/eval");
+  save_image_grid(run + "/eval/samples.png", samples.narrow(0, 0, std::min<int64_t>(64, o.n)), 8);
+
+  // The feature space: generated, test and (for the real-vs-real floor) as
+  // many training images as there are test images.
+  std::fprintf(stderr, "eval: features, FID, KID, precision/recall ...\n");
+  const Classified gen_c = classify(*classifier.model, samples, device);
+  const Classified test_c = classify(*classifier.model, test.images, device);
+  const Classified train_c = classify(*classifier.model, train.images.narrow(0, 0, test.size()), device);
+  int64_t correct = 0;
+  {
+    const std::vector<double> p = test_c.probabilities.to_vector<double>();
+    const int64_t k = test_c.probabilities.size(1);
+    for (int64_t i = 0; i < test.size(); ++i) {
+      const auto row = p.begin() + i * k;
+      correct += int64_t(std::max_element(row, row + k) - row) == test.labels[size_t(i)];
+    }
+  }
+
+  const double fid = eval::fid(gen_c.features, test_c.features);
+  const eval::KIDResult kid = eval::kid(gen_c.features, test_c.features, 100, 1000, o.seed);
+  const eval::PrecisionRecall pr = eval::precision_recall(test_c.features, gen_c.features, 3);
+  const eval::LabelStatistics labels = eval::label_statistics(gen_c.probabilities);
+  const eval::KIDResult ref_kid = eval::kid(train_c.features, test_c.features, 100, 1000, o.seed);
+  const eval::PrecisionRecall ref_pr = eval::precision_recall(test_c.features, train_c.features, 3);
+
+  // Likelihood.
+  BitsPerDim bpd;
+  if (o.bound_images > 0) {
+    std::fprintf(stderr, "eval: bits/dim ...\n");
+    bpd = model.bits_per_dim(test.images.narrow(0, 0, std::min(o.bound_images, test.size())), o);
+  } else {
+    bpd.note = "not computed (--bound-images 0)";
+  }
+
+  // Memorisation: nearest training images in pixel space.
+  std::fprintf(stderr, "eval: nearest training images ...\n");
+  const Tensor train_flat = flat(train.images);
+  const int64_t q = std::min(o.nearest_queries, o.n);
+  const Tensor queries = samples.narrow(0, 0, q);
+  const eval::Neighbours nn = eval::nearest_neighbours(flat(queries), train_flat, o.nearest_k);
+  save_image_grid(run + "/eval/nearest.png", nearest_grid(queries, train.images, nn), o.nearest_k + 1);
+  const int64_t m = std::min<int64_t>(1000, std::min(o.n, test.size()));
+  const double nn_gen = eval::median_nearest_distance(flat(samples.narrow(0, 0, m)), train_flat);
+  const double nn_test = eval::median_nearest_distance(flat(test.images.narrow(0, 0, m)), train_flat);
+
+  json trajectory = nullptr;
+  const Tensor strip = model.trajectory(8, 10, gen);
+  if (strip.defined()) {
+    save_image_grid(run + "/eval/trajectory.png", strip.to(Device::cpu()), 10);
+    trajectory = "eval/trajectory.png";
+  }
+
+  json costs = training_costs(run);
+  costs["parameters"] = model.parameters();
+  costs["extra_parameters"] = model.extra_parameters();
+  costs["sample_time_per_image_ms"] = 1000.0 * sample_seconds / double(o.n);
+  costs["sample_peak_memory_mb"] = sample_peak;
+
+  json nearest = json::array();
+  for (size_t i = 0; i < nn.index.size(); ++i) nearest.push_back({{"index", nn.index[i]}, {"distance", nn.distance[i]}});
+
+  json report = {
+      {"run", run},
+      {"model", config.value("model", "")},
+      {"data", data},
+      {"device", device.str()},
+      {"date", utc_now()},
+      {"n", o.n},
+      {"seed", o.seed},
+      {"sampler", model.sampler()},
+      {"classifier",
+       {{"path", classifier_path},
+        {"feature_dim", classifier.model->config().feature_dim},
+        {"test_accuracy", double(correct) / double(test.size())}}},
+      {"metrics",
+       {{"fid", fid},
+        {"kid_mean", kid.mean},
+        {"kid_std", kid.std},
+        {"kid_subsets", kid.subsets},
+        {"kid_subset_size", kid.subset_size},
+        {"precision", pr.precision},
+        {"recall", pr.recall},
+        {"pr_k", pr.k},
+        {"conditional_entropy", labels.conditional_entropy},
+        {"marginal_entropy", labels.marginal_entropy},
+        {"classifier_score", labels.classifier_score},
+        {"classes_covered", labels.classes_covered},
+        {"class_histogram", labels.histogram},
+        {"bits_per_dim", or_null(bpd.value)},
+        {"bits_per_dim_images", bpd.images},
+        {"bits_per_dim_note", bpd.note},
+        {"nn_distance_median", nn_gen},
+        {"nn_distance_median_test", nn_test}}},
+      {"reference",
+       {{"fid_train_vs_test", eval::fid(train_c.features, test_c.features)},
+        {"kid_train_vs_test", ref_kid.mean},
+        {"precision_train_vs_test", ref_pr.precision},
+        {"recall_train_vs_test", ref_pr.recall}}},
+      {"costs", costs},
+      {"nearest", nearest},
+      {"images", {{"samples", "eval/samples.png"}, {"nearest", "eval/nearest.png"}, {"trajectory", trajectory}}}};
+  const std::string text = report.dump(2) + "\n";
+  write_file_atomically(run + "/eval.json", text.data(), text.size());
+  return report;
+}
+
+namespace {
+
+std::string number(const json& v, const char* format) {
+  if (!v.is_number()) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v.get<double>());
+  return buf;
+}
+
+}  // namespace
+
+std::string eval_table(const json& r) {
+  const json& m = r.at("metrics");
+  const json& ref = r.at("reference");
+  const json& c = r.at("costs");
+  std::ostringstream s;
+  auto row = [&](const std::string& name, const std::string& value, const std::string& real = "") {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "  %-28s %16s  %s\n", name.c_str(), value.c_str(), real.c_str());
+    s << buf;
+  };
+  s << r.value("run", "") << " (" << r.value("model", "") << ", " << r.value("n", 0) << " samples on "
+    << r.value("device", "") << ")\n";
+  row("metric", "model", "real data (train vs test)");
+  row("FID", number(m["fid"], "%.3f"), number(ref["fid_train_vs_test"], "%.3f"));
+  row("KID x 1000", number(m["kid_mean"].is_number() ? json(1000 * m["kid_mean"].get<double>()) : json(), "%.3f") +
+                        " +- " + number(m["kid_std"].is_number() ? json(1000 * m["kid_std"].get<double>()) : json(),
+                                        "%.3f"),
+      number(ref["kid_train_vs_test"].is_number() ? json(1000 * ref["kid_train_vs_test"].get<double>()) : json(),
+             "%.3f"));
+  row("precision (k=3)", number(m["precision"], "%.3f"), number(ref["precision_train_vs_test"], "%.3f"));
+  row("recall (k=3)", number(m["recall"], "%.3f"), number(ref["recall_train_vs_test"], "%.3f"));
+  row("classifier score", number(m["classifier_score"], "%.3f"));
+  row("classes covered", number(m["classes_covered"], "%.0f"));
+  row("label entropy H(y|x), nats", number(m["conditional_entropy"], "%.3f"));
+  row("label entropy H(y), nats", number(m["marginal_entropy"], "%.3f"));
+  row("bits/dim", number(m["bits_per_dim"], "%.3f"), m.value("bits_per_dim_note", ""));
+  row("NN distance to train (median)", number(m["nn_distance_median"], "%.3f"),
+      number(m["nn_distance_median_test"], "%.3f") + " (test images)");
+  row("parameters", number(c["parameters"], "%.0f"),
+      c.value("extra_parameters", 0) > 0 ? "+ " + number(c["extra_parameters"], "%.0f") + " (discriminator)" : "");
+  row("training time, s", number(c["train_time_s"], "%.1f"), number(c["train_steps"], "%.0f") + " steps");
+  row("sampling, ms/image", number(c["sample_time_per_image_ms"], "%.3f"));
+  row("peak memory train, MB", number(c["train_peak_memory_mb"], "%.0f"));
+  row("peak memory sampling, MB", number(c["sample_peak_memory_mb"], "%.0f"));
+  return s.str();
+}
+
+}  // namespace ng::tools

@@ -1,0 +1,59 @@
+// What `nanogen eval` needs from a trained model, whatever its kind: draw
+// images, count parameters, and (where the model defines one) bound the
+// likelihood of 8-bit test images.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/device.h"
+#include "engine/ops/random.h"
+#include "engine/tensor.h"
+#include "tools/eval.h"
+
+namespace ng::tools {
+
+// A likelihood in bits/dim, or why there is none.
+struct BitsPerDim {
+  std::optional<double> value;
+  int64_t images = 0;
+  std::string note;  // how it was computed, or why it is not defined
+};
+
+class EvaluatedModel {
+ public:
+  virtual ~EvaluatedModel() = default;
+  // n images in [0,1], [n,C,H,W], on the CPU.
+  virtual Tensor sample(int64_t n, Generator& gen) = 0;
+  // The parameters of the network that draws samples (the GAN's generator,
+  // the VAE's encoder and decoder, the U-Net); extra ones trained beside it
+  // (the GAN's discriminator) in `extra_parameters`.
+  virtual int64_t parameters() const = 0;
+  virtual int64_t extra_parameters() const { return 0; }
+  // test_images: [N,C,H,W] in [0,1] on the 256-level grid, on the CPU.
+  virtual BitsPerDim bits_per_dim(const Tensor& test_images, const EvalOptions& options) = 0;
+  // The sampler's settings (DDPM), else null.
+  virtual nlohmann::json sampler() const { return nullptr; }
+  // Snapshots of the sampling chain as one grid image [rows * columns, C, H, W]
+  // in [0,1] with `columns` images a row (DDPM), else undefined.
+  virtual Tensor trajectory(int64_t rows, int64_t columns, Generator& gen) {
+    (void)rows, (void)columns, (void)gen;
+    return Tensor();
+  }
+};
+
+// Opens RUN's last checkpoint on `device` as the model its config.json names.
+std::unique_ptr<EvaluatedModel> open_evaluated_model(const std::string& run, Device device,
+                                                     const EvalOptions& options);
+
+// The evaluation of `nanogen eval` for a model already opened (tests pass a
+// stand-in): RUN supplies config.json (the data set) and metrics.csv (the
+// training costs) and receives eval.json and eval/*.png.
+nlohmann::json evaluate_model(EvaluatedModel& model, const std::string& run, Device device,
+                              const EvalOptions& options);
+
+}  // namespace ng::tools
