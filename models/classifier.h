@@ -10,10 +10,13 @@
 //   head:     Dropout Linear(128, classes)                   -> logits
 //
 // Inputs are images in [0,1], [N,C,H,W] (H and W divisible by 4).
+// Parameter names follow the PyTorch twin nn.Sequential: body.0.weight,
+// body.2.weight, body.5..., body.7..., body.11... and head.1.weight.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "engine/nn/layers.h"
 
@@ -37,11 +40,27 @@ class Classifier : public nn::Module {
   Tensor logits_from_features(const Tensor& features) const;
   Tensor logits(const Tensor& images) const { return logits_from_features(features(images)); }
 
+  // Dropout masks are drawn from `gen` (a trainer's checkpointed stream, so
+  // a resumed run draws the masks an uninterrupted one would have).
+  void set_dropout_generator(Generator& gen);
+
   const ClassifierConfig& config() const { return config_; }
   std::shared_ptr<nn::Sequential> body, head;
 
  private:
   ClassifierConfig config_;
+  Generator* dropout_gen_;
 };
+
+// The mean cross-entropy -log softmax(logits)[label] over the batch, as
+// log_softmax times a one-hot matrix (both already gradient-checked ops).
+// logits [N, K], labels N values in [0, K).
+Tensor cross_entropy(const Tensor& logits, const std::vector<int>& labels);
+
+// [N, K] with a 1 at (i, labels[i]) and 0 elsewhere.
+Tensor one_hot(const std::vector<int>& labels, int64_t classes, TensorOptions options = {});
+
+// The most likely class of each row of logits [N, K] (the first on ties).
+std::vector<int> predicted_classes(const Tensor& logits);
 
 }  // namespace ng::models

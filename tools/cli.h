@@ -26,6 +26,7 @@ void apply_threads(const CommonOptions& o);
 void add_train_vae(CLI::App* train, Commands& commands);
 void add_train_gan(CLI::App* train, Commands& commands);
 void add_train_ddpm(CLI::App* train, Commands& commands);
+void add_train_classifier(CLI::App* train, Commands& commands);
 // `nanogen eval RUN`.
 void add_eval(CLI::App& app, Commands& commands);
 

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add_train_vae(train, commands);
   add_train_gan(train, commands);
   add_train_ddpm(train, commands);
+  add_train_classifier(train, commands);
 
   CLI::App* sample = app.add_subcommand("sample", "draw samples from a run's last checkpoint into a PNG grid");
   SampleOptions so;

@@ -1,0 +1,97 @@
+#include "models/classifier.h"
+
+#include "engine/nanogen.h"
+
+namespace ng::models {
+
+namespace {
+
+// nn::Dropout draws from the process-wide generator; this one draws from
+// the generator its classifier points it at.
+class StreamDropout : public nn::Module {
+ public:
+  StreamDropout(double p, Generator** gen) : p_(p), gen_(gen) {}
+  Tensor forward(const Tensor& x) override { return dropout(x, p_, is_training(), **gen_); }
+
+ private:
+  double p_;
+  Generator** gen_;
+};
+
+std::shared_ptr<nn::Module> AvgPool2() {
+  return std::make_shared<nn::Lambda>([](const Tensor& x) { return avg_pool2d(x, 2); });
+}
+
+}  // namespace
+
+Classifier::Classifier(const ClassifierConfig& c, Generator& gen) : config_(c), dropout_gen_(&default_generator()) {
+  NG_CHECK(c.channels > 0 && c.classes > 1 && c.feature_dim > 0 && c.conv1 > 0 && c.conv2 > 0,
+           "classifier: channels ", c.channels, ", classes ", c.classes, ", feature_dim ", c.feature_dim,
+           ", conv widths ", c.conv1, "/", c.conv2, " must be positive (and classes at least 2)");
+  NG_CHECK(c.height > 0 && c.width > 0 && c.height % 4 == 0 && c.width % 4 == 0, "classifier: image size ",
+           c.height, "x", c.width, " must be positive and divisible by 4 (two 2x2 average pools)");
+  NG_CHECK(c.dropout >= 0 && c.dropout < 1, "classifier: dropout ", c.dropout, " must be in [0, 1)");
+  const int64_t flat = c.conv2 * (c.height / 4) * (c.width / 4);
+  using nn::Conv2d, nn::Linear, nn::ReLU;
+  body = register_module("body", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+                                     std::make_shared<Conv2d>(c.channels, c.conv1, 3, 1, 1, true, gen), ReLU(),
+                                     std::make_shared<Conv2d>(c.conv1, c.conv1, 3, 1, 1, true, gen), ReLU(),
+                                     AvgPool2(),
+                                     std::make_shared<Conv2d>(c.conv1, c.conv2, 3, 1, 1, true, gen), ReLU(),
+                                     std::make_shared<Conv2d>(c.conv2, c.conv2, 3, 1, 1, true, gen), ReLU(),
+                                     AvgPool2(), nn::Flatten(),
+                                     std::make_shared<Linear>(flat, c.feature_dim, true, gen), ReLU()}));
+  head = register_module("head", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+                                     std::make_shared<StreamDropout>(c.dropout, &dropout_gen_),
+                                     std::make_shared<Linear>(c.feature_dim, c.classes, true, gen)}));
+}
+
+void Classifier::set_dropout_generator(Generator& gen) { dropout_gen_ = &gen; }
+
+Tensor Classifier::features(const Tensor& images) const {
+  const ClassifierConfig& c = config_;
+  NG_CHECK(images.dim() == 4 && images.size(1) == c.channels && images.size(2) == c.height &&
+               images.size(3) == c.width,
+           "classifier: input ", shape_str(images.shape()), " does not match the classifier's images [N,", c.channels,
+           ",", c.height, ",", c.width, "] (it was trained on ", c.channels, "-channel ", c.height, "x", c.width,
+           " images)");
+  return (*body)(images);
+}
+
+Tensor Classifier::logits_from_features(const Tensor& features) const {
+  NG_CHECK(features.dim() == 2 && features.size(1) == config_.feature_dim, "classifier: features ",
+           shape_str(features.shape()), " must be [N, ", config_.feature_dim, "]");
+  return (*head)(features);
+}
+
+Tensor one_hot(const std::vector<int>& labels, int64_t classes, TensorOptions options) {
+  std::vector<float> values(labels.size() * size_t(classes), 0.0f);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    NG_CHECK(labels[i] >= 0 && labels[i] < classes, "one_hot: label ", labels[i], " (row ", i, ") is not in [0, ",
+             classes, ")");
+    values[i * size_t(classes) + size_t(labels[i])] = 1.0f;
+  }
+  return from_vector(values, {int64_t(labels.size()), classes}, options);
+}
+
+Tensor cross_entropy(const Tensor& logits, const std::vector<int>& labels) {
+  NG_CHECK(logits.dim() == 2 && logits.size(0) == int64_t(labels.size()) && logits.size(0) > 0,
+           "cross_entropy: logits ", shape_str(logits.shape()), " must be [N, K] with N = ", labels.size(),
+           " labels (N > 0)");
+  const Tensor target = one_hot(labels, logits.size(1), TensorOptions{}.with_dtype(logits.dtype()).with_device(logits.device()));
+  return sum(log_softmax(logits, 1) * target) * (-1.0 / double(labels.size()));
+}
+
+std::vector<int> predicted_classes(const Tensor& logits) {
+  NG_CHECK(logits.dim() == 2 && logits.size(1) > 0, "predicted_classes: logits ", shape_str(logits.shape()),
+           " must be [N, K]");
+  const int64_t n = logits.size(0), k = logits.size(1);
+  const std::vector<float> v = logits.to(Device::cpu()).to_vector<float>();
+  std::vector<int> classes(size_t(n), 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 1; j < k; ++j)
+      if (v[size_t(i * k + j)] > v[size_t(i * k + classes[size_t(i)])]) classes[size_t(i)] = int(j);
+  return classes;
+}
+
+}  // namespace ng::models
