@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/data/datasets.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/image.h"
 #include "engine/nanogen.h"
@@ -150,7 +151,7 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   std::fprintf(stderr, "eval: features, FID, KID, precision/recall ...\n");
   const Classified gen_c = classify(*classifier.model, samples, device);
   const Classified test_c = classify(*classifier.model, test.images, device);
-  const Classified train_c = classify(*classifier.model, train.images.narrow(0, 0, test.size()), device);
+  const Classified train_c = classify(*classifier.model, train.images.narrow(0, 0, std::min(test.size(), train.size())), device);
   int64_t correct = 0;
   {
     const std::vector<double> p = test_c.probabilities.to_vector<double>();

@@ -121,7 +121,9 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
   // A fixed prior batch and test batch, so grids are comparable across epochs.
   Generator fixed(Streams::fixed(common.seed));
   const Tensor z_fixed = randn({64, mc.z_dim}, fixed, TensorOptions{}.with_device(device));
-  const Tensor recon_batch = first_rows(test.images, 32);
+  // (32 images, or fewer whole rows of up to eight with a small --test-limit.)
+  const int64_t recon_per_row = std::min<int64_t>(8, test.size());
+  const Tensor recon_batch = first_rows(test.images, std::min<int64_t>(32, test.size() / recon_per_row * recon_per_row));
 
   LoaderOptions lo;
   lo.batch_size = common.batch_size;
@@ -198,13 +200,14 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
       save_image_grid(run.sample_path("epoch", epoch), model.generate(z_fixed).to(Device::cpu()), 8);
       const Tensor xr = recon_batch.to(device);
       const Tensor recon = model.to_image(model.decode(model.encode(xr).first)).to(Device::cpu());
-      // Originals and reconstructions in alternate rows of eight.
+      // Originals and reconstructions in alternate rows.
+      const int64_t rows = recon_batch.size(0) / recon_per_row;
       save_image_grid(run.sample_path("recon", epoch),
-                      stack({recon_batch.reshape({4, 8, mc.channels, mc.height, mc.width}),
-                             recon.reshape({4, 8, mc.channels, mc.height, mc.width})},
+                      stack({recon_batch.reshape({rows, recon_per_row, mc.channels, mc.height, mc.width}),
+                             recon.reshape({rows, recon_per_row, mc.channels, mc.height, mc.width})},
                             1)
-                          .reshape({64, mc.channels, mc.height, mc.width}),
-                      8);
+                          .reshape({2 * rows * recon_per_row, mc.channels, mc.height, mc.width}),
+                      recon_per_row);
     }
     step_in_epoch = 0;
     checkpoint(true);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/data/datasets.h"
 #include "engine/nanogen.h"
 #include "support/runs.h"
 #include "tools/eval.h"
