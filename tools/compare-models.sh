@@ -43,14 +43,15 @@ step() {  # step NAME ARGS...: runs nanogen ARGS, logging to OUTDIR/NAME.log
 
 # --epochs is only a ceiling: the budget ends each run (with a checkpoint).
 common=(--data "$data" --device "$device" --epochs 100000 --time-limit "$budget")
-runs=("$out/vae" "$out/gan" "$out/ddpm")
+runs=("$out/vae" "$out/gan")
 step train-vae train vae "${common[@]}" --out "$out/vae"
 step train-gan train gan "${common[@]}" --out "$out/gan"
-step train-ddpm train ddpm "${common[@]}" --batch-size 128 --out "$out/ddpm"
 if [[ $gaussian == 1 ]]; then
   step train-vae-gaussian train vae "${common[@]}" --likelihood gaussian-learned --out "$out/vae-gaussian"
   runs+=("$out/vae-gaussian")
 fi
+step train-ddpm train ddpm "${common[@]}" --batch-size 128 --out "$out/ddpm"
+runs+=("$out/ddpm")  # last: its evaluation (10,000 samples through the U-Net) takes longest
 for run in "${runs[@]}"; do
   step "eval-$(basename "$run")" eval "$run" --n "$n" --device "$device"
 done

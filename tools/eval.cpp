@@ -67,8 +67,9 @@ Tensor flat(const Tensor& images) { return images.reshape({images.size(0), -1}).
 
 json or_null(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
-// Training costs from RUN/metrics.csv: time and steps summed over the epoch
-// rows (and the last step row), the largest peak memory any epoch reported.
+// Training costs from RUN/metrics.csv: the time of the training steps summed
+// over the epoch and stop rows (per-epoch evaluation excluded), the last step,
+// the completed epochs, the largest peak memory any epoch reported.
 json training_costs(const std::string& run) {
   json c = {{"train_time_s", nullptr}, {"train_steps", nullptr}, {"epochs", nullptr},
             {"train_peak_memory_mb", nullptr}};
@@ -78,15 +79,15 @@ json training_costs(const std::string& run) {
   double time = 0, steps = 0, epochs = 0, peak = -1;
   for (const MetricsRow& row : table.rows) {
     if (auto s = row.number("step")) steps = std::max(steps, *s);
-    if (row.kind != "epoch") continue;
-    ++epochs;
+    // "stop" rows hold the time of an epoch cut short (Ctrl-C, --time-limit).
+    if (row.kind != "epoch" && row.kind != "stop") continue;
     if (auto t = row.number("time_s")) time += *t;
+    if (row.kind == "stop") continue;
+    ++epochs;
     if (auto m = row.number("peak_memory_mb")) peak = std::max(peak, *m);
   }
-  if (epochs > 0) {
-    c["train_time_s"] = time;
-    c["epochs"] = int64_t(epochs);
-  }
+  if (time > 0) c["train_time_s"] = time;
+  c["epochs"] = int64_t(epochs);
   if (steps > 0) c["train_steps"] = int64_t(steps);
   if (peak >= 0) c["train_peak_memory_mb"] = peak;
   return c;

@@ -178,6 +178,7 @@ ClassifierSummary train_classifier(CommonOptions common, const ClassifierOptions
   ClassifierSummary summary;
   summary.run = run.path();
   install_interrupt_handler();
+  const StopRule stop(common);
 
   for (; epoch <= common.epochs; ++epoch) {
     start_epoch_at(loader, epoch, step_in_epoch);
@@ -209,11 +210,14 @@ ClassifierSummary train_classifier(CommonOptions common, const ClassifierOptions
                      {"lr", opt.lr}, {"it_per_s", progress.rate()}},
                     "step");
       progress.update(step_in_epoch, fmt("loss %.3f", l) + fmt(" acc %.3f", double(correct) / double(images)));
-      const bool out_of_steps = common.max_steps > 0 && global_step >= common.max_steps;
-      if (interrupt_requested() || (out_of_steps && step_in_epoch < steps_per_epoch)) {
+      const bool out_of_budget = stop.reached(global_step);
+      if (interrupt_requested() || (out_of_budget && step_in_epoch < steps_per_epoch)) {
         checkpoint(false);
+        // The partial epoch's training time, which no "epoch" row will report.
+        run.metrics({{"epoch", double(epoch)}, {"step", double(global_step)}, {"time_s", progress.elapsed_seconds()}},
+                    "stop");
         progress.finish(fmt("loss %.3f", sum_loss / double(seen)));
-        run.log(std::string(interrupt_requested() ? "interrupted" : "reached --max-steps") + " at step " +
+        run.log(std::string(interrupt_requested() ? "interrupted" : stop.reason(global_step)) + " at step " +
                 std::to_string(global_step) + "; checkpoint saved, continue with --resume");
         summary.steps = global_step;
         summary.interrupted = interrupt_requested();
@@ -241,7 +245,7 @@ ClassifierSummary train_classifier(CommonOptions common, const ClassifierOptions
     export_classifier(model, run_info(config, command, last_test, epoch, global_step), summary.classifier_file);
     summary.test = last_test;
     summary.epochs_done = epoch;
-    if (common.max_steps > 0 && global_step >= common.max_steps) {
+    if (stop.reached(global_step)) {
       ++epoch;
       break;
     }

@@ -55,7 +55,8 @@ std::string stand_in_run(const std::string& name) {
                                          "step,1,10,3.5,,\n"
                                          "epoch,1,20,3.0,12.5,100\n"
                                          "step,2,30,2.5,,\n"
-                                         "epoch,2,40,2.0,7.5,150\n";
+                                         "epoch,2,40,2.0,7.5,150\n"
+                                         "stop,3,45,,5,\n";  // cut short by --time-limit
   return run;
 }
 
@@ -102,11 +103,12 @@ TEST(Eval, TrainingImagesAsSamplesScoreExactlyLikeTheRealDataReference) {
   // The classifier is the shipped one, measured again on these test images.
   EXPECT_GT(r["classifier"]["test_accuracy"].get<double>(), 0.85);
   EXPECT_EQ(r["classifier"]["feature_dim"], 128);
-  // Costs: summed over the epoch rows of metrics.csv, the largest peak.
+  // Costs: time summed over the epoch and stop rows of metrics.csv, the
+  // completed epochs, the last step, the largest peak.
   const json& c = r["costs"];
-  EXPECT_EQ(c["train_time_s"], 20.0);
+  EXPECT_EQ(c["train_time_s"], 25.0);
   EXPECT_EQ(c["epochs"], 2);
-  EXPECT_EQ(c["train_steps"], 40);
+  EXPECT_EQ(c["train_steps"], 45);
   EXPECT_EQ(c["train_peak_memory_mb"], 150.0);
   EXPECT_EQ(c["parameters"], 7);
   EXPECT_GT(c["sample_time_per_image_ms"].get<double>(), 0.0);

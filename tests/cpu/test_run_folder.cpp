@@ -114,14 +114,15 @@ TEST(RunFolderMetrics, ARunOfTheVersionBeforePeakMemoryResumes) {
   std::istringstream now(read_bytes(csv));
   std::vector<std::string> rows;
   while (std::getline(now, line)) rows.push_back(line);
-  ASSERT_EQ(rows.size(), 6u);  // the header, 4 step rows, 1 epoch row
+  ASSERT_EQ(rows.size(), 7u);  // the header, 2 step rows, the stop row, 2 step rows, 1 epoch row
   std::istringstream old_lines(old_text);
   std::getline(old_lines, line);
   EXPECT_EQ(rows[0], line + ",peak_memory_mb");
-  for (int i = 1; i <= 2; ++i) {
+  for (int i = 1; i <= 3; ++i) {
     std::getline(old_lines, line);
     EXPECT_EQ(rows[size_t(i)], line + ",");
   }
-  EXPECT_EQ(rows[5].rfind("epoch,", 0), 0u);
-  EXPECT_GT(std::stod(rows[5].substr(rows[5].rfind(',') + 1)), 1.0);
+  EXPECT_EQ(rows[3].rfind("stop,", 0), 0u);
+  EXPECT_EQ(rows[6].rfind("epoch,", 0), 0u);
+  EXPECT_GT(std::stod(rows[6].substr(rows[6].rfind(',') + 1)), 1.0);
 }
