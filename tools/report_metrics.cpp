@@ -115,9 +115,15 @@ std::vector<MetricRow> metric_rows() {
                     return t ? small("test " + format_fixed(t, 2)) : std::string();
                   },
                   nullptr});
-  rows.push_back({"Parameters", "Trainable parameters of the model (the generator and discriminator together for a GAN).",
-                  Better::none, {"costs", "parameters"}, format_count, {}, nullptr, nullptr});
-  rows.push_back({"Training time \u2193", "Wall-clock time of training (all epochs), with the number of optimizer steps.",
+  rows.push_back({"Parameters", "Trainable parameters of the network that draws the samples (for a GAN the generator; "
+                                "its discriminator is shown beside it).",
+                  Better::none, {"costs", "parameters"}, format_count, {},
+                  [](const json& e) {
+                    const auto d = json_number(e, {"costs", "extra_parameters"});
+                    return d && *d > 0 ? small("+ " + format_count(d) + " D") : std::string();
+                  },
+                  nullptr});
+  rows.push_back({"Training time \u2193", "Wall-clock time of the training steps (all epochs and sessions; per-epoch evaluation excluded), with the number of optimizer steps.",
                   Better::lower, {"costs", "train_time_s"}, format_seconds, {},
                   [](const json& e) {
                     const auto s = json_number(e, {"costs", "train_steps"});
