@@ -383,6 +383,44 @@ TEST(CudaMatmul, BroadcastCopyOfABiasIntoAnOddWidthOutput) {
   test::expect_close(out.to(Device::cpu()), b.expand({14, 17}).contiguous(), 0.0, 0.0);
 }
 
+// The pieces of the gradient of a batch-broadcast operand, each against the CPU.
+TEST(CudaMatmul, PiecesOfABroadcastOperandsGradient) {
+  NG_REQUIRE_GPU();
+  const Tensor g = f32({2, 3, 5, 4}, 40), b = f32({3, 6, 4}, 41), full = f32({2, 3, 5, 6}, 42);
+  {
+    SCOPED_TRACE("sum over a middle dim, keepdim");
+    test::expect_close(sum(full.to(test::gpu()), {1}, true).to(Device::cpu()), sum(full, {1}, true), 1e-5, 1e-5);
+  }
+  {
+    SCOPED_TRACE("g @ b^T, b^T broadcast over the leading batch dim");
+    const Tensor bt = b.transpose(-1, -2);
+    test::expect_close(matmul(g.to(test::gpu()), b.to(test::gpu()).transpose(-1, -2)).to(Device::cpu()),
+                       matmul(g, bt), 1e-4, 1e-4);
+  }
+  {
+    SCOPED_TRACE("g @ b^T with b^T made contiguous");
+    const Tensor bt = b.transpose(-1, -2).contiguous();
+    test::expect_close(matmul(g.to(test::gpu()), bt.to(test::gpu())).to(Device::cpu()), matmul(g, bt), 1e-4, 1e-4);
+  }
+}
+
+// B read k-contiguously (a transposed view) with K below and above one
+// 8-deep tile, with and without batch dims.
+TEST(CudaMatmul, TransposedRightOperandSmallK) {
+  NG_REQUIRE_GPU();
+  for (int64_t k : {4, 8, 12}) {
+    for (const Shape& batch : {Shape{}, Shape{3}, Shape{2, 3}}) {
+      Shape sa = batch, sb = batch;
+      sa.insert(sa.end(), {5, k});
+      sb.insert(sb.end(), {6, k});
+      const Tensor a = f32(sa, 50 + k), b = f32(sb, 60 + k);
+      SCOPED_TRACE("a " + shape_str(sa) + " @ (b " + shape_str(sb) + ")^T");
+      test::expect_close(matmul(a.to(test::gpu()), b.to(test::gpu()).transpose(-1, -2)).to(Device::cpu()),
+                         matmul(a, b.transpose(-1, -2)), 1e-4, 1e-4);
+    }
+  }
+}
+
 TEST(CudaMatmul, LinearWithBiasAndBroadcastMatmulGradientsMatchTheCpu) {
   NG_REQUIRE_GPU();
   expect_same_forward_and_grads([](const auto& x) { return linear(x[0], x[1], x[2]); },
