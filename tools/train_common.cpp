@@ -9,6 +9,7 @@
 
 #include "engine/data/datasets.h"
 #include "engine/error.h"
+#include "tools/interrupt.h"
 #ifdef NANOGEN_WITH_CUDA
 #include "engine/cuda/allocator.h"
 #endif
@@ -88,6 +89,13 @@ bool StopRule::reached(int64_t global_step) const {
 std::string StopRule::reason(int64_t global_step) const {
   if (max_steps_ > 0 && global_step >= max_steps_) return "reached --max-steps";
   return "reached --time-limit (" + fmt("%g", time_limit_) + " s)";
+}
+
+void record_early_stop(RunFolder& run, const StopRule& stop, int64_t epoch, int64_t global_step, double seconds) {
+  run.metrics({{"epoch", double(epoch)}, {"step", double(global_step)}, {"time_s", seconds}}, "stop");
+  run.log(std::string(interrupt_requested() ? "interrupted" : stop.reason(global_step)) + " at step " +
+          std::to_string(global_step) + "; checkpoint saved, continue with --resume");
+  clear_interrupt();
 }
 
 Metadata checkpoint_metadata(const std::string& model, const TrainingPosition& p, bool epoch_end,

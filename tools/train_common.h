@@ -111,6 +111,12 @@ double peak_memory_mb(Device device);
 // Starts a new peak on a CUDA device (the current use); nothing on the CPU.
 void reset_peak_memory(Device device);
 
+// Records a session cut short mid-epoch (Ctrl-C or the StopRule) after its
+// checkpoint was saved: a "stop" row in metrics.csv with the partial epoch's
+// training time (which no "epoch" row will report) and a log line saying how
+// to continue. Clears the interrupt request.
+void record_early_stop(RunFolder& run, const StopRule& stop, int64_t epoch, int64_t global_step, double seconds);
+
 // printf-style formatting of one number, for log lines.
 std::string fmt(const char* format, double value);
 

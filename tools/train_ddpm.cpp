@@ -220,15 +220,10 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
       const bool out_of_budget = stop.reached(global_step);
       if (interrupt_requested() || (out_of_budget && step_in_epoch < steps_per_epoch)) {
         checkpoint(false);
-        // The partial epoch's training time, which no "epoch" row will report.
-        run.metrics({{"epoch", double(epoch)}, {"step", double(global_step)}, {"time_s", progress.elapsed_seconds()}},
-                    "stop");
         progress.finish(fmt("loss %.4f", seen ? sum_loss / double(seen) : 0.0));
-        run.log(std::string(interrupt_requested() ? "interrupted" : stop.reason(global_step)) + " at step " +
-                std::to_string(global_step) + "; checkpoint saved, continue with --resume");
         summary.steps = global_step;
         summary.interrupted = interrupt_requested();
-        clear_interrupt();
+        record_early_stop(run, stop, epoch, global_step, progress.elapsed_seconds());
         return summary;
       }
     }
