@@ -73,9 +73,15 @@ struct SimtLoader {
   // The four elements, zero where outside the matrix or past k_end.
   __device__ __forceinline__ float4 fetch(bool vec) const {
     const int count = KCONTIG ? max(0, min(4, k_left)) : (k_left > 0 ? width : 0);
-    if (vec && count == 4) return __ldg(reinterpret_cast<const float4*>(ptr));
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (count > 0) v.x = __ldg(ptr);
+    // Return before any load when there is nothing to read. Written as one
+    // `if (vec && count == 4)` test in front, the H100 build loaded a whole
+    // float4 in threads whose count was 0 (compute-sanitizer initcheck saw the
+    // reads; the PTX was right), so a k-contiguous operand with K < 8 summed
+    // the next row's elements into the product (tests/cuda: SmallK).
+    if (count <= 0) return v;
+    if (vec && count == 4) return __ldg(reinterpret_cast<const float4*>(ptr));
+    v.x = __ldg(ptr);
     if (count > 1) v.y = __ldg(ptr + 1);
     if (count > 2) v.z = __ldg(ptr + 2);
     if (count > 3) v.w = __ldg(ptr + 3);
