@@ -185,14 +185,19 @@ std::string intro_line(const ReportRun& run, size_t index) {
 // Warnings when the numbers of the runs cannot be compared.
 std::string comparability_notes(const std::vector<ReportRun>& runs) {
   std::set<std::string> data, classifiers;
+  std::set<double> samples;
   for (const ReportRun& r : runs) {
     if (const std::string d = json_string(r.eval, {"data"}); !d.empty()) data.insert(d);
     if (const std::string c = json_string(r.eval, {"classifier", "path"}); !c.empty()) classifiers.insert(c);
+    if (const auto n = json_number(r.eval, {"n"})) samples.insert(*n);
   }
   std::string html;
   if (data.size() > 1) html += note("the runs were evaluated on different data sets: their numbers are not comparable");
   else if (classifiers.size() > 1)
     html += note("the runs were evaluated with different classifiers: their feature-space metrics are not comparable");
+  if (samples.size() > 1)
+    html += note("the runs were evaluated with different numbers of samples (--n): FID, precision and recall "
+                 "depend on it, so compare them only between runs of the same --n");
   return html;
 }
 

@@ -75,7 +75,13 @@ json training_costs(const std::string& run) {
             {"train_peak_memory_mb", nullptr}};
   const std::string path = run + "/metrics.csv";
   if (!std::filesystem::exists(path)) return c;
-  const MetricsTable table = read_metrics_csv(path);
+  MetricsTable table;
+  try {
+    table = read_metrics_csv(path);
+  } catch (const Error& e) {  // a damaged metrics.csv costs the costs, not the evaluation
+    std::fprintf(stderr, "eval: warning: %s; training costs left out\n", e.what());
+    return c;
+  }
   double time = 0, steps = 0, epochs = 0, peak = -1;
   for (const MetricsRow& row : table.rows) {
     if (auto s = row.number("step")) steps = std::max(steps, *s);
@@ -96,7 +102,9 @@ json training_costs(const std::string& run) {
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return buf;
 }
 
@@ -113,39 +121,50 @@ Tensor nearest_grid(const Tensor& queries, const Tensor& train_images, const eva
 }  // namespace
 
 json evaluate_run(const std::string& run, const EvalOptions& o) {
-  std::ifstream in(run + "/config.json");
-  NG_CHECK(in.good(), "eval: '", run, "' is not a run folder (it has no config.json)");
-  const json config = json::parse(in);
   const Device device = resolve_device(o.device);
   std::unique_ptr<EvaluatedModel> model = open_evaluated_model(run, device, o);
   return evaluate_model(*model, run, device, o);
 }
 
 json evaluate_model(EvaluatedModel& model, const std::string& run, Device device, const EvalOptions& o) {
-  NG_CHECK(o.n >= 2, "eval: --n must be at least 2, got ", o.n);
+  // Precision/recall need each set's k = 3 nearest neighbours besides itself.
+  constexpr int64_t kMinImages = 4;
+  NG_CHECK(o.n >= kMinImages, "eval: --n must be at least ", kMinImages,
+           " (precision/recall need each sample's 3 nearest neighbours), got ", o.n);
   NG_CHECK(o.batch_size > 0, "eval: --batch-size must be positive, got ", o.batch_size);
-  NG_CHECK(o.nearest_k >= 1 && o.nearest_queries >= 0, "eval: --nearest-k must be >= 1 and --nearest >= 0");
+  NG_CHECK(o.nearest_k >= 1 && o.nearest_queries >= 0, "eval: --nearest-k must be >= 1 and --nearest >= 0, got ",
+           o.nearest_k, " and ", o.nearest_queries);
   std::ifstream in(run + "/config.json");
   NG_CHECK(in.good(), "eval: '", run, "' is not a run folder (it has no config.json)");
   const json config = json::parse(in);
   NG_CHECK(config.contains("common"), "eval: ", run, "/config.json has no \"common\" options");
   const std::string data = config.at("common").value("data", "fashion-mnist");
 
-  // The classifier that defines the feature space, and the data.
+  // Everything that can be refused is checked before the long work.
+  json costs = training_costs(run);
   const std::string classifier_path = o.classifier.empty() ? default_classifier_path(data) : o.classifier;
   const LoadedClassifier classifier = load_classifier(classifier_path, device);
+  if (!classifier.info.data.empty() && classifier.info.data != data)
+    std::fprintf(stderr, "eval: warning: the classifier was trained on '%s', the run on '%s'\n",
+                 classifier.info.data.c_str(), data.c_str());
   const Dataset test = load_dataset_limited(data, "test", o.test_limit);
-  const Dataset train = load_dataset(data, "train");
+  NG_CHECK(test.size() >= kMinImages, "eval: ", data, " has ", test.size(), " test images (after --test-limit); at least ",
+           kMinImages, " are needed");
   std::fprintf(stderr, "eval: %s (%s) on %s; features from %s\n", run.c_str(), config.value("model", "?").c_str(),
                device.str().c_str(), classifier_path.c_str());
 
-  // Samples.
+  // Samples before the training set is loaded, so that the peak memory of
+  // sampling does not include it (on a CPU it is the process's peak so far).
   Generator gen(o.seed);
   reset_peak_memory(device);
   const auto [samples, sample_seconds] = draw_samples(model, o, gen);
   const double sample_peak = peak_memory_mb(device);
   std::filesystem::create_directories(run + "/eval");
   save_image_grid(run + "/eval/samples.png", samples.narrow(0, 0, std::min<int64_t>(64, o.n)), 8);
+
+  const Dataset train = load_dataset(data, "train");
+  NG_CHECK(train.size() >= kMinImages, "eval: ", data, " has ", train.size(), " training images; at least ",
+           kMinImages, " are needed");
 
   // The feature space: generated, test and (for the real-vs-real floor) as
   // many training images as there are test images.
@@ -183,9 +202,14 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   std::fprintf(stderr, "eval: nearest training images ...\n");
   const Tensor train_flat = flat(train.images);
   const int64_t q = std::min(o.nearest_queries, o.n);
-  const Tensor queries = samples.narrow(0, 0, q);
-  const eval::Neighbours nn = eval::nearest_neighbours(flat(queries), train_flat, o.nearest_k);
-  save_image_grid(run + "/eval/nearest.png", nearest_grid(queries, train.images, nn), o.nearest_k + 1);
+  eval::Neighbours nn;
+  json nearest_image = nullptr;
+  if (q > 0) {
+    const Tensor queries = samples.narrow(0, 0, q);
+    nn = eval::nearest_neighbours(flat(queries), train_flat, std::min(o.nearest_k, train.size()));
+    save_image_grid(run + "/eval/nearest.png", nearest_grid(queries, train.images, nn), int64_t(nn.index[0].size()) + 1);
+    nearest_image = "eval/nearest.png";
+  }
   const int64_t m = std::min<int64_t>(1000, std::min(o.n, test.size()));
   const double nn_gen = eval::median_nearest_distance(flat(samples.narrow(0, 0, m)), train_flat);
   const double nn_test = eval::median_nearest_distance(flat(test.images.narrow(0, 0, m)), train_flat);
@@ -197,7 +221,6 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
     trajectory = "eval/trajectory.png";
   }
 
-  json costs = training_costs(run);
   costs["parameters"] = model.parameters();
   costs["extra_parameters"] = model.extra_parameters();
   costs["sample_time_per_image_ms"] = 1000.0 * sample_seconds / double(o.n);
@@ -245,7 +268,7 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
         {"recall_train_vs_test", ref_pr.recall}}},
       {"costs", costs},
       {"nearest", nearest},
-      {"images", {{"samples", "eval/samples.png"}, {"nearest", "eval/nearest.png"}, {"trajectory", trajectory}}}};
+      {"images", {{"samples", "eval/samples.png"}, {"nearest", nearest_image}, {"trajectory", trajectory}}}};
   const std::string text = report.dump(2) + "\n";
   write_file_atomically(run + "/eval.json", text.data(), text.size());
   return report;
@@ -276,11 +299,8 @@ std::string eval_table(const json& r) {
     << r.value("device", "") << ")\n";
   row("metric", "model", "real data (train vs test)");
   row("FID", number(m["fid"], "%.3f"), number(ref["fid_train_vs_test"], "%.3f"));
-  row("KID x 1000", number(m["kid_mean"].is_number() ? json(1000 * m["kid_mean"].get<double>()) : json(), "%.3f") +
-                        " +- " + number(m["kid_std"].is_number() ? json(1000 * m["kid_std"].get<double>()) : json(),
-                                        "%.3f"),
-      number(ref["kid_train_vs_test"].is_number() ? json(1000 * ref["kid_train_vs_test"].get<double>()) : json(),
-             "%.3f"));
+  row("KID (mean +- std)", number(m["kid_mean"], "%.4g") + " +- " + number(m["kid_std"], "%.3g"),
+      number(ref["kid_train_vs_test"], "%.4g"));
   row("precision (k=3)", number(m["precision"], "%.3f"), number(ref["precision_train_vs_test"], "%.3f"));
   row("recall (k=3)", number(m["recall"], "%.3f"), number(ref["recall_train_vs_test"], "%.3f"));
   row("classifier score", number(m["classifier_score"], "%.3f"));

@@ -100,7 +100,6 @@ class DDPMModel : public EvaluatedModel {
     models::BoundOptions bo;
     bo.timesteps = o.bound_timesteps;
     bo.seed = Streams::eval(o.seed);
-    bo.batch_size = o.batch_size;
     LazyProgress bar("bound");
     bo.progress = bar.callback();
     const models::BoundTerms t = models::variational_bound(*run_.diffusion, run_.predictor(),

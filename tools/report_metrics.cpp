@@ -123,8 +123,8 @@ std::vector<MetricRow> metric_rows() {
                     return d && *d > 0 ? small("+ " + format_count(d) + " D") : std::string();
                   },
                   nullptr});
-  rows.push_back({"Training time \u2193", "Wall-clock time of the training steps (all epochs and sessions; per-epoch evaluation excluded), with the number of optimizer steps.",
-                  Better::lower, {"costs", "train_time_s"}, format_seconds, {},
+  rows.push_back({"Training time", "Wall-clock time of the training steps (all epochs and sessions; per-epoch evaluation excluded), with the number of optimizer steps. A budget rather than a result: not ranked.",
+                  Better::none, {"costs", "train_time_s"}, format_seconds, {},
                   [](const json& e) {
                     const auto s = json_number(e, {"costs", "train_steps"});
                     return s ? small(format_count(s) + " steps") : std::string();

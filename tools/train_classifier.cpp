@@ -222,6 +222,8 @@ ClassifierSummary train_classifier(CommonOptions common, const ClassifierOptions
     }
     const double train_loss = seen ? sum_loss / double(seen) : 0.0;
     const double train_accuracy = images ? double(correct) / double(images) : 0.0;
+    // The time of the training steps alone: the evaluation below is not training.
+    const double train_seconds = progress.elapsed_seconds();
     progress.finish(fmt("mean loss %.3f", train_loss) + fmt(", accuracy %.4f", train_accuracy));
 
     // End of epoch: test, checkpoint, and the classifier file.
@@ -229,7 +231,7 @@ ClassifierSummary train_classifier(CommonOptions common, const ClassifierOptions
     last_test = evaluate_classifier(model, test.images, test.labels, 500, device);
     run.metrics({{"epoch", double(epoch)}, {"step", double(global_step)}, {"loss", train_loss},
                  {"accuracy", train_accuracy}, {"test_loss", last_test.loss}, {"test_accuracy", last_test.accuracy},
-                 {"time_s", progress.elapsed_seconds()}},
+                 {"time_s", train_seconds}},
                 "epoch");
     run.log("epoch " + std::to_string(epoch) + ": test accuracy " + fmt("%.4f", last_test.accuracy) + " (loss " +
             fmt("%.4f", last_test.loss) + ", " + std::to_string(last_test.images) + " images), train accuracy " +

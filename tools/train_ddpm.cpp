@@ -228,6 +228,8 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
       }
     }
     const double mean_loss = seen ? sum_loss / double(seen) : 0.0;
+    // The time of the training steps alone: the evaluation below is not training.
+    const double train_seconds = progress.elapsed_seconds();
     progress.finish(fmt("mean loss %.4f", mean_loss));
 
     // End of epoch: samples and the bound from the EMA weights, then a checkpoint.
@@ -266,7 +268,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
                    fmt("%.3f", b.diffusion) + ", L_0 " + fmt("%.3f", b.decoder) + "; " + std::to_string(bound_images) +
                    " images, " + std::to_string(b.per_t.size()) + " strata of t)";
     }
-    row["time_s"] = progress.elapsed_seconds();
+    row["time_s"] = train_seconds;
     row["peak_memory_mb"] = peak_memory_mb(device);  // training, sampling and the bound
     run.metrics(row, "epoch");
     run.log("epoch " + std::to_string(epoch) + ": mean L_simple " + fmt("%.4f", mean_loss) + bound_text);

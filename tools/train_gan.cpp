@@ -234,12 +234,14 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
       }
     }
     summarise();
+    // The time of the training steps alone: the evaluation below is not training.
+    const double train_seconds = progress.elapsed_seconds();
     progress.finish("mean " + status(summary.d_loss, summary.g_loss));
 
     // End of epoch: log, draw the fixed noise batch, checkpoint.
     run.metrics({{"epoch", double(epoch)}, {"step", double(global_step)}, {"d_loss", summary.d_loss},
                  {"g_loss", summary.g_loss}, {"d_real", summary.d_real}, {"d_fake", summary.d_fake},
-                 {"lr", opt_g.lr}, {"time_s", progress.elapsed_seconds()},
+                 {"lr", opt_g.lr}, {"time_s", train_seconds},
                  {"peak_memory_mb", peak_memory_mb(device)}},
                 "epoch");
     const char* out_name = models::logits_are_log_odds(obj.loss) ? "D(x) %.3f" : "f(x) %.3f";

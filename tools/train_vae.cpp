@@ -178,6 +178,8 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
         return summary;
       }
     }
+    // The time of the training steps alone: the evaluation below is not training.
+    const double train_seconds = progress.elapsed_seconds();
     progress.finish(fmt("mean loss %.2f", seen ? sum_loss / double(seen) : 0.0));
 
     // End of epoch: evaluate, draw, checkpoint.
@@ -189,7 +191,7 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
                  {"loss", seen ? sum_loss / double(seen) : 0.0}, {"recon", seen ? sum_recon / double(seen) : 0.0},
                  {"kl", seen ? sum_kl / double(seen) : 0.0}, {"train_loss", tr.loss}, {"train_recon", tr.recon},
                  {"train_kl", tr.kl}, {"test_loss", te.loss}, {"test_recon", te.recon}, {"test_kl", te.kl},
-                 {"time_s", progress.elapsed_seconds()}, {"peak_memory_mb", peak_memory_mb(device)}},
+                 {"time_s", train_seconds}, {"peak_memory_mb", peak_memory_mb(device)}},
                 "epoch");
     run.log("epoch " + std::to_string(epoch) + ": test -ELBO " + fmt("%.2f", te.loss) + " nats/image (recon " +
             fmt("%.2f", te.recon) + ", KL " + fmt("%.2f", te.kl) + "), train " + fmt("%.2f", tr.loss));

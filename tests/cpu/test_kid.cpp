@@ -61,8 +61,9 @@ TEST(Kid, SameDistributionAveragesZeroAndAShiftIsClearlyPositive) {
   EXPECT_EQ(same.subsets, 50);
   EXPECT_EQ(same.subset_size, 300);
   EXPECT_GT(same.std, 0);
-  // Unbiased: the mean over subsets is ~0, within a few of its standard errors.
-  EXPECT_LT(std::fabs(same.mean), 4 * same.std / std::sqrt(50.0)) << same.mean << " +- " << same.std;
+  // Unbiased: the mean over subsets is ~0. The subsets overlap, so the mean's
+  // standard error is larger than std / sqrt(50) (about 3x): allow 12 of those.
+  EXPECT_LT(std::fabs(same.mean), 12 * same.std / std::sqrt(50.0)) << same.mean << " +- " << same.std;
   // A shift of 0.5 in every coordinate: MMD^2 is clearly positive.
   const eval::KIDResult shifted = eval::kid(a, add(b, 0.5), 50, 300, 1);
   EXPECT_GT(shifted.mean, 20 * shifted.std / std::sqrt(50.0));
