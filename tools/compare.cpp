@@ -156,9 +156,9 @@ std::string intro_line(const ReportRun& run, size_t index) {
   if (data.empty()) data = json_string(run.config, {"common", "data"});
   if (device.empty()) device = json_string(run.config, {"common", "device"});
   std::optional<double> epochs = json_number(e, {"costs", "epochs"}), steps = json_number(e, {"costs", "train_steps"});
-  if (!epochs && run.metrics) epochs = last_value(*run.metrics, "epoch", "epoch");
-  if (!steps && run.metrics) steps = last_value(*run.metrics, "epoch", "step");
-  if (!steps && run.metrics) steps = last_value(*run.metrics, "step", "step");
+  if (!epochs && run.metrics) epochs = run.metrics->last("epoch", "epoch");
+  if (!steps && run.metrics) steps = run.metrics->last("epoch", "step");
+  if (!steps && run.metrics) steps = run.metrics->last("step", "step");
 
   std::vector<std::string> parts{upper(run.model.empty() ? "?" : run.model) + " on " + (data.empty() ? "?" : data),
                                  device.empty() ? "device ?" : device, format_count(epochs) + " epochs",
@@ -287,9 +287,9 @@ std::string curves_section(const std::vector<ReportRun>& runs) {
     for (const ChartSpec& spec : specs) {
       std::vector<ChartSeries> series;
       for (const std::string& column : spec.columns) {
-        if (!has_column(*r.metrics, column)) continue;
+        if (!r.metrics->has_column(column)) continue;
         ChartSeries s{column, {}, {}};
-        for (const auto& [x, y] : column_points(*r.metrics, spec.kind, spec.x, column)) s.x.push_back(x), s.y.push_back(y);
+        for (const auto& [x, y] : r.metrics->series(spec.kind, column, spec.x)) s.x.push_back(x), s.y.push_back(y);
         series.push_back(std::move(s));
       }
       html += "<figure class=\"chart\">" +

@@ -172,15 +172,10 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   const Classified gen_c = classify(*classifier.model, samples, device);
   const Classified test_c = classify(*classifier.model, test.images, device);
   const Classified train_c = classify(*classifier.model, train.images.narrow(0, 0, std::min(test.size(), train.size())), device);
+  // The classifier measured again on these test images (softmax keeps the argmax).
+  const std::vector<int> predicted = models::predicted_classes(test_c.probabilities);
   int64_t correct = 0;
-  {
-    const std::vector<double> p = test_c.probabilities.to_vector<double>();
-    const int64_t k = test_c.probabilities.size(1);
-    for (int64_t i = 0; i < test.size(); ++i) {
-      const auto row = p.begin() + i * k;
-      correct += int64_t(std::max_element(row, row + k) - row) == test.labels[size_t(i)];
-    }
-  }
+  for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == test.labels[i];
 
   const double fid = eval::fid(gen_c.features, test_c.features);
   const eval::KIDResult kid = eval::kid(gen_c.features, test_c.features, 100, 1000, o.seed);

@@ -1,5 +1,6 @@
 #include "tools/metrics_csv.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -27,14 +28,26 @@ std::optional<double> MetricsRow::number(const std::string& column) const {
   return it->second;
 }
 
-std::vector<std::pair<double, double>> MetricsTable::series(const std::string& kind, const std::string& column) const {
+std::vector<std::pair<double, double>> MetricsTable::series(const std::string& kind, const std::string& y,
+                                                             const std::string& x) const {
   std::vector<std::pair<double, double>> out;
   for (const MetricsRow& row : rows) {
     if (row.kind != kind) continue;
-    auto x = row.number("step"), y = row.number(column);
-    if (x && y) out.emplace_back(*x, *y);
+    const auto xv = row.number(x), yv = row.number(y);
+    if (xv && yv) out.emplace_back(*xv, *yv);
   }
   return out;
+}
+
+std::optional<double> MetricsTable::last(const std::string& kind, const std::string& column) const {
+  for (auto it = rows.rbegin(); it != rows.rend(); ++it)
+    if (it->kind == kind)
+      if (auto v = it->number(column)) return v;
+  return std::nullopt;
+}
+
+bool MetricsTable::has_column(const std::string& column) const {
+  return std::find(columns.begin(), columns.end(), column) != columns.end();
 }
 
 MetricsTable read_metrics_csv(const std::string& path) {

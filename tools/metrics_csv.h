@@ -19,8 +19,12 @@ struct MetricsRow {
 struct MetricsTable {
   std::vector<std::string> columns;  // after "kind"
   std::vector<MetricsRow> rows;
-  // (step, value) of every row of `kind` that reports `column` (x from the "step" column).
-  std::vector<std::pair<double, double>> series(const std::string& kind, const std::string& column) const;
+  // (x, y) of the rows of `kind` that report both columns, in file order.
+  std::vector<std::pair<double, double>> series(const std::string& kind, const std::string& y,
+                                                const std::string& x = "step") const;
+  // The column's value in the last row of `kind` that reports it.
+  std::optional<double> last(const std::string& kind, const std::string& column) const;
+  bool has_column(const std::string& column) const;
 };
 
 // Throws a clear error for a missing file, a bad header or a field that is

@@ -86,27 +86,6 @@ void name_runs(std::vector<ReportRun>& runs) {
     if (uses[r.name] > 1) r.name = r.path;
 }
 
-std::vector<std::pair<double, double>> column_points(const MetricsTable& table, const std::string& kind,
-                                                     const std::string& x, const std::string& y) {
-  std::vector<std::pair<double, double>> out;
-  for (const MetricsRow& row : table.rows) {
-    const auto xv = row.number(x), yv = row.number(y);
-    if (row.kind == kind && xv && yv) out.emplace_back(*xv, *yv);
-  }
-  return out;
-}
-
-std::optional<double> last_value(const MetricsTable& table, const std::string& kind, const std::string& column) {
-  for (auto it = table.rows.rbegin(); it != table.rows.rend(); ++it)
-    if (it->kind == kind)
-      if (auto v = it->number(column)) return v;
-  return std::nullopt;
-}
-
-bool has_column(const MetricsTable& table, const std::string& column) {
-  return std::find(table.columns.begin(), table.columns.end(), column) != table.columns.end();
-}
-
 std::vector<EpochImage> ReportRun::epoch_images(const std::string& stem) const {
   std::vector<EpochImage> out;
   const fs::path dir = file("samples");
@@ -120,12 +99,6 @@ std::vector<EpochImage> ReportRun::epoch_images(const std::string& stem) const {
   }
   std::sort(out.begin(), out.end(), [](const EpochImage& a, const EpochImage& b) { return a.epoch < b.epoch; });
   return out;
-}
-
-std::optional<std::string> ReportRun::eval_image(const std::string& key) const {
-  const std::string relative = json_string(eval, {"images", key});
-  if (relative.empty() || !fs::is_regular_file(file(relative))) return std::nullopt;
-  return file(relative);
 }
 
 }  // namespace ng::tools

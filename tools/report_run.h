@@ -32,9 +32,6 @@ struct ReportRun {
   std::string file(const std::string& relative) const { return path + "/" + relative; }
   // samples/<stem>_NNN.png, by epoch.
   std::vector<EpochImage> epoch_images(const std::string& stem) const;
-  // The picture eval.json names under "images" (null when it names none or
-  // the file is missing).
-  std::optional<std::string> eval_image(const std::string& key) const;
 };
 
 // Throws ng::Error naming the run when it is not a folder, has no eval.json
@@ -44,13 +41,6 @@ ReportRun load_report_run(const std::string& path);
 // Names runs by their folder's name, or by their whole path where two
 // folders share a name.
 void name_runs(std::vector<ReportRun>& runs);
-
-// (x, y) of the rows of `kind` that report both columns, in file order.
-std::vector<std::pair<double, double>> column_points(const MetricsTable& table, const std::string& kind,
-                                                     const std::string& x, const std::string& y);
-// The column's value in the last row of `kind` that reports it.
-std::optional<double> last_value(const MetricsTable& table, const std::string& kind, const std::string& column);
-bool has_column(const MetricsTable& table, const std::string& column);
 
 // The number at a path of keys, or nullopt when a key is missing or the value
 // is null or not a number.

@@ -121,11 +121,7 @@ ClassifierSummary train_classifier(CommonOptions common, const ClassifierOptions
   model.set_dropout_generator(noise);
   optim::Adam opt(model.named_parameters(), {.lr = common.lr});
 
-  LoaderOptions lo;
-  lo.batch_size = common.batch_size;
-  lo.seed = common.seed;
-  lo.drop_last = true;
-  DataLoader loader(train, lo);
+  DataLoader loader = training_loader(train, common);
   const int64_t steps_per_epoch = loader.num_batches();
   NG_CHECK(steps_per_epoch > 0, "classifier: ", train.size(), " training images make no batch of ",
            common.batch_size);

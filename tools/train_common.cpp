@@ -54,6 +54,14 @@ Dataset load_dataset_limited(const std::string& spec, const std::string& split, 
   return d;
 }
 
+DataLoader training_loader(const Dataset& train, const CommonOptions& common) {
+  LoaderOptions options;
+  options.batch_size = common.batch_size;
+  options.seed = common.seed;
+  options.drop_last = true;
+  return DataLoader(train, options);
+}
+
 void start_epoch_at(DataLoader& loader, int64_t epoch, int64_t skip_batches) {
   loader.start_epoch(epoch);
   for (int64_t i = 0; i < skip_batches; ++i)

@@ -50,6 +50,10 @@ struct Streams {
 // load_dataset, keeping only the first `limit` images when limit > 0.
 Dataset load_dataset_limited(const std::string& spec, const std::string& split, int64_t limit);
 
+// The loader every trainer draws from: whole batches of --batch-size in an
+// order reshuffled each epoch from --seed.
+DataLoader training_loader(const Dataset& train, const CommonOptions& common);
+
 // Starts an epoch of the loader and skips the batches a resumed run has
 // already trained on (the order is a function of seed and epoch alone).
 void start_epoch_at(DataLoader& loader, int64_t epoch, int64_t skip_batches);

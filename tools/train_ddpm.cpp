@@ -175,11 +175,7 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
   const int64_t bound_images = std::min(test.size(), opts.bound_images >= 0 ? opts.bound_images : (gpu ? 256 : 8));
   const int64_t bound_timesteps = opts.bound_timesteps >= 0 ? opts.bound_timesteps : (gpu ? 100 : 20);
 
-  LoaderOptions lo;
-  lo.batch_size = common.batch_size;
-  lo.seed = common.seed;
-  lo.drop_last = true;
-  DataLoader loader(train, lo);
+  DataLoader loader = training_loader(train, common);
   DDPMSummary summary;
   summary.run = run.path();
   const int64_t steps_per_epoch = loader.num_batches();

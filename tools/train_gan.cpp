@@ -147,11 +147,7 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
   const Tensor z_fixed = randn({64, mc.z_dim}, fixed, TensorOptions{}.with_device(device));
   const TensorOptions on_device = TensorOptions{}.with_device(device);
 
-  LoaderOptions lo;
-  lo.batch_size = common.batch_size;
-  lo.seed = common.seed;
-  lo.drop_last = true;
-  DataLoader loader(train, lo);
+  DataLoader loader = training_loader(train, common);
   const int64_t steps_per_epoch = loader.num_batches() / opts.n_critic;
   NG_CHECK(steps_per_epoch > 0, "gan: ", train.size(), " training images make fewer than ", opts.n_critic,
            " batches of ", common.batch_size, " (one generator step)");

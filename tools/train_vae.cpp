@@ -125,11 +125,7 @@ TrainSummary train_vae(CommonOptions common, const VAEOptions& vae) {
   const int64_t recon_per_row = std::min<int64_t>(8, test.size());
   const Tensor recon_batch = first_rows(test.images, std::min<int64_t>(32, test.size() / recon_per_row * recon_per_row));
 
-  LoaderOptions lo;
-  lo.batch_size = common.batch_size;
-  lo.seed = common.seed;
-  lo.drop_last = true;
-  DataLoader loader(train, lo);
+  DataLoader loader = training_loader(train, common);
   TrainSummary summary;
   summary.run = run.path();
   const int64_t steps_per_epoch = loader.num_batches();
