@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "engine/cpu/blas.h"
 #include "engine/error.h"
 #include "eval/feature_input.h"
 #include "eval/metrics.h"
@@ -50,7 +51,8 @@ SymmetricEigen symmetric_eigen(const Tensor& matrix) {
   NG_CHECK(info == 0, op, ": LAPACK dsyev workspace query failed (info ", info, ")");
   lwork = int(work_size);
   std::vector<double> work(size_t(std::max(1, lwork)));
-  dsyev_("V", "U", &n, values_in.data(), &lda, w.data(), work.data(), &lwork, &info, 1, 1);
+  // Serial, so that the result does not depend on the thread count.
+  cpu::blas::serial([&] { dsyev_("V", "U", &n, values_in.data(), &lda, w.data(), work.data(), &lwork, &info, 1, 1); });
   NG_CHECK(info == 0, op, ": LAPACK dsyev did not converge for ", shape_str(a.shape()), " (info ", info, ")");
 
   const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64);

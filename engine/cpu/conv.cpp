@@ -1,11 +1,10 @@
 #include "engine/cpu/conv.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <memory>
 #include <vector>
 
+#include "engine/cpu/blas.h"
 #include "engine/cpu/loops.h"
 
 namespace ng::cpu {
@@ -46,16 +45,10 @@ constexpr int64_t kParallelGrain = int64_t(1) << 14;
 
 // ---- GEMM: C[m,n] = op(A)[m,k] * op(B)[k,n] + beta C, row-major ----------------
 
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-          int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(m),
-              int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
-
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda,
-          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(m),
-              int(n), int(k), 1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+          int64_t ldb, T beta, T* c, int64_t ldc) {
+  blas::gemm<T>({m, n, k, trans_a, trans_b, lda, ldb, ldc}, a, b, beta, c);
 }
 
 // ---- im2col / col2im -----------------------------------------------------------
