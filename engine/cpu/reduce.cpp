@@ -1,5 +1,6 @@
 #include "engine/cpu/reduce.h"
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -8,6 +9,9 @@
 namespace ng::cpu {
 
 namespace {
+
+// Elements summed in one block of a long reduction (see reduce_block).
+constexpr int64_t kBlockElements = int64_t(1) << 14;
 
 struct SumAcc {
   double v = 0;
@@ -43,10 +47,10 @@ void run(const Tensor& out, const Tensor& in, const std::vector<bool>& reduced) 
   T* dst = out.data<T>();
 
   auto reduce_block = [&](const T* base, bool threads) {
-    // Rows run in parallel when allowed; partial accumulators are merged.
     const int64_t nd = int64_t(red.shape.size()), inner = red.shape.back(), st = red.strides[0].back();
     const int64_t rows = n_red / std::max<int64_t>(inner, 1);
-    auto row_acc = [&](int64_t r) {
+    // Elements [i0, i1) of row r.
+    auto row_acc = [&](int64_t r, int64_t i0, int64_t i1) {
       int64_t off = 0;
       for (int64_t d = nd - 2; d >= 0; --d) {
         off += (r % red.shape[d]) * red.strides[0][d];
@@ -55,28 +59,34 @@ void run(const Tensor& out, const Tensor& in, const std::vector<bool>& reduced) 
       Acc a;
       const T* p = base + off;
       if (st == 1)
-        for (int64_t i = 0; i < inner; ++i) a.add(double(p[i]));
+        for (int64_t i = i0; i < i1; ++i) a.add(double(p[i]));
       else
-        for (int64_t i = 0; i < inner; ++i) a.add(double(p[i * st]));
+        for (int64_t i = i0; i < i1; ++i) a.add(double(p[i * st]));
       return a;
     };
-    Acc total;
-    if (threads && n_red >= (1 << 15) && rows > 1) {
-      // Each thread reduces a fixed (static) block of rows; the partial
-      // results are merged in thread order, so the sum is the same bits on
-      // every run with the same thread count.
-      std::vector<Acc> partial(static_cast<size_t>(omp_get_max_threads()));
-#pragma omp parallel
-      {
-        Acc local;
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; ++r) local.merge(row_acc(r));
-        partial[size_t(omp_get_thread_num())] = local;
+    // The elements are summed in blocks of about kBlockElements (whole rows,
+    // or pieces of one long row), cut by the shape alone, and the blocks'
+    // results are merged in block order: the same bits whether the blocks
+    // run on one thread or on many.
+    const bool long_rows = inner > kBlockElements;
+    const int64_t pieces = long_rows ? (inner + kBlockElements - 1) / kBlockElements : 1;
+    const int64_t block_rows = long_rows ? 1 : std::max<int64_t>(1, kBlockElements / std::max<int64_t>(inner, 1));
+    const int64_t blocks = long_rows ? rows * pieces : (rows + block_rows - 1) / block_rows;
+    auto block_acc = [&](int64_t b) {
+      if (long_rows) {
+        const int64_t r = b / pieces, i0 = (b % pieces) * kBlockElements;
+        return row_acc(r, i0, std::min(inner, i0 + kBlockElements));
       }
-      for (const Acc& a : partial) total.merge(a);
-    } else {
-      for (int64_t r = 0; r < rows; ++r) total.merge(row_acc(r));
-    }
+      Acc a;
+      for (int64_t r = b * block_rows; r < std::min(rows, (b + 1) * block_rows); ++r) a.merge(row_acc(r, 0, inner));
+      return a;
+    };
+    if (blocks <= 1) return block_acc(0).v;
+    std::vector<Acc> partial(static_cast<size_t>(blocks));
+#pragma omp parallel for schedule(static) if (threads)
+    for (int64_t b = 0; b < blocks; ++b) partial[size_t(b)] = block_acc(b);
+    Acc total;
+    for (const Acc& a : partial) total.merge(a);
     return total.v;
   };
 
