@@ -2,7 +2,12 @@
 // PyTorch twins (benchmarks/pytorch/*.py) run on the same machine.
 //
 //   build/bin/bench_train_step [--batch 64] [--threads 2] [--steps 30] [--device cpu] [--model vae|gan|ddpm]
-//                            [--python /usr/bin/python3] [--no-pytorch]
+//                            [--python /usr/bin/python3] [--scripts benchmarks/pytorch] [--pytorch-tf32]
+//                            [--no-pytorch]
+//
+// On a GPU PyTorch runs with cudnn.benchmark on, and in strict fp32 unless
+// --pytorch-tf32 lets cuDNN and cuBLAS use TF32 tensor cores (PyTorch's
+// default for convolutions).
 //
 // A step is: forward, loss, backward, Adam update, on a fixed random batch.
 // For the GAN a step is one discriminator step and one generator step
@@ -117,10 +122,10 @@ double time_ddpm(int64_t batch, int steps, Device device) {
 
 // Runs the PyTorch twin's --bench and reads the median it prints.
 double time_pytorch(const std::string& python, const std::string& script, int64_t batch, int threads, int steps,
-                    const std::string& device) {
+                    const std::string& device, bool tf32) {
   const std::string cmd = python + " " + script + " --bench --batch " + std::to_string(batch) + " --threads " +
                           std::to_string(threads) + " --steps " + std::to_string(steps) + " --device " + device +
-                          " 2>/dev/null";
+                          (tf32 ? " --tf32" : "") + " 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return -1;
   char line[512];
@@ -140,7 +145,8 @@ int main(int argc, char** argv) {
   int64_t batch = 64;
   int threads = 2, steps = 30;
   std::string device = "cpu";
-  bool no_pytorch = false;
+  bool no_pytorch = false, pytorch_tf32 = false;
+  std::string scripts = "benchmarks/pytorch";
   // Debian's PyTorch lives in /usr/bin/python3; a python3 earlier on PATH may lack it.
   std::string only, python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   app.add_option("--batch", batch)->capture_default_str();
@@ -150,10 +156,14 @@ int main(int argc, char** argv) {
   app.add_flag("--no-pytorch", no_pytorch, "time nanogen only");
   app.add_option("--model", only, "time only this model (vae, gan, ddpm)");
   app.add_option("--python", python, "the Python with PyTorch (e.g. /usr/bin/python3)")->capture_default_str();
+  app.add_option("--scripts", scripts, "the folder of the PyTorch twins")->capture_default_str();
+  app.add_flag("--pytorch-tf32", pytorch_tf32, "let PyTorch use TF32 tensor cores on the GPU (default: strict fp32)");
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
   const Device dev = Device::parse(device);
 
+  if (dev.is_cuda())
+    std::printf("PyTorch on the GPU: cudnn.benchmark on, TF32 %s\n", pytorch_tf32 ? "on" : "off (strict fp32)");
   std::printf("%-6s %6s %8s %12s %12s %8s\n", "model", "batch", "threads", "nanogen ms", "pytorch ms", "ratio");
   struct Entry {
     const char* name;
@@ -162,8 +172,8 @@ int main(int argc, char** argv) {
   for (const Entry& e : {Entry{"vae", time_vae}, Entry{"gan", time_gan}, Entry{"ddpm", time_ddpm}}) {
     if (!only.empty() && only != e.name) continue;
     const double ours = e.time(batch, steps, dev);
-    const std::string script = std::string("benchmarks/pytorch/") + e.name + ".py";
-    const double theirs = no_pytorch ? -1 : time_pytorch(python, script, batch, threads, steps, device);
+    const std::string script = scripts + "/" + e.name + ".py";
+    const double theirs = no_pytorch ? -1 : time_pytorch(python, script, batch, threads, steps, device, pytorch_tf32);
     std::printf("%-6s %6lld %8d %12.2f %12.2f %8.2f\n", e.name, (long long)batch, threads, ours, theirs,
                 theirs > 0 ? ours / theirs : 0.0);
   }

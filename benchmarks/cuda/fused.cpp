@@ -3,13 +3,14 @@
 // in the same run, against cuRAND (generation) and against the same math as
 // separate elementwise launches through the engine's ops (the composite).
 //
-//   build/bin/bench_cuda_fused [--n 16777216] [--reps 30]
+//   build/bin/bench_cuda_fused [--n 16777216] [--samples 15] [--list]
 //
 // Method: validate each kernel first (against the CPU twin or the composite),
-// warm up, time with CUDA events on the engine's stream, report the median
-// of --reps runs. Large sizes stream every operand through device memory
-// (16M float32 = 64 MiB an array, far past the 50 MiB L2), so no rotation of
-// inputs is needed; the model-sized rows are launch-bound and say so.
+// then race it against the other side (race.h: interleaved, at least 20
+// launches per event pair, on the engine's stream). Large sizes stream every
+// operand through device memory (16M float32 = 64 MiB an array, past the L2
+// of any current GPU), so no rotation of inputs is needed; the model-sized
+// rows are launch-bound and say so.
 // Exit status 1 when a validation fails or no GPU is visible.
 #include <cuda_runtime_api.h>
 #include <curand.h>
@@ -32,6 +33,7 @@
 #include "kernels/fused.h"
 #include "kernels/random.h"
 #include "models/vae.h"
+#include "race.h"
 
 using namespace ng;
 
@@ -56,32 +58,11 @@ void check(bool ok, const std::string& what) {
 
 cudaStream_t s0() { return cuda::stream(0); }
 
-// Median milliseconds of one call of fn (each timed run makes `inner` calls).
-double time_ms(const std::function<void()>& fn, int reps, int inner = 1) {
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  for (int i = 0; i < 3; ++i) fn();  // warm-up: module load, allocator, caches
-  cudaStreamSynchronize(s0());
-  std::vector<double> ms;
-  for (int r = 0; r < reps; ++r) {
-    cudaEventRecord(a, s0());
-    for (int i = 0; i < inner; ++i) fn();
-    cudaEventRecord(b, s0());
-    cudaEventSynchronize(b);
-    float t = 0;
-    cudaEventElapsedTime(&t, a, b);
-    ms.push_back(double(t) / inner);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) {
-    std::fprintf(stderr, "CUDA error while timing: %s\n", cudaGetErrorString(err));
-    std::exit(1);
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+int g_samples = 15;
+
+// Ours against theirs, interleaved (race.h); both write the same buffers.
+ng::bench::RaceResult race(const std::function<void()>& ours, const std::function<void()>& theirs) {
+  return ng::bench::race(s0(), 1, g_samples, [&](int) { ours(); }, [&](int) { theirs(); });
 }
 
 double gbps(double bytes, double ms) { return bytes / (ms * 1e-3) / 1e9; }
@@ -100,21 +81,23 @@ double max_rel_diff(const Tensor& a, const Tensor& b) {
 
 struct Row {
   std::string op, shape;
-  double bytes, fused_ms, other_ms;  // other: the composite (or cuRAND)
+  double bytes;
+  ng::bench::RaceResult r;  // ours: the fused kernel; theirs: the composite (or cuRAND)
 };
 
 std::string shape_of(const Shape& s) { return shape_str(s); }
 
 void print_table(const char* title, const char* other_name, const std::vector<Row>& rows, double copy_gbps) {
   std::printf("\n%s (copy roofline %.0f GB/s; target >= 80%%)\n", title, copy_gbps);
-  std::printf("%-24s %-18s %9s %10s %8s %6s %-6s %12s %8s %8s\n", "op", "shape", "MB/call", "fused us", "GB/s",
-              "%copy", "target", other_name, "GB/s", "speedup");
+  std::printf("%-24s %-18s %9s %10s %8s %6s %-6s %12s %8s %6s\n", "op", "shape", "MB/call", "fused us", "GB/s",
+              "%copy", "target", other_name, "GB/s", "ratio");
   for (const Row& r : rows) {
-    const double g = gbps(r.bytes, r.fused_ms), o = gbps(r.bytes, r.other_ms), frac = g / copy_gbps;
-    std::printf("%-24s %-18s %9.2f %10.1f %8.0f %5.0f%% %-6s %12.1f %8.0f %7.2fx\n", r.op.c_str(), r.shape.c_str(),
-                r.bytes / 1e6, r.fused_ms * 1e3, g, 100 * frac, frac >= 0.8 ? "ok" : "below", r.other_ms * 1e3, o,
-                r.other_ms / r.fused_ms);
+    const double g = gbps(r.bytes, r.r.ours_ms), o = gbps(r.bytes, r.r.theirs_ms), frac = g / copy_gbps;
+    std::printf("%-24s %-18s %9.2f %10.1f %8.0f %5.0f%% %-6s %12.1f %8.0f %6.2f\n", r.op.c_str(), r.shape.c_str(),
+                r.bytes / 1e6, r.r.ours_ms * 1e3, g, 100 * frac, frac >= 0.8 ? "ok" : "below", r.r.theirs_ms * 1e3, o,
+                r.r.ratio);
   }
+  std::printf("ratio = fused / other, the median of interleaved pairs (< 1: fused faster)\n");
 }
 
 TensorOptions gpu_f32() { return TensorOptions{}.with_device(Device::cuda(0)); }
@@ -124,28 +107,31 @@ TensorOptions gpu_f32() { return TensorOptions{}.with_device(Device::cuda(0)); }
 int main(int argc, char** argv) {
   CLI::App app{"fused kernels, Philox and multi-tensor Adam against the copy roofline, cuRAND and the composites"};
   int64_t n = int64_t(1) << 24;
-  int reps = 30;
+  bool list = false;
   app.add_option("--n", n, "elements of the large rows")->capture_default_str();
-  app.add_option("--reps", reps, "timed runs per measurement (median reported)")->capture_default_str();
+  app.add_option("--samples", g_samples, "interleaved pairs per row (median reported)")->capture_default_str();
+  app.add_flag("--list", list, "print the rows this would measure and exit (no GPU needed)");
   CLI11_PARSE(app, argc, argv);
+  if (list) {
+    for (const char* row : {"uniform (Philox) vs cuRAND", "normal (Philox) vs cuRAND",
+                            "reparam, reparam backward [64,16] and [n/16,16] vs composite",
+                            "q_sample, p_sample, ddim_step [128,1,28,28] and [n/1024,1,32,32] vs composite",
+                            "adam VAE, adam large: multi-tensor vs per-tensor and vs composite"})
+      std::printf("%s\n", row);
+    return 0;
+  }
   if (!cuda_available()) {
     std::fprintf(stderr, "bench_cuda_fused: no GPU is visible\n");
     return 1;
   }
-  cudaDeviceProp prop{};
-  cudaGetDeviceProperties(&prop, 0);
-  std::printf("device: %s, %d SMs, L2 %.0f MB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize / 1e6);
+  ng::bench::Ceilings ceilings;
+  ceilings.copy_gbs = ng::bench::measure_copy_gbs(s0());
+  ng::bench::print_preamble("bench_cuda_fused: Philox, the fused model kernels and Adam", ng::bench::device_facts(),
+                            ceilings, g_samples);
   NoGradGuard no_grad;
   const kernels::ScalarType f32 = kernels::ScalarType::f32;
 
-  // ---- the roofline: a device-to-device copy of 4 n floats ------------------------
-  const size_t copy_bytes = size_t(4 * n) * 4;
-  const Tensor src = rand({4 * n}, gpu_f32()), dst = empty({4 * n}, gpu_f32());
-  const double copy_ms = time_ms(
-      [&] { cudaMemcpyAsync(dst.raw_data(), src.raw_data(), copy_bytes, cudaMemcpyDeviceToDevice, s0()); }, reps);
-  const double copy_gbps = gbps(2.0 * double(copy_bytes), copy_ms);  // read + write
-  std::printf("cudaMemcpy D2D %.0f MB: %.3f ms, %.0f GB/s (bytes read + written)\n", copy_bytes / 1e6, copy_ms,
-              copy_gbps);
+  const double copy_gbps = ceilings.copy_gbs;
 
   // ---- Philox generation against cuRAND ---------------------------------------------
   std::vector<Row> gen_rows;
@@ -168,11 +154,11 @@ int main(int argc, char** argv) {
     }
     const double bytes = 4.0 * double(n);
     gen_rows.push_back({"uniform (Philox)", shape_of({n}), bytes,
-                        time_ms([&] { kernels::launch_uniform(f32, out.raw_data(), n, 1, 0, s0()); }, reps),
-                        time_ms([&] { curandGenerateUniform(gen, out.data<float>(), size_t(n)); }, reps)});
+                        race([&] { kernels::launch_uniform(f32, out.raw_data(), n, 1, 0, s0()); },
+                             [&] { curandGenerateUniform(gen, out.data<float>(), size_t(n)); })});
     gen_rows.push_back({"normal (Philox)", shape_of({n}), bytes,
-                        time_ms([&] { kernels::launch_normal(f32, out.raw_data(), n, 1, 0, s0()); }, reps),
-                        time_ms([&] { curandGenerateNormal(gen, out.data<float>(), size_t(n), 0.0f, 1.0f); }, reps)});
+                        race([&] { kernels::launch_normal(f32, out.raw_data(), n, 1, 0, s0()); },
+                             [&] { curandGenerateNormal(gen, out.data<float>(), size_t(n), 0.0f, 1.0f); })});
     curandDestroyGenerator(gen);
   }
   print_table("Philox generation, float32 (bytes: the output written)", "cuRAND us", gen_rows, copy_gbps);
@@ -185,7 +171,6 @@ int main(int argc, char** argv) {
     const Tensor mu = randn(shape, gen, gpu_f32()), lv = randn(shape, gen, gpu_f32()) * 0.5;
     Tensor z = empty(shape, gpu_f32()), eps = empty(shape, gpu_f32());
     const int64_t m = mu.numel();
-    const int inner = m < (1 << 20) ? 20 : 1;
     auto fused = [&] {
       kernels::launch_reparam_forward(f32, z.raw_data(), eps.raw_data(), mu.raw_data(), lv.raw_data(), m, true, 5,
                                       9, s0());
@@ -197,8 +182,7 @@ int main(int argc, char** argv) {
     };
     fused();
     check(max_rel_diff(z, composite()) < 1e-5, "reparam: fused and composite disagree");
-    rows.push_back({"reparam (draw eps)", shape_of(shape), 16.0 * double(m), time_ms(fused, reps, inner),
-                    time_ms([&] { composite(); }, reps, inner)});
+    rows.push_back({"reparam (draw eps)", shape_of(shape), 16.0 * double(m), race(fused, [&] { composite(); })});
     const Tensor g = randn(shape, gen, gpu_f32());
     Tensor dlv = empty(shape, gpu_f32());
     auto fused_back = [&] {
@@ -207,12 +191,11 @@ int main(int argc, char** argv) {
     auto composite_back = [&] { return g * eps * exp(lv * 0.5) * 0.5; };
     fused_back();
     check(max_rel_diff(dlv, composite_back()) < 1e-5, "reparam backward: fused and composite disagree");
-    rows.push_back({"reparam backward", shape_of(shape), 16.0 * double(m), time_ms(fused_back, reps, inner),
-                    time_ms([&] { composite_back(); }, reps, inner)});
+    rows.push_back({"reparam backward", shape_of(shape), 16.0 * double(m), 
+                    race(fused_back, [&] { composite_back(); })});
   }
   for (const Shape& shape : {Shape{128, 1, 28, 28}, Shape{n / 1024, 1, 32, 32}}) {  // DDPM batch, and a large one
     const int64_t batch = shape[0], m = shape_numel(shape);
-    const int inner = m < (1 << 20) ? 20 : 1;
     const Tensor x0 = rand(shape, gen, gpu_f32());
     std::vector<float> steps(static_cast<size_t>(batch));
     for (int64_t i = 0; i < batch; ++i) steps[size_t(i)] = float(1 + (i * 37) % 1000);
@@ -244,8 +227,7 @@ int main(int argc, char** argv) {
       Generator g(3, 0);
       check(max_rel_diff(xt, q_sample(x0, t, abar, g).x_t) == 0, "q_sample: the op and its kernel disagree");
     }
-    rows.push_back({"q_sample", shape_of(shape), 12.0 * double(m), time_ms(fused, reps, inner),
-                    time_ms([&] { composite(); }, reps, inner)});
+    rows.push_back({"q_sample", shape_of(shape), 12.0 * double(m), race(fused, [&] { composite(); })});
 
     // p_sample and ddim at one step, noise on.
     const Tensor e = randn(shape, gen, gpu_f32());
@@ -262,8 +244,7 @@ int main(int argc, char** argv) {
     };
     p_fused();
     check(max_rel_diff(out, p_composite()) < 1e-5, "p_sample: fused and composite disagree");
-    rows.push_back({"p_sample", shape_of(shape), 12.0 * double(m), time_ms(p_fused, reps, inner),
-                    time_ms([&] { p_composite(); }, reps, inner)});
+    rows.push_back({"p_sample", shape_of(shape), 12.0 * double(m), race(p_fused, [&] { p_composite(); })});
 
     const double ab_jump = abar[step - 21], sigma = ddim_sigma(ab, ab_jump, 0.5);  // a 20-step DDIM jump
     const kernels::DDIMCoefficients dc{std::sqrt(ab), std::sqrt(1 - ab), std::sqrt(ab_jump),
@@ -278,8 +259,7 @@ int main(int argc, char** argv) {
     };
     d_fused();
     check(max_rel_diff(out, d_composite()) < 1e-5, "ddim_step: fused and composite disagree");
-    rows.push_back({"ddim_step", shape_of(shape), 12.0 * double(m), time_ms(d_fused, reps, inner),
-                    time_ms([&] { d_composite(); }, reps, inner)});
+    rows.push_back({"ddim_step", shape_of(shape), 12.0 * double(m), race(d_fused, [&] { d_composite(); })});
   }
   print_table("Fused model kernels, float32 (bytes: each operand read or written once)", "compos. us", rows, copy_gbps);
 
@@ -314,7 +294,6 @@ int main(int argc, char** argv) {
       cpu::adam_step(st, p, g, m, v);
       check(max_rel_diff(params.back().p, p) == 0, "Adam multi-tensor differs from the CPU");
     }
-    const int inner = total < (1 << 22) ? 10 : 1;
     auto multi = [&] { cuda::adam_step_multi(st, params); };
     auto per_tensor = [&] {
       for (const cpu::AdamTensors& q : params) cuda::adam_step(st, q.p, q.g, q.m, q.v);
@@ -330,9 +309,8 @@ int main(int argc, char** argv) {
     };
     const std::string shape = std::to_string(shapes.size()) + "x, " + std::to_string(total);
     const double bytes = 28.0 * double(total);
-    const double multi_ms = time_ms(multi, reps, inner);
-    adam_rows.push_back({label + " /per-tensor", shape, bytes, multi_ms, time_ms(per_tensor, reps, inner)});
-    adam_rows.push_back({label + " /composite", shape, bytes, multi_ms, time_ms(composite, reps, inner)});
+    adam_rows.push_back({label + " /per-tensor", shape, bytes, race(multi, per_tensor)});
+    adam_rows.push_back({label + " /composite", shape, bytes, race(multi, composite)});
   }
   print_table("Adam, float32, one multi-tensor launch against one launch per tensor and against the composite "
               "(bytes: p, g, m, v read, p, m, v written)",

@@ -8,10 +8,14 @@
 //
 //   build/bin/bench_cuda_matmul [--precision fp32|tf32|bf16|all] [--quick] [--min-ms 200]
 //
-// Method: validate first (ours vs cuBLAS, relative Frobenius difference),
-// warm up, then time each launch with a pair of CUDA events, rotating among
-// enough copies of the inputs to exceed twice the L2 cache, and report the
-// median. TFLOP/s counts 2*M*N*K per product. The table is printed last.
+// Method (race.h): validate first (ours vs cuBLAS, relative Frobenius
+// difference), then ours and cuBLAS interleaved with at least 20 launches per
+// event pair, inputs rotated over more than twice the L2 (queried). bf16 is
+// raced twice: against cuBLAS converting the same fp32 inputs, and against
+// cuBLAS on native bf16 inputs (converted once, beforehand): the bound for an
+// engine that stores bf16. TFLOP/s count 2*M*N*K per product.
+//
+//   build/bin/bench_cuda_matmul [--precision fp32|tf32|bf16|all] [--quick] [--list]
 //
 // Targets (docs/kernels.md): fp32 SIMT >= 80% of cublasSgemm at 4096^3,
 // tensor-core tf32 / bf16 >= 70% of cuBLAS at the same precision.
@@ -29,17 +33,11 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/matmul.h"
+#include "race.h"
 
 namespace {
 
 using ng::kernels::GemmMath;
-
-#define CUBLAS_CHECK(call)                                                                    \
-  do {                                                                                        \
-    const cublasStatus_t s_ = (call);                                                         \
-    if (s_ != CUBLAS_STATUS_SUCCESS)                                                          \
-      throw std::runtime_error(std::string(#call) + " failed with status " + std::to_string(int(s_))); \
-  } while (0)
 
 struct Shape {
   std::string name;
@@ -79,16 +77,28 @@ float* device_floats(size_t n) {
 // Input copies to rotate through: enough that one round exceeds 2x the L2.
 struct Buffers {
   std::vector<float*> a, b, c;
+  std::vector<__nv_bfloat16*> a16, b16;  // the same inputs rounded to bf16
   void free_all() {
     for (auto* v : {&a, &b, &c})
       for (float* p : *v) cudaFree(p);
+    for (auto* v : {&a16, &b16})
+      for (__nv_bfloat16* p : *v) cudaFree(p);
   }
 };
 
-Buffers make_buffers(const Shape& s, int l2_bytes, std::mt19937& rng) {
+__nv_bfloat16* device_bf16(const std::vector<float>& host) {
+  std::vector<__nv_bfloat16> h(host.size());
+  for (size_t i = 0; i < host.size(); ++i) h[i] = __float2bfloat16(host[i]);
+  void* p = nullptr;
+  NG_CUDA_CHECK(cudaMalloc(&p, h.size() * sizeof(__nv_bfloat16)));
+  NG_CUDA_CHECK(cudaMemcpy(p, h.data(), h.size() * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice));
+  return static_cast<__nv_bfloat16*>(p);
+}
+
+Buffers make_buffers(const Shape& s, size_t l2_bytes, bool with_bf16, std::mt19937& rng) {
   const size_t na = size_t(s.m * s.k), nb = size_t(s.k * s.n), nc = size_t(s.m * s.n);
   const size_t set_bytes = (na + nb + nc) * sizeof(float);
-  const int sets = int(std::clamp<size_t>(2 * size_t(l2_bytes) / set_bytes + 1, 1, 32));
+  const int sets = ng::bench::rotation_sets(set_bytes, l2_bytes, 32);
   std::uniform_real_distribution<float> dist(-1.f, 1.f);
   std::vector<float> ha(na), hb(nb);
   for (float& x : ha) x = dist(rng);
@@ -101,6 +111,7 @@ Buffers make_buffers(const Shape& s, int l2_bytes, std::mt19937& rng) {
     buf.a.push_back(a);
     buf.b.push_back(b);
     buf.c.push_back(c);
+    if (with_bf16) buf.a16.push_back(device_bf16(ha)), buf.b16.push_back(device_bf16(hb));
   }
   return buf;
 }
@@ -140,13 +151,23 @@ void run_cublas(cublasHandle_t h, const Shape& s, GemmMath math, const float* a,
   const cublasOperation_t op_a = s.ta ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = s.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int m = int(s.m), n = int(s.n), k = int(s.k), lda = int(lda_of(s)), ldb = int(ldb_of(s));
   if (math == GemmMath::fp32) {
-    CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, n, m, k, &alpha, b, ldb, a, lda, &beta, c, n));
+    NG_CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, n, m, k, &alpha, b, ldb, a, lda, &beta, c, n));
     return;
   }
   const cublasComputeType_t compute =
       math == GemmMath::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_FAST_16BF;
-  CUBLAS_CHECK(cublasGemmEx(h, op_b, op_a, n, m, k, &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c,
+  NG_CUBLAS_CHECK(cublasGemmEx(h, op_b, op_a, n, m, k, &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c,
                             CUDA_R_32F, n, compute, CUBLAS_GEMM_DEFAULT));
+}
+
+// cuBLAS on inputs already stored in bf16, fp32 accumulation and output.
+void run_cublas_native_bf16(cublasHandle_t h, const Shape& s, const __nv_bfloat16* a, const __nv_bfloat16* b,
+                            float* c) {
+  const float alpha = 1.f, beta = 0.f;
+  const cublasOperation_t op_a = s.ta ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = s.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int m = int(s.m), n = int(s.n), k = int(s.k), lda = int(lda_of(s)), ldb = int(ldb_of(s));
+  NG_CUBLAS_CHECK(cublasGemmEx(h, op_b, op_a, n, m, k, &alpha, b, CUDA_R_16BF, ldb, a, CUDA_R_16BF, lda, &beta, c,
+                               CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 // ||x - y|| / ||y|| over two device arrays.
@@ -163,126 +184,100 @@ double relative_difference(const float* x, const float* y, size_t n) {
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
-// Median milliseconds of `launch(set)` over rotating input sets.
-template <class Launch>
-double median_ms(Launch launch, int sets, double min_ms, cudaStream_t stream) {
-  cudaEvent_t start, stop;
-  NG_CUDA_CHECK(cudaEventCreate(&start));
-  NG_CUDA_CHECK(cudaEventCreate(&stop));
-  for (int i = 0; i < 3; ++i) launch(i % sets);  // warm-up (module load, handles, clocks)
-  NG_CUDA_CHECK(cudaStreamSynchronize(stream));
-  std::vector<double> ms;
-  double total = 0;
-  for (int i = 0; (total < min_ms || i < 10) && i < 1000; ++i) {
-    NG_CUDA_CHECK(cudaEventRecord(start, stream));
-    launch(i % sets);
-    NG_CUDA_CHECK(cudaEventRecord(stop, stream));
-    NG_CUDA_CHECK(cudaEventSynchronize(stop));
-    float t = 0;
-    NG_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
-    ms.push_back(t);
-    total += t;
-  }
-  NG_CUDA_CHECK(cudaEventDestroy(start));
-  NG_CUDA_CHECK(cudaEventDestroy(stop));
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
-struct Row {
-  std::string shape, layout, precision;
-  double ours_ms, ref_ms, flops, diff;
-  bool valid;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Our GEMM kernels against cuBLAS at the same precision"};
   std::string precision = "all";
-  bool quick = false;
-  double min_ms = 200;
+  bool quick = false, list = false;
   app.add_option("--precision", precision, "fp32, tf32, bf16 or all")->check(CLI::IsMember({"fp32", "tf32", "bf16", "all"}));
-  app.add_flag("--quick", quick, "skip 8192^3 and time less");
-  app.add_option("--min-ms", min_ms, "time each kernel for at least this long (ms)");
+  app.add_flag("--quick", quick, "skip 8192^3 and take fewer samples");
+  app.add_flag("--list", list, "print the rows this would measure and exit (no GPU needed)");
   CLI11_PARSE(app, argc, argv);
-  if (quick) min_ms = std::min(min_ms, 50.0);
+
+  std::vector<GemmMath> maths;
+  for (GemmMath m : {GemmMath::fp32, GemmMath::tf32, GemmMath::bf16})
+    if (precision == "all" || precision == name_of(m)) maths.push_back(m);
+  const std::vector<Shape> cases = shapes(quick);
+  const auto label = [](const Shape& s) {
+    return s.name + " " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) + " " +
+           (s.ta ? "T" : "N") + (s.tb ? "T" : "N");
+  };
+  if (list) {
+    for (const Shape& s : cases)
+      for (GemmMath m : maths) {
+        std::printf("%-52s %s vs cuBLAS %s\n", label(s).c_str(), name_of(m), name_of(m));
+        if (m == GemmMath::bf16) std::printf("%-52s %s vs cuBLAS native bf16 inputs\n", label(s).c_str(), name_of(m));
+      }
+    return 0;
+  }
+  const int samples = quick ? 5 : 11;
 
   try {
-    int dev = 0;
-    NG_CUDA_CHECK(cudaGetDevice(&dev));
-    cudaDeviceProp prop{};
-    NG_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
-    std::fprintf(stderr, "device: %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount,
-                 prop.l2CacheSize >> 20);
+    const ng::bench::DeviceFacts device = ng::bench::device_facts();
     cudaStream_t stream;
     NG_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     cublasHandle_t handle;
-    CUBLAS_CHECK(cublasCreate(&handle));
-    CUBLAS_CHECK(cublasSetStream(handle, stream));
-    CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));  // fp32 Sgemm stays fp32
-
-    std::vector<GemmMath> maths;
-    for (GemmMath m : {GemmMath::fp32, GemmMath::tf32, GemmMath::bf16})
-      if (precision == "all" || precision == name_of(m)) maths.push_back(m);
-    const std::vector<Shape> cases = shapes(quick);
+    NG_CUBLAS_CHECK(cublasCreate(&handle));
+    const ng::bench::Ceilings ceilings = ng::bench::measure_ceilings(stream, handle);
+    NG_CUBLAS_CHECK(cublasSetStream(handle, stream));
+    NG_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));  // fp32 Sgemm stays fp32 (no TF32)
+    ng::bench::print_preamble("bench_cuda_matmul: our GEMMs against cuBLAS at the same precision", device, ceilings,
+                              samples);
+    ng::bench::Table table("matrix products, float32 inputs and outputs in device memory", ceilings);
+    table.print_header();
 
     size_t ws_bytes = 0;
     for (const Shape& s : cases)
       for (GemmMath m : maths) ws_bytes = std::max(ws_bytes, our_workspace(s, m));
     void* ws = nullptr;
     if (ws_bytes) NG_CUDA_CHECK(cudaMalloc(&ws, ws_bytes));
+    const bool with_bf16 = std::find(maths.begin(), maths.end(), GemmMath::bf16) != maths.end();
 
     std::mt19937 rng(1234);
-    std::vector<Row> rows;
     for (const Shape& s : cases) {
-      Buffers buf = make_buffers(s, prop.l2CacheSize, rng);
+      Buffers buf = make_buffers(s, device.l2_bytes, with_bf16, rng);
       const int sets = int(buf.a.size());
-      float* check = device_floats(size_t(s.m * s.n));
+      const size_t nc = size_t(s.m * s.n);
+      float* check = device_floats(nc);
       for (GemmMath m : maths) {
-        Row r;
-        r.shape = s.name + " " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k);
-        r.layout = std::string(s.ta ? "T" : "N") + (s.tb ? "T" : "N");
-        r.precision = name_of(m);
-        r.flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
+        const auto ours = [&](int i) { run_ours(s, m, buf.a[size_t(i)], buf.b[size_t(i)], buf.c[size_t(i)], ws, ws_bytes, stream); };
+        ng::bench::Row row;
+        row.shape = label(s);
+        row.pass = name_of(m);
+        row.flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
+        row.bytes = double(s.m * s.k + s.k * s.n + nc) * sizeof(float);
+        row.peak_tflops = m == GemmMath::fp32 ? ceilings.fp32_tflops
+                          : m == GemmMath::tf32 ? ceilings.tf32_tflops
+                                                : ceilings.bf16_tflops;
+        table.set_tolerance(m == GemmMath::fp32 ? 1e-5 : m == GemmMath::tf32 ? 2e-3 : 2e-2);
         // Validate: ours against cuBLAS on the same inputs.
-        run_ours(s, m, buf.a[0], buf.b[0], buf.c[0], ws, ws_bytes, stream);
+        ours(0);
         run_cublas(handle, s, m, buf.a[0], buf.b[0], check);
         NG_CUDA_CHECK(cudaStreamSynchronize(stream));
-        r.diff = relative_difference(buf.c[0], check, size_t(s.m * s.n));
-        const double limit = m == GemmMath::fp32 ? 1e-5 : m == GemmMath::tf32 ? 2e-3 : 2e-2;
-        r.valid = r.diff <= limit;
-        r.ours_ms = median_ms(
-            [&](int i) { run_ours(s, m, buf.a[size_t(i)], buf.b[size_t(i)], buf.c[size_t(i)], ws, ws_bytes, stream); },
-            sets, min_ms, stream);
-        r.ref_ms = median_ms([&](int i) { run_cublas(handle, s, m, buf.a[size_t(i)], buf.b[size_t(i)], buf.c[size_t(i)]); },
-                             sets, min_ms, stream);
-        std::fprintf(stderr, "%-40s %s %s  ours %.4f ms  cuBLAS %.4f ms  diff %.2e%s\n", r.shape.c_str(),
-                     r.layout.c_str(), r.precision.c_str(), r.ours_ms, r.ref_ms, r.diff, r.valid ? "" : "  INVALID");
-        rows.push_back(r);
+        row.error = relative_difference(buf.c[0], check, nc);
+        row.theirs = std::string("cuBLAS ") + name_of(m);
+        table.print(row, ng::bench::race(stream, sets, samples, ours, [&](int i) {
+          run_cublas(handle, s, m, buf.a[size_t(i)], buf.b[size_t(i)], buf.c[size_t(i)]);
+        }));
+        if (m != GemmMath::bf16) continue;
+        run_cublas_native_bf16(handle, s, buf.a16[0], buf.b16[0], check);
+        NG_CUDA_CHECK(cudaStreamSynchronize(stream));
+        row.error = relative_difference(buf.c[0], check, nc);
+        row.theirs = "cuBLAS native bf16 inputs";
+        table.print(row, ng::bench::race(stream, sets, samples, ours, [&](int i) {
+          run_cublas_native_bf16(handle, s, buf.a16[size_t(i)], buf.b16[size_t(i)], buf.c[size_t(i)]);
+        }));
       }
       NG_CUDA_CHECK(cudaFree(check));
       buf.free_all();
     }
-
-    std::printf("\n%s, %d SMs. Median of CUDA-event timings; TFLOP/s = 2MNK / time.\n", prop.name,
-                prop.multiProcessorCount);
-    std::printf("| %-40s | %-3s | %-4s | %10s | %10s | %9s | %11s | %6s | %-9s |\n", "shape (MxNxK)", "op", "prec",
-                "ours ms", "cuBLAS ms", "ours TF/s", "cuBLAS TF/s", "ratio", "valid");
-    std::printf("|%s|\n", std::string(128, '-').c_str());
-    int invalid = 0;
-    for (const Row& r : rows) {
-      std::printf("| %-40s | %-3s | %-4s | %10.4f | %10.4f | %9.2f | %11.2f | %6.2f | %-9s |\n", r.shape.c_str(),
-                  r.layout.c_str(), r.precision.c_str(), r.ours_ms, r.ref_ms, r.flops / r.ours_ms * 1e-9,
-                  r.flops / r.ref_ms * 1e-9, r.ref_ms / r.ours_ms, r.valid ? "ok" : "MISMATCH");
-      invalid += !r.valid;
-    }
-    std::printf("ratio = cuBLAS time / our time (1.00 = as fast as cuBLAS). Targets: fp32 >= 0.80 at 4096^3, "
-                "tf32/bf16 >= 0.70.\n");
+    table.print_footer();
+    std::printf("targets: fp32 ratio <= 1.25 at 4096^3 (80%% of cuBLAS), tf32 / bf16 <= 1.43 (70%%)\n");
     if (ws) cudaFree(ws);
-    CUBLAS_CHECK(cublasDestroy(handle));
+    NG_CUBLAS_CHECK(cublasDestroy(handle));
     NG_CUDA_CHECK(cudaStreamDestroy(stream));
-    return invalid ? 1 : 0;
+    return table.all_valid() ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cuda_matmul: %s\n", e.what());
     return 1;

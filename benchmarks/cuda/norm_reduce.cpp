@@ -1,15 +1,15 @@
-// Bandwidth of the memory-bound kernels (reductions, softmax, batch and group
-// norm) against the bandwidth of a device-to-device copy measured in the same
-// run: a kernel that must read and write B bytes can at best take as long as
-// copying them, so "ratio" is the fraction of the achievable bandwidth.
+// The memory-bound kernels (reductions, softmax, batch and group norm) raced
+// against a device-to-device copy of the same number of bytes: a kernel that
+// must read and write B bytes can at best take as long as copying them, so
+// the ratio ours / copy is how far it is from the achievable bandwidth.
 //
-//   build/bin/bench_cuda_norm_reduce [--reps 50]
+//   build/bin/bench_cuda_norm_reduce [--samples 15] [--list]
 //
-// Each case is validated against the CPU twin first, warmed up, then timed
-// with CUDA events (median of --reps runs), its inputs rotated among copies
-// that together exceed the 50 MB L2 so the timing sees DRAM, not cache.
-// "min MB" counts each input read once and each output written once; ours
-// may move more (the norm kernels re-read x: see docs/kernels.md).
+// Each case is validated against the CPU twin first, then raced (race.h:
+// interleaved with the copy, at least 20 launches per event pair, inputs
+// rotated over more than twice the L2 as the device reports it). "bytes"
+// counts each input read once and each output written once; ours may move
+// more (the norm kernels re-read x: see docs/kernels.md).
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -28,13 +28,16 @@
 #include "engine/cuda/runtime.h"
 #include "engine/nanogen.h"
 #include "kernels/cuda_check.h"
+#include "race.h"
 
 using namespace ng;
 
 namespace {
 
-constexpr double kL2Bytes = 50e6;
-int g_reps = 50;
+size_t g_l2_bytes = 50 << 20;  // replaced by the device's own in main
+int g_samples = 15;
+bool g_list = false;
+ng::bench::Table* g_table = nullptr;
 
 const Device kGpu = Device::cuda(0);
 
@@ -43,41 +46,30 @@ Tensor gpu_uniform(const Shape& shape, uint64_t seed, double lo = -1, double hi 
   return (rand(shape, gen) * (hi - lo) + lo).to(kGpu);
 }
 
-// Median milliseconds of f(rotation) over g_reps runs, each timed by events.
-double median_ms(const std::function<void(int)>& f, int rotations) {
-  const cudaStream_t s = cuda::stream(0);
-  cudaEvent_t start, stop;
-  NG_CUDA_CHECK(cudaEventCreate(&start));
-  NG_CUDA_CHECK(cudaEventCreate(&stop));
-  for (int i = 0; i < 3; ++i) f(i % rotations);  // warm-up: caching allocator, module load
-  std::vector<double> ms;
-  for (int i = 0; i < g_reps; ++i) {
-    NG_CUDA_CHECK(cudaEventRecord(start, s));
-    f(i % rotations);
-    NG_CUDA_CHECK(cudaEventRecord(stop, s));
-    NG_CUDA_CHECK(cudaEventSynchronize(stop));
-    float t = 0;
-    NG_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
-    ms.push_back(t);
-  }
-  NG_CUDA_CHECK(cudaEventDestroy(start));
-  NG_CUDA_CHECK(cudaEventDestroy(stop));
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
 // How many copies of an input of `bytes` to rotate through to defeat L2.
-int rotations_for(double bytes) { return int(std::clamp(std::ceil(2 * kL2Bytes / bytes), 1.0, 64.0)); }
+int rotations_for(double bytes) { return ng::bench::rotation_sets(size_t(bytes), g_l2_bytes); }
 
-struct Row {
-  std::string name, shape;
-  double ms, min_bytes;
-};
-std::vector<Row> rows;
-
-void report(const std::string& name, const Shape& shape, double ms, double min_bytes) {
-  rows.push_back({name, shape_str(shape), ms, min_bytes});
-  std::fprintf(stderr, "  %-28s %-18s %8.4f ms\n", name.c_str(), shape_str(shape).c_str(), ms);
+// Races f(rotation) against a device-to-device copy of `min_bytes` (read plus
+// written) and prints the row.
+void race_and_report(const std::string& name, const Shape& shape, const std::function<void(int)>& f, int rotations,
+                     double min_bytes) {
+  const size_t half = size_t(min_bytes / 2) / 4 * 4;
+  void *from = nullptr, *to = nullptr;
+  NG_CUDA_CHECK(cudaMalloc(&from, half));
+  NG_CUDA_CHECK(cudaMalloc(&to, half));
+  const cudaStream_t s = cuda::stream(0);
+  const ng::bench::RaceResult r = ng::bench::race(s, rotations, g_samples, f, [&](int) {
+    NG_CUDA_CHECK(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice, s));
+  });
+  NG_CUDA_CHECK(cudaFree(from));
+  NG_CUDA_CHECK(cudaFree(to));
+  ng::bench::Row row;
+  row.shape = shape_str(shape);
+  row.pass = name;
+  row.theirs = "D2D copy of the same bytes";
+  row.bytes = min_bytes;
+  row.error = 0;  // validated against the CPU twin before the race
+  g_table->print(row, r);
 }
 
 // Largest |gpu - cpu| relative to max |cpu|; exits when over `tol`.
@@ -94,20 +86,6 @@ void validate(const char* what, const Tensor& gpu, const Tensor& cpu, double tol
     std::fprintf(stderr, "validation failed: %s\n", what);
     std::exit(1);
   }
-}
-
-double copy_bandwidth_gbs() {
-  const size_t bytes = size_t(1) << 28;  // 256 MiB each way
-  void *a = nullptr, *b = nullptr;
-  NG_CUDA_CHECK(cudaMalloc(&a, bytes));
-  NG_CUDA_CHECK(cudaMalloc(&b, bytes));
-  NG_CUDA_CHECK(cudaMemset(a, 1, bytes));
-  const cudaStream_t s = cuda::stream(0);
-  const double ms = median_ms(
-      [&](int) { NG_CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, s)); }, 1);
-  NG_CUDA_CHECK(cudaFree(a));
-  NG_CUDA_CHECK(cudaFree(b));
-  return 2.0 * double(bytes) / (ms * 1e-3) / 1e9;  // read + write
 }
 
 Shape keepdim(const Shape& s, const std::vector<bool>& mask) {
@@ -127,8 +105,8 @@ void bench_sum(const std::string& name, const Shape& shape, const std::vector<bo
   cuda::reduce(cpu::Reduce::sum, out, xs[0], mask);
   cpu::reduce(cpu::Reduce::sum, want, xs[0].to(Device::cpu()), mask);
   validate(name.c_str(), out, want, 1e-6);
-  const double ms = median_ms([&](int r) { cuda::reduce(cpu::Reduce::sum, out, xs[size_t(r)], mask); }, rot);
-  report(name, shape, ms, in_bytes + double(shape_numel(k)) * 4);
+  race_and_report(name, shape, [&](int r) { cuda::reduce(cpu::Reduce::sum, out, xs[size_t(r)], mask); }, rot,
+                  in_bytes + double(shape_numel(k)) * 4);
 }
 
 void bench_softmax(const Shape& shape) {
@@ -148,10 +126,10 @@ void bench_softmax(const Shape& shape) {
   cuda::softmax_backward(l, gs[0], y, gx, false);
   cpu::softmax_backward(l, gs[0].to(Device::cpu()), y_cpu, gx_cpu, false);
   validate("softmax backward", gx, gx_cpu, 1e-5);
-  report("softmax fwd (dim -1)", shape,
-         median_ms([&](int r) { cuda::softmax_forward(l, xs[size_t(r)], y, false); }, rot), 2 * bytes);
-  report("softmax bwd (dim -1)", shape,
-         median_ms([&](int r) { cuda::softmax_backward(l, gs[size_t(r)], y, gx, false); }, rot), 3 * bytes);
+  race_and_report("softmax fwd (dim -1)", shape, [&](int r) { cuda::softmax_forward(l, xs[size_t(r)], y, false); },
+                  rot, 2 * bytes);
+  race_and_report("softmax bwd (dim -1)", shape,
+                  [&](int r) { cuda::softmax_backward(l, gs[size_t(r)], y, gx, false); }, rot, 3 * bytes);
 }
 
 void bench_norm(const std::string& name, const Shape& shape, int64_t groups, bool batch) {
@@ -182,44 +160,71 @@ void bench_norm(const std::string& name, const Shape& shape, int64_t groups, boo
   validate((name + " backward gx").c_str(), gx, gx_cpu, 1e-5);
   validate((name + " backward gw").c_str(), gw, gw_cpu, 1e-6);
 
-  report(name + " fwd", shape,
-         median_ms([&](int r) { cuda::norm_forward(l, xs[size_t(r)], w, b, 1e-5, y, mean, rstd, Tensor()); }, rot),
-         2 * bytes);
-  report(name + " bwd", shape,
-         median_ms([&](int r) { cuda::norm_backward(l, gys[size_t(r)], xs[size_t(r)], mean, rstd, w, gx, gw, gb); },
-                   rot),
-         3 * bytes);
+  race_and_report(
+      name + " fwd", shape,
+      [&](int r) { cuda::norm_forward(l, xs[size_t(r)], w, b, 1e-5, y, mean, rstd, Tensor()); }, rot, 2 * bytes);
+  race_and_report(
+      name + " bwd", shape,
+      [&](int r) { cuda::norm_backward(l, gys[size_t(r)], xs[size_t(r)], mean, rstd, w, gx, gw, gb); }, rot,
+      3 * bytes);
 }
 
 }  // namespace
 
+// The cases, in the order they run.
+const struct Case {
+  const char* kind;  // sum, softmax, group_norm, batch_norm
+  const char* name;
+  Shape shape;
+  std::vector<bool> mask;  // sum only
+} kCases[] = {
+    {"sum", "sum over the last dim", {128, 64, 28, 28}, {false, false, false, true}},
+    {"sum", "sum over dims {0,2,3}", {128, 64, 28, 28}, {true, false, true, true}},
+    {"sum", "sum of everything", {128, 64, 28, 28}, {true, true, true, true}},
+    {"softmax", "softmax", {128 * 4, 49, 49}, {}},
+    {"group_norm", "group_norm(8)", {128, 64, 28, 28}, {}},  // the U-Net's levels
+    {"group_norm", "group_norm(8)", {128, 128, 14, 14}, {}},
+    {"group_norm", "group_norm(8)", {128, 128, 7, 7}, {}},
+    {"batch_norm", "batch_norm", {128, 6272}, {}},  // the DCGAN's: after Linear(64, 6272)
+    {"batch_norm", "batch_norm", {128, 64, 14, 14}, {}},
+    {"batch_norm", "batch_norm", {128, 128, 7, 7}, {}},
+};
+
 int main(int argc, char** argv) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (!std::strcmp(argv[i], "--reps")) g_reps = std::max(1, std::atoi(argv[i + 1]));
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--samples") && i + 1 < argc) {
+      g_samples = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--list")) {
+      g_list = true;
+    } else {
+      std::fprintf(stderr, "bench_cuda_norm_reduce: unknown argument '%s' (expected --samples N or --list)\n", argv[i]);
+      return 2;
+    }
+  }
+  if (g_list) {
+    for (const Case& c : kCases) std::printf("%-24s %-18s vs a D2D copy of the same bytes\n", c.name, shape_str(c.shape).c_str());
+    return 0;
+  }
   if (!cuda_available()) {
     std::fprintf(stderr, "bench_cuda_norm_reduce: no GPU is visible\n");
     return 1;
   }
-  const double copy_gbs = copy_bandwidth_gbs();
-  std::fprintf(stderr, "device-to-device copy: %.0f GB/s (read + write)\n", copy_gbs);
-
-  bench_sum("sum over the last dim", {128, 64, 28, 28}, {false, false, false, true});
-  bench_sum("sum over dims {0,2,3}", {128, 64, 28, 28}, {true, false, true, true});
-  bench_sum("sum of everything", {128, 64, 28, 28}, {true, true, true, true});
-  bench_softmax({128 * 4, 49, 49});
-  bench_norm("group_norm(8)", {128, 64, 28, 28}, 8, false);  // the U-Net's levels
-  bench_norm("group_norm(8)", {128, 128, 14, 14}, 8, false);
-  bench_norm("group_norm(8)", {128, 128, 7, 7}, 8, false);
-  bench_norm("batch_norm", {128, 6272}, 0, true);  // the DCGAN's: after Linear(64, 6272)
-  bench_norm("batch_norm", {128, 64, 14, 14}, 0, true);
-  bench_norm("batch_norm", {128, 128, 7, 7}, 0, true);
-
-  std::printf("%-26s %-18s %10s %10s %10s %10s %7s\n", "kernel", "shape", "ours ms", "min MB", "ours GB/s",
-              "copy GB/s", "ratio");
-  for (const Row& r : rows) {
-    const double gbs = r.min_bytes / (r.ms * 1e-3) / 1e9;
-    std::printf("%-26s %-18s %10.4f %10.2f %10.0f %10.0f %7.2f\n", r.name.c_str(), r.shape.c_str(), r.ms,
-                r.min_bytes / 1e6, gbs, copy_gbs, gbs / copy_gbs);
+  const ng::bench::DeviceFacts device = ng::bench::device_facts();
+  g_l2_bytes = device.l2_bytes;
+  ng::bench::Ceilings ceilings;
+  ceilings.copy_gbs = ng::bench::measure_copy_gbs(cuda::stream(0));
+  ng::bench::print_preamble("bench_cuda_norm_reduce: memory-bound kernels against a copy of the same bytes", device,
+                            ceilings, g_samples);
+  ng::bench::Table table("reductions, softmax and norms, float32", ceilings);
+  g_table = &table;
+  table.print_header();
+  for (const Case& c : kCases) {
+    const std::string kind = c.kind;
+    if (kind == "sum") bench_sum(c.name, c.shape, c.mask);
+    if (kind == "softmax") bench_softmax(c.shape);
+    if (kind == "group_norm") bench_norm(c.name, c.shape, 8, false);
+    if (kind == "batch_norm") bench_norm(c.name, c.shape, 0, true);
   }
+  table.print_footer();
   return 0;
 }

@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gpu_math  # noqa: E402
 import safetensors_io  # noqa: E402
 
 LOSSES = ["minimax", "nonsaturating", "kl", "wasserstein", "hinge"]
@@ -220,10 +221,12 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tf32", action="store_true", help="allow TF32 tensor cores on a GPU (gpu_math.py)")
     a = ap.parse_args()
     if a.dump:
         dump(a.dump)
     if a.bench:
+        gpu_math.set_gpu_math(a.tf32)
         bench(a.batch, a.threads, a.steps, a.device, a.loss)
     if a.check:
         check(a.check, 8)

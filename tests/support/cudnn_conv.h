@@ -99,6 +99,13 @@ class CudnnConv {
   void add_bias(cudnnHandle_t h, const void* bp, void* yp) const {
     NG_CUDNN_CHECK(cudnnAddTensor(h, one(), bias, bp, one(), y, yp));
   }
+  // y = act(conv(x, w) + bias) in one cuDNN call (z, its residual input, scaled by 0).
+  void bias_activation_forward(cudnnHandle_t h, cudnnConvolutionFwdAlgo_t algo, void* ws, size_t ws_bytes,
+                               const void* xp, const void* wp, const void* bp, cudnnActivationDescriptor_t act,
+                               void* yp) const {
+    NG_CUDNN_CHECK(cudnnConvolutionBiasActivationForward(h, one(), x, xp, w, wp, conv, algo, ws, ws_bytes, zero(), y,
+                                                         yp, bias, bp, act, y, yp));
+  }
 
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
