@@ -1,229 +1,260 @@
 #!/usr/bin/env bash
-# One command for a GPU machine: build for sm_90, run the cuda and cpu test
-# suites, compute-sanitizer (memcheck, racecheck) over a few cuda tests, every
-# CUDA benchmark and the training-step benchmark on the GPU; write a summary.
+# The GPU check, in two parts that each fit one device call (under 6 minutes
+# on a cold machine): it runs the prebuilt bundle of tools/gpu-bundle.sh, so
+# nothing is built on the GPU machine.
 #
-#   tools/gpu-check.sh OUTDIR [--build-dir DIR] [--skip-build] [--steps LIST] [--jobs N]
+#   tools/gpu-check.sh tests|bench [--dry-run] [--bundle FILE] OUTDIR
 #
-#   OUTDIR        where the logs and OUTDIR/summary.md go (created)
-#   --build-dir   the build folder, relative to the repository (default
-#                 build-gpu-check); wiped and configured afresh unless --skip-build
-#   --skip-build  reuse the build folder (the build step is then incremental)
-#   --steps       comma-separated subset of: build,ptxas,test-cuda,test-cpu,
-#                 sanitize,bench (default: all, in that order)
-#   --jobs        parallel build jobs (default: nproc)
+#   tests      preflight (driver, libraries, PyTorch), every `cuda` test, and
+#              compute-sanitizer memcheck, racecheck and initcheck on one test
+#              of each kernel family
+#   bench      preflight, the kernel tables against cuDNN / cuBLAS / cuRAND,
+#              and the training-step race at batch 128 against the PyTorch at
+#              `python3`, with TF32 off and on
+#   --dry-run  on a machine without a GPU: the same steps as far as they go
+#              (the tests skip, the benchmarks list their rows, the sanitizer
+#              filters are matched against the test list); CI runs this
+#   --bundle   the bundle (default .gpu-bundle/nanogen-gpu.tar.xz)
 #
-# Every step runs even when an earlier one failed (unless it needs the build
-# and the build failed); each has its own log in OUTDIR. The exit status is
-# non-zero when any step failed. On a 10-minute command budget, run it in two
-# calls: --steps build,ptxas,test-cuda,test-cpu then --skip-build --steps sanitize,bench.
+# OUTDIR gets at most 8 files: summary.md, logs.tar.gz (every log) and, for
+# bench, one table per benchmark. Every step runs under its own timeout,
+# chosen so that the whole part ends within its 6 minutes; the exit status is
+# non-zero when any step failed.
 set -u
 set -o pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
-
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
-[[ $# -ge 1 && $1 != -* ]] || { usage; exit 2; }
-out=$1
+part=${1:-}
+[[ $part == tests || $part == bench ]] || { usage >&2; exit 2; }
 shift
-build_dir=build-gpu-check
-skip_build=0
-steps=build,ptxas,test-cuda,test-cpu,sanitize,bench
-jobs=$(nproc)
+dry_run=0
+bundle=.gpu-bundle/nanogen-gpu.tar.xz
+out=
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --build-dir) build_dir=$2; shift 2 ;;
-    --skip-build) skip_build=1; shift ;;
-    --steps) steps=$2; shift 2 ;;
-    --jobs) jobs=$2; shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
+    --bundle) bundle=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "gpu-check: unknown argument '$1'" >&2; usage; exit 2 ;;
+    -*) echo "gpu-check: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+    *) out=$1; shift ;;
   esac
 done
-
+[[ -n $out ]] || { usage >&2; exit 2; }
+cd "$(dirname "$0")/.."
+[[ -f $bundle ]] || { echo "gpu-check: no bundle at $bundle (make it with tools/gpu-bundle.sh)" >&2; exit 2; }
 mkdir -p "$out" || exit 2
 out=$(cd "$out" && pwd)
-cd "$(dirname "$0")/.."
-bin=$build_dir/bin
-export PATH=$PATH:/usr/local/cuda/bin
+bundle=$(cd "$(dirname "$bundle")" && pwd)/$(basename "$bundle")
+began=$SECONDS
 
-# ---- bookkeeping: one row per step ------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/nanogen-gpu-check.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+logs=$work/logs
+mkdir -p "$logs"
+tar -C "$work" -xJf "$bundle" 2>"$logs/unpack.log" ||
+  python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$bundle" "$work" ||
+  { echo "gpu-check: could not unpack $bundle" >&2; exit 2; }
+root=$work/nanogen-gpu
+bin=$root/bin
+
+# ---- bookkeeping: one row per step -------------------------------------------------
 declare -a rows=()
 failures=0
-record() {  # name status seconds log note
-  rows+=("| $1 | $2 | $3 | ${4:+\`$(basename "$4")\`} | ${5:-} |")
-  [[ $2 == FAIL ]] && failures=$((failures + 1))
-  echo "gpu-check: $1: $2 (${3}s)${5:+ - $5}" >&2
+record() {  # name status seconds note
+  rows+=("| $1 | $2 | $3 | ${4:-} |")
+  [[ $2 == FAIL || $2 == TIMEOUT ]] && failures=$((failures + 1))
+  echo "gpu-check: $1: $2 (${3}s)${4:+ - $4}" >&2
 }
-# run_step NAME LOG CMD...: runs CMD with stdout and stderr to LOG.
-run_step() {
-  local name=$1 log=$2
-  shift 2
-  local start=$SECONDS status=PASS
+# step NAME SECONDS LOG CMD...: runs CMD under a timeout, output to LOG.
+step() {
+  local name=$1 limit=$2 log=$3 start=$SECONDS status=PASS code=0
+  shift 3
   echo "gpu-check: $name ..." >&2
-  { echo "\$ $*"; "$@"; } >"$log" 2>&1 || status=FAIL
-  record "$name" "$status" $((SECONDS - start)) "$log"
+  { echo "\$ $*"; timeout --kill-after=5 "$limit" "$@"; } >"$log" 2>&1 || code=$?
+  ((code == 124 || code == 137)) && status=TIMEOUT
+  ((code != 0 && code != 124 && code != 137)) && status=FAIL
+  record "$name" "$status" $((SECONDS - start)) "${step_note:-}$([[ $status == TIMEOUT ]] && echo "over ${limit}s")"
+  step_note=
   [[ $status == PASS ]]
 }
-wants() { [[ ,$steps, == *,$1,* ]]; }
+step_note=
 
-# ---- the machine -------------------------------------------------------------
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (with local changes)')"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || echo "nvidia-smi failed"
-  nvcc --version 2>&1 | tail -1
-} >"$out/machine.txt"
-gpu_visible=1
-nvidia-smi -L >/dev/null 2>&1 || gpu_visible=0
-[[ $gpu_visible == 1 ]] || record "gpu visible" FAIL 0 "$out/machine.txt" "nvidia-smi sees no GPU: cuda tests would only skip"
-
-# ---- build -------------------------------------------------------------------
-build_ok=1
-if wants build; then
-  if [[ $skip_build == 0 ]]; then
-    rm -rf "$build_dir"
-    run_step configure "$out/configure.log" cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DNANOGEN_CUDA=ON -DNANOGEN_CUDA_ARCHS=90 -DNANOGEN_WERROR=ON || build_ok=0
-  fi
-  if [[ $build_ok == 1 ]]; then
-    run_step build "$out/build.log" cmake --build "$build_dir" --parallel "$jobs" -- -k 0 || build_ok=0
-  fi
-fi
-[[ -d $bin ]] || build_ok=0
-
-# ---- the -Xptxas -v report: registers, stack and spills of every kernel --------
-if wants ptxas && [[ -d $build_dir ]]; then
-  start=$SECONDS
-  report=$out/build.log
-  if ! grep -q "ptxas info" "$report" 2>/dev/null; then
-    # No build log with ptxas lines (--skip-build): recompile the kernels.
-    find "$build_dir" -path '*nanogen_kernels.dir*' -name '*.cu.o' -delete
-    cmake --build "$build_dir" --target nanogen_kernels -v >"$out/ptxas-build.log" 2>&1
-    report=$out/ptxas-build.log
-  fi
-  demangle() { if command -v c++filt >/dev/null; then c++filt; else cat; fi; }
-  {
-    echo "# -Xptxas -v, one block per kernel (sm_90)"
-    grep -E "ptxas info|bytes stack frame" "$report" | grep -v "Compile time" | sed -E "s/.*Compiling entry function '([^']+)'.*/\n\1/" | demangle
-  } >"$out/ptxas.txt"
-  spills=$(grep -E "bytes spill (stores|loads)" "$report" | grep -vc " 0 bytes spill stores, 0 bytes spill loads")
-  kernels=$(grep -c "Compiling entry function" "$report")
-  if [[ $kernels -eq 0 ]]; then
-    record ptxas FAIL $((SECONDS - start)) "$out/ptxas.txt" "no ptxas output found"
-  elif [[ $spills -gt 0 ]]; then
-    record ptxas FAIL $((SECONDS - start)) "$out/ptxas.txt" "$spills of $kernels kernels spill registers"
-  else
-    record ptxas PASS $((SECONDS - start)) "$out/ptxas.txt" "$kernels kernels, no spills"
-  fi
-fi
-
-# ---- the test suites ---------------------------------------------------------------
-# A cuda test that skips on a GPU machine is a failure: it means the GPU was
-# not visible to the test.
-ctest_suite() {  # label
-  local label=$1 log=$out/ctest-$1.log start=$SECONDS status=PASS note
-  ctest --test-dir "$build_dir" -L "^$label\$" --output-on-failure --timeout 1500 --parallel "$jobs" \
-    --output-junit "$out/ctest-$label.xml" >"$log" 2>&1 || status=FAIL
-  note=$(grep -E "tests passed|tests failed" "$log" | tail -1)
-  local skipped
-  skipped=$(grep -c "\*\*\*Skipped" "$log")
-  if [[ $label == cuda && $skipped -gt 0 ]]; then
-    status=FAIL
-    note="$note; $skipped skipped"
-  fi
-  record "ctest -L $label" "$status" $((SECONDS - start)) "$log" "$note"
-}
-if [[ $build_ok == 1 ]]; then
-  wants test-cuda && ctest_suite cuda
-  wants test-cpu && ctest_suite cpu
-elif wants test-cuda || wants test-cpu; then
-  record "ctest" FAIL 0 "" "not run: the build failed"
-fi
-
-# ---- compute-sanitizer over a few tests of each cuda binary -------------------------
-# Known binaries get hand-picked filters (kernels with tails, misaligned views,
-# multi-tensor launches); any other test_cuda_* binary gets its first two tests.
-declare -A sanitize_filter=(
-  [test_cuda_pointwise]="CudaPointwise.UnaryOpsMatchTheCpu:CudaPointwise.BinaryOpsBroadcastAndStrides"
-  [test_cuda_random]="CudaRandom.KernelsWriteEveryElementAlignedOrNot:CudaRandom.BernoulliRejects*"
-  [test_cuda_fused]="CudaFused.ReparamKernelsMatchTheCpu:CudaAdam.MultiTensor*"
-)
-if wants sanitize && [[ $build_ok == 1 ]]; then
-  sanitizer=$(command -v compute-sanitizer || true)
-  if [[ -z $sanitizer ]]; then
-    record "compute-sanitizer" FAIL 0 "" "compute-sanitizer not found (PATH, /usr/local/cuda/bin)"
-  else
-    for exe in "$bin"/test_cuda_*; do
-      [[ -x $exe ]] || continue
-      name=$(basename "$exe")
-      filter=${sanitize_filter[$name]:-}
-      if [[ -z $filter ]]; then
-        filter=$("$exe" --gtest_list_tests 2>/dev/null | awk '/^[^ ]/ {suite=$1} /^  / {print suite $1}' | head -2 |
-          paste -sd:)
-      fi
-      for tool in memcheck racecheck; do
-        run_step "$tool $name" "$out/sanitize-$tool-$name.log" timeout 900 "$sanitizer" --tool "$tool" \
-          --error-exitcode 1 "$exe" --gtest_filter="$filter"
-      done
-    done
-  fi
-fi
-
-# ---- benchmarks: every bench_ built from benchmarks/cuda, and the training step ------
-declare -a bench_logs=()
-if wants bench && [[ $build_ok == 1 ]]; then
-  for source in benchmarks/cuda/*.cpp; do
-    [[ -e $source ]] || continue
-    name=bench_cuda_$(basename "$source" .cpp)
-    if [[ ! -x $bin/$name ]]; then
-      record "$name" FAIL 0 "" "not built"
-      continue
-    fi
-    run_step "$name" "$out/$name.log" timeout 900 "$bin/$name"
-    bench_logs+=("$out/$name.log")
+# ---- preflight: the machine, the libraries, PyTorch ------------------------------------
+# The CUDA libraries too large to carry are found on the GPU machine: in the
+# toolkit or in the pip packages beside PyTorch.
+find_library_dirs() {
+  local dirs=() candidates=(/usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu)
+  local site
+  for site in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
+    [[ -d $site/nvidia ]] && while IFS= read -r d; do candidates+=("$d"); done < <(find "$site/nvidia" -name lib -type d)
   done
-  pytorch=--no-pytorch
-  python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" >/dev/null 2>&1 && pytorch=
-  run_step "bench_train_step --device cuda" "$out/bench_train_step.log" timeout 900 "$bin/bench_train_step" \
-    --device cuda --batch 64 --steps 30 $pytorch
-  bench_logs+=("$out/bench_train_step.log")
+  local lib dir
+  for lib in libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libcudnn.so.9; do
+    for dir in "${candidates[@]}"; do
+      if [[ -e $dir/$lib ]]; then
+        [[ " ${dirs[*]} " == *" $dir "* ]] || dirs+=("$dir")
+        break
+      fi
+    done
+  done
+  (IFS=:; echo "${dirs[*]}")
+}
+export LD_LIBRARY_PATH=$root/lib:$(find_library_dirs)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export PATH=$PATH:/usr/local/cuda/bin
+python=python3
+python3 -c "import torch" >/dev/null 2>&1 || { [[ -x /usr/bin/python3 ]] && python=/usr/bin/python3; }
+
+gpu=1
+nvidia-smi -L >/dev/null 2>&1 || gpu=0
+{
+  echo "part: $part$([[ $dry_run == 1 ]] && echo ' (dry run)')"
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "checkout: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  sed 's/^/bundle /' "$root/MANIFEST"
+  if [[ $gpu == 1 ]]; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm --format=csv
+  else
+    echo "GPU: none visible (nvidia-smi -L failed)"
+  fi
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  $python -c "import torch; print('pytorch', torch.__version__, 'cuda', torch.cuda.is_available(),
+    'cudnn', torch.backends.cudnn.version())" 2>/dev/null || echo "pytorch: not importable by $python"
+} >"$logs/machine.txt" 2>&1
+if [[ $gpu == 0 && $dry_run == 0 ]]; then
+  record "GPU visible" FAIL 0 "nvidia-smi sees no GPU: use --dry-run on a machine without one"
+fi
+unresolved=$(for elf in "$bin"/* "$root"/lib/*.so*; do ldd "$elf" | grep "not found" | sed "s|^|$(basename "$elf"): |"; done)
+if [[ -n $unresolved ]]; then
+  echo "$unresolved" >"$logs/ldd.log"
+  record "libraries" FAIL 0 "not found: $(echo "$unresolved" | awk '{print $2}' | sort -u | paste -sd' ')"
+else
+  record "libraries" PASS 0 "every binary's libraries resolve"
+fi
+runnable=$((gpu == 1 || dry_run == 1))
+
+# ---- tests: the cuda suite and compute-sanitizer ------------------------------------------
+# One short test per kernel family, for the sanitizers (they slow a test by
+# 10-100x). The dry run checks that each still names exactly one test.
+sanitized=(
+  CudaConv.FusedActivationEpilogue
+  CudaFused.DiffusionKernelsMatchTheCpu
+  CudaAdam.MultiTensorIsBitIdenticalAfterSeveralSteps
+  CudaMatmul.TransposedRightOperandSmallK
+  CudaNorm.GroupNormAndLayerNormForwardBackward
+  CudaPointwise.BinaryOpsBroadcastAndStrides
+  CudaPool.AvgPoolForwardAndBackwardMatchTheCpu
+  CudaRandom.KernelsWriteEveryElementAlignedOrNot
+  CudaReduce.SumMaxMinMatchTheCpuOnAwkwardShapesAndLayouts
+  CudaSoftmax.KernelsMatchTheCpuOnEveryLayout
+)
+run_tests() {
+  local log=$logs/test_cuda.log
+  local total skipped
+  total=$("$bin/test_cuda" --gtest_list_tests | grep -c '^  ')
+  step_note="$total tests; "
+  if step "test_cuda" 150 "$log" "$bin/test_cuda" --gtest_output="xml:$logs/test_cuda.xml"; then :; fi
+  skipped=$(grep -c '^\[  SKIPPED \] [A-Za-z].* ([0-9]* ms)$' "$log")
+  [[ $dry_run == 1 ]] && rows[-1]="${rows[-1]% |} $skipped skipped (no GPU) |"
+  if [[ $dry_run == 0 && $skipped -gt 0 ]]; then
+    record "test_cuda skips" FAIL 0 "$skipped tests skipped on a GPU machine: the GPU was not visible to them"
+  fi
+
+  "$bin/test_cuda" --gtest_list_tests | awk '/^[^ ]/ {suite=$1} /^  / {print suite $1}' >"$logs/test_list.txt"
+  local t missing=()
+  for t in "${sanitized[@]}"; do grep -qx "$t" "$logs/test_list.txt" || missing+=("$t"); done
+  if ((${#missing[@]})); then
+    record "sanitizer filter" FAIL 0 "no such test: ${missing[*]}"
+    return
+  fi
+  local filter tool
+  filter=$(IFS=:; echo "${sanitized[*]}")
+  for tool in memcheck racecheck initcheck; do
+    local cmd=(compute-sanitizer --tool "$tool" --error-exitcode 1 "$bin/test_cuda" --gtest_filter="$filter")
+    if [[ $dry_run == 1 ]]; then
+      echo "${cmd[*]}" >>"$logs/sanitizer-plan.txt"
+      record "compute-sanitizer $tool" SKIP 0 "dry run: ${#sanitized[@]} tests, one per family"
+    elif ! command -v compute-sanitizer >/dev/null; then
+      record "compute-sanitizer $tool" FAIL 0 "compute-sanitizer not found"
+    else
+      step "compute-sanitizer $tool" 60 "$logs/sanitize-$tool.log" "${cmd[@]}"
+    fi
+  done
+}
+
+# ---- bench: the kernel tables and the training-step race --------------------------------
+tables=()
+run_bench() {
+  local name limit
+  for name in conv matmul norm_reduce fused; do
+    case $name in conv) limit=95 ;; matmul) limit=45 ;; *) limit=25 ;; esac
+    local exe=$bin/bench_cuda_$name table=$work/bench_$name.txt
+    if [[ $dry_run == 1 ]]; then
+      step "bench_cuda_$name --list" 20 "$table" "$exe" --list
+    else
+      step "bench_cuda_$name" "$limit" "$table" "$exe"
+    fi
+    tables+=("$table")
+  done
+  # The race: ours (fp32 SIMT convolutions today) against PyTorch with TF32
+  # off, then with TF32 on (PyTorch's default for convolutions).
+  local race=$work/bench_train_step.txt args
+  if [[ $dry_run == 1 ]]; then
+    args=(--device cpu --batch 4 --steps 2 --model vae)
+  else
+    args=(--device cuda --batch 128 --steps 30)
+  fi
+  if ! $python -c "import torch" >/dev/null 2>&1; then
+    step_note="no PyTorch at python3: nanogen alone; "
+    args+=(--no-pytorch)
+  fi
+  {
+    step "bench_train_step" 75 "$race.off" "$bin/bench_train_step" "${args[@]}" --python "$python" \
+      --scripts "$root/pytorch"
+    [[ " ${args[*]} " == *" --no-pytorch "* ]] ||
+      step "bench_train_step --pytorch-tf32" 55 "$race.on" "$bin/bench_train_step" "${args[@]}" --python "$python" \
+        --scripts "$root/pytorch" --pytorch-tf32
+  }
+  cat "$race".* >"$race" 2>/dev/null
+  rm -f "$race".*
+  tables+=("$race")
+}
+
+if [[ $runnable == 1 ]]; then
+  if [[ $part == tests ]]; then run_tests; else run_bench; fi
 fi
 
-# ---- summary -------------------------------------------------------------------------------
+# ---- what comes back: summary.md, logs.tar.gz and the tables (at most 8 files) -----------
 {
-  echo "# nanogen GPU check"
+  echo "# nanogen GPU check: $part$([[ $dry_run == 1 ]] && echo ' (dry run)')"
   echo
   echo '```'
-  cat "$out/machine.txt"
+  cat "$logs/machine.txt"
   echo '```'
   echo
-  echo "| step | status | seconds | log | note |"
-  echo "| --- | --- | --- | --- | --- |"
+  echo "| step | status | seconds | note |"
+  echo "| --- | --- | --- | --- |"
   printf '%s\n' "${rows[@]}"
   echo
-  if [[ -s $out/ptxas.txt ]]; then
-    echo "## Kernels with spills or a stack frame (-Xptxas -v)"
+  for table in "${tables[@]}"; do
+    [[ -f $table ]] || continue
+    echo "## $(basename "$table" .txt)"
     echo
     echo '```'
-    grep -B1 -E "[1-9][0-9]* bytes (stack frame|spill)" "$out/ptxas.txt" | grep -v "^--$" || echo "(none)"
-    echo '```'
-    echo
-  fi
-  for log in "${bench_logs[@]}"; do
-    echo "## $(basename "$log" .log)"
-    echo
-    echo '```'
-    grep -v '^\$ ' "$log"
+    grep -v '^\$ ' "$table" | tail -n 60
     echo '```'
     echo
   done
-  if [[ $failures -gt 0 ]]; then
-    echo "**$failures step(s) failed.**"
-  else
-    echo "**All steps passed.**"
-  fi
+  echo "$failures step(s) failed; $((SECONDS - began)) s in all."
 } >"$out/summary.md"
-
-echo "gpu-check: summary in $out/summary.md ($failures failed)" >&2
+for table in "${tables[@]}"; do [[ -f $table ]] && cp "$table" "$out/"; done
+cp "${tables[@]}" "$logs/" 2>/dev/null
+tar -C "$work" -czf "$out/logs.tar.gz" logs
+# A GPU run brings back at most 8 files.
+returned=$((2 + ${#tables[@]}))
+if ((returned > 8)); then
+  echo "gpu-check: this part writes $returned files; a GPU run brings back at most 8" >&2
+  failures=$((failures + 1))
+fi
+echo "gpu-check: $part: $failures failed, $((SECONDS - began)) s; summary in $out/summary.md" >&2
 [[ $failures -eq 0 ]]
