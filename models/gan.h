@@ -1,4 +1,4 @@
-// The DCGAN of DESIGN.md (Radford et al. 2016), with widths w_G = g_width and
+// The DCGAN (Radford et al. 2016) of `nanogen train gan`, with widths w_G = g_width and
 // w_D = d_width (64 in the canonical model) and H4 = H/4, W4 = W/4:
 //
 //   G: Linear(z, 2w_G*H4*W4) BN ReLU Unflatten(2w_G,H4,W4) ConvT(2w_G,w_G,4,s2,p1) BN ReLU ConvT(w_G,C,4,s2,p1) tanh

@@ -1,4 +1,4 @@
-// The noise-prediction U-Net of DESIGN.md (Ho et al. 2020, made small).
+// The noise-prediction U-Net of the DDPM (Ho et al. 2020, made small).
 //
 //   t -> sinusoidal embedding (dim = base) -> Linear SiLU Linear -> temb (temb_dim)
 //   x -> stem conv3x3 -> down levels -> mid (res, attn, res) -> up levels -> GroupNorm SiLU conv3x3 -> eps

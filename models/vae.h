@@ -1,4 +1,4 @@
-// The variational autoencoder of DESIGN.md (Kingma & Welling 2014).
+// The variational autoencoder (Kingma & Welling 2014) of `nanogen train vae`.
 //
 //   enc: Conv(C,32,4,s2,p1) ReLU Conv(32,64,4,s2,p1) ReLU Flatten Linear(64*H/4*W/4,256) ReLU Linear(256,2z)
 //   dec: Linear(z,256) ReLU Linear(256,64*H/4*W/4) ReLU Unflatten ConvT(64,32,4,s2,p1) ReLU ConvT(32,C,4,s2,p1)

@@ -11,7 +11,7 @@ void add_train_ddpm(CLI::App* train, Commands& commands) {
   auto common = std::make_shared<CommonOptions>();
   common->lr = 2e-4;  // Ho et al.'s
   auto o = std::make_shared<DDPMOptions>();
-  CLI::App* cmd = train->add_subcommand("ddpm", "the DDPM of DESIGN.md (U-Net noise predictor, L_simple, EMA)");
+  CLI::App* cmd = train->add_subcommand("ddpm", "the DDPM (U-Net noise predictor, L_simple, EMA; docs/ddpm.md)");
   add_common_flags(cmd, *common);
   cmd->add_option("--schedule", o->schedule, "beta schedule: linear | cosine")->capture_default_str();
   cmd->add_option("--timesteps", o->timesteps, "diffusion steps T")->capture_default_str();

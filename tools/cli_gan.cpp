@@ -12,7 +12,7 @@ void add_train_gan(CLI::App* train, Commands& commands) {
   common->epochs = 5;
   common->lr = 2e-4;  // DCGAN's Adam settings: lr 2e-4, betas (0.5, 0.999)
   auto gan = std::make_shared<GANOptions>();
-  CLI::App* cmd = train->add_subcommand("gan", "the DCGAN of DESIGN.md (minimax, nonsaturating, kl, wasserstein or "
+  CLI::App* cmd = train->add_subcommand("gan", "the DCGAN (minimax, nonsaturating, kl, wasserstein or "
                                                "hinge loss)");
   add_common_flags(cmd, *common);
   cmd->add_option("--loss", gan->loss, "minimax | nonsaturating | kl | wasserstein | hinge")->capture_default_str();

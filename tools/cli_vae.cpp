@@ -10,7 +10,7 @@ namespace ng::tools {
 void add_train_vae(CLI::App* train, Commands& commands) {
   auto common = std::make_shared<CommonOptions>();
   auto vae = std::make_shared<VAEOptions>();
-  CLI::App* cmd = train->add_subcommand("vae", "the VAE of DESIGN.md (Bernoulli or Gaussian decoder)");
+  CLI::App* cmd = train->add_subcommand("vae", "the VAE (Bernoulli or Gaussian decoder; models/vae.h)");
   add_common_flags(cmd, *common);
   cmd->add_option("--z-dim", vae->z_dim, "latent dimensions")->capture_default_str();
   cmd->add_option("--likelihood", vae->likelihood, "bernoulli | gaussian | gaussian-learned")->capture_default_str();

@@ -33,7 +33,7 @@ namespace ng::tools {
 struct GANOptions {
   std::string loss = "nonsaturating";  // minimax | nonsaturating | kl | wasserstein | hinge
   int64_t z_dim = 64;
-  int64_t g_width = 64, d_width = 64;  // 64: DESIGN.md's DCGAN
+  int64_t g_width = 64, d_width = 64;  // 64: the canonical DCGAN (models/gan.h)
   std::string d_norm = "auto";         // batch | layer | none; auto: none with --gp, else batch
   int64_t n_critic = 0;                // D steps per G step; 0: 5 for wasserstein, else 1
   double gp = 0.0;                     // gradient penalty weight (WGAN-GP uses 10)

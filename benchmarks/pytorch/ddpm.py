@@ -1,4 +1,4 @@
-"""The DDPM U-Net of DESIGN.md in PyTorch: nanogen's twin (models/unet.h), with
+"""The DDPM U-Net in PyTorch: nanogen's twin (models/unet.h), with
 the same parameter names, for the parity fixture and step-time races.
 
   python3 ddpm.py --dump tests/fixtures/ddpm_parity.safetensors   # parity fixture (narrow U-Net)

@@ -1,4 +1,4 @@
-"""The DCGAN of DESIGN.md in PyTorch: nanogen's twin (models/gan.h), with the
+"""The DCGAN in PyTorch: nanogen's twin (models/gan.h), with the
 same parameter names, the same five losses and the same training step, for
 parity fixtures, checkpoint interchange and step-time races.
 

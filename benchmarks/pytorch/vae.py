@@ -1,4 +1,4 @@
-"""The VAE of DESIGN.md in PyTorch: nanogen's twin, with the same parameter
+"""The VAE of models/vae.h in PyTorch: nanogen's twin, with the same parameter
 names, for parity fixtures, checkpoint interchange and step-time races.
 
   python3 vae.py --dump tests/fixtures/vae_parity.safetensors   # parity fixture (narrow model)
