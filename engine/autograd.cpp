@@ -184,9 +184,10 @@ Tensor default_root_grad(const Tensor& out, const Tensor& given) {
   return ones_like(out);
 }
 
-// Runs the graph from the outputs. Leaf gradients go to `on_leaf`; when
-// `capture` is non-empty, the gradient arriving at each captured node is
-// stored there instead of being propagated beyond the needed part.
+// Runs the graph from the outputs. For backward(), leaf gradients accumulate
+// into each leaf's .grad; for grad(), they are collected in `leaf_grads`
+// (`node_grads` for inputs that are not leaves), and only the `needed` nodes,
+// those on a path to an input, are run.
 struct Walk {
   bool retain_graph = false;
   bool create_graph = false;

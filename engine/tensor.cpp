@@ -51,15 +51,19 @@ Storage::~Storage() { device_free(device_, data_, nbytes_); }
 
 // ---- metadata -------------------------------------------------------------
 
-static int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {
-  const int64_t w = d < 0 ? d + ndim : d;
-  NG_CHECK(w >= 0 && w < std::max<int64_t>(ndim, 1), op, ": dim ", d,
-           " is out of range for a tensor of ", ndim, " dims");
+int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim) {
+  const int64_t w = dim < 0 ? dim + ndim : dim;
+  NG_CHECK(w >= 0 && w < ndim, op, ": dim ", dim, " is out of range for a tensor of ", ndim, " dims",
+           ndim == 0 ? " (a 0-d tensor has none)" : "");
   return w;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
+// PyTorch lets squeeze and transpose name dim 0 (or -1) of a 0-d tensor,
+// which they leave as it is.
+static bool names_a_scalars_dim(int64_t dim, int64_t ndim) { return ndim == 0 && (dim == 0 || dim == -1); }
+
+int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim("size", d, dim())]; }
+int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim("stride", d, dim())]; }
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -175,7 +179,7 @@ Tensor Tensor::permute(std::vector<int64_t> dims) const {
   Shape sh(dims.size()), st(dims.size());
   std::vector<int64_t> inverse(dims.size(), -1);
   for (size_t i = 0; i < dims.size(); ++i) {
-    const int64_t d = wrap_dim(dims[i], dim(), "permute");
+    const int64_t d = wrap_dim("permute", dims[i], dim());
     NG_CHECK(inverse[d] < 0, "permute: dim ", d, " appears twice in the permutation");
     inverse[d] = int64_t(i);
     sh[i] = shape()[d];
@@ -187,9 +191,10 @@ Tensor Tensor::permute(std::vector<int64_t> dims) const {
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
+  if (names_a_scalars_dim(d0, dim()) && names_a_scalars_dim(d1, dim())) return permute({});
   std::vector<int64_t> dims(dim());
   for (int64_t i = 0; i < dim(); ++i) dims[i] = i;
-  std::swap(dims[wrap_dim(d0, dim(), "transpose")], dims[wrap_dim(d1, dim(), "transpose")]);
+  std::swap(dims[wrap_dim("transpose", d0, dim())], dims[wrap_dim("transpose", d1, dim())]);
   return permute(dims);
 }
 
@@ -209,7 +214,7 @@ static Tensor slice_backward(const Tensor& g, const Shape& base_shape, int64_t d
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
-  d = wrap_dim(d, dim(), "slice");
+  d = wrap_dim("slice", d, dim());
   const int64_t n = shape()[d];
   NG_CHECK(step > 0, "slice: step must be positive, got ", step);
   if (start < 0) start += n;
@@ -227,7 +232,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
-  d = wrap_dim(d, dim(), "narrow");
+  d = wrap_dim("narrow", d, dim());
   NG_CHECK(start >= 0 && length >= 0 && start + length <= shape()[d], "narrow: range [", start, ", ",
            start + length, ") is out of bounds for dim ", d, " of size ", shape()[d], " (shape ",
            shape_str(shape()), ")");
@@ -235,7 +240,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
-  d = wrap_dim(d, dim(), "select");
+  d = wrap_dim("select", d, dim());
   const int64_t n = shape()[d];
   NG_CHECK(index >= -n && index < n, "select: index ", index, " is out of range for dim ", d,
            " of size ", n);
@@ -269,7 +274,8 @@ Tensor Tensor::expand(Shape to) const {
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
-  d = wrap_dim(d, dim(), "squeeze");
+  if (names_a_scalars_dim(d, dim())) return view(shape());
+  d = wrap_dim("squeeze", d, dim());
   if (shape()[d] != 1) return *this;
   Shape sh = shape();
   sh.erase(sh.begin() + d);
@@ -284,7 +290,7 @@ Tensor Tensor::squeeze() const {
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
-  d = wrap_dim(d, dim() + 1, "unsqueeze");
+  d = wrap_dim("unsqueeze", d, dim() + 1);
   Shape sh = shape();
   sh.insert(sh.begin() + d, 1);
   return view(sh);
@@ -292,8 +298,8 @@ Tensor Tensor::unsqueeze(int64_t d) const {
 
 Tensor Tensor::flatten(int64_t start, int64_t end) const {
   if (dim() == 0) return reshape({1});
-  start = wrap_dim(start, dim(), "flatten");
-  end = wrap_dim(end, dim(), "flatten");
+  start = wrap_dim("flatten", start, dim());
+  end = wrap_dim("flatten", end, dim());
   NG_CHECK(start <= end, "flatten: start_dim ", start, " is after end_dim ", end);
   Shape sh(shape().begin(), shape().begin() + start);
   int64_t n = 1;

@@ -20,6 +20,9 @@ using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[8,3,28,28]"
 int64_t shape_numel(const Shape& s);
 Shape contiguous_strides(const Shape& s);
+// Wraps a dim index of a tensor with `ndim` dims (negative counts from the
+// end) or throws naming `op`. A 0-d tensor has no dim to name.
+int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim);
 
 struct Node;
 

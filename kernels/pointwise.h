@@ -22,7 +22,7 @@ namespace ng::kernels {
   X(gt_scalar) X(lt_scalar) X(clamp_mask) X(log1p) X(expm1) X(cos) X(sin)
 
 #define NG_BINARY_OPS(X) \
-  X(add) X(sub) X(mul) X(div) X(maximum) X(minimum) X(gt) X(lt) X(ge) X(le) X(eq) X(pow)
+  X(add) X(sub) X(mul) X(div) X(maximum) X(minimum) X(gt) X(lt) X(ge) X(le) X(eq)
 
 #define NG_ENUM_ITEM(name) name,
 enum class Unary : uint8_t { NG_UNARY_OPS(NG_ENUM_ITEM) };
@@ -101,7 +101,6 @@ NG_HD T binary_fn(T a, T b) {
   else if constexpr (op == Binary::ge) return a >= b ? T(1) : T(0);
   else if constexpr (op == Binary::le) return a <= b ? T(1) : T(0);
   else if constexpr (op == Binary::eq) return a == b ? T(1) : T(0);
-  else if constexpr (op == Binary::pow) return pow(a, b);
   else static_assert(op != op, "unhandled binary op");
 }
 

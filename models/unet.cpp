@@ -8,21 +8,6 @@
 
 namespace ng::models {
 
-std::vector<int64_t> parse_int_list(const std::string& text, const std::string& what) {
-  std::vector<int64_t> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) {
-    try {
-      size_t used = 0;
-      out.push_back(std::stoll(item, &used));
-      NG_CHECK(used == item.size(), "");
-    } catch (const std::exception&) {
-      throw Error(what + ": '" + text + "' is not a comma-separated list of integers");
-    }
-  }
-  return out;
-}
-
 std::string int_list_str(const std::vector<int64_t>& v) {
   std::ostringstream s;
   for (size_t i = 0; i < v.size(); ++i) s << (i ? "," : "") << v[i];
@@ -82,7 +67,7 @@ Tensor AttnBlock::forward(const Tensor& x) {
 }
 
 UNetLevel::UNetLevel(const std::vector<int64_t>& in_channels, int64_t channels, bool attention, const UNetConfig& c,
-                     const char* resample, Generator& gen) {
+                     Resample resample, Generator& gen) {
   for (size_t j = 0; j < in_channels.size(); ++j)
     res.push_back(register_module("res." + std::to_string(j),
                                   std::make_shared<ResBlock>(in_channels[j], channels, c.temb_dim, c.groups,
@@ -90,9 +75,8 @@ UNetLevel::UNetLevel(const std::vector<int64_t>& in_channels, int64_t channels, 
   if (attention)
     for (size_t j = 0; j < in_channels.size(); ++j)
       attn.push_back(register_module("attn." + std::to_string(j), std::make_shared<AttnBlock>(channels, c.groups, gen)));
-  const std::string r = resample ? resample : "";
-  if (r == "down") down = register_module("down", std::make_shared<nn::Conv2d>(channels, channels, 3, 2, 1, true, gen));
-  if (r == "up") up = register_module("up", std::make_shared<nn::Conv2d>(channels, channels, 3, 1, 1, true, gen));
+  if (resample == Resample::down) down = register_module("down", std::make_shared<nn::Conv2d>(channels, channels, 3, 2, 1, true, gen));
+  if (resample == Resample::up) up = register_module("up", std::make_shared<nn::Conv2d>(channels, channels, 3, 1, 1, true, gen));
 }
 
 // ---- the U-Net ------------------------------------------------------------------
@@ -146,7 +130,7 @@ UNet::UNet(const UNetConfig& c, Generator& gen) : config_(c) {
     ins[0] = prev;
     down.push_back(register_module("down." + std::to_string(i),
                                    std::make_shared<UNetLevel>(ins, chans[i], has_attention(i), c,
-                                                               i + 1 < levels ? "down" : nullptr, gen)));
+                                                               i + 1 < levels ? Resample::down : Resample::none, gen)));
     prev = chans[i];
   }
   const int64_t deepest = chans.back();
@@ -161,7 +145,7 @@ UNet::UNet(const UNetConfig& c, Generator& gen) : config_(c) {
     ins[0] = below + chans[i];
     up.push_back(register_module("up." + std::to_string(i),
                                  std::make_shared<UNetLevel>(ins, chans[i], has_attention(i), c,
-                                                             i > 0 ? "up" : nullptr, gen)));
+                                                             i > 0 ? Resample::up : Resample::none, gen)));
   }
   out_norm = register_module("out_norm", std::make_shared<nn::GroupNorm>(c.groups, c.base));
   out_conv = register_module("out_conv", std::make_shared<nn::Conv2d>(c.base, c.channels, 3, 1, 1, true, gen));

@@ -33,8 +33,7 @@ struct UNetConfig {
   double dropout = 0.0;                           // in each residual block, between the convs
 };
 
-// "1,2,2" <-> {1,2,2}, for the command line and config.json.
-std::vector<int64_t> parse_int_list(const std::string& text, const std::string& what);
+// {1,2,2} -> "1,2,2", as the command line writes it (tools::parse_int_list reads it).
 std::string int_list_str(const std::vector<int64_t>& v);
 
 // Ho et al.'s sinusoidal embedding of integer timesteps: [sin(t f_i), cos(t f_i)]
@@ -70,12 +69,16 @@ class AttnBlock : public nn::Module {
   std::shared_ptr<nn::Conv2d> qkv, proj;
 };
 
+// How a level ends: the down path halves the resolution (a stride-2 conv),
+// the up path doubles it (nearest-neighbour upsampling, then a conv).
+enum class Resample { none, down, up };
+
 // One resolution of either path: its residual blocks, their attention blocks
 // (empty when none) and its resampling conv (null when none).
 class UNetLevel : public nn::Module {
  public:
   UNetLevel(const std::vector<int64_t>& in_channels, int64_t channels, bool attention, const UNetConfig& c,
-            const char* resample, Generator& gen);
+            Resample resample, Generator& gen);
   std::vector<std::shared_ptr<ResBlock>> res;
   std::vector<std::shared_ptr<AttnBlock>> attn;
   std::shared_ptr<nn::Conv2d> down, up;

@@ -2,6 +2,10 @@
 
 #include <omp.h>
 
+#include <charconv>
+
+#include "engine/error.h"
+
 namespace ng::tools {
 
 void add_common_flags(CLI::App* app, CommonOptions& o) {
@@ -31,6 +35,24 @@ void add_config_option(CLI::App* app) {
 
 void apply_threads(const CommonOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
+}
+
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& what) {
+  std::vector<int64_t> out;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    size_t first = begin, last = end;
+    while (first < last && text[first] == ' ') ++first;
+    while (last > first && text[last - 1] == ' ') --last;
+    int64_t value = 0;
+    const auto [stop, error] = std::from_chars(text.data() + first, text.data() + last, value);
+    NG_CHECK(first < last && error == std::errc() && stop == text.data() + last, what, ": '", text,
+             "' is not a comma-separated list of integers");
+    out.push_back(value);
+    if (end == text.size()) return out;
+    begin = end + 1;
+  }
 }
 
 }  // namespace ng::tools

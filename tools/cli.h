@@ -4,7 +4,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -22,6 +24,9 @@ void add_common_flags(CLI::App* app, CommonOptions& o);
 void add_config_option(CLI::App* app);
 // Applies --threads.
 void apply_threads(const CommonOptions& o);
+// "1,2,2" -> {1,2,2} (spaces around items allowed); throws naming the flag
+// `what` when an item is not an integer.
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& what);
 
 void add_train_vae(CLI::App* train, Commands& commands);
 void add_train_gan(CLI::App* train, Commands& commands);

@@ -10,6 +10,7 @@
 #include "engine/optim/ema.h"
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
+#include "tools/cli.h"
 #include "tools/interrupt.h"
 #include "tools/progress.h"
 #include "tools/run_folder.h"
@@ -93,10 +94,10 @@ models::UNetConfig unet_config(const DDPMOptions& o, int64_t channels, int64_t h
   c.height = height;
   c.width = width;
   c.base = o.base_channels;
-  c.mults = models::parse_int_list(o.channel_mults, "--channel-mults");
+  c.mults = parse_int_list(o.channel_mults, "--channel-mults");
   c.attention_res = o.attention_res.empty() || o.attention_res == "none"
                         ? std::vector<int64_t>{}
-                        : models::parse_int_list(o.attention_res, "--attention-res");
+                        : parse_int_list(o.attention_res, "--attention-res");
   c.blocks = o.blocks;
   c.groups = o.groups;
   c.temb_dim = o.temb_dim > 0 ? o.temb_dim : 4 * o.base_channels;

@@ -1,7 +1,7 @@
-// Activation functions, differentiable. Each backward is written with
-// differentiable ops when a graph is being built (create_graph: gradient
-// penalties need second derivatives) and with one fused derivative kernel
-// otherwise.
+// Activation functions, differentiable to every order: each backward is
+// written with differentiable ops (gradient penalties need second
+// derivatives). silu alone also has a fused derivative kernel, which its
+// backward uses when no graph is being built.
 #pragma once
 
 #include "engine/tensor.h"

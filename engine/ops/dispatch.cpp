@@ -34,10 +34,4 @@ void check_dim(const char* op, const char* what, const Tensor& t, int64_t ndim) 
   NG_CHECK(t.dim() == ndim, op, ": ", what, " must have ", ndim, " dims, got shape ", shape_str(t.shape()));
 }
 
-int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim) {
-  const int64_t w = dim < 0 ? dim + ndim : dim;
-  NG_CHECK(w >= 0 && w < ndim, op, ": dim ", dim, " is out of range for ", ndim, " dims");
-  return w;
-}
-
 }  // namespace ng

@@ -20,9 +20,6 @@ void check_same_dtype_device(const char* op, std::initializer_list<Tensor> tenso
 // Throws unless t has exactly `ndim` dims; `what` names the argument.
 void check_dim(const char* op, const char* what, const Tensor& t, int64_t ndim);
 
-// Wraps a dim index (negative counts from the end) or throws.
-int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim);
-
 }  // namespace ng
 
 // Runs `call` (a CUDA implementation) in a CUDA build, else throws a clear

@@ -12,6 +12,7 @@
 #include "engine/optim/optimizer.h"
 #include "models/diffusion.h"
 #include "models/unet.h"
+#include "tools/cli.h"
 #include "tools/run_folder.h"
 #include "tools/sample.h"
 #include "tools/train_ddpm.h"
@@ -156,8 +157,13 @@ TEST(UNet, ErrorsNameTheShapes) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("do not divide 6"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(models::parse_int_list("1,x,2", "--channel-mults"), Error);
-  EXPECT_EQ(models::parse_int_list("1,2,2", "--channel-mults"), (std::vector<int64_t>{1, 2, 2}));
+  EXPECT_THROW(tools::parse_int_list("1,x,2", "--channel-mults"), Error);
+  EXPECT_THROW(tools::parse_int_list("1,,2", "--channel-mults"), Error);
+  EXPECT_THROW(tools::parse_int_list("1,2x", "--channel-mults"), Error);
+  EXPECT_THROW(tools::parse_int_list("", "--channel-mults"), Error);
+  EXPECT_THROW(tools::parse_int_list("99999999999999999999", "--channel-mults"), Error);
+  EXPECT_EQ(tools::parse_int_list("1,2,2", "--channel-mults"), (std::vector<int64_t>{1, 2, 2}));
+  EXPECT_EQ(tools::parse_int_list(" 7, -1 ", "--attention-res"), (std::vector<int64_t>{7, -1}));
 }
 
 namespace {

@@ -152,3 +152,28 @@ TEST(Tensor, Printing) {
   const std::string big = arange(100).str();
   EXPECT_NE(big.find("..."), std::string::npos) << big;
 }
+
+TEST(Tensor, AZeroDimTensorHasNoDimToName) {
+  const Tensor s = scalar_tensor(2.5);
+  ASSERT_EQ(s.dim(), 0);
+  EXPECT_THROW(s.size(0), Error);  // once read past the end of an empty shape
+  EXPECT_THROW(s.size(-1), Error);
+  EXPECT_THROW(s.stride(0), Error);
+  EXPECT_THROW(s.select(0, 0), Error);
+  EXPECT_THROW(s.narrow(0, 0, 1), Error);
+  EXPECT_THROW(s.unsqueeze(2), Error);
+  // As in PyTorch, squeeze and transpose may name dim 0 / -1 of a scalar and
+  // leave it as it is; flatten makes it one element long.
+  EXPECT_EQ(s.squeeze(0).dim(), 0);
+  EXPECT_EQ(s.squeeze(-1).item(), 2.5);
+  EXPECT_EQ(s.transpose(0, -1).dim(), 0);
+  EXPECT_EQ(s.transpose(-1, 0).item(), 2.5);
+  EXPECT_THROW(s.squeeze(1), Error);
+  EXPECT_EQ(s.flatten().shape(), Shape({1}));
+  EXPECT_EQ(s.unsqueeze(0).shape(), Shape({1}));
+  try {
+    s.size(0);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("0-d"), std::string::npos) << e.what();
+  }
+}
