@@ -10,6 +10,11 @@
 // default for convolutions).
 //
 // A step is: forward, loss, backward, Adam update, on a fixed random batch.
+// Memory: the peak resident set of the process while the model is built and
+// trained (its high-water mark, reset before), and its rise above what the
+// process held before; the PyTorch twin reports the same two numbers
+// (benchmarks/pytorch/peak_memory.py). The rise is the comparable one: the
+// Python process starts out holding the interpreter and its libraries.
 // For the GAN a step is one discriminator step and one generator step
 // (nonsaturating loss), as in benchmarks/pytorch/gan.py --bench.
 #include <omp.h>
@@ -21,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +41,20 @@
 using namespace ng;
 
 namespace {
+
+// A field of /proc/self/status in MiB ("VmRSS", "VmHWM").
+double status_mib(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key + ":", 0) == 0) return std::atof(line.c_str() + key.size() + 1) / 1024.0;
+  return -1;
+}
+
+// Resets the high-water mark to the current RSS (Linux 4.0+) and returns that RSS.
+double reset_peak() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+  return status_mib("VmRSS");
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -120,22 +140,27 @@ double time_ddpm(int64_t batch, int steps, Device device) {
   return median(ms);
 }
 
-// Runs the PyTorch twin's --bench and reads the median it prints.
-double time_pytorch(const std::string& python, const std::string& script, int64_t batch, int threads, int steps,
+struct Measured {
+  double ms = -1, peak_mib = -1, rise_mib = -1;
+};
+
+// Runs the PyTorch twin's --bench and reads the median and the memory it prints.
+Measured time_pytorch(const std::string& python, const std::string& script, int64_t batch, int threads, int steps,
                     const std::string& device, bool tf32) {
   const std::string cmd = python + " " + script + " --bench --batch " + std::to_string(batch) + " --threads " +
                           std::to_string(threads) + " --steps " + std::to_string(steps) + " --device " + device +
                           (tf32 ? " --tf32" : "") + " 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return -1;
+  Measured r;
+  if (!p) return r;
   char line[512];
-  double ms = -1;
   while (std::fgets(line, sizeof line, p)) {
-    const char* m = std::strstr(line, "median ");
-    if (m) ms = std::atof(m + 7);
+    if (const char* m = std::strstr(line, "median ")) r.ms = std::atof(m + 7);
+    if (const char* m = std::strstr(line, " peak ")) r.peak_mib = std::atof(m + 6);
+    if (const char* m = std::strstr(line, "(+")) r.rise_mib = std::atof(m + 2);
   }
   pclose(p);
-  return ms;
+  return r;
 }
 
 }  // namespace
@@ -164,18 +189,29 @@ int main(int argc, char** argv) {
 
   if (dev.is_cuda())
     std::printf("PyTorch on the GPU: cudnn.benchmark on, TF32 %s\n", pytorch_tf32 ? "on" : "off (strict fp32)");
-  std::printf("%-6s %6s %8s %12s %12s %8s\n", "model", "batch", "threads", "nanogen ms", "pytorch ms", "ratio");
+  std::printf("%-6s %6s %8s %12s %12s %8s %18s %18s\n", "model", "batch", "threads", "nanogen ms", "pytorch ms", "ratio",
+              "nanogen peak MiB", "pytorch peak MiB");
   struct Entry {
     const char* name;
     double (*time)(int64_t, int, Device);
   };
   for (const Entry& e : {Entry{"vae", time_vae}, Entry{"gan", time_gan}, Entry{"ddpm", time_ddpm}}) {
     if (!only.empty() && only != e.name) continue;
-    const double ours = e.time(batch, steps, dev);
+    Measured ours;
+    const double base_mib = reset_peak();
+    ours.ms = e.time(batch, steps, dev);
+    ours.peak_mib = status_mib("VmHWM");
+    ours.rise_mib = ours.peak_mib - base_mib;
     const std::string script = scripts + "/" + e.name + ".py";
-    const double theirs = no_pytorch ? -1 : time_pytorch(python, script, batch, threads, steps, device, pytorch_tf32);
-    std::printf("%-6s %6lld %8d %12.2f %12.2f %8.2f\n", e.name, (long long)batch, threads, ours, theirs,
-                theirs > 0 ? ours / theirs : 0.0);
+    const Measured theirs =
+        no_pytorch ? Measured{} : time_pytorch(python, script, batch, threads, steps, device, pytorch_tf32);
+    const auto memory = [](const Measured& m) {
+      char text[32] = "-";
+      if (m.peak_mib >= 0) std::snprintf(text, sizeof text, "%.0f (+%.0f)", m.peak_mib, m.rise_mib);
+      return std::string(text);
+    };
+    std::printf("%-6s %6lld %8d %12.2f %12.2f %8.2f %18s %18s\n", e.name, (long long)batch, threads, ours.ms, theirs.ms,
+                theirs.ms > 0 ? ours.ms / theirs.ms : 0.0, memory(ours).c_str(), memory(theirs).c_str());
   }
   return 0;
 }

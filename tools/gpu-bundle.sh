@@ -25,7 +25,7 @@ data=1
 out=.gpu-bundle
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --build-dir) build_dir=$2; shift 2 ;;
+    --build-dir) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; build_dir=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-data) data=0; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -34,10 +34,14 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-cd "$(dirname "$0")/.."
-repo=$(pwd)
+# OUTDIR and --build-dir are the caller's paths; the defaults the repository's.
+repo=$(cd "$(dirname "$0")/.." && pwd)
+[[ $out == .gpu-bundle ]] && out=$repo/.gpu-bundle
+[[ $build_dir == build && ! -d build ]] && build_dir=$repo/build
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+[[ $build_dir == /* ]] || build_dir=$PWD/$build_dir
+cd "$repo"
 limit_mib=60
 data_dir=${NANOGEN_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 
@@ -73,7 +77,7 @@ cp benchmarks/pytorch/*.py "$root/pytorch/"
 # needs ELF: "name path" for each library ELF loads, as ldd resolves it with
 # lib/ first, as gpu-check will ("path" is "not" for a library not found).
 needs() {
-  LD_LIBRARY_PATH=$root/lib ldd "$1" |
+  { LD_LIBRARY_PATH=$root/lib ldd "$1" || true; } |
     awk '$2 == "=>" {print $1, $3; next} NF == 2 {n = split($1, p, "/"); print p[n], $1}'
 }
 for elf in "$root"/bin/* "$root"/lib/*.so; do needs "$elf"; done | sort -u | while read -r name path; do

@@ -34,19 +34,24 @@ out=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --dry-run) dry_run=1; shift ;;
-    --bundle) bundle=$2; shift 2 ;;
+    --bundle) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; bundle=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "gpu-check: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     *) out=$1; shift ;;
   esac
 done
 [[ -n $out ]] || { usage >&2; exit 2; }
-cd "$(dirname "$0")/.."
+# Paths are the caller's; the default bundle is the repository's.
+[[ $bundle == .gpu-bundle/* && ! -f $bundle ]] && bundle=$(dirname "$0")/../$bundle
 [[ -f $bundle ]] || { echo "gpu-check: no bundle at $bundle (make it with tools/gpu-bundle.sh)" >&2; exit 2; }
 mkdir -p "$out" || exit 2
 out=$(cd "$out" && pwd)
 bundle=$(cd "$(dirname "$bundle")" && pwd)/$(basename "$bundle")
+cd "$(dirname "$0")/.."
 began=$SECONDS
+# Every step ends by this time, so the part fits its 6 minutes with room for
+# the preflight and for packing the logs.
+deadline=$((began + 330))
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/nanogen-gpu-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -58,20 +63,59 @@ tar -C "$work" -xJf "$bundle" 2>"$logs/unpack.log" ||
 root=$work/nanogen-gpu
 bin=$root/bin
 
+# ---- what comes back: summary.md, logs.tar.gz and the tables (at most 8 files) -----------
+# summary.md and the tables are rewritten after every step, so a part cut
+# short still returns what it finished.
+write_summary() {
+  local table
+  {
+    echo "# nanogen GPU check: $part$([[ $dry_run == 1 ]] && echo ' (dry run)')"
+    echo
+    echo '```'
+    cat "$logs/machine.txt"
+    echo '```'
+    echo
+    echo "| step | status | seconds | note |"
+    echo "| --- | --- | --- | --- |"
+    printf '%s\n' "${rows[@]}"
+    echo
+    for table in "${tables[@]}"; do
+      [[ -f $table ]] || continue
+      echo "## $(basename "$table" .txt)"
+      echo
+      echo '```'
+      grep -v '^\$ ' "$table" | tail -n 60
+      echo '```'
+      echo
+    done
+    echo "$failures step(s) failed; $((SECONDS - began)) s in all."
+  } >"$out/summary.md"
+  for table in "${tables[@]}"; do [[ -f $table ]] && cp "$table" "$out/"; done
+}
+
 # ---- bookkeeping: one row per step -------------------------------------------------
 declare -a rows=()
+declare -a tables=()
 failures=0
 record() {  # name status seconds note
   rows+=("| $1 | $2 | $3 | ${4:-} |")
   [[ $2 == FAIL || $2 == TIMEOUT ]] && failures=$((failures + 1))
   echo "gpu-check: $1: $2 (${3}s)${4:+ - $4}" >&2
+  [[ -f $logs/machine.txt ]] && write_summary
+  return 0
 }
-# step NAME SECONDS LOG CMD...: runs CMD under a timeout, output to LOG.
+# step NAME SECONDS LOG CMD...: runs CMD under a timeout (cut to what is
+# left before the deadline), output to LOG.
 step() {
   local name=$1 limit=$2 log=$3 start=$SECONDS status=PASS code=0
   shift 3
+  ((limit > deadline - SECONDS - 5)) && limit=$((deadline - SECONDS - 5))
+  if ((limit < 5)); then
+    record "$name" TIMEOUT 0 "not run: the part's 6 minutes are spent"
+    return 1
+  fi
   echo "gpu-check: $name ..." >&2
-  { echo "\$ $*"; timeout --kill-after=5 "$limit" "$@"; } >"$log" 2>&1 || code=$?
+  { echo "\$ $*"; timeout --kill-after=3 "$limit" "$@"; } >"$log" 2>&1 || code=$?
   ((code == 124 || code == 137)) && status=TIMEOUT
   ((code != 0 && code != 124 && code != 137)) && status=FAIL
   record "$name" "$status" $((SECONDS - start)) "${step_note:-}$([[ $status == TIMEOUT ]] && echo "over ${limit}s")"
@@ -86,7 +130,7 @@ step_note=
 find_library_dirs() {
   local dirs=() candidates=(/usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu)
   local site
-  for site in $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
+  for site in $(timeout 30 python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
     [[ -d $site/nvidia ]] && while IFS= read -r d; do candidates+=("$d"); done < <(find "$site/nvidia" -name lib -type d)
   done
   local lib dir
@@ -100,25 +144,28 @@ find_library_dirs() {
   done
   (IFS=:; echo "${dirs[*]}")
 }
-export LD_LIBRARY_PATH=$root/lib:$(find_library_dirs)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+library_dirs=$(find_library_dirs)
+export LD_LIBRARY_PATH=$root/lib${library_dirs:+:$library_dirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export PATH=$PATH:/usr/local/cuda/bin
 python=python3
-python3 -c "import torch" >/dev/null 2>&1 || { [[ -x /usr/bin/python3 ]] && python=/usr/bin/python3; }
+timeout 60 python3 -c "import torch" >/dev/null 2>&1 || { [[ -x /usr/bin/python3 ]] && python=/usr/bin/python3; }
+has_torch=1
+timeout 60 $python -c "import torch" >/dev/null 2>&1 || has_torch=0
 
 gpu=1
-nvidia-smi -L >/dev/null 2>&1 || gpu=0
+timeout 20 nvidia-smi -L >/dev/null 2>&1 || gpu=0
 {
   echo "part: $part$([[ $dry_run == 1 ]] && echo ' (dry run)')"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "checkout: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   sed 's/^/bundle /' "$root/MANIFEST"
   if [[ $gpu == 1 ]]; then
-    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm --format=csv
+    timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm --format=csv
   else
     echo "GPU: none visible (nvidia-smi -L failed)"
   fi
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-  $python -c "import torch; print('pytorch', torch.__version__, 'cuda', torch.cuda.is_available(),
+  timeout 60 $python -c "import torch; print('pytorch', torch.__version__, 'cuda', torch.cuda.is_available(),
     'cudnn', torch.backends.cudnn.version())" 2>/dev/null || echo "pytorch: not importable by $python"
 } >"$logs/machine.txt" 2>&1
 if [[ $gpu == 0 && $dry_run == 0 ]]; then
@@ -183,7 +230,6 @@ run_tests() {
 }
 
 # ---- bench: the kernel tables and the training-step race --------------------------------
-tables=()
 run_bench() {
   local name limit
   for name in conv matmul norm_reduce fused; do
@@ -192,7 +238,8 @@ run_bench() {
     if [[ $dry_run == 1 ]]; then
       step "bench_cuda_$name --list" 20 "$table" "$exe" --list
     else
-      step "bench_cuda_$name" "$limit" "$table" "$exe"
+      # conv: the model shapes (the large ones would not fit the 6 minutes)
+      step "bench_cuda_$name" "$limit" "$table" "$exe" $([[ $name == conv ]] && echo --no-large)
     fi
     tables+=("$table")
   done
@@ -204,7 +251,7 @@ run_bench() {
   else
     args=(--device cuda --batch 128 --steps 30)
   fi
-  if ! $python -c "import torch" >/dev/null 2>&1; then
+  if [[ $has_torch == 0 ]]; then
     step_note="no PyTorch at python3: nanogen alone; "
     args+=(--no-pytorch)
   fi
@@ -224,30 +271,10 @@ if [[ $runnable == 1 ]]; then
   if [[ $part == tests ]]; then run_tests; else run_bench; fi
 fi
 
-# ---- what comes back: summary.md, logs.tar.gz and the tables (at most 8 files) -----------
-{
-  echo "# nanogen GPU check: $part$([[ $dry_run == 1 ]] && echo ' (dry run)')"
-  echo
-  echo '```'
-  cat "$logs/machine.txt"
-  echo '```'
-  echo
-  echo "| step | status | seconds | note |"
-  echo "| --- | --- | --- | --- |"
-  printf '%s\n' "${rows[@]}"
-  echo
-  for table in "${tables[@]}"; do
-    [[ -f $table ]] || continue
-    echo "## $(basename "$table" .txt)"
-    echo
-    echo '```'
-    grep -v '^\$ ' "$table" | tail -n 60
-    echo '```'
-    echo
-  done
-  echo "$failures step(s) failed; $((SECONDS - began)) s in all."
-} >"$out/summary.md"
-for table in "${tables[@]}"; do [[ -f $table ]] && cp "$table" "$out/"; done
+write_summary
+for table in "${tables[@]}"; do
+  [[ -f $out/$(basename "$table") ]] || { echo "gpu-check: table $(basename "$table") is missing" >&2; failures=$((failures + 1)); }
+done
 cp "${tables[@]}" "$logs/" 2>/dev/null
 tar -C "$work" -czf "$out/logs.tar.gz" logs
 # A GPU run brings back at most 8 files.

@@ -13,8 +13,9 @@
 // effective. The ConvTranspose layers of the models are the input gradients
 // of the convolutions listed with them.
 //
-//   bench_cuda_conv [--quick] [--list]
-//     --quick  the model shapes only, fewer samples
+//   bench_cuda_conv [--quick] [--no-large] [--list]
+//     --quick     the model shapes only, fewer samples
+//     --no-large  the model shapes only
 //     --list   print the rows this would measure and exit (no GPU needed)
 #include <cuda_runtime_api.h>
 
@@ -209,7 +210,8 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
                ny = size_t(g.batch * g.c_out * g.h_out * g.w_out);
   const double bx = double(nx) * 4, bw = double(nw) * 4, by = double(ny) * 4;
   ShapeBuffers buf;
-  buf.sets = ng::bench::rotation_sets((2 * nx + 2 * nw + 2 * ny) * sizeof(float), ctx.l2_bytes);
+  // Each pass touches one input image set, the weights and one output set.
+  buf.sets = ng::bench::rotation_sets((nx + nw + ny) * sizeof(float), ctx.l2_bytes);
   for (int i = 0; i < buf.sets; ++i) {
     buf.x.emplace_back(nx), buf.w.emplace_back(nw), buf.b.emplace_back(size_t(g.c_out)), buf.dy.emplace_back(ny);
     buf.y.emplace_back(ny), buf.dx.emplace_back(nx), buf.dw.emplace_back(nw);
@@ -229,6 +231,7 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
   const Launch ours_forward = [&](int i) {
     ng::kernels::launch_conv2d_forward(f32, g, at(buf.y, i), at(buf.x, i), at(buf.w, i), nullptr, {}, ctx.stream);
   };
+  double forward_error = NAN;  // ours against cuDNN's FMA result, for both rows
   for (const CudnnConv* conv : {&fma, &tf32}) {
     const bool is_fma = conv == &fma;
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
@@ -237,13 +240,20 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
                                                           conv->conv, conv->y, reference.ptr, int(perf.size()), &found,
                                                           perf.data(), ws, ws_limit));
     const auto* best = fastest(perf, found, is_fma);
-    if (!best) continue;
+    if (!best) {
+      ctx.table->skip(shape.name, "forward", is_fma ? "cuDNN found no FMA algorithm" : "cuDNN found no algorithm");
+      continue;
+    }
     const auto algo = best->algo;
-    const size_t wsb = best->memory;
-    fma.forward(ctx.handle, algo, ws, wsb, at(buf.x, 0), at(buf.w, 0), reference.ptr);
-    ours_forward(0);
-    sync();
-    const double err = relative_error(at(buf.y, 0), reference.ptr, ny);
+    const size_t wsb = ws_limit;  // at least what the algorithm asked for
+    NG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv->conv, best->mathType));  // run what was found
+    if (is_fma) {
+      fma.forward(ctx.handle, algo, ws, wsb, at(buf.x, 0), at(buf.w, 0), reference.ptr);
+      ours_forward(0);
+      sync();
+      forward_error = relative_error(at(buf.y, 0), reference.ptr, ny);
+    }
+    const double err = forward_error;
     race_row(ctx, shape, buf, "forward", std::string("cuDNN ") + algo_name(algo) + " " + math_name(best->mathType),
              is_effective(algo), ours_forward,
              [&](int i) { conv->forward(ctx.handle, algo, ws, wsb, at(buf.x, i), at(buf.w, i), at(buf.y, i)); }, err,
@@ -278,6 +288,7 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
   const Launch ours_data = [&](int i) {
     ng::kernels::launch_conv2d_input_grad(f32, g, at(buf.dx, i), at(buf.dy, i), at(buf.w, i), nullptr, ctx.stream);
   };
+  double data_error = NAN;
   for (const CudnnConv* conv : {&fma, &tf32}) {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     int found = 0;
@@ -285,13 +296,20 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
                                                                at(buf.dy, 0), conv->conv, conv->x, reference.ptr,
                                                                int(perf.size()), &found, perf.data(), ws, ws_limit));
     const auto* best = fastest(perf, found, conv == &fma);
-    if (!best) continue;
+    if (!best) {
+      ctx.table->skip(shape.name, "input grad", "cuDNN found no algorithm in this math");
+      continue;
+    }
     const auto algo = best->algo;
-    const size_t wsb = best->memory;
-    fma.backward_data(ctx.handle, algo, ws, wsb, at(buf.dy, 0), at(buf.w, 0), reference.ptr);
-    ours_data(0);
-    sync();
-    const double err = relative_error(at(buf.dx, 0), reference.ptr, nx);
+    const size_t wsb = ws_limit;
+    NG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv->conv, best->mathType));
+    if (conv == &fma) {
+      fma.backward_data(ctx.handle, algo, ws, wsb, at(buf.dy, 0), at(buf.w, 0), reference.ptr);
+      ours_data(0);
+      sync();
+      data_error = relative_error(at(buf.dx, 0), reference.ptr, nx);
+    }
+    const double err = data_error;
     race_row(ctx, shape, buf, "input grad", std::string("cuDNN ") + algo_name(algo) + " " + math_name(best->mathType),
              is_effective(algo), ours_data,
              [&](int i) {
@@ -305,6 +323,7 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
     ng::kernels::launch_conv2d_weight_grad(f32, g, at(buf.dw, i), at(buf.x, i), at(buf.dy, i), our_ws.ptr,
                                            ctx.stream);
   };
+  double filter_error = NAN;
   for (const CudnnConv* conv : {&fma, &tf32}) {
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
     int found = 0;
@@ -312,13 +331,20 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
                                                                  at(buf.dy, 0), conv->conv, conv->w, reference.ptr,
                                                                  int(perf.size()), &found, perf.data(), ws, ws_limit));
     const auto* best = fastest(perf, found, conv == &fma);
-    if (!best) continue;
+    if (!best) {
+      ctx.table->skip(shape.name, "weight grad", "cuDNN found no algorithm in this math");
+      continue;
+    }
     const auto algo = best->algo;
-    const size_t wsb = best->memory;
-    fma.backward_filter(ctx.handle, algo, ws, wsb, at(buf.x, 0), at(buf.dy, 0), reference.ptr);
-    ours_filter(0);
-    sync();
-    const double err = relative_error(at(buf.dw, 0), reference.ptr, nw);
+    const size_t wsb = ws_limit;
+    NG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv->conv, best->mathType));
+    if (conv == &fma) {
+      fma.backward_filter(ctx.handle, algo, ws, wsb, at(buf.x, 0), at(buf.dy, 0), reference.ptr);
+      ours_filter(0);
+      sync();
+      filter_error = relative_error(at(buf.dw, 0), reference.ptr, nw);
+    }
+    const double err = filter_error;
     race_row(ctx, shape, buf, "weight grad", std::string("cuDNN ") + algo_name(algo) + " " + math_name(best->mathType),
              is_effective(algo), ours_filter,
              [&](int i) {
@@ -333,20 +359,22 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
 #endif  // NANOGEN_HAVE_CUDNN
 
 int main(int argc, char** argv) {
-  bool quick = false, list = false;
+  bool quick = false, list = false, no_large = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
     } else if (std::strcmp(argv[i], "--list") == 0) {
       list = true;
+    } else if (std::strcmp(argv[i], "--no-large") == 0) {
+      no_large = true;
     } else {
-      std::fprintf(stderr, "bench_cuda_conv: unknown argument '%s' (expected --quick or --list)\n", argv[i]);
+      std::fprintf(stderr, "bench_cuda_conv: unknown argument '%s' (expected --quick, --no-large or --list)\n", argv[i]);
       return 2;
     }
   }
   if (list) {
     for (const ConvShape& s : kShapes) {
-      if (quick && s.large) continue;
+      if ((quick || no_large) && s.large) continue;
       for (const auto& row : kRows) std::printf("%-58s %-14s vs %s\n", s.name, row[0], row[1]);
     }
     return 0;
@@ -369,7 +397,7 @@ int main(int argc, char** argv) {
     DeviceBuffer workspace((size_t(1) << 30) / 4);
     const Context ctx{handle.get(), stream, device.l2_bytes, samples, &table, &workspace, size_t(1) << 30};
     for (const ConvShape& s : kShapes) {
-      if (quick && s.large) continue;
+      if ((quick || no_large) && s.large) continue;
       bench_shape(ctx, s);
     }
     table.print_footer();

@@ -6,8 +6,6 @@
 // on the models' linear layers at batch 128 (forward, input gradient, weight
 // gradient), in the layouts the engine passes them.
 //
-//   build/bin/bench_cuda_matmul [--precision fp32|tf32|bf16|all] [--quick] [--min-ms 200]
-//
 // Method (race.h): validate first (ours vs cuBLAS, relative Frobenius
 // difference), then ours and cuBLAS interleaved with at least 20 launches per
 // event pair, inputs rotated over more than twice the L2 (queried). bf16 is
@@ -261,6 +259,7 @@ int main(int argc, char** argv) {
           run_cublas(handle, s, m, buf.a[size_t(i)], buf.b[size_t(i)], buf.c[size_t(i)]);
         }));
         if (m != GemmMath::bf16) continue;
+        ours(0);  // the race left cuBLAS's result in c[0]
         run_cublas_native_bf16(handle, s, buf.a16[0], buf.b16[0], check);
         NG_CUDA_CHECK(cudaStreamSynchronize(stream));
         row.error = relative_difference(buf.c[0], check, nc);

@@ -53,16 +53,23 @@ int rotations_for(double bytes) { return ng::bench::rotation_sets(size_t(bytes),
 // written) and prints the row.
 void race_and_report(const std::string& name, const Shape& shape, const std::function<void(int)>& f, int rotations,
                      double min_bytes) {
+  // The copy rotates over as many buffer pairs as the kernel's inputs, so
+  // both sides read from memory, not from the L2.
   const size_t half = size_t(min_bytes / 2) / 4 * 4;
-  void *from = nullptr, *to = nullptr;
-  NG_CUDA_CHECK(cudaMalloc(&from, half));
-  NG_CUDA_CHECK(cudaMalloc(&to, half));
+  std::vector<void*> from(static_cast<size_t>(rotations)), to(static_cast<size_t>(rotations));
+  for (int r = 0; r < rotations; ++r) {
+    NG_CUDA_CHECK(cudaMalloc(&from[size_t(r)], half));
+    NG_CUDA_CHECK(cudaMalloc(&to[size_t(r)], half));
+    NG_CUDA_CHECK(cudaMemset(from[size_t(r)], 0x3f, half));
+  }
   const cudaStream_t s = cuda::stream(0);
-  const ng::bench::RaceResult r = ng::bench::race(s, rotations, g_samples, f, [&](int) {
-    NG_CUDA_CHECK(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice, s));
+  const ng::bench::RaceResult r = ng::bench::race(s, rotations, g_samples, f, [&](int i) {
+    NG_CUDA_CHECK(cudaMemcpyAsync(to[size_t(i)], from[size_t(i)], half, cudaMemcpyDeviceToDevice, s));
   });
-  NG_CUDA_CHECK(cudaFree(from));
-  NG_CUDA_CHECK(cudaFree(to));
+  for (int i = 0; i < rotations; ++i) {
+    NG_CUDA_CHECK(cudaFree(from[size_t(i)]));
+    NG_CUDA_CHECK(cudaFree(to[size_t(i)]));
+  }
   ng::bench::Row row;
   row.shape = shape_str(shape);
   row.pass = name;
@@ -112,7 +119,7 @@ void bench_sum(const std::string& name, const Shape& shape, const std::vector<bo
 void bench_softmax(const Shape& shape) {
   const cpu::SoftmaxLayout l{shape[0] * shape[1], shape[2], 1};
   const double bytes = double(shape_numel(shape)) * 4;
-  const int rot = rotations_for(2 * bytes);
+  const int rot = rotations_for(bytes);  // one input set is `bytes`; the output stays
   std::vector<Tensor> xs, gs;
   for (int r = 0; r < rot; ++r) {
     xs.push_back(gpu_uniform(shape, 20 + r, -4, 4));
@@ -136,7 +143,7 @@ void bench_norm(const std::string& name, const Shape& shape, int64_t groups, boo
   const int64_t N = shape[0], C = shape[1], S = shape_numel(shape) / (N * C);
   const cpu::NormLayout l{N, C, S, batch ? C : groups, !batch};
   const double bytes = double(shape_numel(shape)) * 4;
-  const int rot = rotations_for(2 * bytes);
+  const int rot = rotations_for(bytes);  // one input set is `bytes`; the output stays
   std::vector<Tensor> xs, gys;
   for (int r = 0; r < rot; ++r) {
     xs.push_back(gpu_uniform(shape, 60 + r, -1, 3));
@@ -193,7 +200,11 @@ const struct Case {
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--samples") && i + 1 < argc) {
-      g_samples = std::max(1, std::atoi(argv[++i]));
+      g_samples = std::atoi(argv[++i]);
+      if (g_samples < 1) {
+        std::fprintf(stderr, "bench_cuda_norm_reduce: --samples must be at least 1\n");
+        return 2;
+      }
     } else if (!std::strcmp(argv[i], "--list")) {
       g_list = true;
     } else {
@@ -209,22 +220,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_cuda_norm_reduce: no GPU is visible\n");
     return 1;
   }
-  const ng::bench::DeviceFacts device = ng::bench::device_facts();
-  g_l2_bytes = device.l2_bytes;
-  ng::bench::Ceilings ceilings;
-  ceilings.copy_gbs = ng::bench::measure_copy_gbs(cuda::stream(0));
-  ng::bench::print_preamble("bench_cuda_norm_reduce: memory-bound kernels against a copy of the same bytes", device,
-                            ceilings, g_samples);
-  ng::bench::Table table("reductions, softmax and norms, float32", ceilings);
-  g_table = &table;
-  table.print_header();
-  for (const Case& c : kCases) {
-    const std::string kind = c.kind;
-    if (kind == "sum") bench_sum(c.name, c.shape, c.mask);
-    if (kind == "softmax") bench_softmax(c.shape);
-    if (kind == "group_norm") bench_norm(c.name, c.shape, 8, false);
-    if (kind == "batch_norm") bench_norm(c.name, c.shape, 0, true);
+  try {
+    const ng::bench::DeviceFacts device = ng::bench::device_facts();
+    g_l2_bytes = device.l2_bytes;
+    ng::bench::Ceilings ceilings;
+    ceilings.copy_gbs = ng::bench::measure_copy_gbs(cuda::stream(0));
+    ng::bench::print_preamble("bench_cuda_norm_reduce: memory-bound kernels against a copy of the same bytes", device,
+                              ceilings, g_samples);
+    ng::bench::Table table("reductions, softmax and norms, float32", ceilings);
+    g_table = &table;
+    table.print_header();
+    for (const Case& c : kCases) {
+      const std::string kind = c.kind;
+      if (kind == "sum") bench_sum(c.name, c.shape, c.mask);
+      if (kind == "softmax") bench_softmax(c.shape);
+      if (kind == "group_norm") bench_norm(c.name, c.shape, 8, false);
+      if (kind == "batch_norm") bench_norm(c.name, c.shape, 0, true);
+    }
+    table.print_footer();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_cuda_norm_reduce: %s\n", e.what());
+    return 1;
   }
-  table.print_footer();
   return 0;
 }

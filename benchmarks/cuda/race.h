@@ -215,8 +215,11 @@ inline void print_preamble(const char* what, const DeviceFacts& d, const Ceiling
   std::printf("%s\n", what);
   std::printf("device: %s, %d SMs, L2 %.0f MiB (queried); driver %d, runtime %d\n", d.name.c_str(), d.sms,
               double(d.l2_bytes) / 1048576.0, d.driver, d.runtime);
-  std::printf("ceilings measured in this run: copy %.0f GB/s; cuBLAS 8192^3 fp32 %.1f, tf32 %.1f, bf16 %.1f TFLOP/s\n",
-              c.copy_gbs, c.fp32_tflops, c.tf32_tflops, c.bf16_tflops);
+  std::printf("ceilings measured in this run: copy %.0f GB/s", c.copy_gbs);
+  if (std::isfinite(c.fp32_tflops))
+    std::printf("; cuBLAS 8192^3 fp32 %.1f, tf32 %.1f, bf16 %.1f TFLOP/s", c.fp32_tflops, c.tf32_tflops,
+                c.bf16_tflops);
+  std::printf("\n");
   std::printf("method: ours and theirs interleaved, >= 20 launches per event pair, inputs rotated over > 2x L2; "
               "median of %d pairs; ratio = ours / theirs (< 1: ours faster)\n\n",
               samples);
@@ -255,15 +258,24 @@ class Table {
                 row.theirs.c_str());
     std::fflush(stdout);
     if (std::isfinite(r.ratio)) log_ratios_[row.pass].push_back(std::log(r.ratio));
-    if (!(row.error <= tolerance_)) mismatches_.push_back(row.shape + " " + row.pass);
+    if (!(row.error <= tolerance_))
+      failures_.push_back(row.shape + " " + row.pass + ": relative error " + std::to_string(row.error) + " above " +
+                          std::to_string(tolerance_) + " (against " + row.theirs + ")");
   }
 
-  // Rows whose relative error against the reference is above this (or NaN)
-  // are listed as mismatches and fail the run.
+  // A row that could not be raced: printed, and it fails the run.
+  void skip(const std::string& shape, const std::string& pass, const std::string& why) {
+    std::printf("%-52s %-14s SKIPPED: %s\n", shape.c_str(), pass.c_str(), why.c_str());
+    std::fflush(stdout);
+    failures_.push_back(shape + " " + pass + ": " + why);
+  }
+
+  // Rows printed after this whose relative error against the reference is
+  // above it (or NaN) fail the run.
   void set_tolerance(double tolerance) { tolerance_ = tolerance; }
   bool all_valid() const {
-    for (const std::string& m : mismatches_) std::printf("MISMATCH %s: relative error above %.0e\n", m.c_str(), tolerance_);
-    return mismatches_.empty();
+    for (const std::string& f : failures_) std::printf("FAILED %s\n", f.c_str());
+    return failures_.empty();
   }
 
   void print_footer() const {
@@ -283,7 +295,7 @@ class Table {
   Ceilings ceilings_;
   std::map<std::string, std::vector<double>> log_ratios_;
   double tolerance_ = 1e-4;
-  std::vector<std::string> mismatches_;
+  std::vector<std::string> failures_;
 };
 
 }  // namespace ng::bench

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpu_math  # noqa: E402
+import peak_memory  # noqa: E402
 import safetensors_io  # noqa: E402
 
 LOSSES = ["minimax", "nonsaturating", "kl", "wasserstein", "hinge"]
@@ -167,6 +168,7 @@ def dump(path):
 def bench(batch, threads, steps, device, loss):
     """Median time of one D step and one G step (Adam 2e-4, betas (0.5, 0.999))."""
     torch.set_num_threads(threads)
+    base_mib = peak_memory.reset_peak()
     torch.manual_seed(0)
     model = GAN().to(device)
     opt_d = torch.optim.Adam(model.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -194,7 +196,8 @@ def bench(batch, threads, steps, device, loss):
             times.append(time.perf_counter() - t0)
     med = statistics.median(times) * 1e3
     print(f"pytorch {torch.__version__} gan step (D + G, {loss}), batch {batch}, {threads} threads, {device}: "
-          f"median {med:.2f} ms")
+          f"median {med:.2f} ms"
+          + peak_memory.report(base_mib))
     return med
 
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpu_math  # noqa: E402
+import peak_memory  # noqa: E402
 import safetensors_io  # noqa: E402
 
 
@@ -99,6 +100,7 @@ def dump(path):
 
 def bench(batch, threads, steps, device):
     torch.set_num_threads(threads)
+    base_mib = peak_memory.reset_peak()
     torch.manual_seed(0)
     model = VAE().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -118,7 +120,8 @@ def bench(batch, threads, steps, device):
         if i >= 5:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times) * 1e3
-    print(f"pytorch {torch.__version__} vae step, batch {batch}, {threads} threads, {device}: median {med:.2f} ms")
+    print(f"pytorch {torch.__version__} vae step, batch {batch}, {threads} threads, {device}: median {med:.2f} ms"
+          + peak_memory.report(base_mib))
     return med
 
 
