@@ -128,6 +128,4 @@ nn::NamedTensors GAN::d_parameters() const {
   return out;
 }
 
-Tensor gan_to_image(const Tensor& x) { return clamp((x + 1.0) * 0.5, 0.0, 1.0); }
-
 }  // namespace ng::models

@@ -82,7 +82,4 @@ class GAN : public nn::Module {
   GANConfig config_;
 };
 
-// G's output in [-1,1] back to pixel values in [0,1].
-Tensor gan_to_image(const Tensor& x);
-
 }  // namespace ng::models

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "engine/nanogen.h"
+#include "models/pixels.h"
 #include "models/vae_bound.h"
 #include "tools/progress.h"
 #include "tools/train_common.h"
@@ -62,7 +63,7 @@ class GANModel : public EvaluatedModel {
   Tensor sample(int64_t n, Generator& gen) override {
     NoGradGuard no_grad;
     const Tensor z = randn({n, model_->config().z_dim}, gen, TensorOptions{}.with_device(device_));
-    return models::gan_to_image(model_->generate(z)).to(Device::cpu());
+    return models::signed_to_unit_pixels(model_->generate(z)).to(Device::cpu());
   }
   int64_t parameters() const override { return count(model_->g_parameters()); }
   int64_t extra_parameters() const override { return count(model_->d_parameters()); }
@@ -78,7 +79,6 @@ class GANModel : public EvaluatedModel {
 };
 
 // Images in [-1, 1] -> [0, 1].
-Tensor unit_range(const Tensor& x) { return clamp((x + 1.0) * 0.5, 0.0, 1.0); }
 
 class DDPMModel : public EvaluatedModel {
  public:
@@ -91,7 +91,7 @@ class DDPMModel : public EvaluatedModel {
 
   Tensor sample(int64_t n, Generator& gen) override {
     NoGradGuard no_grad;
-    return unit_range(draw(n, gen, 0).x0).to(Device::cpu());
+    return models::signed_to_unit_pixels(draw(n, gen, 0).x0).to(Device::cpu());
   }
   int64_t parameters() const override { return run_.model->num_parameters(); }
 
@@ -125,7 +125,7 @@ class DDPMModel : public EvaluatedModel {
     NoGradGuard no_grad;
     const models::SampleResult r = draw(rows, gen, columns);
     const Tensor t = stack(r.trajectory, 1);  // [rows, columns, C, H, W], x_T first
-    return unit_range(t.reshape({t.size(0) * t.size(1), t.size(2), t.size(3), t.size(4)}));
+    return models::signed_to_unit_pixels(t.reshape({t.size(0) * t.size(1), t.size(2), t.size(3), t.size(4)}));
   }
 
  private:

@@ -10,6 +10,7 @@
 #include "engine/optim/ema.h"
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
+#include "models/pixels.h"
 #include "tools/cli.h"
 #include "tools/interrupt.h"
 #include "tools/progress.h"
@@ -74,7 +75,6 @@ models::EpsPredictor predictor_of(models::UNet& model) {
 }
 
 // Images in [-1, 1] -> [0, 1] for PNGs.
-Tensor to_unit(const Tensor& x) { return clamp((x + 1.0) * 0.5, 0.0, 1.0); }
 
 // Sampler settings; steps = 0 picks a default for the per-epoch grids: 20
 // DDIM steps on a CPU, 100 on a GPU, the whole chain for ancestral sampling.
@@ -242,11 +242,11 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& ddpm) {
       bar.finish(opts.sample_sampler + ", " + std::to_string(models::sampling_timesteps(opts.timesteps, so.steps).size()) +
                  " steps");
       row["sample_s"] = bar.elapsed_seconds();
-      save_image_grid(run.sample_path("epoch", epoch), to_unit(r.x0).to(Device::cpu()), 8);
+      save_image_grid(run.sample_path("epoch", epoch), models::signed_to_unit_pixels(r.x0).to(Device::cpu()), 8);
       // One row per sample, x_T on the left to x_0 on the right.
       const int64_t snaps = int64_t(r.trajectory.size()), rows = r.trajectory.front().size(0);
       save_image_grid(run.sample_path("trajectory", epoch),
-                      to_unit(stack(r.trajectory, 1).reshape({snaps * rows, mc.channels, mc.height, mc.width})),
+                      models::signed_to_unit_pixels(stack(r.trajectory, 1).reshape({snaps * rows, mc.channels, mc.height, mc.width})),
                       snaps);
     }
     std::string bound_text;
@@ -316,7 +316,7 @@ Tensor sample_ddpm_run(const std::string& run, const SampleOptions& o) {
   const models::SampleResult s = models::sample(*r.diffusion, r.predictor(), x_T, so, gen);
   bar.finish(o.sampler + ", " + std::to_string(models::sampling_timesteps(r.diffusion->T(), so.steps).size()) +
               " steps");
-  return to_unit(s.x0).to(Device::cpu());
+  return models::signed_to_unit_pixels(s.x0).to(Device::cpu());
 }
 
 }  // namespace ng::tools

@@ -9,6 +9,7 @@
 #include "engine/io/image.h"
 #include "engine/nanogen.h"
 #include "engine/optim/optimizer.h"
+#include "models/pixels.h"
 #include "tools/interrupt.h"
 #include "tools/progress.h"
 #include "tools/run_folder.h"
@@ -55,13 +56,11 @@ models::GANObjective objective(const GANOptions& o) {
   return {models::parse_gan_loss(o.loss), o.gp, o.clip};
 }
 
-// The L2 norm of all the gradients of a set of parameters together.
+// The joint L2 norm of a set of parameters' gradients.
 double grad_norm(const nn::NamedTensors& params) {
-  NoGradGuard no_grad;
-  double total = 0;
-  for (const auto& [name, p] : params)
-    if (p.grad().defined()) total += sum(square(p.grad())).item();
-  return std::sqrt(total);
+  std::vector<Tensor> tensors;
+  for (const auto& [name, p] : params) tensors.push_back(p);
+  return optim::grad_norm(tensors);
 }
 
 // D's mean output as logged: a probability for the log-odds losses, the raw score otherwise.
@@ -248,7 +247,7 @@ GANSummary train_gan(CommonOptions common, const GANOptions& gan) {
     {
       NoGradGuard no_grad;
       model.eval();
-      save_image_grid(run.sample_path("epoch", epoch), models::gan_to_image(model.generate(z_fixed)).to(Device::cpu()),
+      save_image_grid(run.sample_path("epoch", epoch), models::signed_to_unit_pixels(model.generate(z_fixed)).to(Device::cpu()),
                       8);
       model.train();
     }
@@ -282,7 +281,7 @@ Tensor sample_gan_run(const std::string& run, const SampleOptions& o) {
   Generator gen(o.seed);
   NoGradGuard no_grad;
   const Tensor z = randn({o.n, model->config().z_dim}, gen, TensorOptions{}.with_device(device));
-  return models::gan_to_image(model->generate(z)).to(Device::cpu());
+  return models::signed_to_unit_pixels(model->generate(z)).to(Device::cpu());
 }
 
 }  // namespace ng::tools

@@ -161,12 +161,17 @@ void Adam::apply_updates(const std::vector<PendingUpdate>& updates) {
 
 // ---- clipping -------------------------------------------------------------------------
 
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+double grad_norm(const std::vector<Tensor>& params) {
   NoGradGuard no_grad;
   double total = 0;
   for (const Tensor& p : params)
     if (p.grad().defined()) total += sum(square(p.grad())).item();
-  total = std::sqrt(total);
+  return std::sqrt(total);
+}
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  NoGradGuard no_grad;
+  const double total = grad_norm(params);
   if (total > max_norm && total > 0) {
     const double scale = max_norm / (total + 1e-6);  // as PyTorch: max_norm / (norm + 1e-6)
     for (const Tensor& p : params) {

@@ -94,6 +94,8 @@ inline AdamOptions adamw_options(double lr = 1e-3, double weight_decay = 1e-2) {
   return o;
 }
 
+// The joint L2 norm of the parameters' gradients (those without one count 0).
+double grad_norm(const std::vector<Tensor>& params);
 // Scales all gradients so that their joint L2 norm is at most max_norm;
 // returns the norm before clipping.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);

@@ -14,6 +14,7 @@
 #include "engine/nanogen.h"
 #include "engine/optim/optimizer.h"
 #include "models/gan.h"
+#include "models/pixels.h"
 #include "support/gradcheck.h"
 #include "support/runs.h"
 #include "tools/run_folder.h"
@@ -515,4 +516,9 @@ TEST(GANTraining, ANonFiniteLossStopsWithAClearError) {
     EXPECT_NE(message.find("the discriminator loss became"), std::string::npos) << message;
     EXPECT_NE(message.find("nan at step 3"), std::string::npos) << message;
   }
+}
+
+TEST(Pixels, SignedImagesMapOntoTheUnitIntervalAndOvershootIsClamped) {
+  const Tensor x = from_vector(std::vector<float>{-1.5f, -1, 0, 0.5f, 1, 2}, {6});
+  EXPECT_EQ(models::signed_to_unit_pixels(x).to_vector<float>(), (std::vector<float>{0, 0, 0.5f, 0.75f, 1, 1}));
 }

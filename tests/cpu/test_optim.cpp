@@ -101,6 +101,15 @@ TEST(Optim, ClipGradNorm) {
   EXPECT_NEAR(a.grad().to_vector<float>()[0], 0.6, 1e-6);
 }
 
+TEST(Optim, GradNormIsTheJointNormAndLeavesTheGradientsAlone) {
+  Tensor a = zeros({2}).requires_grad_(), b = zeros({1}).requires_grad_(), none = zeros({3}).requires_grad_();
+  a.set_grad(from_vector(std::vector<float>{3, 0}, {2}));
+  b.set_grad(from_vector(std::vector<float>{-4}, {1}));
+  EXPECT_NEAR(optim::grad_norm({a, b, none}), 5.0, 1e-6);  // `none` has no gradient: it counts 0
+  EXPECT_EQ(b.grad().to_vector<float>()[0], -4.0f);
+  EXPECT_EQ(optim::grad_norm({none}), 0.0);
+}
+
 TEST(Optim, Schedules) {
   optim::Schedule s{optim::Schedule::Kind::cosine, 1.0, 10, 110, 0.1};
   EXPECT_DOUBLE_EQ(s.at(0), 0.1);
