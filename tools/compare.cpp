@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
 #include "tools/html.h"
+#include "tools/model_registry.h"
 #include "tools/report_format.h"
 #include "tools/report_metrics.h"
 #include "tools/report_run.h"
@@ -252,24 +253,15 @@ std::string epochs_section(const std::vector<ReportRun>& runs) {
   return html;
 }
 
-// The charts of one model: which columns of metrics.csv, against what.
-struct ChartSpec {
-  std::string title, kind, x, y_label;
-  std::vector<std::string> columns;
-  bool log_y = false;
-};
-
+// The charts of one model (the registry's), none for a model it does not know.
 std::vector<ChartSpec> chart_specs(const std::string& model) {
-  if (model == "vae")
-    return {{"Training loss per step", "step", "step", "nats / image", {"loss", "recon", "kl"}},
-            {"\u2212ELBO per epoch", "epoch", "epoch", "nats / image", {"train_loss", "test_loss"}}};
-  if (model == "gan")
-    return {{"Losses per step", "step", "step", "loss", {"d_loss", "g_loss"}},
-            {"Discriminator outputs per step", "step", "step", "mean output", {"d_real", "d_fake"}}};
-  if (model == "ddpm")
-    return {{"L_simple per step", "step", "step", "MSE of \u03b5", {"loss"}, true},
-            {"Test bound per epoch", "epoch", "epoch", "bits / dim", {"bpd"}}};
-  return {};
+  const ModelEntry* entry = find_model(model);
+  return entry ? entry->charts : std::vector<ChartSpec>{};
+}
+
+bool draws_trajectories(const std::string& model) {
+  const ModelEntry* entry = find_model(model);
+  return entry && entry->draws_trajectories;
 }
 
 std::string curves_section(const std::vector<ReportRun>& runs) {
@@ -303,7 +295,7 @@ std::string curves_section(const std::vector<ReportRun>& runs) {
 
 bool has_trajectories(const std::vector<ReportRun>& runs) {
   for (const ReportRun& r : runs)
-    if (r.model == "ddpm" || !json_string(r.eval, {"images", "trajectory"}).empty() ||
+    if (draws_trajectories(r.model) || !json_string(r.eval, {"images", "trajectory"}).empty() ||
         !r.epoch_images("trajectory").empty())
       return true;
   return false;
@@ -315,7 +307,7 @@ std::string trajectories_section(const std::vector<ReportRun>& runs) {
     const ReportRun& r = runs[i];
     const std::vector<EpochImage> strips = r.epoch_images("trajectory");
     const bool named = !json_string(r.eval, {"images", "trajectory"}).empty();
-    if (r.model != "ddpm" && strips.empty() && !named) continue;
+    if (!draws_trajectories(r.model) && strips.empty() && !named) continue;
     html += run_heading(r, i) + "<div class=\"figures\">\n";
     html += eval_figure(r, "trajectory", 700, "<b>" + html_escape(r.name) + "</b> \u00b7 evaluation sampler, from noise to image",
                         true);

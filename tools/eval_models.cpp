@@ -5,6 +5,7 @@
 #include "engine/nanogen.h"
 #include "models/pixels.h"
 #include "models/vae_bound.h"
+#include "tools/model_registry.h"
 #include "tools/progress.h"
 #include "tools/train_common.h"
 #include "tools/train_ddpm.h"
@@ -145,15 +146,24 @@ class DDPMModel : public EvaluatedModel {
 
 }  // namespace
 
+std::unique_ptr<EvaluatedModel> open_vae_for_eval(const std::string& run, Device device, const EvalOptions&) {
+  return std::make_unique<VAEModel>(run, device);
+}
+
+std::unique_ptr<EvaluatedModel> open_gan_for_eval(const std::string& run, Device device, const EvalOptions&) {
+  return std::make_unique<GANModel>(run, device);
+}
+
+std::unique_ptr<EvaluatedModel> open_ddpm_for_eval(const std::string& run, Device device,
+                                                   const EvalOptions& options) {
+  return std::make_unique<DDPMModel>(run, device, options);
+}
+
 std::unique_ptr<EvaluatedModel> open_evaluated_model(const std::string& run, Device device,
                                                      const EvalOptions& options) {
-  std::ifstream in(run + "/config.json");
-  NG_CHECK(in.good(), "eval: '", run, "' is not a run folder (it has no config.json)");
-  const std::string model = nlohmann::json::parse(in).value("model", "");
-  if (model == "vae") return std::make_unique<VAEModel>(run, device);
-  if (model == "gan") return std::make_unique<GANModel>(run, device);
-  if (model == "ddpm") return std::make_unique<DDPMModel>(run, device, options);
-  throw Error("eval: run '" + run + "' has model '" + model + "'; nanogen evaluates vae, gan and ddpm runs");
+  const ModelEntry& model = model_of_run(run, "eval");
+  NG_CHECK(model.open_for_eval, "eval: run '", run, "' is a ", model.name, ", which `nanogen eval` does not score");
+  return model.open_for_eval(run, device, options);
 }
 
 }  // namespace ng::tools

@@ -46,9 +46,15 @@ class EvaluatedModel {
   }
 };
 
-// Opens RUN's last checkpoint on `device` as the model its config.json names.
+// Opens RUN's last checkpoint on `device` as the model its config.json names
+// (through the model registry, tools/model_registry.h).
 std::unique_ptr<EvaluatedModel> open_evaluated_model(const std::string& run, Device device,
                                                      const EvalOptions& options);
+
+// Per model, for the registry.
+std::unique_ptr<EvaluatedModel> open_vae_for_eval(const std::string& run, Device device, const EvalOptions& options);
+std::unique_ptr<EvaluatedModel> open_gan_for_eval(const std::string& run, Device device, const EvalOptions& options);
+std::unique_ptr<EvaluatedModel> open_ddpm_for_eval(const std::string& run, Device device, const EvalOptions& options);
 
 // The evaluation of `nanogen eval` for a model already opened (tests pass a
 // stand-in): RUN supplies config.json (the data set) and metrics.csv (the

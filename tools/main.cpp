@@ -1,6 +1,6 @@
 // nanogen: train, sample from and evaluate generative models.
 //
-//   nanogen train vae|gan|ddpm [--epochs N] [--device cpu] ...
+//   nanogen train vae|gan|ddpm|classifier [--epochs N] [--device cpu] ...
 //   nanogen sample runs/vae --n 64 --out samples.png
 //   nanogen eval runs/vae --n 10000
 //   nanogen compare runs/vae runs/gan runs/ddpm --out report
@@ -13,6 +13,7 @@
 #include "engine/io/image.h"
 #include "tools/cli.h"
 #include "tools/compare.h"
+#include "tools/model_registry.h"
 #include "tools/sample.h"
 
 using namespace ng::tools;
@@ -24,10 +25,7 @@ int main(int argc, char** argv) {
 
   CLI::App* train = app.add_subcommand("train", "train a model; writes a run folder (runs/<model>)");
   train->require_subcommand(1);
-  add_train_vae(train, commands);
-  add_train_gan(train, commands);
-  add_train_ddpm(train, commands);
-  add_train_classifier(train, commands);
+  for (const ModelEntry& model : registered_models()) model.add_train(train, commands);
 
   CLI::App* sample = app.add_subcommand("sample", "draw samples from a run's last checkpoint into a PNG grid");
   SampleOptions so;

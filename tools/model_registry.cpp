@@ -1,0 +1,60 @@
+#include "tools/model_registry.h"
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+
+namespace ng::tools {
+
+const std::vector<ModelEntry>& registered_models() {
+  static const std::vector<ModelEntry> models = {
+      {"vae", add_train_vae, sample_vae_run, open_vae_for_eval,
+       {{"Training loss per step", "step", "step", "nats / image", {"loss", "recon", "kl"}},
+        {"\u2212ELBO per epoch", "epoch", "epoch", "nats / image", {"train_loss", "test_loss"}}},
+       false},
+      {"gan", add_train_gan, sample_gan_run, open_gan_for_eval,
+       {{"Losses per step", "step", "step", "loss", {"d_loss", "g_loss"}},
+        {"Discriminator outputs per step", "step", "step", "mean output", {"d_real", "d_fake"}}},
+       false},
+      {"ddpm", add_train_ddpm, sample_ddpm_run, open_ddpm_for_eval,
+       {{"L_simple per step", "step", "step", "MSE of \u03b5", {"loss"}, true},
+        {"Test bound per epoch", "epoch", "epoch", "bits / dim", {"bpd"}}},
+       true},
+      // The feature classifier of the metrics: trained like the others, not sampled or evaluated.
+      {"classifier", add_train_classifier, nullptr, nullptr,
+       {{"Training loss per step", "step", "step", "cross-entropy", {"loss"}},
+        {"Test accuracy per epoch", "epoch", "epoch", "accuracy", {"test_accuracy"}}},
+       false},
+  };
+  return models;
+}
+
+const ModelEntry* find_model(const std::string& name) {
+  for (const ModelEntry& m : registered_models())
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+const ModelEntry& model_of_run(const std::string& run, const std::string& command) {
+  std::ifstream in(run + "/config.json");
+  NG_CHECK(in.good(), command, ": '", run, "' is not a run folder (it has no config.json)");
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(command + ": " + run + "/config.json is not valid JSON (" + e.what() + ")");
+  }
+  const std::string name = config.is_object() ? config.value("model", "") : "";
+  const ModelEntry* entry = find_model(name);
+  if (!entry) {
+    std::string known;
+    for (const ModelEntry& m : registered_models()) known += (known.empty() ? "" : ", ") + m.name;
+    throw Error(command + ": run '" + run + "' has model '" + name + "', which nanogen does not know (it knows " +
+                known + ")");
+  }
+  return *entry;
+}
+
+}  // namespace ng::tools
