@@ -40,12 +40,17 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor silu(const Tensor& x) {
-  return record("SiluBackward", launch_unary(Unary::silu, x), {x}, [sx = SavedTensor(x)](const Tensor& g) {
-    const Tensor x_ = sx.get();
-    if (!grad_enabled()) return Grads{g * launch_unary(Unary::silu_grad, x_)};
-    const Tensor s = sigmoid(x_);  // silu' = s (1 + x (1 - s))
-    return Grads{g * s * (x_ * (1.0 - s) + 1.0)};
-  });
+  return record("SiluBackward", launch_unary(Unary::silu, x), {x},
+                [sx = SavedTensor(x)](const Tensor& g) { return Grads{silu_backward(g, sx.get())}; });
+}
+
+// silu' = s (1 + x (1 - s)) and silu'' = s (1 - s) (2 + x (1 - 2 s)), s = sigmoid(x).
+Tensor silu_backward(const Tensor& g, const Tensor& x) {
+  return record("SiluBackwardBackward", g * launch_unary(Unary::silu_grad, x), {g, x},
+                [sg = SavedTensor(g), sx = SavedTensor(x)](const Tensor& gg) {
+                  const Tensor x_ = sx.get(), s = sigmoid(x_);
+                  return Grads{silu_backward(gg, x_), gg * sg.get() * s * (1.0 - s) * (x_ * (1.0 - 2.0 * s) + 2.0)};
+                });
 }
 
 // softplus' = sigmoid(x); log_sigmoid' = sigmoid(-x). Both differentiable.

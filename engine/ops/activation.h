@@ -1,7 +1,7 @@
 // Activation functions, differentiable to every order: each backward is
-// written with differentiable ops (gradient penalties need second
-// derivatives). silu alone also has a fused derivative kernel, which its
-// backward uses when no graph is being built.
+// itself made of differentiable ops (gradient penalties need second
+// derivatives). silu's is an op of its own, silu_backward, whose value is one
+// derivative kernel and whose backward is again differentiable.
 #pragma once
 
 #include "engine/tensor.h"
@@ -13,6 +13,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor silu(const Tensor& x);         // x * sigmoid(x)
+Tensor silu_backward(const Tensor& g, const Tensor& x);  // g * silu'(x)
 Tensor softplus(const Tensor& x);     // log(1 + e^x), stable for large |x|
 Tensor log_sigmoid(const Tensor& x);  // -softplus(-x), stable
 

@@ -114,3 +114,15 @@ TEST(Elementwise, InPlaceUpdates) {
   EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{0.5, 1.5, 2.5, 0.5, 1.5, 2.5}));
   EXPECT_THROW(add_(a, ones({4})), Error);
 }
+
+// silu's backward is an op of its own (one derivative kernel for its value);
+// its own backward must be right to every order, as a gradient penalty through
+// a U-Net differentiates it again.
+TEST(GradElementwise, SiluBackwardIsItselfDifferentiable) {
+  const Tensor g = leaf({3, 4}, 41), x = leaf({3, 4}, 42, -4, 4);
+  const Tensor s = sigmoid(x);
+  test::expect_close(silu_backward(g, x), g * s * (x * (1.0 - s) + 1.0), 1e-14, 1e-13);
+  auto f = [](const Ins& in) { return silu_backward(in[0], in[1]); };
+  expect_gradcheck(f, {g, x});
+  expect_gradgradcheck(f, {g, x});  // the third derivative of silu
+}
