@@ -147,10 +147,18 @@ find_library_dirs() {
 library_dirs=$(find_library_dirs)
 export LD_LIBRARY_PATH=$root/lib${library_dirs:+:$library_dirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export PATH=$PATH:/usr/local/cuda/bin
+# The Python with PyTorch (the GPU machine's python3; Debian's here), found
+# with one import each, which also gives the version line of machine.txt.
 python=python3
-timeout 60 python3 -c "import torch" >/dev/null 2>&1 || { [[ -x /usr/bin/python3 ]] && python=/usr/bin/python3; }
-has_torch=1
-timeout 60 $python -c "import torch" >/dev/null 2>&1 || has_torch=0
+has_torch=0
+torch_info="pytorch: not importable by python3 or /usr/bin/python3"
+for candidate in python3 /usr/bin/python3; do
+  if info=$(timeout 60 "$candidate" -c "import torch; print('pytorch', torch.__version__, 'cuda',
+      torch.cuda.is_available(), 'cudnn', torch.backends.cudnn.version())" 2>/dev/null); then
+    python=$candidate has_torch=1 torch_info=$info
+    break
+  fi
+done
 
 gpu=1
 timeout 20 nvidia-smi -L >/dev/null 2>&1 || gpu=0
@@ -165,8 +173,7 @@ timeout 20 nvidia-smi -L >/dev/null 2>&1 || gpu=0
     echo "GPU: none visible (nvidia-smi -L failed)"
   fi
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-  timeout 60 $python -c "import torch; print('pytorch', torch.__version__, 'cuda', torch.cuda.is_available(),
-    'cudnn', torch.backends.cudnn.version())" 2>/dev/null || echo "pytorch: not importable by $python"
+  echo "$torch_info"
 } >"$logs/machine.txt" 2>&1
 if [[ $gpu == 0 && $dry_run == 0 ]]; then
   record "GPU visible" FAIL 0 "nvidia-smi sees no GPU: use --dry-run on a machine without one"
@@ -252,7 +259,7 @@ run_bench() {
     args=(--device cuda --batch 128 --steps 30)
   fi
   if [[ $has_torch == 0 ]]; then
-    step_note="no PyTorch at python3: nanogen alone; "
+    step_note="no PyTorch found: nanogen alone; "
     args+=(--no-pytorch)
   fi
   {

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -80,9 +81,9 @@ const std::vector<ConvShape> kShapes = {
 
 // The rows of one shape: pass and what it races.
 const char* const kRows[][2] = {
-    {"forward", "cuDNN FMA"},       {"forward", "cuDNN TF32"},      {"fwd+bias+relu", "cuDNN BiasActivation FMA"},
-    {"input grad", "cuDNN FMA"},    {"input grad", "cuDNN TF32"},   {"weight grad", "cuDNN FMA"},
-    {"weight grad", "cuDNN TF32"},
+    {"forward", "cuDNN FMA"},     {"forward", "cuDNN TF32"},  {"input grad", "cuDNN FMA"},
+    {"input grad", "cuDNN TF32"}, {"weight grad", "cuDNN FMA"}, {"weight grad", "cuDNN TF32"},
+    {"fwd+bias+relu", "cuDNN BiasActivation FMA"},
 };
 
 }  // namespace
@@ -227,131 +228,112 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
   const auto at = [](const std::vector<DeviceBuffer>& v, int i) { return v[size_t(i)].ptr; };
   const auto sync = [&] { NG_CUDA_CHECK(cudaStreamSynchronize(ctx.stream)); };
 
-  // ---- forward, and the fused forward ----
-  const Launch ours_forward = [&](int i) {
-    ng::kernels::launch_conv2d_forward(f32, g, at(buf.y, i), at(buf.x, i), at(buf.w, i), nullptr, {}, ctx.stream);
+  // One pass raced against cuDNN twice, in FMA and in TF32 math, ours
+  // checked against cuDNN's FMA result. find(conv, perf, found) runs the
+  // pass's cudnnFind; run(conv, algo, set, out) runs cuDNN's pass on a set;
+  // ours(set) writes output[set]. Returns the FMA winner, if any.
+  const auto race_pass = [&]<class Perf>(const char* pass, std::vector<Perf> perf, const auto& find, const auto& run,
+                                         const Launch& ours, const std::vector<DeviceBuffer>& output, size_t n) {
+    std::optional<Perf> fma_best;
+    double error = NAN;
+    for (const CudnnConv* conv : {&fma, &tf32}) {
+      const bool is_fma = conv == &fma;
+      int found = 0;
+      find(*conv, perf, found);
+      const Perf* best = fastest(perf, found, is_fma);
+      if (!best) {
+        ctx.table->skip(shape.name, pass, std::string("cuDNN found no algorithm in ") + (is_fma ? "FMA" : "TF32") +
+                                              " math");
+        continue;
+      }
+      const auto algo = best->algo;
+      NG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv->conv, best->mathType));  // run what was found
+      if (is_fma) {
+        fma_best = *best;
+        run(fma, algo, 0, reference.ptr);
+        ours(0);
+        sync();
+        error = relative_error(output[0].ptr, reference.ptr, n);
+      }
+      race_row(ctx, shape, buf, pass, std::string("cuDNN ") + algo_name(algo) + " " + math_name(best->mathType),
+               is_effective(algo), ours, [&](int i) { run(*conv, algo, i, output[size_t(i)].ptr); }, error,
+               bx + bw + by);
+    }
+    return fma_best;
   };
-  double forward_error = NAN;  // ours against cuDNN's FMA result, for both rows
-  for (const CudnnConv* conv : {&fma, &tf32}) {
-    const bool is_fma = conv == &fma;
-    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
-    int found = 0;
-    NG_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(ctx.handle, conv->x, at(buf.x, 0), conv->w, at(buf.w, 0),
-                                                          conv->conv, conv->y, reference.ptr, int(perf.size()), &found,
-                                                          perf.data(), ws, ws_limit));
-    const auto* best = fastest(perf, found, is_fma);
-    if (!best) {
-      ctx.table->skip(shape.name, "forward", is_fma ? "cuDNN found no FMA algorithm" : "cuDNN found no algorithm");
-      continue;
-    }
-    const auto algo = best->algo;
-    const size_t wsb = ws_limit;  // at least what the algorithm asked for
-    NG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv->conv, best->mathType));  // run what was found
-    if (is_fma) {
-      fma.forward(ctx.handle, algo, ws, wsb, at(buf.x, 0), at(buf.w, 0), reference.ptr);
-      ours_forward(0);
-      sync();
-      forward_error = relative_error(at(buf.y, 0), reference.ptr, ny);
-    }
-    const double err = forward_error;
-    race_row(ctx, shape, buf, "forward", std::string("cuDNN ") + algo_name(algo) + " " + math_name(best->mathType),
-             is_effective(algo), ours_forward,
-             [&](int i) { conv->forward(ctx.handle, algo, ws, wsb, at(buf.x, i), at(buf.w, i), at(buf.y, i)); }, err,
-             bx + bw + by);
-    if (!is_fma) continue;
+  // The workspace handed to cuDNN is the whole buffer: at least what any algorithm asks for.
+  const auto forward_best = race_pass(
+      "forward", std::vector<cudnnConvolutionFwdAlgoPerf_t>(CUDNN_CONVOLUTION_FWD_ALGO_COUNT),
+      [&](const CudnnConv& c, auto& perf, int& found) {
+        NG_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(ctx.handle, c.x, at(buf.x, 0), c.w, at(buf.w, 0), c.conv,
+                                                              c.y, reference.ptr, int(perf.size()), &found,
+                                                              perf.data(), ws, ws_limit));
+      },
+      [&](const CudnnConv& c, auto algo, int i, float* out) {
+        c.forward(ctx.handle, algo, ws, ws_limit, at(buf.x, i), at(buf.w, i), out);
+      },
+      [&](int i) {
+        ng::kernels::launch_conv2d_forward(f32, g, at(buf.y, i), at(buf.x, i), at(buf.w, i), nullptr, {}, ctx.stream);
+      },
+      buf.y, ny);
+  race_pass(
+      "input grad", std::vector<cudnnConvolutionBwdDataAlgoPerf_t>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT),
+      [&](const CudnnConv& c, auto& perf, int& found) {
+        NG_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(ctx.handle, c.w, at(buf.w, 0), c.y, at(buf.dy, 0),
+                                                                   c.conv, c.x, reference.ptr, int(perf.size()),
+                                                                   &found, perf.data(), ws, ws_limit));
+      },
+      [&](const CudnnConv& c, auto algo, int i, float* out) {
+        c.backward_data(ctx.handle, algo, ws, ws_limit, at(buf.dy, i), at(buf.w, i), out);
+      },
+      [&](int i) {
+        ng::kernels::launch_conv2d_input_grad(f32, g, at(buf.dx, i), at(buf.dy, i), at(buf.w, i), nullptr,
+                                              ctx.stream);
+      },
+      buf.dx, nx);
+  race_pass(
+      "weight grad", std::vector<cudnnConvolutionBwdFilterAlgoPerf_t>(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT),
+      [&](const CudnnConv& c, auto& perf, int& found) {
+        NG_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(ctx.handle, c.x, at(buf.x, 0), c.y,
+                                                                     at(buf.dy, 0), c.conv, c.w, reference.ptr,
+                                                                     int(perf.size()), &found, perf.data(), ws,
+                                                                     ws_limit));
+      },
+      [&](const CudnnConv& c, auto algo, int i, float* out) {
+        c.backward_filter(ctx.handle, algo, ws, ws_limit, at(buf.x, i), at(buf.dy, i), out);
+      },
+      [&](int i) {
+        ng::kernels::launch_conv2d_weight_grad(f32, g, at(buf.dw, i), at(buf.x, i), at(buf.dy, i), our_ws.ptr,
+                                               ctx.stream);
+      },
+      buf.dw, nw);
 
-    // Fused: our bias + relu epilogue vs cuDNN's one-call conv + bias + activation.
-    cudnnActivationDescriptor_t act;
-    NG_CUDNN_CHECK(cudnnCreateActivationDescriptor(&act));
-    NG_CUDNN_CHECK(cudnnSetActivationDescriptor(act, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
-    const Launch theirs_fused = [&](int i) {
-      fma.bias_activation_forward(ctx.handle, algo, ws, wsb, at(buf.x, i), at(buf.w, i), at(buf.b, i), act,
-                                  at(buf.y, i));
-    };
-    const ng::kernels::ConvEpilogue relu{ng::kernels::ConvActivation::relu, 0.0f};
-    const Launch ours_fused = [&](int i) {
-      ng::kernels::launch_conv2d_forward(f32, g, at(buf.y, i), at(buf.x, i), at(buf.w, i), at(buf.b, i), relu,
-                                         ctx.stream);
-    };
-    theirs_fused(0);
-    NG_CUDA_CHECK(cudaMemcpyAsync(reference.ptr, at(buf.y, 0), ny * sizeof(float), cudaMemcpyDeviceToDevice,
-                                  ctx.stream));
-    ours_fused(0);
-    sync();
-    const double ferr = relative_error(at(buf.y, 0), reference.ptr, ny);
-    race_row(ctx, shape, buf, "fwd+bias+relu", "cudnnConvolutionBiasActivationForward " + algo_name(algo) + " fma",
-             is_effective(algo), ours_fused, theirs_fused, ferr, bx + bw + by);
-    cudnnDestroyActivationDescriptor(act);
-  }
-
-  // ---- input gradient ----
-  const Launch ours_data = [&](int i) {
-    ng::kernels::launch_conv2d_input_grad(f32, g, at(buf.dx, i), at(buf.dy, i), at(buf.w, i), nullptr, ctx.stream);
+  // Fused, at the FMA forward winner: our bias + relu epilogue against
+  // cuDNN's one-call convolution + bias + activation.
+  if (!forward_best) return;
+  const auto algo = forward_best->algo;
+  cudnnActivationDescriptor_t act;
+  NG_CUDNN_CHECK(cudnnCreateActivationDescriptor(&act));
+  NG_CUDNN_CHECK(cudnnSetActivationDescriptor(act, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  NG_CUDNN_CHECK(cudnnSetConvolutionMathType(fma.conv, forward_best->mathType));
+  const Launch theirs_fused = [&](int i) {
+    fma.bias_activation_forward(ctx.handle, algo, ws, ws_limit, at(buf.x, i), at(buf.w, i), at(buf.b, i), act,
+                                at(buf.y, i));
   };
-  double data_error = NAN;
-  for (const CudnnConv* conv : {&fma, &tf32}) {
-    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
-    int found = 0;
-    NG_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(ctx.handle, conv->w, at(buf.w, 0), conv->y,
-                                                               at(buf.dy, 0), conv->conv, conv->x, reference.ptr,
-                                                               int(perf.size()), &found, perf.data(), ws, ws_limit));
-    const auto* best = fastest(perf, found, conv == &fma);
-    if (!best) {
-      ctx.table->skip(shape.name, "input grad", "cuDNN found no algorithm in this math");
-      continue;
-    }
-    const auto algo = best->algo;
-    const size_t wsb = ws_limit;
-    NG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv->conv, best->mathType));
-    if (conv == &fma) {
-      fma.backward_data(ctx.handle, algo, ws, wsb, at(buf.dy, 0), at(buf.w, 0), reference.ptr);
-      ours_data(0);
-      sync();
-      data_error = relative_error(at(buf.dx, 0), reference.ptr, nx);
-    }
-    const double err = data_error;
-    race_row(ctx, shape, buf, "input grad", std::string("cuDNN ") + algo_name(algo) + " " + math_name(best->mathType),
-             is_effective(algo), ours_data,
-             [&](int i) {
-               conv->backward_data(ctx.handle, algo, ws, wsb, at(buf.dy, i), at(buf.w, i), at(buf.dx, i));
-             },
-             err, bx + bw + by);
-  }
-
-  // ---- weight gradient ----
-  const Launch ours_filter = [&](int i) {
-    ng::kernels::launch_conv2d_weight_grad(f32, g, at(buf.dw, i), at(buf.x, i), at(buf.dy, i), our_ws.ptr,
-                                           ctx.stream);
+  const ng::kernels::ConvEpilogue relu{ng::kernels::ConvActivation::relu, 0.0f};
+  const Launch ours_fused = [&](int i) {
+    ng::kernels::launch_conv2d_forward(f32, g, at(buf.y, i), at(buf.x, i), at(buf.w, i), at(buf.b, i), relu,
+                                       ctx.stream);
   };
-  double filter_error = NAN;
-  for (const CudnnConv* conv : {&fma, &tf32}) {
-    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
-    int found = 0;
-    NG_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(ctx.handle, conv->x, at(buf.x, 0), conv->y,
-                                                                 at(buf.dy, 0), conv->conv, conv->w, reference.ptr,
-                                                                 int(perf.size()), &found, perf.data(), ws, ws_limit));
-    const auto* best = fastest(perf, found, conv == &fma);
-    if (!best) {
-      ctx.table->skip(shape.name, "weight grad", "cuDNN found no algorithm in this math");
-      continue;
-    }
-    const auto algo = best->algo;
-    const size_t wsb = ws_limit;
-    NG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv->conv, best->mathType));
-    if (conv == &fma) {
-      fma.backward_filter(ctx.handle, algo, ws, wsb, at(buf.x, 0), at(buf.dy, 0), reference.ptr);
-      ours_filter(0);
-      sync();
-      filter_error = relative_error(at(buf.dw, 0), reference.ptr, nw);
-    }
-    const double err = filter_error;
-    race_row(ctx, shape, buf, "weight grad", std::string("cuDNN ") + algo_name(algo) + " " + math_name(best->mathType),
-             is_effective(algo), ours_filter,
-             [&](int i) {
-               conv->backward_filter(ctx.handle, algo, ws, wsb, at(buf.x, i), at(buf.dy, i), at(buf.dw, i));
-             },
-             err, bx + bw + by);
-  }
+  theirs_fused(0);
+  NG_CUDA_CHECK(cudaMemcpyAsync(reference.ptr, at(buf.y, 0), ny * sizeof(float), cudaMemcpyDeviceToDevice,
+                                ctx.stream));
+  ours_fused(0);
+  sync();
+  race_row(ctx, shape, buf, "fwd+bias+relu", "cudnnConvolutionBiasActivationForward " + algo_name(algo) + " fma",
+           is_effective(algo), ours_fused, theirs_fused, relative_error(at(buf.y, 0), reference.ptr, ny),
+           bx + bw + by);
+  cudnnDestroyActivationDescriptor(act);
 }
 
 }  // namespace

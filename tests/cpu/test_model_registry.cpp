@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/error.h"
+#include "support/gradcheck.h"
 #include "support/temp_dir.h"
 #include "tools/model_registry.h"
 
@@ -17,15 +18,6 @@ namespace {
 std::string run_with_config(const test::TempDir& dir, const std::string& json) {
   std::ofstream(dir.path() / "config.json") << json;
   return dir.path().string();
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
@@ -51,22 +43,13 @@ TEST(ModelRegistry, RunFoldersResolveOrSayWhatIsWrong) {
   const test::TempDir dir;
   EXPECT_EQ(model_of_run(run_with_config(dir, R"({"model": "gan"})"), "sample").name, "gan");
 
-  const std::string unknown = error_of([&] { model_of_run(run_with_config(dir, R"({"model": "flow"})"), "eval"); });
-  EXPECT_NE(unknown.find("'flow'"), std::string::npos) << unknown;
-  EXPECT_NE(unknown.find("vae, gan, ddpm, classifier"), std::string::npos) << unknown;
-
-  const std::string broken = error_of([&] { model_of_run(run_with_config(dir, "{not json"), "eval"); });
-  EXPECT_NE(broken.find("not valid JSON"), std::string::npos) << broken;
-
-  const std::string missing = error_of([&] { model_of_run((dir.path() / "absent").string(), "sample"); });
-  EXPECT_NE(missing.find("not a run folder"), std::string::npos) << missing;
-
-  const std::string classifier = error_of([&] {
-    sample_run(run_with_config(dir, R"({"model": "classifier"})"), SampleOptions{});
-  });
-  EXPECT_NE(classifier.find("draws no images"), std::string::npos) << classifier;
-  const std::string not_scored = error_of([&] {
-    open_evaluated_model(run_with_config(dir, R"({"model": "classifier"})"), Device::cpu(), EvalOptions{});
-  });
-  EXPECT_NE(not_scored.find("does not score"), std::string::npos) << not_scored;
+  test::expect_error([&] { model_of_run(run_with_config(dir, R"({"model": "flow"})"), "eval"); },
+                     {"eval: ", "'flow'", "vae, gan, ddpm, classifier"});
+  test::expect_error([&] { model_of_run(run_with_config(dir, "{not json"), "eval"); }, {"not valid JSON"});
+  test::expect_error([&] { model_of_run((dir.path() / "absent").string(), "sample"); }, {"not a run folder"});
+  test::expect_error([&] { sample_run(run_with_config(dir, R"({"model": "classifier"})"), SampleOptions{}); },
+                     {"draws no images"});
+  test::expect_error(
+      [&] { open_evaluated_model(run_with_config(dir, R"({"model": "classifier"})"), Device::cpu(), EvalOptions{}); },
+      {"does not score"});
 }
