@@ -94,4 +94,27 @@ std::vector<int> predicted_classes(const Tensor& logits) {
   return classes;
 }
 
+ClassifierReport evaluate_classifier(const models::Classifier& model, const Tensor& images,
+                                     const std::vector<int>& labels, int64_t batch_size, Device device) {
+  NG_CHECK(images.dim() == 4 && images.size(0) == int64_t(labels.size()), "evaluate_classifier: images ",
+           shape_str(images.shape()), " and ", labels.size(), " labels do not match");
+  NoGradGuard no_grad;
+  ClassifierReport r;
+  int64_t correct = 0;
+  for (int64_t start = 0; start < images.size(0); start += batch_size) {
+    const int64_t n = std::min(batch_size, images.size(0) - start);
+    const std::vector<int> y(labels.begin() + start, labels.begin() + start + n);
+    const Tensor logits = model.logits(images.narrow(0, start, n).to(device));
+    r.loss += models::cross_entropy(logits, y).item() * double(n);
+    const std::vector<int> predicted = models::predicted_classes(logits);
+    for (int64_t i = 0; i < n; ++i) correct += predicted[size_t(i)] == y[size_t(i)];
+    r.images += n;
+  }
+  if (r.images > 0) {
+    r.loss /= double(r.images);
+    r.accuracy = double(correct) / double(r.images);
+  }
+  return r;
+}
+
 }  // namespace ng::models

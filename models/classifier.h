@@ -63,4 +63,14 @@ Tensor one_hot(const std::vector<int>& labels, int64_t classes, TensorOptions op
 // The most likely class of each row of logits [N, K] (the first on ties).
 std::vector<int> predicted_classes(const Tensor& logits);
 
+// Mean cross-entropy (nats) and accuracy over a labelled set.
+struct ClassifierReport {
+  double loss = 0, accuracy = 0;
+  int64_t images = 0;
+};
+
+// Evaluates a model (which should be in eval mode) on images [N,C,H,W] in [0,1].
+ClassifierReport evaluate_classifier(const models::Classifier& model, const Tensor& images,
+                                     const std::vector<int>& labels, int64_t batch_size, Device device);
+
 }  // namespace ng::models

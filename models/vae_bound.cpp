@@ -139,4 +139,27 @@ IWBound importance_weighted_bound(const VAE& model, const Tensor& images, int64_
   return r;
 }
 
+ELBOReport evaluate_elbo(const models::VAE& model, const Tensor& images, int64_t batch_size, uint64_t seed,
+                        Device device) {
+  NoGradGuard no_grad;
+  Generator gen(seed);
+  ELBOReport r;
+  for (int64_t start = 0; start < images.size(0); start += batch_size) {
+    const int64_t n = std::min(batch_size, images.size(0) - start);
+    const Tensor x = images.narrow(0, start, n).to(device);
+    const Tensor eps = randn({n, model.config().z_dim}, gen, TensorOptions{}.with_device(device));
+    const models::ELBOTerms t = model.loss(x, eps);
+    r.loss += t.loss.item() * double(n);
+    r.recon += t.recon.item() * double(n);
+    r.kl += t.kl.item() * double(n);
+    r.images += n;
+  }
+  if (r.images > 0) {
+    r.loss /= double(r.images);
+    r.recon /= double(r.images);
+    r.kl /= double(r.images);
+  }
+  return r;
+}
+
 }  // namespace ng::models

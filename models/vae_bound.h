@@ -51,4 +51,15 @@ IWBound importance_weighted_bound(const VAE& model, const Tensor& images, int64_
                                   int64_t batch_size = 1024,
                                   const std::function<void(int64_t done, int64_t total)>& progress = {});
 
+// Per-image averages in nats over a data set, evaluated in eval mode with a
+// fixed noise stream.
+struct ELBOReport {
+  double loss = 0, recon = 0, kl = 0;
+  int64_t images = 0;
+};
+
+// Evaluates the negative ELBO of a model over images [N,C,H,W] in [0,1].
+ELBOReport evaluate_elbo(const models::VAE& model, const Tensor& images, int64_t batch_size, uint64_t seed,
+                        Device device);
+
 }  // namespace ng::models

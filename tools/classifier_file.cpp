@@ -7,6 +7,8 @@
 
 #include "engine/error.h"
 #include "engine/io/safetensors.h"
+#include "tools/model_options.h"
+#include "tools/train_common.h"
 
 namespace ng::tools {
 
@@ -138,6 +140,51 @@ std::string default_classifier_path(const std::string& data_spec) {
   }
   throw Error("the shipped Fashion-MNIST classifier was not found (looked at " + tried +
               "); set NANOGEN_ASSETS_DIR to the repository's assets folder or pass --classifier FILE");
+}
+
+
+namespace {
+
+// The model a run's config.json describes.
+models::ClassifierConfig model_config(const nlohmann::json& config) {
+  const auto image = config.at("image");
+  return classifier_config(config.at("classifier").get<ClassifierOptions>(), image[0], image[1], image[2],
+                           config.at("classes"));
+}
+
+// What the classifier file of a run records about it.
+}  // namespace
+
+ClassifierInfo run_info(const nlohmann::json& config, const std::string& command, const models::ClassifierReport& test,
+                        int64_t epochs, int64_t steps) {
+  const CommonOptions common = config.at("common").get<CommonOptions>();
+  ClassifierInfo info;
+  info.data = common.data;
+  info.config = model_config(config);
+  info.class_names = config.value("class_names", std::vector<std::string>{});
+  info.test_accuracy = test.accuracy;
+  info.test_images = test.images;
+  info.command = command;
+  info.seed = common.seed;
+  info.epochs = epochs;
+  info.steps = steps;
+  return info;
+}
+
+void export_classifier(const std::string& path, const std::string& out) {
+  const SavedRun saved = open_saved_run(path, "classifier");
+  const Metadata& m = saved.checkpoint.metadata;
+  NG_CHECK(m.count("test_accuracy") && m.count("test_images") && m.count("command"), "export_classifier: run ", path,
+           " stopped in the middle of an epoch; resume it (--resume) to the end of an epoch first");
+  models::Classifier model(model_config(saved.config));
+  model.load_state_dict(without_prefixes(saved.checkpoint.tensors, {"optim."}));
+  models::ClassifierReport test;
+  test.accuracy = nlohmann::json::parse(m.at("test_accuracy")).get<double>();
+  test.images = std::stoll(m.at("test_images"));
+  // The checkpoint points at the next epoch.
+  export_classifier(
+      model, run_info(saved.config, m.at("command"), test, std::stoll(m.at("epoch")) - 1, std::stoll(m.at("global_step"))),
+      out);
 }
 
 }  // namespace ng::tools

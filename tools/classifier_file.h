@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "engine/device.h"
+#include <nlohmann/json.hpp>
+
 #include "models/classifier.h"
 
 namespace ng::tools {
@@ -37,8 +39,16 @@ struct LoadedClassifier {
 };
 
 // Writes the model's weights as float32 with `info` in the metadata (atomic).
-// (export_classifier(run, path), from a run folder, is in train_classifier.h.)
 void export_classifier(const models::Classifier& model, const ClassifierInfo& info, const std::string& path);
+
+// Writes the classifier file of a run folder's last checkpoint, which must be
+// the end of an epoch (where its test accuracy was measured).
+void export_classifier(const std::string& run, const std::string& path);
+
+// What the classifier file of a run records: from its config.json, the
+// command that reproduces it, its test result, epochs and steps.
+ClassifierInfo run_info(const nlohmann::json& config, const std::string& command, const models::ClassifierReport& test,
+                        int64_t epochs, int64_t steps);
 
 // Reads a file written by export_classifier. A file that is not one, is
 // truncated or corrupt, or whose tensors do not match the architecture its

@@ -34,10 +34,12 @@ void add_train_gan(CLI::App* train, Commands& commands) {
   add_config_option(cmd);
   commands.emplace_back(cmd, [common, gan] {
     apply_threads(*common);
-    const GANSummary s = train_gan(*common, *gan);
+    const RunSummary s = train_gan(*common, *gan);
     std::printf("run: %s\nsteps: %lld\nepochs: %lld\n", s.run.c_str(), (long long)s.steps, (long long)s.epochs_done);
-    std::printf("last epoch: D loss %.4f, G loss %.4f, D on real %.4f, D on generated %.4f\n", s.d_loss, s.g_loss,
-                s.d_real, s.d_fake);
+    if (!s.last_means.empty())
+      std::printf("last epoch: D loss %.4f, G loss %.4f, D on real %.4f, D on generated %.4f\n",
+                  s.last_means.at("d_loss"), s.last_means.at("g_loss"), s.last_means.at("d_real"),
+                  s.last_means.at("d_fake"));
   });
 }
 

@@ -21,7 +21,7 @@ void add_train_vae(CLI::App* train, Commands& commands) {
   add_config_option(cmd);
   commands.emplace_back(cmd, [common, vae] {
     apply_threads(*common);
-    const TrainSummary s = train_vae(*common, *vae);
+    const VAESummary s = train_vae(*common, *vae);
     std::printf("run: %s\nsteps: %lld\nepochs: %lld\n", s.run.c_str(), (long long)s.steps, (long long)s.epochs_done);
     if (s.test.images > 0)
       std::printf("test -ELBO: %.3f nats/image (recon %.3f, KL %.3f)\n", s.test.loss, s.test.recon, s.test.kl);

@@ -16,6 +16,24 @@ namespace ng::tools {
 
 namespace {
 
+// A model rebuilt from a run's config.json (its options under "<model>" and
+// its images' C, H, W under "image") with the weights of its last checkpoint.
+template <class Model, class Options, class Config>
+std::unique_ptr<Model> rebuild(const SavedRun& saved, const std::string& name,
+                               Config (*config_of)(const Options&, int64_t, int64_t, int64_t),
+                               const NamedTensors& weights, Device device) {
+  const auto image = saved.config.at("image");
+  auto model = std::make_unique<Model>(config_of(saved.config.at(name).get<Options>(), image[0], image[1], image[2]));
+  model->load_state_dict(weights);
+  model->to(device);
+  model->eval();
+  return model;
+}
+
+NamedTensors trained_weights(const SavedRun& saved) {
+  return without_prefixes(saved.checkpoint.tensors, {"optim.", "ema."});
+}
+
 int64_t count(const nn::NamedTensors& tensors) {
   int64_t n = 0;
   for (const auto& [name, t] : tensors) n += t.numel();
@@ -79,8 +97,6 @@ class GANModel : public EvaluatedModel {
   std::unique_ptr<models::GAN> model_;
 };
 
-// Images in [-1, 1] -> [0, 1].
-
 class DDPMModel : public EvaluatedModel {
  public:
   DDPMModel(const std::string& run, Device device, const EvalOptions& o)
@@ -136,6 +152,7 @@ class DDPMModel : public EvaluatedModel {
     models::SamplerOptions so = sampler_;
     so.snapshots = snapshots;
     so.snapshot_images = n;
+    so.progress = on_step;
     return models::sample(*run_.diffusion, run_.predictor(), x_T, so, gen);
   }
 
@@ -146,15 +163,39 @@ class DDPMModel : public EvaluatedModel {
 
 }  // namespace
 
-std::unique_ptr<EvaluatedModel> open_vae_for_eval(const std::string& run, Device device, const EvalOptions&) {
+std::unique_ptr<models::VAE> load_vae_run(const std::string& run, Device device) {
+  const SavedRun saved = open_saved_run(run, "vae");
+  return rebuild<models::VAE>(saved, "vae", vae_config, trained_weights(saved), device);
+}
+
+std::unique_ptr<models::GAN> load_gan_run(const std::string& run, Device device) {
+  const SavedRun saved = open_saved_run(run, "gan");
+  auto config = [](const GANOptions& o, int64_t c, int64_t h, int64_t w) { return gan_config(resolve_gan_options(o), c, h, w); };
+  return rebuild<models::GAN>(saved, "gan", +config, trained_weights(saved), device);
+}
+
+models::EpsPredictor DDPMRun::predictor() const {
+  return [m = model.get()](const Tensor& x, const std::vector<int64_t>& t) { return m->forward(x, t); };
+}
+
+DDPMRun load_ddpm_run(const std::string& run, Device device, bool use_ema) {
+  const SavedRun saved = open_saved_run(run, "ddpm");
+  const NamedTensors weights =
+      use_ema ? with_prefix_removed(without_prefixes(saved.checkpoint.tensors, {"ema.updates"}), "ema.")
+              : trained_weights(saved);
+  return {rebuild<models::UNet>(saved, "ddpm", unet_config, weights, device),
+          diffusion_of(saved.config.at("ddpm").get<DDPMOptions>())};
+}
+
+std::unique_ptr<EvaluatedModel> open_vae_run(const std::string& run, Device device, const EvalOptions&) {
   return std::make_unique<VAEModel>(run, device);
 }
 
-std::unique_ptr<EvaluatedModel> open_gan_for_eval(const std::string& run, Device device, const EvalOptions&) {
+std::unique_ptr<EvaluatedModel> open_gan_run(const std::string& run, Device device, const EvalOptions&) {
   return std::make_unique<GANModel>(run, device);
 }
 
-std::unique_ptr<EvaluatedModel> open_ddpm_for_eval(const std::string& run, Device device,
+std::unique_ptr<EvaluatedModel> open_ddpm_run(const std::string& run, Device device,
                                                    const EvalOptions& options) {
   return std::make_unique<DDPMModel>(run, device, options);
 }
@@ -162,8 +203,8 @@ std::unique_ptr<EvaluatedModel> open_ddpm_for_eval(const std::string& run, Devic
 std::unique_ptr<EvaluatedModel> open_evaluated_model(const std::string& run, Device device,
                                                      const EvalOptions& options) {
   const ModelEntry& model = model_of_run(run, "eval");
-  NG_CHECK(model.open_for_eval, "eval: run '", run, "' is a ", model.name, ", which `nanogen eval` does not score");
-  return model.open_for_eval(run, device, options);
+  NG_CHECK(model.open, "eval: run '", run, "' is a ", model.name, ", which `nanogen eval` does not score");
+  return model.open(run, device, options);
 }
 
 }  // namespace ng::tools

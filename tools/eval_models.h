@@ -1,9 +1,11 @@
-// What `nanogen eval` needs from a trained model, whatever its kind: draw
+// A run's trained model, opened for `nanogen sample` and `nanogen eval`.
+// What they need from it, whatever its kind: draw
 // images, count parameters, and (where the model defines one) bound the
 // likelihood of 8-bit test images.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +15,10 @@
 #include "engine/device.h"
 #include "engine/ops/random.h"
 #include "engine/tensor.h"
+#include "models/diffusion.h"
+#include "models/gan.h"
+#include "models/unet.h"
+#include "models/vae.h"
 #include "tools/eval.h"
 
 namespace ng::tools {
@@ -44,7 +50,22 @@ class EvaluatedModel {
     (void)rows, (void)columns, (void)gen;
     return Tensor();
   }
+
+  // Called with (step, steps) by a sampler that runs a chain (the DDPM), for a progress bar.
+  std::function<void(int64_t, int64_t)> on_step;
 };
+
+// The model of a run folder (checked to be a run of that model), built from
+// its config.json with its last checkpoint's weights, on `device`, in eval mode.
+std::unique_ptr<models::VAE> load_vae_run(const std::string& run, Device device);
+std::unique_ptr<models::GAN> load_gan_run(const std::string& run, Device device);  // with D and running statistics
+// A trained DDPM: the U-Net (EMA weights unless asked otherwise) and its process.
+struct DDPMRun {
+  std::unique_ptr<models::UNet> model;
+  std::unique_ptr<models::Diffusion> diffusion;
+  models::EpsPredictor predictor() const;
+};
+DDPMRun load_ddpm_run(const std::string& run, Device device, bool ema = true);
 
 // Opens RUN's last checkpoint on `device` as the model its config.json names
 // (through the model registry, tools/model_registry.h).
@@ -52,9 +73,9 @@ std::unique_ptr<EvaluatedModel> open_evaluated_model(const std::string& run, Dev
                                                      const EvalOptions& options);
 
 // Per model, for the registry.
-std::unique_ptr<EvaluatedModel> open_vae_for_eval(const std::string& run, Device device, const EvalOptions& options);
-std::unique_ptr<EvaluatedModel> open_gan_for_eval(const std::string& run, Device device, const EvalOptions& options);
-std::unique_ptr<EvaluatedModel> open_ddpm_for_eval(const std::string& run, Device device, const EvalOptions& options);
+std::unique_ptr<EvaluatedModel> open_vae_run(const std::string& run, Device device, const EvalOptions& options);
+std::unique_ptr<EvaluatedModel> open_gan_run(const std::string& run, Device device, const EvalOptions& options);
+std::unique_ptr<EvaluatedModel> open_ddpm_run(const std::string& run, Device device, const EvalOptions& options);
 
 // The evaluation of `nanogen eval` for a model already opened (tests pass a
 // stand-in): RUN supplies config.json (the data set) and metrics.csv (the

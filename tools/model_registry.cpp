@@ -10,20 +10,20 @@ namespace ng::tools {
 
 const std::vector<ModelEntry>& registered_models() {
   static const std::vector<ModelEntry> models = {
-      {"vae", add_train_vae, sample_vae_run, open_vae_for_eval,
+      {"vae", add_train_vae, open_vae_run,
        {{"Training loss per step", "step", "step", "nats / image", {"loss", "recon", "kl"}},
         {"\u2212ELBO per epoch", "epoch", "epoch", "nats / image", {"train_loss", "test_loss"}}},
        false},
-      {"gan", add_train_gan, sample_gan_run, open_gan_for_eval,
+      {"gan", add_train_gan, open_gan_run,
        {{"Losses per step", "step", "step", "loss", {"d_loss", "g_loss"}},
         {"Discriminator outputs per step", "step", "step", "mean output", {"d_real", "d_fake"}}},
        false},
-      {"ddpm", add_train_ddpm, sample_ddpm_run, open_ddpm_for_eval,
+      {"ddpm", add_train_ddpm, open_ddpm_run,
        {{"L_simple per step", "step", "step", "MSE of \u03b5", {"loss"}, true},
         {"Test bound per epoch", "epoch", "epoch", "bits / dim", {"bpd"}}},
        true},
       // The feature classifier of the metrics: trained like the others, not sampled or evaluated.
-      {"classifier", add_train_classifier, nullptr, nullptr,
+      {"classifier", add_train_classifier, nullptr,
        {{"Training loss per step", "step", "step", "cross-entropy", {"loss"}},
         {"Test accuracy per epoch", "epoch", "epoch", "accuracy", {"test_accuracy"}}},
        false},

@@ -15,7 +15,6 @@
 #include "tools/cli.h"
 #include "tools/eval.h"
 #include "tools/eval_models.h"
-#include "tools/sample.h"
 
 namespace ng::tools {
 
@@ -30,11 +29,10 @@ struct ModelEntry {
   std::string name;
   // Adds `train <name>` and its options to the command line.
   std::function<void(CLI::App* train, Commands& commands)> add_train;
-  // Images from a run's last checkpoint; null when the model draws none (the classifier).
-  std::function<Tensor(const std::string& run, const SampleOptions& options)> sample;
-  // The run's last checkpoint as `nanogen eval` sees it; null when not evaluated.
+  // The run's last checkpoint as a model that `nanogen sample` draws from and
+  // `nanogen eval` scores; null when the model draws no images (the classifier).
   std::function<std::unique_ptr<EvaluatedModel>(const std::string& run, Device device, const EvalOptions& options)>
-      open_for_eval;
+      open;
   std::vector<ChartSpec> charts;  // in `nanogen compare`
   bool draws_trajectories = false;  // its sampler is a chain worth showing (the DDPM)
 };

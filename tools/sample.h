@@ -20,9 +20,4 @@ struct SampleOptions {
 // Reads RUN/config.json to find the model and returns [n,C,H,W] in [0,1].
 Tensor sample_run(const std::string& run, const SampleOptions& options);
 
-// Per model, defined next to its trainer.
-Tensor sample_vae_run(const std::string& run, const SampleOptions& options);
-Tensor sample_gan_run(const std::string& run, const SampleOptions& options);
-Tensor sample_ddpm_run(const std::string& run, const SampleOptions& options);
-
 }  // namespace ng::tools

@@ -33,8 +33,10 @@ struct CommonOptions {
   int threads = 0;           // CPU threads (0: all cores)
 };
 
-nlohmann::json to_json(const CommonOptions& o);
-void from_json(const nlohmann::json& j, CommonOptions& o);
+// config.json's "common": every option, those missing from an older run's file at their defaults.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CommonOptions, data, device, epochs, max_steps, time_limit,
+                                                batch_size, lr, seed, out, resume, log_every, limit, test_limit,
+                                                threads)
 
 // "auto" picks the GPU when one is visible.
 Device resolve_device(const std::string& name);
@@ -49,35 +51,6 @@ struct Streams {
 
 // load_dataset, keeping only the first `limit` images when limit > 0.
 Dataset load_dataset_limited(const std::string& spec, const std::string& split, int64_t limit);
-
-// The loader every trainer draws from: whole batches of --batch-size in an
-// order reshuffled each epoch from --seed.
-DataLoader training_loader(const Dataset& train, const CommonOptions& common);
-
-// Starts an epoch of the loader and skips the batches a resumed run has
-// already trained on (the order is a function of seed and epoch alone).
-void start_epoch_at(DataLoader& loader, int64_t epoch, int64_t skip_batches);
-
-// When resuming a run that has a config.json: returns it and takes the run's
-// own common options over the command line's, except how long to train
-// (--epochs, --max-steps). Otherwise returns null. Throws when the run is
-// of another model.
-nlohmann::json resumed_config(const RunFolder& run, CommonOptions& common, const std::string& model);
-
-// Where a run stands: written into every checkpoint's metadata with the
-// state of its training-noise stream, and read back on --resume.
-struct TrainingPosition {
-  int64_t epoch = 1;          // the epoch being (or next to be) trained, 1-based
-  int64_t step_in_epoch = 0;  // batches of it already trained on
-  int64_t global_step = 0;    // optimizer steps in all
-};
-
-// A checkpoint's metadata. An epoch-end checkpoint points at the start of
-// the next epoch.
-Metadata checkpoint_metadata(const std::string& model, const TrainingPosition& position, bool epoch_end,
-                             const Generator& noise, const nlohmann::json& config);
-// Reads the position back and restores the noise stream.
-TrainingPosition restore_position(const Metadata& metadata, Generator& noise);
 
 // A run folder opened for sampling or evaluation: its config.json and last
 // checkpoint, checked to be a run of `model`. Reads only; creates nothing.
@@ -114,12 +87,6 @@ class StopRule {
 double peak_memory_mb(Device device);
 // Starts a new peak on a CUDA device (the current use); nothing on the CPU.
 void reset_peak_memory(Device device);
-
-// Records a session cut short mid-epoch (Ctrl-C or the StopRule) after its
-// checkpoint was saved: a "stop" row in metrics.csv with the partial epoch's
-// training time (which no "epoch" row will report) and a log line saying how
-// to continue. Clears the interrupt request.
-void record_early_stop(RunFolder& run, const StopRule& stop, int64_t epoch, int64_t global_step, double seconds);
 
 // printf-style formatting of one number, for log lines.
 std::string fmt(const char* format, double value);

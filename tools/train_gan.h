@@ -26,39 +26,14 @@
 #include <string>
 
 #include "models/gan.h"
+#include "tools/model_options.h"
 #include "tools/train_common.h"
+#include "tools/trainer.h"
 
 namespace ng::tools {
 
-struct GANOptions {
-  std::string loss = "nonsaturating";  // minimax | nonsaturating | kl | wasserstein | hinge
-  int64_t z_dim = 64;
-  int64_t g_width = 64, d_width = 64;  // 64: the canonical DCGAN (models/gan.h)
-  std::string d_norm = "auto";         // batch | layer | none; auto: none with --gp, else batch
-  int64_t n_critic = 0;                // D steps per G step; 0: 5 for wasserstein, else 1
-  double gp = 0.0;                     // gradient penalty weight (WGAN-GP uses 10)
-  double clip = -1.0;                  // D weight clipping; < 0: 0.01 for wasserstein without --gp, else off
-  double beta1 = 0.5, beta2 = 0.999;   // Adam's betas for both players
-};
-
-// The options with every "auto" value decided (what config.json records).
-GANOptions resolve_gan_options(GANOptions o);
-
-struct GANSummary {
-  std::string run;
-  int64_t steps = 0;  // generator steps taken in all (including earlier sessions)
-  int64_t epochs_done = 0;
-  bool interrupted = false;
-  // Means over the steps of this session's last (possibly partial) epoch:
-  // losses, and D's output on real and generated images (probabilities for
-  // minimax / nonsaturating / kl, raw scores for wasserstein / hinge).
-  double d_loss = 0, g_loss = 0, d_real = 0, d_fake = 0;
-};
-
-GANSummary train_gan(CommonOptions common, const GANOptions& gan);
-
-// Builds the model a run folder describes, with its last checkpoint's
-// weights and running statistics, in eval mode.
-std::unique_ptr<models::GAN> load_gan_run(const std::string& run, Device device);
+// Returns the generator steps in all and, in last_means, the means over this
+// session's last (possibly partial) epoch of d_loss, g_loss, d_real, d_fake.
+RunSummary train_gan(CommonOptions common, const GANOptions& gan);
 
 }  // namespace ng::tools

@@ -211,7 +211,7 @@ TEST(ClassifierTraining, ShortRunLearnsTheClasses) {
             "--feature-dim 128 --dropout 0.3 --schedule cosine --limit 1000 --test-limit 500");
   EXPECT_FALSE(c.model->is_training());
   const Dataset test = tools::load_dataset_limited("fashion-mnist", "test", 500);
-  EXPECT_EQ(tools::evaluate_classifier(*c.model, test.images, test.labels, 128, Device::cpu()).accuracy,
+  EXPECT_EQ(models::evaluate_classifier(*c.model, test.images, test.labels, 128, Device::cpu()).accuracy,
             s.test.accuracy);
 }
 
@@ -359,6 +359,6 @@ TEST(ShippedClassifier, IsFoundAndReachesItsAccuracy) {
   // The first 2000 test images: 0.924 measured (0.9202 on all 10,000; a
   // subset's accuracy is near the full set's, not equal to it).
   const Dataset test = tools::load_dataset_limited("fashion-mnist", "test", 2000);
-  const tools::ClassifierReport r = tools::evaluate_classifier(*c.model, test.images, test.labels, 500, Device::cpu());
+  const models::ClassifierReport r = models::evaluate_classifier(*c.model, test.images, test.labels, 500, Device::cpu());
   EXPECT_GE(r.accuracy, 0.91);
 }

@@ -15,6 +15,7 @@
 #include "tools/cli.h"
 #include "tools/run_folder.h"
 #include "tools/sample.h"
+#include "tools/eval_models.h"
 #include "tools/train_ddpm.h"
 #include "support/runs.h"
 

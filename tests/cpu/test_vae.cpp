@@ -16,6 +16,7 @@
 #include "support/gradcheck.h"
 #include "support/runs.h"
 #include "tools/run_folder.h"
+#include "tools/eval_models.h"
 #include "tools/train_vae.h"
 
 using namespace ng;
@@ -119,7 +120,7 @@ TEST(VAETraining, ShortRunLowersTheLossAndWritesTheRunFolder) {
   tools::CommonOptions o = tiny_run(out);
   o.epochs = 3;
   o.limit = 1024;
-  const tools::TrainSummary s = tools::train_vae(o, {});
+  const tools::VAESummary s = tools::train_vae(o, {});
   EXPECT_EQ(s.epochs_done, 3);
   EXPECT_EQ(s.steps, 96);
   // An untrained VAE scores about 545 nats/image; a few steps bring it far below.

@@ -1,0 +1,214 @@
+#include "tools/trainer.h"
+
+#include <filesystem>
+
+#include "engine/error.h"
+#include "tools/interrupt.h"
+#include "tools/progress.h"
+
+namespace ng::tools {
+
+namespace {
+
+// Where a run stands: written into every checkpoint's metadata with the
+// state of its training-noise stream, and read back on --resume.
+struct Position {
+  int64_t epoch = 1;          // the epoch being (or next to be) trained, 1-based
+  int64_t step_in_epoch = 0;  // steps of it already taken
+  int64_t global_step = 0;    // steps in all
+};
+
+// An epoch-end checkpoint points at the start of the next epoch.
+Metadata position_metadata(const std::string& model, const Position& p, bool epoch_end, const Generator& noise,
+                           const nlohmann::json& config) {
+  return {{"model", model},
+          {"epoch", std::to_string(epoch_end ? p.epoch + 1 : p.epoch)},
+          {"step_in_epoch", std::to_string(epoch_end ? 0 : p.step_in_epoch)},
+          {"global_step", std::to_string(p.global_step)},
+          {"noise_seed", std::to_string(noise.seed())},
+          {"noise_offset", std::to_string(noise.offset())},
+          {"config", config.dump()}};
+}
+
+Position restore_position(const Metadata& m, Generator& noise) {
+  auto field = [&](const char* key) -> const std::string& {
+    auto it = m.find(key);
+    NG_CHECK(it != m.end(), "resume: the checkpoint's metadata has no '", key, "'");
+    return it->second;
+  };
+  Position p;
+  p.epoch = std::stoll(field("epoch"));
+  p.step_in_epoch = std::stoll(field("step_in_epoch"));
+  p.global_step = std::stoll(field("global_step"));
+  noise.set_state(std::stoull(field("noise_seed")), std::stoull(field("noise_offset")));
+  return p;
+}
+
+// Running sums of the metrics an epoch averages.
+struct EpochMeans {
+  std::vector<std::string> names;
+  Metrics sums;
+  int64_t steps = 0;
+
+  void add(const Metrics& step) {
+    for (const std::string& name : names) {
+      auto it = step.find(name);
+      NG_CHECK(it != step.end(), "trainer: a step did not report '", name, "'");
+      sums[name] += it->second;
+    }
+    ++steps;
+  }
+  Metrics means() const {
+    Metrics m;
+    for (const std::string& name : names) m[name] = steps ? sums.at(name) / double(steps) : 0.0;
+    return m;
+  }
+};
+
+NamedTensors checkpoint_tensors(const CheckpointParts& parts) {
+  NamedTensors all = parts.model->state_dict();
+  for (const auto& [prefix, opt] : parts.optimizers)
+    for (auto& t : with_prefix(opt->state(), "optim." + prefix)) all.push_back(t);
+  if (parts.ema)
+    for (auto& t : parts.ema->state()) all.push_back(t);  // named "ema.*" already
+  return all;
+}
+
+void load_checkpoint_tensors(const CheckpointParts& parts, const NamedTensors& checkpoint) {
+  parts.model->load_state_dict(without_prefixes(checkpoint, {"optim.", "ema."}));
+  for (const auto& [prefix, opt] : parts.optimizers)
+    opt->load_state(with_prefix_removed(checkpoint, "optim." + prefix));
+  if (parts.ema) parts.ema->load_state(with_prefix(with_prefix_removed(checkpoint, "ema."), "ema."));
+}
+
+}  // namespace
+
+Trainer::Trainer(std::string model, CommonOptions common)
+    : model_(std::move(model)), common_(std::move(common)), device_(resolve_device(common_.device)),
+      run_(common_.out.empty() ? "runs/" + model_ : common_.out, common_.resume), noise_(0) {
+  if (common_.out.empty()) common_.out = run_.path();
+  if (common_.resume && std::filesystem::exists(run_.file("config.json"))) {
+    config_ = run_.read_config();
+    NG_CHECK(config_.value("model", "") == model_, "run ", run_.path(), " is a '", config_.value("model", "?"),
+             "' run, not a '", model_, "' run");
+    // The run's options, but this session's device, length and threads.
+    const CommonOptions session = common_;
+    common_ = config_.at("common").get<CommonOptions>();
+    common_.device = session.device;
+    common_.epochs = session.epochs;
+    common_.max_steps = session.max_steps;
+    common_.time_limit = session.time_limit;
+    common_.threads = session.threads;
+    common_.resume = true;
+    resumed_ = true;
+  }
+  noise_ = Generator(Streams::noise(common_.seed));
+}
+
+Dataset Trainer::dataset(const std::string& split) const {
+  return load_dataset_limited(common_.data, split, split == "train" ? common_.limit : common_.test_limit);
+}
+
+int64_t Trainer::steps_per_epoch(const Dataset& train, int64_t batches_per_step) const {
+  return train.size() / common_.batch_size / batches_per_step;
+}
+
+RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann::json& sections,
+                          const std::string& what) {
+  Position at;
+  if (auto ckpt = run_.load_last_checkpoint()) {
+    load_checkpoint_tensors(job.parts(), ckpt->tensors);
+    at = restore_position(ckpt->metadata, noise_);
+    run_.log("resuming " + run_.path() + " at epoch " + std::to_string(at.epoch) + ", step " +
+             std::to_string(at.global_step));
+  } else {
+    config_ = {{"model", model_}, {"common", common_}, {"image", {train.channels(), train.height(), train.width()}}};
+    config_.update(sections);
+    run_.write_config(config_);
+    run_.log("training " + what + " on " + train.name + " (" + std::to_string(train.size()) + " images) on " +
+             device_.str());
+  }
+  std::vector<std::string> columns = {"epoch", "step"};
+  for (const std::string& c : job.columns()) columns.push_back(c);
+  run_.declare_metrics(columns);
+
+  auto checkpoint = [&](bool epoch_end) {
+    Metadata m = position_metadata(model_, at, epoch_end, noise_, config_);
+    job.annotate(m, epoch_end);
+    run_.save_checkpoint(checkpoint_tensors(job.parts()), m, at.epoch, epoch_end);
+  };
+
+  const int64_t per_step = job.batches_per_step();
+  const int64_t steps_per_epoch = this->steps_per_epoch(train, per_step);
+  NG_CHECK(steps_per_epoch > 0, model_, ": ", train.size(), " training images make fewer than ", per_step,
+           " batch(es) of ", common_.batch_size, " (one step)");
+  DataLoader loader(train, LoaderOptions{.batch_size = common_.batch_size, .seed = common_.seed, .drop_last = true});
+  RunSummary summary;
+  summary.run = run_.path();
+  install_interrupt_handler();
+  const StopRule stop(common_);
+
+  for (; at.epoch <= common_.epochs; ++at.epoch) {
+    // The order of an epoch is a function of seed and epoch alone, so a
+    // resumed run skips the batches it has trained on.
+    loader.start_epoch(at.epoch);
+    for (int64_t i = 0; i < at.step_in_epoch * per_step; ++i)
+      NG_CHECK(loader.next().has_value(), "resume: the epoch has fewer than ", at.step_in_epoch, " steps");
+    reset_peak_memory(device_);
+    Progress progress("epoch " + std::to_string(at.epoch) + "/" + std::to_string(common_.epochs), steps_per_epoch,
+                      std::max<int64_t>(1, steps_per_epoch / 20));
+    EpochMeans epoch{job.averaged(), {}, 0};
+    job.parts().model->train();
+    while (at.step_in_epoch < steps_per_epoch) {
+      std::vector<Batch> batches;
+      for (int64_t k = 0; k < per_step; ++k) batches.push_back(*loader.next());
+      const bool log_now = (at.global_step + 1) % common_.log_every == 0;
+      const Metrics m = job.step(batches, at.global_step, log_now);
+      ++at.step_in_epoch;
+      ++at.global_step;
+      epoch.add(m);
+      if (log_now) {
+        Metrics row = m;
+        row.insert({{"epoch", double(at.epoch)}, {"step", double(at.global_step)}, {"it_per_s", progress.rate()}});
+        run_.metrics(row, "step");
+      }
+      progress.update(at.step_in_epoch, job.status(m));
+      if (interrupt_requested() || (stop.reached(at.global_step) && at.step_in_epoch < steps_per_epoch)) {
+        checkpoint(false);
+        summary.last_means = epoch.means();
+        progress.finish(job.status(summary.last_means));
+        summary.steps = at.global_step;
+        summary.interrupted = interrupt_requested();
+        // The partial epoch's training time, which no "epoch" row will report.
+        run_.metrics(
+            {{"epoch", double(at.epoch)}, {"step", double(at.global_step)}, {"time_s", progress.elapsed_seconds()}},
+            "stop");
+        run_.log(std::string(summary.interrupted ? "interrupted" : stop.reason(at.global_step)) + " at step " +
+                 std::to_string(at.global_step) + "; checkpoint saved, continue with --resume");
+        clear_interrupt();
+        return summary;
+      }
+    }
+    // The time of the training steps alone: the evaluation is not training.
+    const double train_seconds = progress.elapsed_seconds();
+    summary.last_means = epoch.means();
+    progress.finish("mean " + job.status(summary.last_means));
+
+    Metrics row = summary.last_means;
+    row.insert({{"epoch", double(at.epoch)}, {"step", double(at.global_step)}});
+    const std::string line = job.end_epoch(at.epoch, summary.last_means, row);
+    row["time_s"] = train_seconds;
+    row["peak_memory_mb"] = peak_memory_mb(device_);  // training and the evaluation
+    run_.metrics(row, "epoch");
+    run_.log("epoch " + std::to_string(at.epoch) + ": " + line);
+    at.step_in_epoch = 0;
+    checkpoint(true);
+    job.after_epoch_checkpoint(at.epoch, at.global_step);
+    summary.epochs_done = at.epoch;
+    if (stop.reached(at.global_step)) break;
+  }
+  summary.steps = at.global_step;
+  return summary;
+}
+
+}  // namespace ng::tools
