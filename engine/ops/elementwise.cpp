@@ -34,14 +34,19 @@ Tensor launch_binary(const char* name, Binary op, const Tensor& a, const Tensor&
 
 // ---- binary arithmetic -----------------------------------------------------------
 
+// Each binary op's backward computes only the gradients some input needs.
 Tensor add(const Tensor& a, const Tensor& b) {
   return record("AddBackward", launch_binary("add", Binary::add, a, b), {a, b},
-                [sa = a.shape(), sb = b.shape()](const Tensor& g) { return Grads{sum_to(g, sa), sum_to(g, sb)}; });
+                [ga = needs_grad({a}), gb = needs_grad({b}), sa = a.shape(), sb = b.shape()](const Tensor& g) {
+                  return Grads{ga ? sum_to(g, sa) : Tensor(), gb ? sum_to(g, sb) : Tensor()};
+                });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   return record("SubBackward", launch_binary("sub", Binary::sub, a, b), {a, b},
-                [sa = a.shape(), sb = b.shape()](const Tensor& g) { return Grads{sum_to(g, sa), sum_to(-g, sb)}; });
+                [ga = needs_grad({a}), gb = needs_grad({b}), sa = a.shape(), sb = b.shape()](const Tensor& g) {
+                  return Grads{ga ? sum_to(g, sa) : Tensor(), gb ? sum_to(-g, sb) : Tensor()};
+                });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
@@ -57,22 +62,26 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = launch_binary("div", Binary::div, a, b);
+  const bool need_b = needs_grad({b});
   return record("DivBackward", out, {a, b},
-                [sb = SavedTensor(b), so = SavedTensor::output(out), shape_a = a.shape(),
-                 shape_b = b.shape()](const Tensor& g) {
+                [sb = SavedTensor(b), so = SavedTensor::output(need_b ? out : Tensor()), need_a = needs_grad({a}),
+                 need_b, shape_a = a.shape(), shape_b = b.shape()](const Tensor& g) {
                   const Tensor ga = g / sb.get();
-                  return Grads{sum_to(ga, shape_a), sum_to(-(ga * so.get()), shape_b)};
+                  return Grads{need_a ? sum_to(ga, shape_a) : Tensor(),
+                               need_b ? sum_to(-(ga * so.get()), shape_b) : Tensor()};
                 });
 }
 
 // Gradient of max/min: to the winning side, split evenly on ties.
 static Tensor extremum(const char* name, Binary op, Binary wins, const Tensor& a, const Tensor& b) {
   return record(name, launch_binary(name, op, a, b), {a, b},
-                [sa = SavedTensor(a), sb = SavedTensor(b), wins](const Tensor& g) {
+                [sa = SavedTensor(a), sb = SavedTensor(b), ga = needs_grad({a}), gb = needs_grad({b}),
+                 wins](const Tensor& g) {
                   const Tensor a_ = sa.get(), b_ = sb.get();
                   const Tensor share = launch_binary("extremum", wins, a_, b_) +
                                        launch_binary("extremum", Binary::eq, a_, b_) * 0.5;
-                  return Grads{sum_to(g * share, a_.shape()), sum_to(g * (1.0 - share), b_.shape())};
+                  return Grads{ga ? sum_to(g * share, a_.shape()) : Tensor(),
+                               gb ? sum_to(g * (1.0 - share), b_.shape()) : Tensor()};
                 });
 }
 

@@ -26,13 +26,33 @@ void check_gaussian_args(const Tensor& mu, const Tensor& logvar, const Tensor* e
   check_same_dtype_device("sample_gaussian", {mu, logvar, eps ? *eps : Tensor()});
 }
 
+// The logvar gradient of z = mu + eps * exp(logvar / 2) for an output
+// gradient g: g * eps * exp(logvar / 2) / 2, by the fused kernel. As an op it
+// is differentiable again; for a gradient gg of it:
+//   g: the same op of gg;  logvar: half the same op of gg * g;  eps: gg * g * exp(logvar / 2) / 2
+Tensor gaussian_logvar_grad(const Tensor& g, const Tensor& logvar, const Tensor& eps) {
+  Tensor dlogvar = empty(logvar.shape(), logvar.options());
+  const Tensor gc = g.detach().contiguous(), lvc = logvar.detach().contiguous(), ec = eps.detach().contiguous();
+  if (g.device().is_cpu())
+    cpu::reparam_backward(dlogvar, gc, lvc, ec);
+  else
+    NG_ON_CUDA("sample_gaussian", cuda::reparam_backward(dlogvar, gc, lvc, ec));
+  return record("SampleGaussianLogvarGradBackward", dlogvar, {g, logvar, eps},
+                [need = std::vector<bool>{needs_grad({g}), needs_grad({logvar}), needs_grad({eps})},
+                 sg = SavedTensor(g), slv = SavedTensor(logvar), seps = SavedTensor(eps)](const Tensor& gg) {
+                  const Tensor g_ = sg.get(), lv = slv.get(), e = seps.get();
+                  Grads out(3);
+                  if (need[0]) out[0] = gaussian_logvar_grad(gg, lv, e);
+                  if (need[1]) out[1] = gaussian_logvar_grad(gg * g_, lv, e) * 0.5;
+                  if (need[2]) out[2] = gg * g_ * exp(lv * 0.5) * 0.5;
+                  return out;
+                });
+}
+
 // Runs the forward kernel and records the backward. `eps` is the caller's
 // tensor (an input of the op) or, when `draw`, the fresh tensor the kernel
 // fills (an output: it gets no gradient).
 //   d mu = g;  d logvar = g eps exp(logvar / 2) / 2;  d eps = g exp(logvar / 2)
-// The fused backward kernel runs when no graph is being built; with
-// create_graph the same formula is spelt with differentiable ops, in the same
-// order of multiplications, so both give the same bits.
 Tensor gaussian_forward(const Tensor& mu, const Tensor& logvar, const Tensor& eps, bool draw, uint64_t seed,
                         uint64_t offset) {
   const Tensor mu_c = mu.detach().contiguous(), lv_c = logvar.detach().contiguous();
@@ -43,27 +63,15 @@ Tensor gaussian_forward(const Tensor& mu, const Tensor& logvar, const Tensor& ep
   else
     NG_ON_CUDA("sample_gaussian", cuda::reparam_forward(z, eps_c, mu_c, lv_c, draw, seed, offset));
   const bool eps_is_input = !draw;
-  const bool eps_grad = eps_is_input && eps.requires_grad();
+  const bool need_logvar = needs_grad({logvar}), need_eps = eps_is_input && needs_grad({eps});
   std::vector<Tensor> inputs{mu, logvar};
   if (eps_is_input) inputs.push_back(eps);
   return record("SampleGaussianBackward", z, inputs,
-                [slv = SavedTensor(logvar), seps = SavedTensor(eps), eps_is_input, eps_grad](const Tensor& g) {
+                [slv = SavedTensor(logvar), seps = SavedTensor(eps), eps_is_input, need_logvar,
+                 need_eps](const Tensor& g) {
                   const Tensor lv = slv.get(), e = seps.get();
-                  Tensor dlogvar, deps;
-                  if (!grad_enabled() && !eps_grad) {
-                    dlogvar = empty(lv.shape(), lv.options());
-                    const Tensor gc = g.contiguous(), lvc = lv.contiguous(), ec = e.contiguous();
-                    if (g.device().is_cpu())
-                      cpu::reparam_backward(dlogvar, gc, lvc, ec);
-                    else
-                      NG_ON_CUDA("sample_gaussian", cuda::reparam_backward(dlogvar, gc, lvc, ec));
-                  } else {
-                    const Tensor sigma = exp(lv * 0.5);
-                    dlogvar = g * e * sigma * 0.5;
-                    if (eps_grad) deps = g * sigma;
-                  }
-                  Grads grads{g, dlogvar};
-                  if (eps_is_input) grads.push_back(deps);
+                  Grads grads{g, need_logvar ? gaussian_logvar_grad(g, lv, e) : Tensor()};
+                  if (eps_is_input) grads.push_back(need_eps ? g * exp(lv * 0.5) : Tensor());
                   return grads;
                 });
 }

@@ -26,24 +26,116 @@ std::vector<int64_t> stat_dims(const NormLayout& l) {
   return l.per_sample ? std::vector<int64_t>{2, 3} : std::vector<int64_t>{0, 2, 3};
 }
 
-// The backward written with differentiable ops, for when a graph of the
-// backward itself is being built (double backward). The statistics are
-// recomputed from x so that their dependence on x is part of that graph.
-Grads composite_backward(const NormLayout& l, double eps, const Tensor& g, const Tensor& x, const Tensor& w,
-                         const Shape& w_shape, const Shape& b_shape, bool need_x, bool need_w, bool need_b) {
+// The statistics of x the forward computed (mean and rstd = 1/sqrt(var + eps),
+// one per group): constants every backward kernel of that x reads.
+struct Stats {
+  Tensor mean, rstd;
+};
+
+// A tensor laid out as x ([N, C, S]) or a per-channel one ([C]) viewed in the
+// grouped shape [N, G, C/G, S], where the statistics reduce over stat_dims and
+// the per-channel tensors broadcast.
+Tensor grouped(const NormLayout& l, const Tensor& t) { return t.reshape(grouped_shape(l)); }
+Tensor per_channel(const NormLayout& l, const Tensor& t) { return t.reshape({1, l.G, l.group_channels(), 1}); }
+
+// xhat and rstd of x written with differentiable ops, for the backward of a
+// backward: there the statistics' dependence on x is part of the graph.
+std::pair<Tensor, Tensor> normalized_and_rstd(const NormLayout& l, double eps, const Tensor& x) {
   const std::vector<int64_t> dims = stat_dims(l);
-  const Tensor x4 = x.reshape(grouped_shape(l)), g4 = g.reshape(grouped_shape(l));
+  const Tensor x4 = grouped(l, x);
   const Tensor centred = x4 - mean(x4, dims, true);
   const Tensor rstd = pow(mean(square(centred), dims, true) + eps, -0.5);
-  const Tensor xhat = centred * rstd;
+  return {centred * rstd, rstd};
+}
+
+// The gradient of the normalised input for an output gradient g (y = xhat * w + b):
+//   gx = rstd * P(g'),  g' = g * w,  P(v) = v - mean(v) - xhat * mean(v * xhat),
+// the means over each statistic's m elements. The fused kernel computes it; as
+// an op it is differentiable again. For a gradient gg of gx:
+//   g: w * rstd * P(gg);   w: the sum over n and s of g * rstd * P(gg);
+//   x: rstd^2 * (P(v) - xhat * a), with v = -(g' * mean(gg * xhat) + mean(g' * xhat) * gg)
+//      and a = mean(gg * g') - mean(g') * mean(gg) - mean(g' * xhat) * mean(gg * xhat),
+// from d xhat_k / d x_j = rstd * (delta_kj - 1/m - xhat_k * xhat_j / m).
+Tensor norm_input_grad(const char* op, const NormLayout& l, double eps, const Tensor& g, const Tensor& x,
+                       const Tensor& w, const Stats& stats);
+
+// Runs the fused backward kernel for whichever of gx, gw, gb are defined.
+void run_norm_backward(const char* op, const NormLayout& l, const Tensor& g, const Tensor& x, const Tensor& w,
+                       const Stats& stats, const Tensor& gx, const Tensor& gw, const Tensor& gb) {
+  const Tensor gc = g.detach().contiguous(), xc = x.detach().contiguous();
+  const Tensor wc = w.defined() && gx.defined() ? w.detach().contiguous() : Tensor();
+  if (g.device().is_cpu())
+    cpu::norm_backward(l, gc, xc, stats.mean, stats.rstd, wc, gx, gw, gb);
+  else
+    NG_ON_CUDA(op, cuda::norm_backward(l, gc, xc, stats.mean, stats.rstd, wc, gx, gw, gb));
+}
+
+// Records gx, computed by the kernel, as norm_input_grad(g, x, w).
+Tensor record_input_grad(const char* op, const NormLayout& l, double eps, const Tensor& gx, const Tensor& g,
+                         const Tensor& x, const Tensor& w, const Stats& stats) {
+  const bool need_g = needs_grad({g}), need_x = needs_grad({x}), need_w = needs_grad({w});
+  return record("NormInputGradBackward", gx, {g, x, w},
+                [=, sg = SavedTensor(g), sx = SavedTensor(x), sw = SavedTensor(w)](const Tensor& gg) {
+                  const Tensor g_ = sg.get(), x_ = sx.get(), w_ = sw.get();
+                  Grads out(3);
+                  // rstd * P(gg) is this very op with w = 1.
+                  const Tensor p_gg =
+                      need_g || need_w ? norm_input_grad(op, l, eps, gg, x_, Tensor(), stats) : Tensor();
+                  if (need_g)
+                    out[0] = w_.defined() ? (grouped(l, p_gg) * per_channel(l, w_)).reshape(x_.shape()) : p_gg;
+                  if (need_w) out[2] = sum(grouped(l, g_ * p_gg), {0, 3}).reshape(w_.shape());
+                  if (need_x) {
+                    const std::vector<int64_t> dims = stat_dims(l);
+                    const auto [xhat, rstd] = normalized_and_rstd(l, eps, x_);
+                    const Tensor gw = w_.defined() ? grouped(l, g_) * per_channel(l, w_) : grouped(l, g_);
+                    const Tensor gg4 = grouped(l, gg);
+                    const Tensor gw_xhat = mean(gw * xhat, dims, true), gg_xhat = mean(gg4 * xhat, dims, true);
+                    const Tensor v = -(gw * gg_xhat + gw_xhat * gg4);
+                    const Tensor a =
+                        mean(gg4 * gw, dims, true) - mean(gw, dims, true) * mean(gg4, dims, true) - gw_xhat * gg_xhat;
+                    const Tensor p_v = grouped(l, norm_input_grad(op, l, eps, v.reshape(x_.shape()), x_, Tensor(), stats));
+                    out[1] = (rstd * (p_v - rstd * xhat * a)).reshape(x_.shape());
+                  }
+                  return out;
+                });
+}
+
+Tensor norm_input_grad(const char* op, const NormLayout& l, double eps, const Tensor& g, const Tensor& x,
+                       const Tensor& w, const Stats& stats) {
+  const Tensor gx = empty(x.shape(), g.options());
+  run_norm_backward(op, l, g, x, w, stats, gx, Tensor(), Tensor());
+  return record_input_grad(op, l, eps, gx, g, x, w, stats);
+}
+
+// The backward of a normalisation: the fused kernel computes the gradients in
+// one pass, each recorded as an op of its own, so the backward is differentiable again
+// (double backward, e.g. a gradient penalty through layer norm):
+//   gw = sum over n, s of g * xhat:  for gg, g: gg * xhat;  x: rstd * P(gg * g)
+//   gb = sum over n, s of g:         for gg, g: gg
+Grads norm_backward(const char* op, const NormLayout& l, double eps, const Tensor& g, const Tensor& x,
+                    const Tensor& w, const Shape& w_shape, const Shape& b_shape, const Stats& stats, bool need_x,
+                    bool need_w, bool need_b) {
+  const Tensor gx = need_x ? empty(x.shape(), g.options()) : Tensor();
+  const Tensor gw = need_w ? empty(w_shape, g.options()) : Tensor();
+  const Tensor gb = need_b ? empty(b_shape, g.options()) : Tensor();
+  run_norm_backward(op, l, g, x, w, stats, gx, gw, gb);
   Grads out(3);
-  if (need_w) out[1] = sum(g4 * xhat, {0, 3}).reshape(w_shape);
-  if (need_b) out[2] = sum(g4, {0, 3}).reshape(b_shape);
-  if (need_x) {
-    const Tensor gw = w.defined() ? g4 * w.reshape({1, l.G, l.group_channels(), 1}) : g4;
-    const Tensor gx = rstd * (gw - mean(gw, dims, true) - xhat * mean(gw * xhat, dims, true));
-    out[0] = gx.reshape(x.shape());
-  }
+  if (need_x) out[0] = record_input_grad(op, l, eps, gx, g, x, w, stats);
+  if (need_w)
+    out[1] = record("NormWeightGradBackward", gw, {g, x},
+                    [op, l, eps, stats, need_g = needs_grad({g}), need_xx = needs_grad({x}), sg = SavedTensor(g),
+                     sx = SavedTensor(x)](const Tensor& gg) {
+      const Tensor g_ = sg.get(), x_ = sx.get(), gg4 = per_channel(l, gg);
+      Grads o(2);
+      if (need_g) o[0] = (normalized_and_rstd(l, eps, x_).first * gg4).reshape(x_.shape());
+      if (need_xx)
+        o[1] = norm_input_grad(op, l, eps, (grouped(l, g_) * gg4).reshape(x_.shape()), x_, Tensor(), stats);
+      return o;
+    });
+  if (need_b)
+    out[2] = record("NormBiasGradBackward", gb, {g}, [l, shape = g.shape()](const Tensor& gg) {
+      return Grads{per_channel(l, gg).expand(grouped_shape(l)).reshape(shape)};
+    });
   return out;
 }
 
@@ -67,21 +159,10 @@ Tensor normalize(const char* op, const char* node_name, const NormLayout& l, con
   const Shape w_shape = weight.defined() ? weight.shape() : Shape{};
   const Shape b_shape = bias.defined() ? bias.shape() : Shape{};
   return record(node_name, y, {x, weight, bias},
-                [=, sx = SavedTensor(x), sw = SavedTensor(need_x ? weight : Tensor()), smean = SavedTensor(mean_),
-                 srstd = SavedTensor(rstd)](const Tensor& g) {
-                  const Tensor x_ = sx.get(), w_ = sw.get();
-                  if (grad_enabled())
-                    return composite_backward(l, eps, g, x_, w_, w_shape, b_shape, need_x, need_w, need_b);
-                  const Tensor gx = need_x ? empty(x_.shape(), g.options()) : Tensor();
-                  const Tensor gw = need_w ? empty(w_shape, g.options()) : Tensor();
-                  const Tensor gb = need_b ? empty(b_shape, g.options()) : Tensor();
-                  const Tensor gc = g.contiguous(), xc = x_.contiguous();
-                  const Tensor wc = w_.defined() ? w_.contiguous() : Tensor();
-                  if (g.device().is_cpu())
-                    cpu::norm_backward(l, gc, xc, smean.get(), srstd.get(), wc, gx, gw, gb);
-                  else
-                    NG_ON_CUDA(op, cuda::norm_backward(l, gc, xc, smean.get(), srstd.get(), wc, gx, gw, gb));
-                  return Grads{gx, gw, gb};
+                [=, sx = SavedTensor(x), sw = SavedTensor(need_x ? weight : Tensor()),
+                 stats = Stats{mean_, rstd}](const Tensor& g) {
+                  return norm_backward(op, l, eps, g, sx.get(), sw.get(), w_shape, b_shape, stats, need_x, need_w,
+                                       need_b);
                 });
 }
 

@@ -14,43 +14,34 @@ using Grads = std::vector<Tensor>;
 
 namespace {
 
-Tensor softmax_op(const char* op, const char* node_name, const Tensor& x, int64_t dim, bool log) {
-  // A 0-d tensor is treated as one line of one element (dim 0 or -1).
-  const int64_t d = wrap_dim(op, dim, std::max<int64_t>(x.dim(), 1));
+// t seen as [outer, D, inner] around dim d. A 0-d tensor is one line of one
+// element (dim 0 or -1).
+cpu::SoftmaxLayout layout_of(const Tensor& t, int64_t d) {
   cpu::SoftmaxLayout l;
-  if (x.dim() > 0) {
-    l.D = x.shape()[d];
-    for (int64_t i = 0; i < d; ++i) l.outer *= x.shape()[i];
-    for (int64_t i = d + 1; i < x.dim(); ++i) l.inner *= x.shape()[i];
+  if (t.dim() > 0) {
+    l.D = t.shape()[d];
+    for (int64_t i = 0; i < d; ++i) l.outer *= t.shape()[i];
+    for (int64_t i = d + 1; i < t.dim(); ++i) l.inner *= t.shape()[i];
   }
+  return l;
+}
+
+// The dims the composite formulas reduce over: d, or none for a 0-d tensor.
+std::vector<int64_t> line_dims(const Tensor& t, int64_t d) {
+  return t.dim() > 0 ? std::vector<int64_t>{d} : std::vector<int64_t>{};
+}
+
+Tensor softmax_op(const char* op, const char* node_name, const Tensor& x, int64_t dim, bool log) {
+  const int64_t d = wrap_dim(op, dim, std::max<int64_t>(x.dim(), 1));
   const Tensor xc = x.detach().contiguous();
   Tensor y = empty(x.shape(), x.options());
   if (x.device().is_cpu())
-    cpu::softmax_forward(l, xc, y, log);
+    cpu::softmax_forward(layout_of(x, d), xc, y, log);
   else
-    NG_ON_CUDA(op, cuda::softmax_forward(l, xc, y, log));
-
-  // The backward needs y. It is saved detached (saving the op's own output
-  // as is would make the output own its node through the node: a cycle),
-  // and x is kept to rebuild y differentiably when a graph of the backward
-  // is being built (double backward).
-  const std::vector<int64_t> dims = x.dim() > 0 ? std::vector<int64_t>{d} : std::vector<int64_t>{};
-  return record(node_name, y, {x},
-                [sx = SavedTensor(x), sy = SavedTensor(y.detach()), l, dims, dim, log, op](const Tensor& g) {
-                  if (grad_enabled()) {
-                    const Tensor x_ = sx.get();
-                    if (log) return Grads{g - exp(log_softmax(x_, dim)) * sum(g, dims, true)};
-                    const Tensor y_ = softmax(x_, dim);
-                    return Grads{y_ * (g - sum(g * y_, dims, true))};
-                  }
-                  const Tensor y_ = sy.get(), gc = g.contiguous();
-                  Tensor gx = empty(y_.shape(), y_.options());
-                  if (g.device().is_cpu())
-                    cpu::softmax_backward(l, gc, y_, gx, log);
-                  else
-                    NG_ON_CUDA(op, cuda::softmax_backward(l, gc, y_, gx, log));
-                  return Grads{gx};
-                });
+    NG_ON_CUDA(op, cuda::softmax_forward(layout_of(x, d), xc, y, log));
+  return record(node_name, y, {x}, [sy = SavedTensor::output(y), d, log](const Tensor& g) {
+    return Grads{softmax_backward(g, sy.get(), d, log)};
+  });
 }
 
 }  // namespace
@@ -59,6 +50,41 @@ Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", "Sof
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   return softmax_op("log_softmax", "LogSoftmaxBackward", x, dim, true);
+}
+
+// The gradients of gx with respect to g and y, for an output gradient gg:
+//   softmax:     gx = y (g - s), s = sum(g y)  ->  g: gg y - y sum(gg y) (the same op: its
+//                Jacobian is symmetric);  y: gg (g - s) - g sum(gg y)
+//   log_softmax: gx = g - exp(y) sum(g)  ->  g: gg - sum(gg exp(y));  y: -gg exp(y) sum(g)
+Tensor softmax_backward(const Tensor& g, const Tensor& y, int64_t dim, bool log) {
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  NG_CHECK(g.shape() == y.shape(), op, ": gradient ", shape_str(g.shape()), " and output ", shape_str(y.shape()),
+           " differ in shape");
+  check_same_dtype_device(op, {g, y});
+  const int64_t d = wrap_dim(op, dim, std::max<int64_t>(y.dim(), 1));
+  const Tensor gc = g.detach().contiguous(), yc = y.detach().contiguous();
+  Tensor gx = empty(y.shape(), y.options());
+  if (y.device().is_cpu())
+    cpu::softmax_backward(layout_of(y, d), gc, yc, gx, log);
+  else
+    NG_ON_CUDA(op, cuda::softmax_backward(layout_of(y, d), gc, yc, gx, log));
+  const bool need_g = needs_grad({g}), need_y = needs_grad({y});
+  return record(log ? "LogSoftmaxBackwardBackward" : "SoftmaxBackwardBackward", gx, {g, y},
+                [sg = SavedTensor(need_y ? g : Tensor()), sy = SavedTensor(y), d, log, need_g, need_y](
+                    const Tensor& gg) {
+                  const Tensor y_ = sy.get(), g_ = sg.get();
+                  const std::vector<int64_t> dims = line_dims(y_, d);
+                  Grads out(2);
+                  if (log) {
+                    const Tensor p = exp(y_);
+                    if (need_g) out[0] = gg - sum(gg * p, dims, true);
+                    if (need_y) out[1] = -(gg * p * sum(g_, dims, true));
+                  } else {
+                    if (need_g) out[0] = softmax_backward(gg, y_, d, false);
+                    if (need_y) out[1] = gg * (g_ - sum(g_ * y_, dims, true)) - g_ * sum(gg * y_, dims, true);
+                  }
+                  return out;
+                });
 }
 
 }  // namespace ng

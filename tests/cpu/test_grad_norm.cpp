@@ -42,6 +42,13 @@ Tensor reference_normalize(const Tensor& x, const std::vector<int64_t>& dims, do
   return centred / sqrt(mean(centred * centred, dims, true) + eps);
 }
 
+// The same, differentiable: the gradients of the norms are checked against
+// autograd through it.
+Tensor normalize_with_ops(const Tensor& x, const std::vector<int64_t>& dims, double eps) {
+  const Tensor centred = x - mean(x, dims, true);
+  return centred * pow(mean(square(centred), dims, true) + eps, -0.5);
+}
+
 // Message of the ng::Error that f throws ("" when none).
 template <class F>
 std::string error_of(F&& f) {
@@ -227,27 +234,81 @@ TEST(LayerNorm, SecondOrder) {
 
 // ---- shared properties ------------------------------------------------------------
 
-// The fused backward kernel (no graph) and the composite backward (graph
-// being built) must give the same gradients.
-TEST(Norms, FusedAndCompositeBackwardAgree) {
+// The three norms, each with a weight and bias of param_shape, against the
+// same normalisation written with reductions and pointwise ops.
+struct NormCase {
+  std::function<Tensor(const Ins&)> f, reference;
+  Shape param_shape;
+};
+
+std::vector<NormCase> norm_cases(Tensor& rm, Tensor& rv) {
+  return {
+      {[&](const Ins& in) { return batch_norm(in[0], in[1], in[2], rm, rv, true); },
+       [](const Ins& in) {
+         return normalize_with_ops(in[0], {0, 2, 3}, 1e-5) * per_channel(in[1], in[0]) + per_channel(in[2], in[0]);
+       },
+       {4}},
+      {[](const Ins& in) { return group_norm(in[0], 2, in[1], in[2]); },
+       [](const Ins& in) {
+         const Tensor x = normalize_with_ops(in[0].reshape({2, 2, -1}), {2}, 1e-5).reshape(in[0].shape());
+         return x * per_channel(in[1], in[0]) + per_channel(in[2], in[0]);
+       },
+       {4}},
+      {[](const Ins& in) { return layer_norm(in[0], {3, 2}, in[1], in[2]); },
+       [](const Ins& in) { return normalize_with_ops(in[0], {2, 3}, 1e-5) * in[1] + in[2]; }, {3, 2}},
+  };
+}
+
+// The fused backward kernel's gradients, and their own gradients (the
+// backward ops' backward), against autograd through the reference.
+TEST(Norms, BackwardAndItsBackwardMatchTheFormulaWrittenWithOps) {
   Tensor rm = zeros({4}, f64), rv = ones({4}, f64);
-  struct Case {
-    std::function<Tensor(const Ins&)> f;
-    Shape param_shape;
-  };
-  const std::vector<Case> cases = {
-      {[&](const Ins& in) { return batch_norm(in[0], in[1], in[2], rm, rv, true); }, {4}},
-      {[](const Ins& in) { return group_norm(in[0], 2, in[1], in[2]); }, {4}},
-      {[](const Ins& in) { return layer_norm(in[0], {3, 2}, in[1], in[2]); }, {3, 2}},
-  };
+  const std::vector<NormCase> cases = norm_cases(rm, rv);
   for (size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(i);
     const Shape xs = {2, 4, 3, 2}, ps = cases[i].param_shape;
     const Ins in = {leaf(xs, 110), leaf(ps, 111), leaf(ps, 112)};
     const Tensor r = uniform(xs, 113);
-    const Ins fused = autograd::grad({sum(cases[i].f(in) * r)}, in);
-    const Ins composite = autograd::grad({sum(cases[i].f(in) * r)}, in, {}, false, /*create_graph=*/true);
-    for (size_t k = 0; k < 3; ++k) expect_close(fused[k], composite[k], 1e-12);
+    for (bool graph : {false, true}) {
+      const Ins ours = autograd::grad({sum(cases[i].f(in) * r)}, in, {}, graph, graph);
+      const Ins theirs = autograd::grad({sum(cases[i].reference(in) * r)}, in, {}, graph, graph);
+      for (size_t k = 0; k < 3; ++k) expect_close(ours[k], theirs[k], 1e-12);
+      if (!graph) continue;
+      // A second backward through every gradient at once.
+      const Tensor r2 = uniform(xs, 114), rp = uniform(ps, 115);
+      auto second = [&](const Ins& g) { return sum(g[0] * r2) + sum(g[1] * rp) + sum(g[2] * rp); };
+      const Ins ours2 = autograd::grad({second(ours)}, in, {}, false, false, /*allow_unused=*/true);
+      const Ins theirs2 = autograd::grad({second(theirs)}, in, {}, false, false, true);
+      for (size_t k = 0; k < 3; ++k) {
+        ASSERT_EQ(ours2[k].defined(), theirs2[k].defined()) << k;
+        if (ours2[k].defined()) expect_close(ours2[k], theirs2[k], 1e-11);
+      }
+    }
+  }
+}
+
+// Third derivatives: the backward of the backward's backward, checked by
+// finite differences of the input gradient's own gradients.
+TEST(Norms, ThirdOrder) {
+  Tensor rm = zeros({2}, f64), rv = ones({2}, f64);
+  const Tensor r = uniform({2, 2, 3}, 116);
+  const std::vector<std::function<Tensor(const Ins&)>> norms = {
+      [&](const Ins& in) { return batch_norm(in[0], in[1], in[2], rm, rv, true); },
+      [](const Ins& in) { return group_norm(in[0], 1, in[1], in[2]); },
+      [](const Ins& in) { return layer_norm(in[0], {3}, in[1], in[2]); },
+  };
+  for (size_t i = 0; i < norms.size(); ++i) {
+    SCOPED_TRACE(i);
+    const Shape ps = i == 2 ? Shape{3} : Shape{2};
+    // The sum of the gradients of sum(norm * r), a function of x, w, b whose
+    // second derivatives are the norm's third.
+    // (The check also evaluates it with recording off: the gradients need it on.)
+    auto gradients = [&](const Ins& in) {
+      const GradModeGuard recording(true);
+      const Ins g = autograd::grad({sum(norms[i](in) * r)}, in, {}, true, true);
+      return sum(g[0] * g[0]) + sum(g[1] * in[1]) + sum(g[2] * g[1]);
+    };
+    expect_gradgradcheck(gradients, {leaf({2, 2, 3}, 117), leaf(ps, 118), leaf(ps, 119)});
   }
 }
 
@@ -291,10 +352,15 @@ TEST(Norms, LargeInputs) {
     auto f = [&](const Ins& in) {
       return which == 0 ? batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), true) : group_norm(in[0], 4, in[1], in[2]);
     };
+    auto reference = [&](const Ins& in) {
+      const Tensor xhat = which == 0 ? normalize_with_ops(in[0], {0, 2, 3}, 1e-5)
+                                     : normalize_with_ops(in[0].reshape({4, 4, -1}), {2}, 1e-5).reshape(x.shape());
+      return xhat * per_channel(in[1], in[0]) + per_channel(in[2], in[0]);
+    };
     const Ins in = {x.detach().requires_grad_(), w.detach().requires_grad_(), b.detach().requires_grad_()};
-    const Ins fused = autograd::grad({sum(f(in) * r)}, in);
-    const Ins composite = autograd::grad({sum(f(in) * r)}, in, {}, false, true);
-    for (size_t k = 0; k < 3; ++k) expect_close(fused[k], composite[k], 1e-9, 1e-9);
+    const Ins ours = autograd::grad({sum(f(in) * r)}, in);
+    const Ins theirs = autograd::grad({sum(reference(in) * r)}, in);
+    for (size_t k = 0; k < 3; ++k) expect_close(ours[k], theirs[k], 1e-9, 1e-9);
   }
 }
 

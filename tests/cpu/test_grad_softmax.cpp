@@ -109,19 +109,24 @@ TEST(Softmax, SecondOrder) {
                        {leaf_nc({2, 3}, 22), leaf({3}, 23)});
 }
 
-// The fused kernel (no graph being built) and the composite backward (graph
-// being built) give the same gradients.
-TEST(Softmax, FusedAndCompositeBackwardAgree) {
+// softmax_backward, the backward as an op: its values against its formula,
+// and its own first and second derivatives (softmax's second and third).
+TEST(Softmax, BackwardOpMatchesItsFormulaAndIsDifferentiable) {
   for (bool log_form : {false, true}) {
+    SCOPED_TRACE(log_form);
     for (int64_t dim : {0, 1, 2}) {
       SCOPED_TRACE(dim);
-      const Tensor x = leaf({3, 4, 5}, 30), r = uniform({3, 4, 5}, 31);
-      auto f = [&] { return log_form ? log_softmax(x, dim) : softmax(x, dim); };
-      const Tensor fused = autograd::grad({sum(f() * r)}, {x})[0];
-      const Tensor composite = autograd::grad({sum(f() * r)}, {x}, {}, false, /*create_graph=*/true)[0];
-      expect_close(fused, composite, 1e-14);
+      const Tensor x = uniform({3, 4, 5}, 30), g = uniform({3, 4, 5}, 31);
+      const Tensor y = log_form ? log_softmax(x, dim) : softmax(x, dim);
+      const Tensor expected = log_form ? g - exp(y) * sum(g, {dim}, true) : y * (g - sum(g * y, {dim}, true));
+      expect_close(softmax_backward(g, y, dim, log_form), expected, 1e-15);
     }
+    auto backward = [log_form](const Ins& in) { return softmax_backward(in[0], in[1], 1, log_form); };
+    expect_gradcheck(backward, {leaf({2, 3}, 32), leaf({2, 3}, 33)});
+    expect_gradgradcheck(backward, {leaf({2, 3}, 34), leaf_nc({2, 3}, 35)});
   }
+  test::expect_error([] { softmax_backward(zeros({2, 3}), zeros({3, 2}), 1, false); },
+                     {"softmax_backward", "[2,3]", "[3,2]"});
 }
 
 TEST(Softmax, LargeInputs) {  // 2^15 elements: the kernels run on threads
