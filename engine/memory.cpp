@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <string>
 
 #include "engine/error.h"
 #ifdef NANOGEN_WITH_CUDA
@@ -19,12 +20,28 @@ void require_cuda(const char* what) {
 #endif
 }
 
+void rethrow_as_error(const char* op, std::initializer_list<Tensor> tensors) {
+  try {
+    throw;
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string args;
+    for (const Tensor& t : tensors)
+      if (t.defined())
+        args += (args.empty() ? "" : ", ") + shape_str(t.shape()) + " " + dtype_name(t.dtype()) + " on " +
+                t.device().str();
+    throw Error(std::string(op) + (args.empty() ? "" : " (" + args + ")") + " failed on the GPU: " + e.what());
+  }
+}
 
 void* device_alloc(Device device, size_t nbytes) {
   if (device.is_cuda()) {
     require_cuda("alloc");
 #ifdef NANOGEN_WITH_CUDA
-    return cuda::alloc(nbytes, device.index);
+    void* p = nullptr;
+    run_on_cuda("alloc", {}, [&] { p = cuda::alloc(nbytes, device.index); });
+    return p;
 #endif
   }
   // 64-byte alignment: a cache line, and enough for any vector load.
@@ -47,11 +64,11 @@ void device_free(Device device, void* ptr, size_t) {
 #ifdef NANOGEN_WITH_CUDA
 void device_copy(const Tensor& dst, const Tensor& src) {
   require_cuda("copy");
-  cuda::copy(dst, src);
+  run_on_cuda("copy", {dst, src}, [&] { cuda::copy(dst, src); });
 }
 void device_fill(const Tensor& dst, double value) {
   require_cuda("fill");
-  cuda::fill(dst, value);
+  run_on_cuda("fill", {dst}, [&] { cuda::fill(dst, value); });
 }
 #else
 void device_copy(const Tensor&, const Tensor&) { require_cuda("copy"); }

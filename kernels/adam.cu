@@ -61,7 +61,7 @@ size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 }  // namespace
 
-void launch_adam(ScalarType t, const AdamHyper& h, const AdamTensor& x, cudaStream_t stream) {
+void launch_adam(ScalarType t, const AdamStep& h, const AdamTensor& x, cudaStream_t stream) {
   if (x.n == 0) return;
   const int grid = grid_for_groups(groups_of_four(x.n));
   if (t == ScalarType::f32)
@@ -90,7 +90,7 @@ size_t adam_multi_workspace_bytes(const std::vector<AdamTensor>& tensors) {
   return align_up(tensors.size() * sizeof(AdamTensor), 16) + chunks * sizeof(AdamChunk);
 }
 
-void launch_adam_multi(ScalarType t, const AdamHyper& h, const std::vector<AdamTensor>& tensors, void* workspace,
+void launch_adam_multi(ScalarType t, const AdamStep& h, const std::vector<AdamTensor>& tensors, void* workspace,
                        cudaStream_t stream) {
   const std::vector<AdamChunk> chunks = adam_chunk_map(tensors);
   if (chunks.empty()) return;

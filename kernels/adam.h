@@ -41,7 +41,7 @@ struct AdamChunk {
 constexpr int kAdamThreads = 256;
 constexpr int64_t kAdamChunk = 4 * 4 * kAdamThreads;  // four 4-element groups a thread
 
-void launch_adam(ScalarType t, const AdamHyper& h, const AdamTensor& x, cudaStream_t stream);
+void launch_adam(ScalarType t, const AdamStep& h, const AdamTensor& x, cudaStream_t stream);
 
 // The chunk map of a list of tensors (host side; empty tensors get none).
 std::vector<AdamChunk> adam_chunk_map(const std::vector<AdamTensor>& tensors);
@@ -50,7 +50,7 @@ size_t adam_multi_workspace_bytes(const std::vector<AdamTensor>& tensors);
 // Updates every tensor in one launch. `workspace` (device memory of
 // adam_multi_workspace_bytes) must stay allocated until the launch has run
 // (stream order is enough).
-void launch_adam_multi(ScalarType t, const AdamHyper& h, const std::vector<AdamTensor>& tensors, void* workspace,
+void launch_adam_multi(ScalarType t, const AdamStep& h, const std::vector<AdamTensor>& tensors, void* workspace,
                        cudaStream_t stream);
 
 }  // namespace ng::kernels

@@ -14,16 +14,11 @@
 #include <cstdint>
 
 #include "kernels/hd.h"
+#include "kernels/layouts.h"
 #include "kernels/rn_math.h"
 
 namespace ng::kernels {
 
-// The optimizer's settings for one step (step = 1 at the first update).
-struct AdamHyper {
-  double lr, beta1, beta2, eps, weight_decay;
-  bool decoupled;  // AdamW
-  int64_t step;
-};
 
 // What the per-element update needs, in the parameter's dtype.
 template <class T>
@@ -37,7 +32,7 @@ struct AdamScalars {
 
 // Host only: the bias corrections in float64, then rounded once to T.
 template <class T>
-inline AdamScalars<T> adam_scalars(const AdamHyper& h) {
+inline AdamScalars<T> adam_scalars(const AdamStep& h) {
   AdamScalars<T> s;
   s.beta1 = T(h.beta1);
   s.beta2 = T(h.beta2);

@@ -30,7 +30,7 @@ NG_HD T reparam_z(T mu, T logvar, T eps) {
 }
 
 // d z / d logvar times the incoming gradient g: g * eps * exp(logvar / 2) / 2,
-// multiplied in the composite backward's order ((g eps) e) / 2. It equals
+// multiplied in the order of the formula: ((g eps) e) / 2. It equals
 // g (z - mu) / 2, but does not subtract two nearby numbers: with |mu| much
 // larger than sigma = exp(logvar / 2), z - mu keeps few correct bits.
 template <class T>

@@ -33,22 +33,14 @@ unsigned grid_for(int64_t blocks) { return unsigned(clamp64(blocks, 1, kMaxBlock
 
 // ---- the layout ------------------------------------------------------------
 
-__host__ __device__ __forceinline__ int64_t group_channels(const NormGeometry& g) { return g.C / g.G; }
-__host__ __device__ __forceinline__ int64_t num_stats(const NormGeometry& g) { return g.per_sample ? g.N * g.G : g.G; }
 // A statistic covers `count` segments (one per sample it spans) of
-// `segment` contiguous elements, C * S apart.
-__host__ __device__ __forceinline__ int64_t segment(const NormGeometry& g) { return group_channels(g) * g.S; }
-__host__ __device__ __forceinline__ int64_t stat_size(const NormGeometry& g) {
-  return (g.per_sample ? 1 : g.N) * segment(g);
-}
+// `segment` contiguous elements, C * S apart (the rest of the layout's
+// arithmetic is NormLayout's, kernels/layouts.h).
+__host__ __device__ __forceinline__ int64_t segment(const NormLayout& g) { return g.group_channels() * g.S; }
 // Offset of statistic k's first element.
-__device__ __forceinline__ int64_t stat_base(const NormGeometry& g, int64_t k) {
+__device__ __forceinline__ int64_t stat_base(const NormLayout& g, int64_t k) {
   const int64_t group = k % g.G, first = g.per_sample ? k / g.G : 0;
-  return (first * g.C + group * group_channels(g)) * g.S;
-}
-// The statistic that element (n, c, *) belongs to.
-__device__ __forceinline__ int64_t stat_of(const NormGeometry& g, int64_t n, int64_t c) {
-  return (g.per_sample ? n * g.G : 0) + (g.G == 1 ? 0 : c / group_channels(g));
+  return (first * g.C + group * g.group_channels()) * g.S;
 }
 
 // ---- Welford ---------------------------------------------------------------
@@ -106,10 +98,10 @@ __device__ __forceinline__ void write_stat(int64_t k, const Welford<T>& w, doubl
 // only when a thread crosses into another segment.
 template <class T>
 __global__ void __launch_bounds__(kBlock)
-    norm_stats(NormGeometry g, int64_t chunks, const T* __restrict__ x, double eps, T* __restrict__ mean,
+    norm_stats(NormLayout g, int64_t chunks, const T* __restrict__ x, double eps, T* __restrict__ mean,
                T* __restrict__ rstd, T* __restrict__ var, Welford<T>* __restrict__ partial) {
   __shared__ Welford<T> smem[32];
-  const int64_t items = num_stats(g) * chunks, seg = segment(g), size = stat_size(g), seg_stride = g.C * g.S;
+  const int64_t items = g.num_stats() * chunks, seg = segment(g), size = g.stat_size(), seg_stride = g.C * g.S;
   const int64_t len = ceil_div(size, chunks), step = blockDim.x;
   for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {  // block-uniform
     const int64_t k = item / chunks, c = item - k * chunks;
@@ -153,11 +145,11 @@ __global__ void __launch_bounds__(kBlock)
 // Second pass of a split statistic: a warp merges its chunks in order.
 template <class T>
 __global__ void __launch_bounds__(kBlock)
-    norm_stats_finish(NormGeometry g, int64_t chunks, const Welford<T>* __restrict__ partial, double eps,
+    norm_stats_finish(NormLayout g, int64_t chunks, const Welford<T>* __restrict__ partial, double eps,
                       T* __restrict__ mean, T* __restrict__ rstd, T* __restrict__ var) {
   constexpr int kWarps = kBlock / 32;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t stats = num_stats(g);
+  const int64_t stats = g.num_stats();
   for (int64_t k = int64_t(blockIdx.x) * kWarps + warp; k < stats; k += int64_t(gridDim.x) * kWarps) {  // warp-uniform
     Welford<T> w{T(0), T(0), 0};
     for (int64_t c = lane; c < chunks; c += 32) w = merge(w, partial[k * chunks + c]);
@@ -198,14 +190,14 @@ __device__ __forceinline__ void store4(T* __restrict__ p, int64_t e, int64_t tot
 // The position (n, c, s) of element e, advanced one element at a time.
 struct Position {
   int64_t n, c, s;
-  __device__ Position(const NormGeometry& g, int64_t e) {
+  __device__ Position(const NormLayout& g, int64_t e) {
     const int64_t row = e / g.S;
     s = e - row * g.S;
     n = row / g.C;
     c = row - n * g.C;
   }
   // Returns true when the step entered another (n, c) row.
-  __device__ bool step(const NormGeometry& g) {
+  __device__ bool step(const NormLayout& g) {
     if (++s < g.S) return false;
     s = 0;
     if (++c == g.C) {
@@ -218,7 +210,7 @@ struct Position {
 
 template <class T>
 __global__ void __launch_bounds__(kBlock)
-    norm_apply(NormGeometry g, const T* __restrict__ x, const T* __restrict__ weight, const T* __restrict__ bias,
+    norm_apply(NormLayout g, const T* __restrict__ x, const T* __restrict__ weight, const T* __restrict__ bias,
                const T* __restrict__ mean, const T* __restrict__ rstd, T* __restrict__ y, bool vec) {
   const int64_t total = g.N * g.C * g.S, groups = ceil_div(total, 4);
   for (int64_t q = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; q < groups; q += int64_t(gridDim.x) * blockDim.x) {
@@ -226,7 +218,7 @@ __global__ void __launch_bounds__(kBlock)
     Position p(g, e);
     T mu, scale, shift;
     auto row_params = [&]() {  // y = (x - mean) * (rstd * w) + b for the row (n, c)
-      const int64_t k = stat_of(g, p.n, p.c);
+      const int64_t k = g.stat_of(p.n, p.c);
       mu = mean[k];
       scale = rstd[k] * (weight ? weight[p.c] : T(1));
       shift = bias ? bias[p.c] : T(0);
@@ -243,23 +235,23 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-int64_t stat_chunks(const NormGeometry& g) {
-  const int64_t stats = num_stats(g);
+int64_t stat_chunks(const NormLayout& g) {
+  const int64_t stats = g.num_stats();
   if (stats == 0 || stats >= kTargetBlocks) return 1;
-  const int64_t wanted = ceil_div(kTargetBlocks, stats), worth = stat_size(g) / (kBlock * kMinPerThread);
+  const int64_t wanted = ceil_div(kTargetBlocks, stats), worth = g.stat_size() / (kBlock * kMinPerThread);
   return clamp64(wanted < worth ? wanted : worth, 1, kMaxChunks);
 }
 
 // Statistics of a few hundred elements or less would leave most of a
 // 256-thread block idle: give them 64 threads.
-int stat_threads(const NormGeometry& g) { return stat_size(g) >= 4 * kBlock ? kBlock : 64; }
+int stat_threads(const NormLayout& g) { return g.stat_size() >= 4 * kBlock ? kBlock : 64; }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 template <class T>
-void forward(const NormGeometry& g, const T* x, const T* w, const T* b, double eps, T* y, T* mean, T* rstd, T* var,
+void forward(const NormLayout& g, const T* x, const T* w, const T* b, double eps, T* y, T* mean, T* rstd, T* var,
              void* workspace, cudaStream_t s) {
-  const int64_t stats = num_stats(g), chunks = stat_chunks(g);
+  const int64_t stats = g.num_stats(), chunks = stat_chunks(g);
   Welford<T>* partial = static_cast<Welford<T>*>(workspace);
   norm_stats<T><<<grid_for(stats * chunks), stat_threads(g), 0, s>>>(g, chunks, x, eps, mean, rstd, var, partial);
   NG_CHECK_LAUNCH("norm_stats");
@@ -284,7 +276,7 @@ struct SumFn {
 // A group of kGroup threads (1, a warp, or the block) per (n, c) row.
 template <class T, int kGroup>
 __global__ void __launch_bounds__(kBlock)
-    norm_rows(NormGeometry g, const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ mean,
+    norm_rows(NormLayout g, const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ mean,
               const T* __restrict__ rstd, double* __restrict__ row_g, double* __restrict__ row_gxhat) {
   __shared__ double smem[32];
   constexpr int kRowsPerBlock = kBlock / kGroup;
@@ -294,7 +286,7 @@ __global__ void __launch_bounds__(kBlock)
        first += int64_t(gridDim.x) * kRowsPerBlock) {  // block-uniform
     const int64_t r = first + group;
     const bool valid = r < rows;
-    const int64_t n = valid ? r / g.C : 0, c = valid ? r - n * g.C : 0, k = stat_of(g, n, c);
+    const int64_t n = valid ? r / g.C : 0, c = valid ? r - n * g.C : 0, k = g.stat_of(n, c);
     const double mu = valid ? double(mean[k]) : 0.0;
     const T *gs = gy + r * g.S, *xs = x + r * g.S;
     double a = 0, b = 0;
@@ -322,12 +314,12 @@ __global__ void __launch_bounds__(kBlock)
 // elements, from the row sums: coeffs[k] and coeffs[stats + k].
 template <class T>
 __global__ void __launch_bounds__(kBlock)
-    norm_coeffs(NormGeometry g, const T* __restrict__ weight, const double* __restrict__ row_g,
+    norm_coeffs(NormLayout g, const T* __restrict__ weight, const double* __restrict__ row_g,
                 const double* __restrict__ row_gxhat, double* __restrict__ coeffs) {
   constexpr int kWarps = kBlock / 32;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t stats = num_stats(g), cg = group_channels(g), count = g.per_sample ? 1 : g.N;
-  const double m = double(stat_size(g));
+  const int64_t stats = g.num_stats(), cg = g.group_channels(), count = g.per_sample ? 1 : g.N;
+  const double m = double(g.stat_size());
   for (int64_t k = int64_t(blockIdx.x) * kWarps + warp; k < stats; k += int64_t(gridDim.x) * kWarps) {  // warp-uniform
     const int64_t group = k % g.G, first = g.per_sample ? k / g.G : 0;
     // Lane l visits rows q = l, l + 32, ... of the statistic's count x cg
@@ -358,16 +350,16 @@ __global__ void __launch_bounds__(kBlock)
 
 template <class T>
 __global__ void __launch_bounds__(kBlock)
-    norm_input_grad(NormGeometry g, const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ mean,
+    norm_input_grad(NormLayout g, const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ mean,
                     const T* __restrict__ rstd, const T* __restrict__ weight, const double* __restrict__ coeffs,
                     T* __restrict__ gx, bool vec) {
-  const int64_t total = g.N * g.C * g.S, groups = ceil_div(total, 4), stats = num_stats(g);
+  const int64_t total = g.N * g.C * g.S, groups = ceil_div(total, 4), stats = g.num_stats();
   for (int64_t q = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; q < groups; q += int64_t(gridDim.x) * blockDim.x) {
     const int64_t e = 4 * q;
     Position p(g, e);
     T mu, rs, w, mean_g, mean_gxhat;
     auto row_params = [&]() {
-      const int64_t k = stat_of(g, p.n, p.c);
+      const int64_t k = g.stat_of(p.n, p.c);
       mu = mean[k];
       rs = rstd[k];
       w = weight ? weight[p.c] : T(1);
@@ -389,7 +381,7 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 template <class T>
-void backward_rows(const NormGeometry& g, const T* gy, const T* x, const T* mean, const T* rstd, double* row_g,
+void backward_rows(const NormLayout& g, const T* gy, const T* x, const T* mean, const T* rstd, double* row_g,
                    double* row_gxhat, cudaStream_t s) {
   const int64_t rows = g.N * g.C;
   if (g.S < 32) {
@@ -405,9 +397,9 @@ void backward_rows(const NormGeometry& g, const T* gy, const T* x, const T* mean
 }
 
 template <class T>
-void backward_input(const NormGeometry& g, const T* gy, const T* x, const T* mean, const T* rstd, const T* w,
+void backward_input(const NormLayout& g, const T* gy, const T* x, const T* mean, const T* rstd, const T* w,
                     const double* row_g, const double* row_gxhat, double* coeffs, T* gx, cudaStream_t s) {
-  norm_coeffs<T><<<grid_for(ceil_div(num_stats(g), kBlock / 32)), kBlock, 0, s>>>(g, w, row_g, row_gxhat, coeffs);
+  norm_coeffs<T><<<grid_for(ceil_div(g.num_stats(), kBlock / 32)), kBlock, 0, s>>>(g, w, row_g, row_gxhat, coeffs);
   NG_CHECK_LAUNCH("norm_coeffs");
   const int64_t total = g.N * g.C * g.S;
   const bool vec = aligned16(gy) && aligned16(x) && aligned16(gx);
@@ -418,17 +410,17 @@ void backward_input(const NormGeometry& g, const T* gy, const T* x, const T* mea
 
 }  // namespace
 
-size_t norm_forward_workspace_bytes(ScalarType t, const NormGeometry& g) {
+size_t norm_forward_workspace_bytes(ScalarType t, const NormLayout& g) {
   const int64_t chunks = stat_chunks(g);
   if (chunks == 1) return 0;
   const size_t item = t == ScalarType::f32 ? sizeof(Welford<float>) : sizeof(Welford<double>);
-  return size_t(num_stats(g)) * size_t(chunks) * item;
+  return size_t(g.num_stats()) * size_t(chunks) * item;
 }
 
-void launch_norm_forward(ScalarType t, const NormGeometry& g, const void* x, const void* weight, const void* bias,
+void launch_norm_forward(ScalarType t, const NormLayout& g, const void* x, const void* weight, const void* bias,
                          double eps, void* y, void* mean, void* rstd, void* var, void* workspace,
                          cudaStream_t stream) {
-  if (num_stats(g) == 0) return;
+  if (g.num_stats() == 0) return;
   if (t == ScalarType::f32)
     forward(g, static_cast<const float*>(x), static_cast<const float*>(weight), static_cast<const float*>(bias), eps,
             static_cast<float*>(y), static_cast<float*>(mean), static_cast<float*>(rstd), static_cast<float*>(var),
@@ -439,7 +431,7 @@ void launch_norm_forward(ScalarType t, const NormGeometry& g, const void* x, con
             static_cast<double*>(var), workspace, stream);
 }
 
-void launch_norm_backward_rows(ScalarType t, const NormGeometry& g, const void* gy, const void* x, const void* mean,
+void launch_norm_backward_rows(ScalarType t, const NormLayout& g, const void* gy, const void* x, const void* mean,
                                const void* rstd, double* row_g, double* row_gxhat, cudaStream_t stream) {
   if (g.N * g.C == 0) return;
   if (t == ScalarType::f32)
@@ -450,7 +442,7 @@ void launch_norm_backward_rows(ScalarType t, const NormGeometry& g, const void* 
                   static_cast<const double*>(rstd), row_g, row_gxhat, stream);
 }
 
-void launch_norm_backward_input(ScalarType t, const NormGeometry& g, const void* gy, const void* x, const void* mean,
+void launch_norm_backward_input(ScalarType t, const NormLayout& g, const void* gy, const void* x, const void* mean,
                                 const void* rstd, const void* weight, const double* row_g, const double* row_gxhat,
                                 double* coeffs, void* gx, cudaStream_t stream) {
   if (g.N * g.C * g.S == 0) return;

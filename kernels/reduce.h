@@ -15,11 +15,10 @@
 #include <cstdint>
 
 #include "kernels/elementwise.h"
+#include "kernels/layouts.h"
 #include "kernels/strided.h"
 
 namespace ng::kernels {
-
-enum class ReduceOp { sum, max, min };
 
 struct ReduceGeometry {
   int64_t n_out = 1;  // number of outputs: the product of kept_shape

@@ -197,24 +197,23 @@ void backward(const T* g, const T* y, T* gx, int64_t outer, int64_t D, int64_t i
 
 }  // namespace
 
-void launch_softmax_forward(ScalarType t, const void* x, void* y, int64_t outer, int64_t D, int64_t inner, bool log,
-                            cudaStream_t stream) {
-  if (outer * D * inner == 0) return;
+void launch_softmax_forward(ScalarType t, const SoftmaxLayout& l, const void* x, void* y, bool log, cudaStream_t stream) {
+  if (l.outer * l.D * l.inner == 0) return;
   if (t == ScalarType::f32)
-    forward(static_cast<const float*>(x), static_cast<float*>(y), outer, D, inner, log, stream);
+    forward(static_cast<const float*>(x), static_cast<float*>(y), l.outer, l.D, l.inner, log, stream);
   else
-    forward(static_cast<const double*>(x), static_cast<double*>(y), outer, D, inner, log, stream);
+    forward(static_cast<const double*>(x), static_cast<double*>(y), l.outer, l.D, l.inner, log, stream);
 }
 
-void launch_softmax_backward(ScalarType t, const void* g, const void* y, void* gx, int64_t outer, int64_t D,
-                             int64_t inner, bool log, cudaStream_t stream) {
-  if (outer * D * inner == 0) return;
+void launch_softmax_backward(ScalarType t, const SoftmaxLayout& l, const void* g, const void* y, void* gx, bool log,
+                             cudaStream_t stream) {
+  if (l.outer * l.D * l.inner == 0) return;
   if (t == ScalarType::f32)
-    backward(static_cast<const float*>(g), static_cast<const float*>(y), static_cast<float*>(gx), outer, D, inner,
-             log, stream);
+    backward(static_cast<const float*>(g), static_cast<const float*>(y), static_cast<float*>(gx), l.outer, l.D,
+             l.inner, log, stream);
   else
-    backward(static_cast<const double*>(g), static_cast<const double*>(y), static_cast<double*>(gx), outer, D,
-             inner, log, stream);
+    backward(static_cast<const double*>(g), static_cast<const double*>(y), static_cast<double*>(gx), l.outer, l.D,
+             l.inner, log, stream);
 }
 
 }  // namespace ng::kernels

@@ -1,6 +1,7 @@
 // softmax and log_softmax along one dim of a contiguous tensor seen as
-// [outer, D, inner] (the dim of size D is normalised), forward and backward,
-// with the CPU twin's formulas (engine/cpu/softmax.h):
+// [outer, D, inner] (kernels/layouts.h's SoftmaxLayout; the dim of size D is
+// normalised), forward and backward, with the CPU twin's formulas
+// (engine/cpu/softmax.h):
 //   forward:  y = exp(x - max) / sum(exp(x - max))   or   x - max - log(sum(...))
 //   backward: gx = y * (g - sum(g * y))               or   g - exp(y) * sum(g)
 #pragma once
@@ -10,13 +11,13 @@
 #include <cstdint>
 
 #include "kernels/elementwise.h"
+#include "kernels/layouts.h"
 
 namespace ng::kernels {
 
-void launch_softmax_forward(ScalarType t, const void* x, void* y, int64_t outer, int64_t D, int64_t inner, bool log,
-                            cudaStream_t stream);
+void launch_softmax_forward(ScalarType t, const SoftmaxLayout& l, const void* x, void* y, bool log, cudaStream_t stream);
 
-void launch_softmax_backward(ScalarType t, const void* g, const void* y, void* gx, int64_t outer, int64_t D,
-                             int64_t inner, bool log, cudaStream_t stream);
+void launch_softmax_backward(ScalarType t, const SoftmaxLayout& l, const void* g, const void* y, void* gx, bool log,
+                             cudaStream_t stream);
 
 }  // namespace ng::kernels

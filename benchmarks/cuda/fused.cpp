@@ -283,16 +283,16 @@ int main(int argc, char** argv) {
       param_sets.push_back({"adam large", big});
     }
     for (const auto& [label, shapes] : param_sets) {
-      std::vector<cpu::AdamTensors> params;
+      std::vector<cuda::AdamTensors> params;
       int64_t total = 0;
       for (const Shape& s : shapes) {
         params.push_back({randn(s, gen, gpu_f32()), randn(s, gen, gpu_f32()), zeros(s, gpu_f32()), zeros(s, gpu_f32())});
         total += shape_numel(s);
       }
-      cpu::AdamStep st{1e-3, 0.9, 0.999, 1e-8, 0.0, false, 10};
+      kernels::AdamStep st{1e-3, 0.9, 0.999, 1e-8, 0.0, false, 10};
       // Validate one step of each against the CPU (bit-identical expected).
       {
-        const cpu::AdamTensors& q = params.back();
+        const cuda::AdamTensors& q = params.back();
         const Tensor p = q.p.to(Device::cpu()), g = q.g.to(Device::cpu()), m = q.m.to(Device::cpu()),
                      v = q.v.to(Device::cpu());
         cuda::adam_step_multi(st, params);
@@ -301,12 +301,12 @@ int main(int argc, char** argv) {
       }
       auto multi = [&] { cuda::adam_step_multi(st, params); };
       auto per_tensor = [&] {
-        for (const cpu::AdamTensors& q : params) cuda::adam_step(st, q.p, q.g, q.m, q.v);
+        for (const cuda::AdamTensors& q : params) cuda::adam_step(st, q.p, q.g, q.m, q.v);
       };
       const double b1 = st.beta1, b2 = st.beta2, step_size = st.lr / (1 - std::pow(b1, 10.0));
       const double bc2 = std::sqrt(1 - std::pow(b2, 10.0));
       auto composite = [&] {
-        for (const cpu::AdamTensors& q : params) {
+        for (const cuda::AdamTensors& q : params) {
           Tensor(q.m).copy_(q.m * b1 + q.g * (1 - b1));
           Tensor(q.v).copy_(q.v * b2 + q.g * q.g * (1 - b2));
           Tensor(q.p).copy_(q.p - q.m / (sqrt(q.v) / bc2 + st.eps) * step_size);

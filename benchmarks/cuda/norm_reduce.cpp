@@ -109,15 +109,15 @@ void bench_sum(const std::string& name, const Shape& shape, const std::vector<bo
   for (int r = 0; r < rot; ++r) xs.push_back(gpu_uniform(shape, 10 + r));
   const Shape k = keepdim(shape, mask);
   Tensor out = empty(k, TensorOptions{}.with_device(kGpu)), want = empty(k);
-  cuda::reduce(cpu::Reduce::sum, out, xs[0], mask);
-  cpu::reduce(cpu::Reduce::sum, want, xs[0].to(Device::cpu()), mask);
+  cuda::reduce(kernels::ReduceOp::sum, out, xs[0], mask);
+  cpu::reduce(kernels::ReduceOp::sum, want, xs[0].to(Device::cpu()), mask);
   validate(name.c_str(), out, want, 1e-6);
-  race_and_report(name, shape, [&](int r) { cuda::reduce(cpu::Reduce::sum, out, xs[size_t(r)], mask); }, rot,
+  race_and_report(name, shape, [&](int r) { cuda::reduce(kernels::ReduceOp::sum, out, xs[size_t(r)], mask); }, rot,
                   in_bytes + double(shape_numel(k)) * 4);
 }
 
 void bench_softmax(const Shape& shape) {
-  const cpu::SoftmaxLayout l{shape[0] * shape[1], shape[2], 1};
+  const kernels::SoftmaxLayout l{shape[0] * shape[1], shape[2], 1};
   const double bytes = double(shape_numel(shape)) * 4;
   const int rot = rotations_for(bytes);  // one input set is `bytes`; the output stays
   std::vector<Tensor> xs, gs;
@@ -141,7 +141,7 @@ void bench_softmax(const Shape& shape) {
 
 void bench_norm(const std::string& name, const Shape& shape, int64_t groups, bool batch) {
   const int64_t N = shape[0], C = shape[1], S = shape_numel(shape) / (N * C);
-  const cpu::NormLayout l{N, C, S, batch ? C : groups, !batch};
+  const kernels::NormLayout l{N, C, S, batch ? C : groups, !batch};
   const double bytes = double(shape_numel(shape)) * 4;
   const int rot = rotations_for(bytes);  // one input set is `bytes`; the output stays
   std::vector<Tensor> xs, gys;

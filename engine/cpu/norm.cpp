@@ -23,13 +23,13 @@ T* mutable_or_null(const Tensor& t) {
 // Calls f(pointer to segment start) for each contiguous segment of statistic
 // k: one run of (C/G)*S elements per sample the statistic covers.
 template <class T, class F>
-void for_each_segment(const NormLayout& l, const T* base, int64_t k, F&& f) {
+void for_each_segment(const kernels::NormLayout& l, const T* base, int64_t k, F&& f) {
   const int64_t g = k % l.G, first = l.per_sample ? k / l.G : 0, count = l.per_sample ? 1 : l.N;
   for (int64_t n = first; n < first + count; ++n) f(base + (n * l.C + g * l.group_channels()) * l.S);
 }
 
 template <class T>
-void forward(const NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+void forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
              const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var) {
   const T* px = x.data<T>();
   const T *pw = data_or_null<T>(weight), *pb = data_or_null<T>(bias);
@@ -82,7 +82,7 @@ void forward(const NormLayout& l, const Tensor& x, const Tensor& weight, const T
 // and gw = sum(gy * xhat), gb = sum(gy) per channel. Both need only the per
 // (n, c) row sums of gy and gy * xhat, which are computed first.
 template <class T>
-void backward(const NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+void backward(const kernels::NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
               const Tensor& weight, const Tensor& gx, const Tensor& gw, const Tensor& gb) {
   const T *pg = gy.data<T>(), *px = x.data<T>(), *pmean = mean.data<T>(), *prstd = rstd.data<T>();
   const T* pw = data_or_null<T>(weight);
@@ -143,12 +143,12 @@ void backward(const NormLayout& l, const Tensor& gy, const Tensor& x, const Tens
 
 }  // namespace
 
-void norm_forward(const NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+void norm_forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
                   const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var) {
   dispatch_float(x.dtype(), [&]<class T>() { forward<T>(l, x, weight, bias, eps, y, mean, rstd, var); });
 }
 
-void norm_backward(const NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+void norm_backward(const kernels::NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                    const Tensor& weight, const Tensor& gx, const Tensor& gw, const Tensor& gb) {
   dispatch_float(x.dtype(), [&]<class T>() { backward<T>(l, gy, x, mean, rstd, weight, gx, gw, gb); });
 }

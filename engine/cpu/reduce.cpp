@@ -117,12 +117,12 @@ void run(const Tensor& out, const Tensor& in, const std::vector<bool>& reduced) 
 
 }  // namespace
 
-void reduce(Reduce op, const Tensor& out, const Tensor& in, const std::vector<bool>& reduced) {
+void reduce(kernels::ReduceOp op, const Tensor& out, const Tensor& in, const std::vector<bool>& reduced) {
   dispatch_float(in.dtype(), [&]<class T>() {
     switch (op) {
-      case Reduce::sum: run<T, SumAcc>(out, in, reduced); break;
-      case Reduce::max: run<T, ExtremumAcc<true>>(out, in, reduced); break;
-      case Reduce::min: run<T, ExtremumAcc<false>>(out, in, reduced); break;
+      case kernels::ReduceOp::sum: run<T, SumAcc>(out, in, reduced); break;
+      case kernels::ReduceOp::max: run<T, ExtremumAcc<true>>(out, in, reduced); break;
+      case kernels::ReduceOp::min: run<T, ExtremumAcc<false>>(out, in, reduced); break;
     }
   });
 }

@@ -5,12 +5,11 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "kernels/layouts.h"
 
 namespace ng::cpu {
 
-enum class Reduce { sum, max, min };
-
 // out has in's shape with every reduced dim set to 1 (keepdim layout).
-void reduce(Reduce op, const Tensor& out, const Tensor& in, const std::vector<bool>& reduced);
+void reduce(kernels::ReduceOp op, const Tensor& out, const Tensor& in, const std::vector<bool>& reduced);
 
 }  // namespace ng::cpu

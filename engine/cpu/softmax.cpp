@@ -16,7 +16,7 @@ constexpr int64_t kGrain = 1 << 15;  // elements below which threads cost more t
 // parallel when there is enough work. Consecutive elements of a line are
 // `inner` apart.
 template <class F>
-void for_each_line(const SoftmaxLayout& l, F&& f) {
+void for_each_line(const kernels::SoftmaxLayout& l, F&& f) {
   const int64_t lines = l.outer * l.inner;
 #pragma omp parallel for schedule(static) if (lines > 1 && lines * l.D >= kGrain)
   for (int64_t line = 0; line < lines; ++line) {
@@ -26,7 +26,7 @@ void for_each_line(const SoftmaxLayout& l, F&& f) {
 }
 
 template <class T>
-void forward(const SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log) {
+void forward(const kernels::SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log) {
   const T* px = x.data<T>();
   T* py = y.data<T>();
   const int64_t D = l.D, st = l.inner;
@@ -50,7 +50,7 @@ void forward(const SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log)
 }
 
 template <class T>
-void backward(const SoftmaxLayout& l, const Tensor& g, const Tensor& y, const Tensor& gx, bool log) {
+void backward(const kernels::SoftmaxLayout& l, const Tensor& g, const Tensor& y, const Tensor& gx, bool log) {
   const T *pg = g.data<T>(), *py = y.data<T>();
   T* pgx = gx.data<T>();
   const int64_t D = l.D, st = l.inner;
@@ -71,11 +71,11 @@ void backward(const SoftmaxLayout& l, const Tensor& g, const Tensor& y, const Te
 
 }  // namespace
 
-void softmax_forward(const SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log) {
+void softmax_forward(const kernels::SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log) {
   dispatch_float(x.dtype(), [&]<class T>() { forward<T>(l, x, y, log); });
 }
 
-void softmax_backward(const SoftmaxLayout& l, const Tensor& g, const Tensor& y, const Tensor& gx, bool log) {
+void softmax_backward(const kernels::SoftmaxLayout& l, const Tensor& g, const Tensor& y, const Tensor& gx, bool log) {
   dispatch_float(y.dtype(), [&]<class T>() { backward<T>(l, g, y, gx, log); });
 }
 

@@ -3,19 +3,16 @@
 #pragma once
 
 #include "engine/tensor.h"
+#include "kernels/layouts.h"
 
 namespace ng::cpu {
 
-struct SoftmaxLayout {
-  int64_t outer = 1, D = 1, inner = 1;
-};
-
 // y = softmax(x) or log_softmax(x) along D, with the max subtracted first.
-void softmax_forward(const SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log);
+void softmax_forward(const kernels::SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log);
 
 // From the forward's output y and the output gradient g:
 //   softmax:     gx = y * (g - sum(g * y))
 //   log_softmax: gx = g - exp(y) * sum(g)
-void softmax_backward(const SoftmaxLayout& l, const Tensor& g, const Tensor& y, const Tensor& gx, bool log);
+void softmax_backward(const kernels::SoftmaxLayout& l, const Tensor& g, const Tensor& y, const Tensor& gx, bool log);
 
 }  // namespace ng::cpu

@@ -1,5 +1,7 @@
 #include "engine/cuda/allocator.h"
 
+#include "engine/error.h"
+
 #include <algorithm>
 #include <map>
 #include <stdexcept>
@@ -9,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/error.h"
 #include "kernels/cuda_check.h"
 
 namespace ng::cuda {
@@ -67,7 +70,7 @@ void* allocate(size_t nbytes, int device, cudaStream_t stream) {
       err = cudaMalloc(&ptr, size);
     }
     if (err != cudaSuccess)
-      throw std::runtime_error("CUDA out of memory allocating " + std::to_string(nbytes) + " bytes on cuda:" +
+      throw Error("CUDA out of memory allocating " + std::to_string(nbytes) + " bytes on cuda:" +
                                std::to_string(device) + " (" + std::to_string(st.in_use) + " bytes in use)");
     ++st.device_allocs;
   }

@@ -2,18 +2,17 @@
 // the same arguments, so an op dispatches with
 //   if (x.device().is_cpu()) cpu::f(...); else NG_ON_CUDA("f", cuda::f(...));
 // Each converts tensors to raw pointers, sizes and strides and calls a
-// launcher in kernels/. All run on cuda::stream(device).
+// launcher in kernels/. All run on cuda::stream(device). The problem
+// descriptions (NormLayout, AdamStep, ...) are kernels/layouts.h's, the same
+// structs the CPU twin and the kernels take.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "engine/cpu/adam.h"
-#include "engine/cpu/fused.h"
-#include "engine/cpu/norm.h"
-#include "engine/cpu/reduce.h"
-#include "engine/cpu/softmax.h"
 #include "engine/tensor.h"
+#include "kernels/fused_math.h"
+#include "kernels/layouts.h"
 #include "kernels/pointwise.h"
 
 namespace ng::cuda {
@@ -24,7 +23,7 @@ void binary(kernels::Binary op, const Tensor& out, const Tensor& a, const Tensor
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
 
 // reductions (engine/cuda/reduce.cpp)
-void reduce(cpu::Reduce op, const Tensor& out, const Tensor& in, const std::vector<bool>& reduced);
+void reduce(kernels::ReduceOp op, const Tensor& out, const Tensor& in, const std::vector<bool>& reduced);
 
 // matrix products (engine/cuda/linalg.cpp): out = a @ b + beta * out, batched
 void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double beta = 0.0);
@@ -43,12 +42,12 @@ void upsample_nearest2d_forward(const Tensor& out, const Tensor& x, int64_t scal
 void upsample_nearest2d_backward(const Tensor& dx, const Tensor& g, int64_t scale);
 
 // normalisation and softmax (engine/cuda/norm.cpp, engine/cuda/softmax.cpp)
-void norm_forward(const cpu::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+void norm_forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
                   const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var);
-void norm_backward(const cpu::NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean,
+void norm_backward(const kernels::NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean,
                    const Tensor& rstd, const Tensor& weight, const Tensor& gx, const Tensor& gw, const Tensor& gb);
-void softmax_forward(const cpu::SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log);
-void softmax_backward(const cpu::SoftmaxLayout& l, const Tensor& g, const Tensor& y, const Tensor& gx, bool log);
+void softmax_forward(const kernels::SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log);
+void softmax_backward(const kernels::SoftmaxLayout& l, const Tensor& g, const Tensor& y, const Tensor& gx, bool log);
 
 // random numbers (engine/cuda/random.cpp): the CPU's Philox streams exactly
 void uniform(const Tensor& out, uint64_t seed, uint64_t offset);
@@ -57,10 +56,13 @@ void bernoulli(const Tensor& out, const Tensor& p, uint64_t seed, uint64_t offse
 void dropout_mask(const Tensor& keep, double p, uint64_t seed, uint64_t offset);
 
 // optimizers (engine/cuda/optim.cpp)
-void adam_step(const cpu::AdamStep& s, const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v);
+struct AdamTensors {  // one parameter's tensors for the multi-tensor update
+  Tensor p, g, m, v;
+};
+void adam_step(const kernels::AdamStep& s, const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v);
 // Every parameter of one dtype and device in ONE launch (no CPU twin: the
 // CPU updates parameter by parameter with adam_step).
-void adam_step_multi(const cpu::AdamStep& s, const std::vector<cpu::AdamTensors>& params);
+void adam_step_multi(const kernels::AdamStep& s, const std::vector<AdamTensors>& params);
 
 // fused model kernels (engine/cuda/fused.cpp)
 void reparam_forward(const Tensor& z, const Tensor& eps, const Tensor& mu, const Tensor& logvar, bool draw,

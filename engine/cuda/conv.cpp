@@ -2,10 +2,9 @@
 // implicit-GEMM kernels of kernels/conv.h on the device's stream.
 #include "kernels/conv.h"
 
-#include <stdexcept>
-
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
+#include "engine/cuda/workspace.h"
 #include "engine/error.h"
 
 namespace ng::cuda {
@@ -27,17 +26,6 @@ void check_output(const char* op, const Tensor& out) {
            shape_str(out.strides()), " for ", shape_str(out.shape()));
 }
 
-// std::invalid_argument from the launchers (sizes past their 32-bit
-// indexing) becomes ng::Error, like every other argument error.
-template <class F>
-void launch(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    throw Error(e.what());
-  }
-}
-
 }  // namespace
 
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
@@ -45,10 +33,8 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
   check_output("conv2d_forward", y);
   if (y.numel() == 0) return;
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
-  launch([&] {
-    kernels::launch_conv2d_forward(scalar_type(y.dtype()), geometry(x, w, y, stride, padding), y.raw_data(),
-                                   xc.raw_data(), wc.raw_data(), data_or_null(bc), {}, stream(y.device()));
-  });
+  kernels::launch_conv2d_forward(scalar_type(y.dtype()), geometry(x, w, y, stride, padding), y.raw_data(),
+                                 xc.raw_data(), wc.raw_data(), data_or_null(bc), {}, stream(y.device()));
 }
 
 void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, const Tensor& b, int64_t stride,
@@ -56,11 +42,9 @@ void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, cons
   check_output("conv2d_input_grad", dx);
   if (dx.numel() == 0) return;
   const Tensor dyc = dy.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
-  launch([&] {
-    kernels::launch_conv2d_input_grad(scalar_type(dx.dtype()), geometry(dx, w, dy, stride, padding),
-                                      dx.raw_data(), dyc.raw_data(), wc.raw_data(), data_or_null(bc),
-                                      stream(dx.device()));
-  });
+  kernels::launch_conv2d_input_grad(scalar_type(dx.dtype()), geometry(dx, w, dy, stride, padding),
+                                    dx.raw_data(), dyc.raw_data(), wc.raw_data(), data_or_null(bc),
+                                    stream(dx.device()));
 }
 
 void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int64_t stride, int64_t padding) {
@@ -69,16 +53,11 @@ void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int
   const Tensor xc = x.contiguous(), dyc = dy.contiguous();
   const kernels::ConvGeometry g = geometry(x, dw, dy, stride, padding);
   const kernels::ScalarType t = scalar_type(dw.dtype());
-  launch([&] {
-    // Scratch for the split reduction, from the caching allocator on the
-    // same stream, so it is reused safely once this kernel has run.
-    const size_t bytes = kernels::conv2d_weight_grad_workspace(t, g);
-    const Tensor workspace =
-        bytes ? empty({int64_t((bytes + sizeof(float) - 1) / sizeof(float))}, TensorOptions{}.with_device(dw.device()))
-              : Tensor();
-    kernels::launch_conv2d_weight_grad(t, g, dw.raw_data(), xc.raw_data(), dyc.raw_data(),
-                                       bytes ? workspace.raw_data() : nullptr, stream(dw.device()));
-  });
+  // Scratch for the split reduction (engine/cuda/workspace.h).
+  const size_t bytes = kernels::conv2d_weight_grad_workspace(t, g);
+  const Tensor ws = bytes ? workspace(bytes, dw.device()) : Tensor();
+  kernels::launch_conv2d_weight_grad(t, g, dw.raw_data(), xc.raw_data(), dyc.raw_data(),
+                                     ws.defined() ? ws.raw_data() : nullptr, stream(dw.device()));
 }
 
 }  // namespace ng::cuda

@@ -9,6 +9,7 @@
 
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
+#include "engine/cuda/workspace.h"
 #include "engine/error.h"
 #include "engine/precision.h"
 #include "kernels/matmul.h"
@@ -133,18 +134,10 @@ void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double beta) {
   p.batch = batch_geometry(out, a, b);
 
   const kernels::GemmMath math = gemm_math(out.dtype());
-  // Split-K scratch comes from the caching allocator, on the same stream as
-  // the GEMM, so it is free to reuse once this function returns.
+  // Split-K scratch (engine/cuda/workspace.h).
   const size_t bytes = kernels::gemm_workspace_bytes(p, math);
-  Tensor workspace;
-  if (bytes > 0)
-    workspace = empty({int64_t((bytes + sizeof(float) - 1) / sizeof(float))},
-                      TensorOptions{}.with_dtype(DType::f32).with_device(out.device()));
-  try {
-    kernels::launch_gemm(p, math, bytes > 0 ? workspace.raw_data() : nullptr, bytes, stream(out.device()));
-  } catch (const std::runtime_error& e) {
-    throw Error(std::string("gemm ") + shape_str(a.shape()) + " @ " + shape_str(b.shape()) + ": " + e.what());
-  }
+  const Tensor ws = bytes > 0 ? workspace(bytes, out.device()) : Tensor();
+  kernels::launch_gemm(p, math, ws.defined() ? ws.raw_data() : nullptr, bytes, stream(out.device()));
 }
 
 }  // namespace ng::cuda

@@ -3,6 +3,7 @@
 // CUDA parameters at once.
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
+#include "engine/cuda/workspace.h"
 #include "engine/error.h"
 #include "kernels/adam.h"
 
@@ -21,32 +22,24 @@ kernels::AdamTensor describe(const Tensor& p, const Tensor& g, const Tensor& m, 
 
 }  // namespace
 
-void adam_step(const cpu::AdamStep& s, const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v) {
-  kernels::launch_adam(scalar_type(p.dtype()), cpu::adam_hyper(s), describe(p, g, m, v), stream(p.device()));
+void adam_step(const kernels::AdamStep& s, const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v) {
+  kernels::launch_adam(scalar_type(p.dtype()), s, describe(p, g, m, v), stream(p.device()));
 }
 
-void adam_step_multi(const cpu::AdamStep& s, const std::vector<cpu::AdamTensors>& params) {
+void adam_step_multi(const kernels::AdamStep& s, const std::vector<cuda::AdamTensors>& params) {
   if (params.empty()) return;
   const Tensor& first = params.front().p;
   std::vector<kernels::AdamTensor> tensors;
   tensors.reserve(params.size());
-  for (const cpu::AdamTensors& x : params) {
+  for (const cuda::AdamTensors& x : params) {
     NG_CHECK(x.p.dtype() == first.dtype() && x.p.device() == first.device(), "cuda::adam_step_multi: parameter ",
              shape_str(x.p.shape()), " is ", dtype_name(x.p.dtype()), " on ", x.p.device().str(), ", the first is ",
              dtype_name(first.dtype()), " on ", first.device().str(), "; one launch takes one dtype and device");
     tensors.push_back(describe(x.p, x.g, x.m, x.v));
   }
   const int device = first.device().index;
-  // The workspace is freed at once: the caching allocator hands a block out
-  // again only to work queued behind this launch on the same stream.
-  void* workspace = alloc(kernels::adam_multi_workspace_bytes(tensors), device);
-  try {
-    kernels::launch_adam_multi(scalar_type(first.dtype()), cpu::adam_hyper(s), tensors, workspace, stream(device));
-  } catch (...) {
-    free(workspace);
-    throw;
-  }
-  free(workspace);
+  const Tensor ws = workspace(kernels::adam_multi_workspace_bytes(tensors), first.device());
+  kernels::launch_adam_multi(scalar_type(first.dtype()), s, tensors, ws.raw_data(), stream(device));
 }
 
 }  // namespace ng::cuda

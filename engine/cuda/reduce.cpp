@@ -69,18 +69,18 @@ kernels::ReduceGeometry reduce_geometry(const Tensor& out, const Tensor& in, con
   return g;
 }
 
-kernels::ReduceOp reduce_op(cpu::Reduce op) {
+kernels::ReduceOp reduce_op(kernels::ReduceOp op) {
   switch (op) {
-    case cpu::Reduce::sum: return kernels::ReduceOp::sum;
-    case cpu::Reduce::max: return kernels::ReduceOp::max;
-    case cpu::Reduce::min: return kernels::ReduceOp::min;
+    case kernels::ReduceOp::sum: return kernels::ReduceOp::sum;
+    case kernels::ReduceOp::max: return kernels::ReduceOp::max;
+    case kernels::ReduceOp::min: return kernels::ReduceOp::min;
   }
   return kernels::ReduceOp::sum;
 }
 
 }  // namespace
 
-void reduce(cpu::Reduce op, const Tensor& out, const Tensor& in, const std::vector<bool>& reduced) {
+void reduce(kernels::ReduceOp op, const Tensor& out, const Tensor& in, const std::vector<bool>& reduced) {
   NG_CHECK(out.device() == in.device() && out.dtype() == in.dtype(), "reduce: output ", shape_str(out.shape()),
            " must have the input's dtype and device");
   if (out.numel() == 0) return;

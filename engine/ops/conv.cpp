@@ -55,7 +55,7 @@ Tensor transposed_conv(const Tensor& x, const Tensor& w, const Tensor& b, int64_
   if (x.device().is_cpu())
     cpu::conv2d_input_grad(y, x, w, b, stride, padding);
   else
-    NG_ON_CUDA("conv_transpose2d", cuda::conv2d_input_grad(y, x, w, b, stride, padding));
+    NG_ON_CUDA("conv_transpose2d", cuda::conv2d_input_grad(y, x, w, b, stride, padding), x, w);
   const bool gx = needs_grad({x}), gw = needs_grad({w}), gb = needs_grad({b});
   return record("ConvTranspose2dBackward", y, {x, w, b},
                 [sx = SavedTensor(gw ? x : Tensor()), sw = SavedTensor(gx ? w : Tensor()), gx, gw, gb, stride,
@@ -89,7 +89,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
   if (x.device().is_cpu())
     cpu::conv2d_forward(y, x, w, b, stride, padding);
   else
-    NG_ON_CUDA(op, cuda::conv2d_forward(y, x, w, b, stride, padding));
+    NG_ON_CUDA(op, cuda::conv2d_forward(y, x, w, b, stride, padding), x, w);
   const bool gx = needs_grad({x}), gw = needs_grad({w}), gb = needs_grad({b});
   return record("Conv2dBackward", y, {x, w, b},
                 [sx = SavedTensor(gw ? x : Tensor()), sw = SavedTensor(gx ? w : Tensor()), gx, gw, gb, stride,
@@ -156,7 +156,7 @@ Tensor conv2d_weight(const Tensor& x, const Tensor& grad_out, int64_t kh, int64_
   if (x.device().is_cpu())
     cpu::conv2d_weight_grad(dw, x, grad_out, stride, padding);
   else
-    NG_ON_CUDA(op, cuda::conv2d_weight_grad(dw, x, grad_out, stride, padding));
+    NG_ON_CUDA(op, cuda::conv2d_weight_grad(dw, x, grad_out, stride, padding), x, grad_out);
   const bool gx = needs_grad({x}), gg = needs_grad({grad_out});
   return record("Conv2dWeightBackward", dw, {x, grad_out},
                 [sx = SavedTensor(gg ? x : Tensor()), sg = SavedTensor(gx ? grad_out : Tensor()), gx, gg, stride,

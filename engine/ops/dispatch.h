@@ -23,10 +23,12 @@ void check_dim(const char* op, const char* what, const Tensor& t, int64_t ndim);
 }  // namespace ng
 
 // Runs `call` (a CUDA implementation) in a CUDA build, else throws a clear
-// error naming the op.
+// error naming the op. Any failure on the GPU becomes an ng::Error naming the
+// op and the tensors listed after the call (engine/memory.h's run_on_cuda):
+//   NG_ON_CUDA("conv2d", cuda::conv2d_forward(y, x, w, b, stride, padding), x, w);
 #ifdef NANOGEN_WITH_CUDA
 #include "engine/cuda/backend.h"
-#define NG_ON_CUDA(op_name, call) call
+#define NG_ON_CUDA(op_name, call, ...) ::ng::run_on_cuda(op_name, {__VA_ARGS__}, [&] { call; })
 #else
-#define NG_ON_CUDA(op_name, call) ::ng::require_cuda(op_name)
+#define NG_ON_CUDA(op_name, call, ...) ::ng::require_cuda(op_name)
 #endif

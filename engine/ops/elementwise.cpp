@@ -18,7 +18,7 @@ Tensor launch_unary(Unary op, const Tensor& a, double p0, double p1) {
   if (a.device().is_cpu())
     cpu::unary(op, out, a, p0, p1);
   else
-    NG_ON_CUDA("unary", cuda::unary(op, out, a, p0, p1));
+    NG_ON_CUDA("unary", cuda::unary(op, out, a, p0, p1), a);
   return out;
 }
 
@@ -28,7 +28,7 @@ Tensor launch_binary(const char* name, Binary op, const Tensor& a, const Tensor&
   if (a.device().is_cpu())
     cpu::binary(op, out, a, b);
   else
-    NG_ON_CUDA(name, cuda::binary(op, out, a, b));
+    NG_ON_CUDA(name, cuda::binary(op, out, a, b), a, b);
   return out;
 }
 
@@ -186,7 +186,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   if (a.device().is_cpu())
     cpu::where(out, cond, a, b);
   else
-    NG_ON_CUDA("where", cuda::where(out, cond, a, b));
+    NG_ON_CUDA("where", cuda::where(out, cond, a, b), cond, a, b);
   return record("WhereBackward", out, {a, b},
                 [sc = SavedTensor(cond.detach()), sa = a.shape(), sb = b.shape()](const Tensor& g) {
                   const Tensor c = sc.get(), zero = zeros({}, g.options());
@@ -216,7 +216,7 @@ Tensor& add_(Tensor& a, const Tensor& b, double alpha) {
   if (a.device().is_cpu())
     cpu::binary(Binary::add, a, a, bb);
   else
-    NG_ON_CUDA("add_", cuda::binary(Binary::add, a, a, bb));
+    NG_ON_CUDA("add_", cuda::binary(Binary::add, a, a, bb), a, bb);
   return a;
 }
 
@@ -225,7 +225,7 @@ Tensor& mul_(Tensor& a, double s) {
   if (a.device().is_cpu())
     cpu::unary(Unary::mul_scalar, a, a, s);
   else
-    NG_ON_CUDA("mul_", cuda::unary(Unary::mul_scalar, a, a, s));
+    NG_ON_CUDA("mul_", cuda::unary(Unary::mul_scalar, a, a, s), a);
   return a;
 }
 

@@ -36,7 +36,7 @@ Tensor gaussian_logvar_grad(const Tensor& g, const Tensor& logvar, const Tensor&
   if (g.device().is_cpu())
     cpu::reparam_backward(dlogvar, gc, lvc, ec);
   else
-    NG_ON_CUDA("sample_gaussian", cuda::reparam_backward(dlogvar, gc, lvc, ec));
+    NG_ON_CUDA("sample_gaussian", cuda::reparam_backward(dlogvar, gc, lvc, ec), g, logvar);
   return record("SampleGaussianLogvarGradBackward", dlogvar, {g, logvar, eps},
                 [need = std::vector<bool>{needs_grad({g}), needs_grad({logvar}), needs_grad({eps})},
                  sg = SavedTensor(g), slv = SavedTensor(logvar), seps = SavedTensor(eps)](const Tensor& gg) {
@@ -61,7 +61,7 @@ Tensor gaussian_forward(const Tensor& mu, const Tensor& logvar, const Tensor& ep
   if (z.device().is_cpu())
     cpu::reparam_forward(z, eps_c, mu_c, lv_c, draw, seed, offset);
   else
-    NG_ON_CUDA("sample_gaussian", cuda::reparam_forward(z, eps_c, mu_c, lv_c, draw, seed, offset));
+    NG_ON_CUDA("sample_gaussian", cuda::reparam_forward(z, eps_c, mu_c, lv_c, draw, seed, offset), mu, logvar);
   const bool eps_is_input = !draw;
   const bool need_logvar = needs_grad({logvar}), need_eps = eps_is_input && needs_grad({eps});
   std::vector<Tensor> inputs{mu, logvar};
@@ -152,7 +152,7 @@ NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<doubl
   if (x0.device().is_cpu())
     cpu::q_sample(x_t, eps, x0_c, coefs, seed, offset);
   else
-    NG_ON_CUDA("q_sample", cuda::q_sample(x_t, eps, x0_c, coefs, seed, offset));
+    NG_ON_CUDA("q_sample", cuda::q_sample(x_t, eps, x0_c, coefs, seed, offset), x0_c);
 
   // d x_t / d x0 = sqrt(abar[t_i]) for every element of sample i.
   Shape per_sample(size_t(x0.dim()), 1);
@@ -186,7 +186,7 @@ Tensor p_sample(const Tensor& x_t, const Tensor& eps_pred, const std::vector<dou
   if (out.device().is_cpu())
     cpu::p_sample(out, xc, ec, c, noise, seed, offset);
   else
-    NG_ON_CUDA("p_sample", cuda::p_sample(out, xc, ec, c, noise, seed, offset));
+    NG_ON_CUDA("p_sample", cuda::p_sample(out, xc, ec, c, noise, seed, offset), xc, ec);
   const double dx = c.inv_sqrt_alpha, deps = -c.inv_sqrt_alpha * c.eps_coef;
   return record("PSampleBackward", out, {x_t, eps_pred}, [dx, deps](const Tensor& g) { return Grads{g * dx, g * deps}; });
 }
@@ -221,7 +221,7 @@ Tensor ddim_step(const Tensor& x_t, const Tensor& eps_pred, double alpha_bar_t, 
   if (out.device().is_cpu())
     cpu::ddim_step(out, xc, ec, c, noise, seed, offset);
   else
-    NG_ON_CUDA("ddim_step", cuda::ddim_step(out, xc, ec, c, noise, seed, offset));
+    NG_ON_CUDA("ddim_step", cuda::ddim_step(out, xc, ec, c, noise, seed, offset), xc, ec);
   const double dx = c.sqrt_alpha_bar_prev / c.sqrt_alpha_bar;
   const double deps = c.direction - c.sqrt_alpha_bar_prev * c.sqrt_one_minus_alpha_bar / c.sqrt_alpha_bar;
   return record("DDIMStepBackward", out, {x_t, eps_pred}, [dx, deps](const Tensor& g) { return Grads{g * dx, g * deps}; });

@@ -22,7 +22,7 @@ void launch_gemm(const char* op, const Tensor& out, const Tensor& a, const Tenso
   if (out.device().is_cpu())
     cpu::gemm(out, a, b, beta);
   else
-    NG_ON_CUDA(op, cuda::gemm(out, a, b, beta));
+    NG_ON_CUDA(op, cuda::gemm(out, a, b, beta), a, b);
 }
 
 Shape append(Shape s, std::initializer_list<int64_t> tail) {

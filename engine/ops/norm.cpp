@@ -8,7 +8,7 @@
 
 namespace ng {
 
-using cpu::NormLayout;
+using kernels::NormLayout;
 using Grads = std::vector<Tensor>;
 
 namespace {
@@ -67,7 +67,7 @@ void run_norm_backward(const char* op, const NormLayout& l, const Tensor& g, con
   if (g.device().is_cpu())
     cpu::norm_backward(l, gc, xc, stats.mean, stats.rstd, wc, gx, gw, gb);
   else
-    NG_ON_CUDA(op, cuda::norm_backward(l, gc, xc, stats.mean, stats.rstd, wc, gx, gw, gb));
+    NG_ON_CUDA(op, cuda::norm_backward(l, gc, xc, stats.mean, stats.rstd, wc, gx, gw, gb), g, x);
 }
 
 // Records gx, computed by the kernel, as norm_input_grad(g, x, w).
@@ -151,7 +151,7 @@ Tensor normalize(const char* op, const char* node_name, const NormLayout& l, con
   if (x.device().is_cpu())
     cpu::norm_forward(l, plain(x), plain(weight), plain(bias), eps, y, mean_, rstd, var);
   else
-    NG_ON_CUDA(op, cuda::norm_forward(l, plain(x), plain(weight), plain(bias), eps, y, mean_, rstd, var));
+    NG_ON_CUDA(op, cuda::norm_forward(l, plain(x), plain(weight), plain(bias), eps, y, mean_, rstd, var), x, weight);
   if (batch_mean) *batch_mean = mean_;
   if (batch_var) *batch_var = var;
 

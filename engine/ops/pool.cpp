@@ -20,7 +20,7 @@ Tensor avg_pool2d_grad(const Tensor& g, int64_t kernel, int64_t stride, int64_t 
   if (g.device().is_cpu())
     cpu::avg_pool2d_backward(dx, g, kernel, stride, padding);
   else
-    NG_ON_CUDA("avg_pool2d", cuda::avg_pool2d_backward(dx, g, kernel, stride, padding));
+    NG_ON_CUDA("avg_pool2d", cuda::avg_pool2d_backward(dx, g, kernel, stride, padding), g);
   return record("AvgPool2dGradBackward", dx, {g}, [kernel, stride, padding](const Tensor& gg) {
     return Grads{avg_pool2d(gg, kernel, stride, padding)};
   });
@@ -32,7 +32,7 @@ Tensor sum_pool2d(const Tensor& g, int64_t scale) {
   if (g.device().is_cpu())
     cpu::upsample_nearest2d_backward(dx, g, scale);
   else
-    NG_ON_CUDA("upsample_nearest2d", cuda::upsample_nearest2d_backward(dx, g, scale));
+    NG_ON_CUDA("upsample_nearest2d", cuda::upsample_nearest2d_backward(dx, g, scale), g);
   return record("SumPool2dBackward", dx, {g},
                 [scale](const Tensor& gg) { return Grads{upsample_nearest2d(gg, scale)}; });
 }
@@ -57,7 +57,7 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   if (x.device().is_cpu())
     cpu::avg_pool2d_forward(out, x, kernel, stride, padding);
   else
-    NG_ON_CUDA(op, cuda::avg_pool2d_forward(out, x, kernel, stride, padding));
+    NG_ON_CUDA(op, cuda::avg_pool2d_forward(out, x, kernel, stride, padding), x);
   return record("AvgPool2dBackward", out, {x}, [kernel, stride, padding, h, w](const Tensor& g) {
     return Grads{avg_pool2d_grad(g, kernel, stride, padding, h, w)};
   });
@@ -71,7 +71,7 @@ Tensor upsample_nearest2d(const Tensor& x, int64_t scale) {
   if (x.device().is_cpu())
     cpu::upsample_nearest2d_forward(out, x, scale);
   else
-    NG_ON_CUDA(op, cuda::upsample_nearest2d_forward(out, x, scale));
+    NG_ON_CUDA(op, cuda::upsample_nearest2d_forward(out, x, scale), x);
   return record("UpsampleNearest2dBackward", out, {x},
                 [scale](const Tensor& g) { return Grads{sum_pool2d(g, scale)}; });
 }

@@ -24,7 +24,7 @@ Tensor rand(const Shape& shape, Generator& gen, TensorOptions opts) {
   if (out.device().is_cpu())
     cpu::uniform(out, seed, offset);
   else
-    NG_ON_CUDA("rand", cuda::uniform(out, seed, offset));
+    NG_ON_CUDA("rand", cuda::uniform(out, seed, offset), out);
   return out.requires_grad_(opts.requires_grad);
 }
 
@@ -36,7 +36,7 @@ Tensor randn(const Shape& shape, Generator& gen, TensorOptions opts) {
   if (out.device().is_cpu())
     cpu::normal(out, seed, offset);
   else
-    NG_ON_CUDA("randn", cuda::normal(out, seed, offset));
+    NG_ON_CUDA("randn", cuda::normal(out, seed, offset), out);
   return out.requires_grad_(opts.requires_grad);
 }
 
@@ -50,7 +50,7 @@ Tensor bernoulli(const Tensor& p, Generator& gen) {
   if (out.device().is_cpu())
     cpu::bernoulli(out, prob, seed, offset);
   else
-    NG_ON_CUDA("bernoulli", cuda::bernoulli(out, prob, seed, offset));
+    NG_ON_CUDA("bernoulli", cuda::bernoulli(out, prob, seed, offset), prob);
   return out;
 }
 
@@ -70,7 +70,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   if (keep.device().is_cpu())
     cpu::dropout_mask(keep, p, seed, offset);
   else
-    NG_ON_CUDA("dropout", cuda::dropout_mask(keep, p, seed, offset));
+    NG_ON_CUDA("dropout", cuda::dropout_mask(keep, p, seed, offset), keep);
 
   const double scale = 1.0 / (1.0 - p);
   Tensor out;

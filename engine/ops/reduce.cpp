@@ -39,26 +39,26 @@ Shape final_shape(const Tensor& x, const std::vector<bool>& reduced, bool keepdi
   return s;
 }
 
-Tensor launch_reduce(const char* op, cpu::Reduce kind, const Tensor& x, const std::vector<bool>& reduced) {
+Tensor launch_reduce(const char* op, kernels::ReduceOp kind, const Tensor& x, const std::vector<bool>& reduced) {
   Tensor out = empty(keepdim_shape(x, reduced), x.options());
   if (x.device().is_cpu())
     cpu::reduce(kind, out, x, reduced);
   else
-    NG_ON_CUDA(op, cuda::reduce(kind, out, x, reduced));
+    NG_ON_CUDA(op, cuda::reduce(kind, out, x, reduced), x);
   return out;
 }
 
-Tensor extremum(const char* op, cpu::Reduce kind, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor extremum(const char* op, kernels::ReduceOp kind, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const std::vector<bool> red = reduced_mask(op, x, dims);
   for (size_t d = 0; d < red.size(); ++d)
     NG_CHECK(!red[d] || x.shape()[d] > 0, op, ": cannot reduce over an empty dim of ", shape_str(x.shape()));
   Tensor kept = launch_reduce(op, kind, x, red);
   Tensor out = kept.view(final_shape(x, red, keepdim));
-  return record(kind == cpu::Reduce::max ? "MaxBackward" : "MinBackward", out, {x},
+  return record(kind == kernels::ReduceOp::max ? "MaxBackward" : "MinBackward", out, {x},
                 [sx = SavedTensor(x), sk = SavedTensor(kept), red](const Tensor& g) {
                   const Tensor x_ = sx.get(), k = sk.get();
                   const Tensor hits = eq(x_, k);  // 1 where x attains the extremum
-                  const Tensor count = launch_reduce("max", cpu::Reduce::sum, hits, red);
+                  const Tensor count = launch_reduce("max", kernels::ReduceOp::sum, hits, red);
                   return Grads{g.reshape(k.shape()) * hits / count};
                 });
 }
@@ -67,7 +67,7 @@ Tensor extremum(const char* op, cpu::Reduce kind, const Tensor& x, const std::ve
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const std::vector<bool> red = reduced_mask("sum", x, dims);
-  Tensor out = launch_reduce("sum", cpu::Reduce::sum, x, red).view(final_shape(x, red, keepdim));
+  Tensor out = launch_reduce("sum", kernels::ReduceOp::sum, x, red).view(final_shape(x, red, keepdim));
   return record("SumBackward", out, {x}, [shape = x.shape(), kshape = keepdim_shape(x, red)](const Tensor& g) {
     return Grads{g.reshape(kshape).expand(shape)};
   });
@@ -87,11 +87,11 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 
 Tensor max(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-  return extremum("max", cpu::Reduce::max, x, dims, keepdim);
+  return extremum("max", kernels::ReduceOp::max, x, dims, keepdim);
 }
 Tensor max(const Tensor& x) { return max(x, {}, false); }
 Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-  return extremum("min", cpu::Reduce::min, x, dims, keepdim);
+  return extremum("min", kernels::ReduceOp::min, x, dims, keepdim);
 }
 Tensor min(const Tensor& x) { return min(x, {}, false); }
 

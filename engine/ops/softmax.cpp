@@ -16,8 +16,8 @@ namespace {
 
 // t seen as [outer, D, inner] around dim d. A 0-d tensor is one line of one
 // element (dim 0 or -1).
-cpu::SoftmaxLayout layout_of(const Tensor& t, int64_t d) {
-  cpu::SoftmaxLayout l;
+kernels::SoftmaxLayout layout_of(const Tensor& t, int64_t d) {
+  kernels::SoftmaxLayout l;
   if (t.dim() > 0) {
     l.D = t.shape()[d];
     for (int64_t i = 0; i < d; ++i) l.outer *= t.shape()[i];
@@ -38,7 +38,7 @@ Tensor softmax_op(const char* op, const char* node_name, const Tensor& x, int64_
   if (x.device().is_cpu())
     cpu::softmax_forward(layout_of(x, d), xc, y, log);
   else
-    NG_ON_CUDA(op, cuda::softmax_forward(layout_of(x, d), xc, y, log));
+    NG_ON_CUDA(op, cuda::softmax_forward(layout_of(x, d), xc, y, log), x);
   return record(node_name, y, {x}, [sy = SavedTensor::output(y), d, log](const Tensor& g) {
     return Grads{softmax_backward(g, sy.get(), d, log)};
   });
@@ -67,7 +67,7 @@ Tensor softmax_backward(const Tensor& g, const Tensor& y, int64_t dim, bool log)
   if (y.device().is_cpu())
     cpu::softmax_backward(layout_of(y, d), gc, yc, gx, log);
   else
-    NG_ON_CUDA(op, cuda::softmax_backward(layout_of(y, d), gc, yc, gx, log));
+    NG_ON_CUDA(op, cuda::softmax_backward(layout_of(y, d), gc, yc, gx, log), g, y);
   const bool need_g = needs_grad({g}), need_y = needs_grad({y});
   return record(log ? "LogSoftmaxBackwardBackward" : "SoftmaxBackwardBackward", gx, {g, y},
                 [sg = SavedTensor(need_y ? g : Tensor()), sy = SavedTensor(y), d, log, need_g, need_y](

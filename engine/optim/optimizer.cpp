@@ -112,8 +112,8 @@ Adam::Adam(nn::NamedTensors params, AdamOptions o) : Optimizer(std::move(params)
 
 std::vector<std::string> Adam::slot_names() const { return {"exp_avg", "exp_avg_sq"}; }
 
-cpu::AdamStep Adam::settings() const {
-  cpu::AdamStep s;
+kernels::AdamStep Adam::settings() const {
+  kernels::AdamStep s;
   s.lr = lr;  // the live value, which a schedule may change
   s.beta1 = options.beta1;
   s.beta2 = options.beta2;
@@ -135,18 +135,15 @@ void Adam::update(Tensor& p, const Tensor& g, std::vector<Tensor>& slots) {
   if (p.device().is_cpu())
     cpu::adam_step(settings(), p, g.contiguous(), slots[0], slots[1]);
   else
-    NG_ON_CUDA("Adam", cuda::adam_step(settings(), p, g.contiguous(), slots[0], slots[1]));
-}
-
-static void adam_multi_on_gpu(const cpu::AdamStep& s, const std::vector<cpu::AdamTensors>& params) {
-  NG_ON_CUDA("Adam", cuda::adam_step_multi(s, params));
+    NG_ON_CUDA("Adam", cuda::adam_step(settings(), p, g.contiguous(), slots[0], slots[1]), p);
 }
 
 // CPU parameters go one by one, as always. CUDA parameters are gathered per
 // (device, dtype) and updated in ONE multi-tensor launch each: a model's
 // dozens of small parameters would otherwise cost a launch apiece.
 void Adam::apply_updates(const std::vector<PendingUpdate>& updates) {
-  std::map<std::pair<int, DType>, std::vector<cpu::AdamTensors>> on_gpu;
+#ifdef NANOGEN_WITH_CUDA
+  std::map<std::pair<int, DType>, std::vector<cuda::AdamTensors>> on_gpu;
   for (const PendingUpdate& u : updates) {
     Tensor& p = *u.param;
     if (p.device().is_cpu()) {
@@ -156,7 +153,10 @@ void Adam::apply_updates(const std::vector<PendingUpdate>& updates) {
     check_adam_operands(p, *u.slots);
     on_gpu[{p.device().index, p.dtype()}].push_back({p, u.grad.contiguous(), (*u.slots)[0], (*u.slots)[1]});
   }
-  for (const auto& group : on_gpu) adam_multi_on_gpu(settings(), group.second);
+  for (const auto& group : on_gpu) NG_ON_CUDA("Adam", cuda::adam_step_multi(settings(), group.second));
+#else
+  for (const PendingUpdate& u : updates) update(*u.param, u.grad, *u.slots);  // a build without CUDA: all on the CPU
+#endif
 }
 
 // ---- clipping -------------------------------------------------------------------------

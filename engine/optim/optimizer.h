@@ -82,7 +82,7 @@ class Adam : public Optimizer {
   std::vector<std::string> slot_names() const override;
 
  private:
-  cpu::AdamStep settings() const;  // this step's numbers, with the live lr
+  kernels::AdamStep settings() const;  // this step's numbers, with the live lr
 };
 
 // AdamW with PyTorch's default weight decay of 0.01 unless given.

@@ -1,6 +1,6 @@
 // softmax and log_softmax: values by hand and by definition, stability for
 // huge logits, float64 gradient checks along every dim (first and second
-// order, contiguous and not), fused against composite backward.
+// order, contiguous and not), and the backward as an op of its own.
 #include <gtest/gtest.h>
 
 #include <cmath>

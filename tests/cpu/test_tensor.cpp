@@ -1,6 +1,7 @@
 // Tensor storage, views, strides, broadcasting, factories and printing.
 #include <gtest/gtest.h>
 
+#include "engine/memory.h"
 #include "engine/nanogen.h"
 #include "support/gradcheck.h"
 
@@ -176,4 +177,24 @@ TEST(Tensor, AZeroDimTensorHasNoDimToName) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("0-d"), std::string::npos) << e.what();
   }
+}
+
+// The one error path out of the CUDA backend: whatever a launch or library
+// throws becomes an ng::Error naming the op and its tensors; an ng::Error
+// (an argument check of the backend) passes as it is.
+TEST(CudaBoundary, FailuresBecomeErrorsNamingTheOpAndShapes) {
+  const Tensor x = zeros({2, 3}), w = zeros({4}, TensorOptions{}.with_dtype(DType::f64));
+  test::expect_error([&] { run_on_cuda("conv2d", {x, w}, [] { throw std::runtime_error("CUDA error: boom"); }); },
+                     {"conv2d ([2,3] float32 on cpu, [4] float64 on cpu) failed on the GPU: CUDA error: boom"});
+  test::expect_error([&] { run_on_cuda("alloc", {}, [] { throw std::bad_alloc(); }); },
+                     {"alloc failed on the GPU: std::bad_alloc"});
+  try {
+    run_on_cuda("softmax", {x}, [] { throw Error("softmax: the CUDA kernel needs a contiguous input"); });
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "softmax: the CUDA kernel needs a contiguous input");
+  }
+  int calls = 0;
+  run_on_cuda("fill", {x}, [&] { ++calls; });
+  EXPECT_EQ(calls, 1);
 }

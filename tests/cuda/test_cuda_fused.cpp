@@ -162,7 +162,7 @@ TEST(CudaFused, OpsMatchTheCpuIncludingGradients) {
 namespace {
 
 struct AdamCase {
-  cpu::AdamStep step;
+  kernels::AdamStep step;
   const char* name;
 };
 
@@ -185,7 +185,7 @@ TEST(CudaAdam, SingleTensorIsBitIdenticalAfterSeveralSteps) {
           Tensor pg = on_gpu_view(p, shift), mg = on_gpu_view(m, shift), vg = on_gpu_view(v, shift);
           for (int64_t step = 1; step <= 5; ++step) {
             const Tensor g = test::uniform({n}, uint64_t(60 + step), -1, 1, dt);
-            cpu::AdamStep s = c.step;
+            kernels::AdamStep s = c.step;
             s.step = step;
             cpu::adam_step(s, p, g, m, v);
             cuda::adam_step(s, pg, on_gpu_view(g, shift), mg, vg);
@@ -244,7 +244,7 @@ TEST(CudaAdam, MultiTensorIsBitIdenticalAfterSeveralSteps) {
   const int64_t sizes[] = {1, 3, 4096, 4097, 8192, 10007, 123457, 5};
   for (const AdamCase& c : kAdamCases) {
     for (DType dt : {DType::f32, DType::f64}) {
-      std::vector<cpu::AdamTensors> cpu_state, gpu_state;
+      std::vector<cuda::AdamTensors> cpu_state, gpu_state;
       for (size_t k = 0; k < std::size(sizes); ++k) {
         const int64_t n = sizes[k], shift = k % 3 == 2 ? 1 : 0;
         const Tensor p = test::uniform({n}, 70 + k, -1, 1, dt), z = zeros({n}, TensorOptions{}.with_dtype(dt));
@@ -252,7 +252,7 @@ TEST(CudaAdam, MultiTensorIsBitIdenticalAfterSeveralSteps) {
         gpu_state.push_back({on_gpu_view(p, shift), Tensor(), on_gpu_view(z, shift), on_gpu_view(z, shift)});
       }
       for (int64_t step = 1; step <= 4; ++step) {
-        cpu::AdamStep s = c.step;
+        kernels::AdamStep s = c.step;
         s.step = step;
         for (size_t k = 0; k < cpu_state.size(); ++k) {
           const Tensor g = test::uniform({sizes[k]}, uint64_t(100 * step + k), -1, 1, dt);

@@ -24,7 +24,7 @@ namespace {
 
 double max_abs(const Tensor& t) { return t.numel() ? max(abs(t)).item() : 0.0; }
 
-void expect_norm_twin(const cpu::NormLayout& l, DType dt, bool affine, uint64_t seed) {
+void expect_norm_twin(const kernels::NormLayout& l, DType dt, bool affine, uint64_t seed) {
   const Shape shape = {l.N, l.C, l.S}, stats = {l.num_stats()}, channels = {l.C};
   SCOPED_TRACE("[N,C,S] = " + shape_str(shape) + " G=" + std::to_string(l.G) +
                (l.per_sample ? " per sample" : " over the batch") + (affine ? ", affine" : ""));
@@ -72,7 +72,7 @@ void expect_norm_twin(const cpu::NormLayout& l, DType dt, bool affine, uint64_t 
 
 TEST(CudaNorm, KernelsMatchTheCpuOnEveryLayout) {
   NG_REQUIRE_GPU();
-  const cpu::NormLayout layouts[] = {
+  const kernels::NormLayout layouts[] = {
       {3, 12, 35, 4, true},       // group norm, odd sizes
       {2, 64, 784, 8, true},      // group norm as in the U-Net's first level
       {7, 9, 33, 3, true},
@@ -86,13 +86,13 @@ TEST(CudaNorm, KernelsMatchTheCpuOnEveryLayout) {
   };
   uint64_t seed = 40;
   for (DType dt : {DType::f32, DType::f64})
-    for (const cpu::NormLayout& l : layouts)
+    for (const kernels::NormLayout& l : layouts)
       for (bool affine : {false, true}) expect_norm_twin(l, dt, affine, seed += 4);
 }
 
 TEST(CudaNorm, StatisticsAreTheSameBitsOnEveryRun) {
   NG_REQUIRE_GPU();
-  const cpu::NormLayout l{64, 3, 4099, 3, false};  // split statistics: partial results merged in a fixed order
+  const kernels::NormLayout l{64, 3, 4099, 3, false};  // split statistics: partial results merged in a fixed order
   const Tensor x = test::uniform({l.N, l.C, l.S}, 50, -1, 3, DType::f32).to(test::gpu());
   std::vector<float> first_mean, first_rstd;
   for (int run = 0; run < 4; ++run) {

@@ -43,12 +43,12 @@ Shape keepdim_shape(const Shape& s, const std::vector<bool>& mask) {
   return k;
 }
 
-const char* name(cpu::Reduce op) {
-  return op == cpu::Reduce::sum ? "sum" : op == cpu::Reduce::max ? "max" : "min";
+const char* name(kernels::ReduceOp op) {
+  return op == kernels::ReduceOp::sum ? "sum" : op == kernels::ReduceOp::max ? "max" : "min";
 }
 
 // Runs cuda::reduce into a poisoned output and compares with cpu::reduce.
-void expect_reduce_twin(cpu::Reduce op, const Tensor& x_cpu, const Tensor& x_gpu, const std::vector<int64_t>& dims) {
+void expect_reduce_twin(kernels::ReduceOp op, const Tensor& x_cpu, const Tensor& x_gpu, const std::vector<int64_t>& dims) {
   SCOPED_TRACE(std::string(name(op)) + " of " + shape_str(x_cpu.shape()) + " strides " +
                shape_str(x_cpu.strides()) + " over " + shape_str(Shape(dims.begin(), dims.end())));
   const std::vector<bool> mask = mask_of(x_cpu.dim(), dims);
@@ -58,9 +58,9 @@ void expect_reduce_twin(cpu::Reduce op, const Tensor& x_cpu, const Tensor& x_gpu
   Tensor got = test::poisoned(kshape, x_cpu.dtype());
   NG_CUDA_CALL(cuda::reduce(op, got, x_gpu, mask));
   double atol = 0, rtol = 0;
-  if (op == cpu::Reduce::sum) {
+  if (op == kernels::ReduceOp::sum) {
     Tensor abs_sum = empty(kshape, x_cpu.options());
-    cpu::reduce(cpu::Reduce::sum, abs_sum, abs(x_cpu), mask);
+    cpu::reduce(kernels::ReduceOp::sum, abs_sum, abs(x_cpu), mask);
     atol = (x_cpu.dtype() == DType::f32 ? 1e-6 : 1e-12) * std::max(1.0, max(abs_sum).item());
     rtol = x_cpu.dtype() == DType::f32 ? 2.5e-7 : 1e-14;
   }
@@ -101,7 +101,7 @@ TEST(CudaReduce, SumMaxMinMatchTheCpuOnAwkwardShapesAndLayouts) {
     for (const Case& c : awkward_cases()) {
       const Tensor base = test::uniform(c.base, ++seed, -2, 3, dt);
       const Tensor x_cpu = c.view(base), x_gpu = c.view(base.to(test::gpu()));
-      for (cpu::Reduce op : {cpu::Reduce::sum, cpu::Reduce::max, cpu::Reduce::min})
+      for (kernels::ReduceOp op : {kernels::ReduceOp::sum, kernels::ReduceOp::max, kernels::ReduceOp::min})
         expect_reduce_twin(op, x_cpu, x_gpu, c.dims);
     }
 }
@@ -110,10 +110,10 @@ TEST(CudaReduce, FullSumsOfOneAndOfAMillionElements) {
   NG_REQUIRE_GPU();
   for (DType dt : {DType::f32, DType::f64}) {
     const Tensor one = test::uniform({1, 1}, 1, -1, 1, dt);
-    expect_reduce_twin(cpu::Reduce::sum, one, one.to(test::gpu()), {});
+    expect_reduce_twin(kernels::ReduceOp::sum, one, one.to(test::gpu()), {});
     const Tensor big = test::uniform({1000003}, 2, -1, 1, dt);
     const Tensor big_gpu = big.to(test::gpu());
-    for (cpu::Reduce op : {cpu::Reduce::sum, cpu::Reduce::max, cpu::Reduce::min})
+    for (kernels::ReduceOp op : {kernels::ReduceOp::sum, kernels::ReduceOp::max, kernels::ReduceOp::min})
       expect_reduce_twin(op, big, big_gpu, {});
     // A million ones: every partial sum is an integer, exact in float32 too.
     const Tensor ones_gpu = ones({1000003}, TensorOptions{}.with_dtype(dt).with_device(test::gpu()));
@@ -133,9 +133,9 @@ TEST(CudaReduce, ResultsAreTheSameBitsOnEveryRun) {
     const std::vector<bool> mask = mask_of(x.dim(), s.dims);
     const Shape k = keepdim_shape(s.shape, mask);
     Tensor first = test::poisoned(k), again = test::poisoned(k);
-    NG_CUDA_CALL(cuda::reduce(cpu::Reduce::sum, first, x, mask));
+    NG_CUDA_CALL(cuda::reduce(kernels::ReduceOp::sum, first, x, mask));
     for (int run = 0; run < 3; ++run) {
-      NG_CUDA_CALL(cuda::reduce(cpu::Reduce::sum, again, x, mask));
+      NG_CUDA_CALL(cuda::reduce(kernels::ReduceOp::sum, again, x, mask));
       EXPECT_EQ(again.to(Device::cpu()).to_vector<float>(), first.to(Device::cpu()).to_vector<float>());
     }
   }
@@ -147,7 +147,7 @@ TEST(CudaReduce, NaNPropagatesThroughMaxMinAndSum) {
   v[3 * 70 + 41] = std::numeric_limits<float>::quiet_NaN();
   v[5 * 70 + 0] = std::numeric_limits<float>::quiet_NaN();
   const Tensor x = from_vector(v, {6, 70});
-  for (cpu::Reduce op : {cpu::Reduce::sum, cpu::Reduce::max, cpu::Reduce::min})
+  for (kernels::ReduceOp op : {kernels::ReduceOp::sum, kernels::ReduceOp::max, kernels::ReduceOp::min})
     for (const std::vector<int64_t>& dims : {std::vector<int64_t>{0}, {1}, {}})
       expect_reduce_twin(op, x, x.to(test::gpu()), dims);  // expect_close requires NaN exactly where the CPU has it
   EXPECT_TRUE(std::isnan(max(x.to(test::gpu())).item()));
@@ -159,7 +159,7 @@ TEST(CudaReduce, SumOverAnEmptyDimIsZero) {
   NG_REQUIRE_GPU();
   const Tensor x = empty({3, 0}, TensorOptions{}.with_device(test::gpu()));
   Tensor got = test::poisoned({3, 1});
-  NG_CUDA_CALL(cuda::reduce(cpu::Reduce::sum, got, x, {false, true}));
+  NG_CUDA_CALL(cuda::reduce(kernels::ReduceOp::sum, got, x, {false, true}));
   EXPECT_EQ(got.to(Device::cpu()).to_vector<float>(), std::vector<float>(3, 0.0f));
 }
 

@@ -20,7 +20,7 @@ using namespace ng;
 
 namespace {
 
-void expect_softmax_twin(const cpu::SoftmaxLayout& l, DType dt, uint64_t seed) {
+void expect_softmax_twin(const kernels::SoftmaxLayout& l, DType dt, uint64_t seed) {
   const Shape shape = {l.outer, l.D, l.inner};
   SCOPED_TRACE("layout [outer, D, inner] = " + shape_str(shape));
   const Tensor x = test::uniform(shape, seed, -6, 6, dt), g = test::uniform(shape, seed + 1, -1, 1, dt);
@@ -46,7 +46,7 @@ void expect_softmax_twin(const cpu::SoftmaxLayout& l, DType dt, uint64_t seed) {
 
 TEST(CudaSoftmax, KernelsMatchTheCpuOnEveryLayout) {
   NG_REQUIRE_GPU();
-  const cpu::SoftmaxLayout layouts[] = {
+  const kernels::SoftmaxLayout layouts[] = {
       {1, 1, 1},      // one element
       {3, 7, 1},      // short rows: a thread per row
       {5, 49, 1},     // attention rows: a warp per row
@@ -58,7 +58,7 @@ TEST(CudaSoftmax, KernelsMatchTheCpuOnEveryLayout) {
   };
   uint64_t seed = 20;
   for (DType dt : {DType::f32, DType::f64})
-    for (const cpu::SoftmaxLayout& l : layouts) expect_softmax_twin(l, dt, seed += 2);
+    for (const kernels::SoftmaxLayout& l : layouts) expect_softmax_twin(l, dt, seed += 2);
 }
 
 TEST(CudaSoftmax, ExtremeValuesStayFinite) {
