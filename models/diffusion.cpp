@@ -163,6 +163,13 @@ Tensor Diffusion::loss(const EpsPredictor& model, const Tensor& x0, const std::v
   return mse_loss(model(q_sample(x0, t, eps), t), eps);
 }
 
+Tensor Diffusion::loss(const EpsPredictor& model, const Tensor& x0, const std::vector<int64_t>& t,
+                       Generator& gen) const {
+  std::vector<double> steps(t.begin(), t.end());
+  const NoisedSample s = ng::q_sample(x0, from_vector(steps, {int64_t(steps.size())}), alpha_bars(), gen);
+  return mse_loss(model(s.x_t, t), s.eps);
+}
+
 Tensor Diffusion::p_mean(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, bool clip) const {
   NG_CHECK(x_t.shape() == eps_pred.shape(), "diffusion: x_t ", shape_str(x_t.shape()), " and the predicted noise ",
            shape_str(eps_pred.shape()), " must have one shape");

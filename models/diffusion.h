@@ -58,6 +58,8 @@ class Diffusion {
   // (where beta-tilde_1 = 0) uses beta-tilde_2, as Ho et al.'s code does.
   double sigma2(int64_t t) const;
 
+  // abar_1 .. abar_T: the schedule as the fused ops of engine/ops/fused.h take it.
+  std::vector<double> alpha_bars() const { return {abar_.begin() + 1, abar_.end()}; }
   // The same tables as float32 tensors [T] (entry t-1 holds step t), for kernels.
   Tensor betas, alphas, alphas_cumprod;
 
@@ -75,6 +77,10 @@ class Diffusion {
 
   // L_simple = mean over images and pixels of (eps - eps_theta(x_t, t))^2.
   Tensor loss(const EpsPredictor& model, const Tensor& x0, const std::vector<int64_t>& t, const Tensor& eps) const;
+  // The same with eps ~ N(0, I) drawn from gen inside the fused q_sample
+  // kernel (one launch for the noise and x_t; the same bits as drawing eps
+  // with randn(x0.shape(), gen) and calling the loss above).
+  Tensor loss(const EpsPredictor& model, const Tensor& x0, const std::vector<int64_t>& t, Generator& gen) const;
 
   // One reverse step t -> t_prev of the ancestral sampler: the posterior mean
   // at x0_hat (clamped to [-1, 1] when clip) plus sigma z, sigma^2 the reverse

@@ -40,7 +40,6 @@ class ClassifierJob final : public TrainingJob {
     opt_.lr = schedule_.at(global_step);
     opt_.step();
     const double l = loss.item();
-    check_finite(l, "classifier loss", global_step + 1);
     const std::vector<int> predicted = models::predicted_classes(logits.detach());
     int64_t correct = 0;
     for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == batch.labels[i];

@@ -167,6 +167,7 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
       ++at.step_in_epoch;
       ++at.global_step;
       epoch.add(m);
+      for (const std::string& name : epoch.names) check_finite(m.at(name), model_ + ": " + name, at.global_step);
       if (log_now) {
         Metrics row = m;
         row.insert({{"epoch", double(at.epoch)}, {"step", double(at.global_step)}, {"it_per_s", progress.rate()}});

@@ -54,7 +54,8 @@ class TrainingJob {
   // The columns of metrics.csv after "epoch" and "step" (an old run's header
   // must be a prefix: append new columns at the end).
   virtual std::vector<std::string> columns() const = 0;
-  // The step metrics averaged over an epoch into its row.
+  // The step metrics averaged over an epoch into its row; a step where one
+  // is not finite stops the run with an error (the last checkpoint is kept).
   virtual std::vector<std::string> averaged() const = 0;
   // Batches one step trains on (the GAN's discriminator steps).
   virtual int64_t batches_per_step() const { return 1; }

@@ -34,6 +34,7 @@
 #include "kernels/random.h"
 #include "models/vae.h"
 #include "race.h"
+#include "models/diffusion.h"
 
 using namespace ng;
 
@@ -171,7 +172,7 @@ int main(int argc, char** argv) {
     // ---- fused model kernels against the composite of engine ops ----------------------
     std::vector<Row> rows;
     Generator gen(5);
-    const std::vector<double> abar = linear_alpha_bar(1000);
+    const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
     for (const Shape& shape : {Shape{64, 16}, Shape{n / 16, 16}}) {  // the VAE's latent batch, and a large one
       const Tensor mu = randn(shape, gen, gpu_f32()), lv = randn(shape, gen, gpu_f32()) * 0.5;
       Tensor z = empty(shape, gpu_f32()), eps = empty(shape, gpu_f32());

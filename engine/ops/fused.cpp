@@ -93,20 +93,6 @@ GaussianSample sample_gaussian(const Tensor& mu, const Tensor& logvar, Generator
 
 // ---- diffusion -------------------------------------------------------------------------
 
-std::vector<double> linear_alpha_bar(int64_t steps, double beta_start, double beta_end) {
-  NG_CHECK(steps >= 1, "linear_alpha_bar: need at least one step, got ", steps);
-  NG_CHECK(beta_start > 0 && beta_end > 0 && beta_start < 1 && beta_end < 1,
-           "linear_alpha_bar: betas must lie in (0, 1), got ", beta_start, " .. ", beta_end);
-  std::vector<double> alpha_bar(static_cast<size_t>(steps));
-  double prod = 1.0;
-  for (int64_t t = 0; t < steps; ++t) {
-    const double beta = steps == 1 ? beta_start : beta_start + (beta_end - beta_start) * double(t) / double(steps - 1);
-    prod *= 1.0 - beta;
-    alpha_bar[size_t(t)] = prod;
-  }
-  return alpha_bar;
-}
-
 namespace {
 
 void check_alpha_bar(const char* op, double abar, const char* what) {

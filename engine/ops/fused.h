@@ -32,9 +32,8 @@ GaussianSample sample_gaussian(const Tensor& mu, const Tensor& logvar, Generator
 
 // ---- diffusion -------------------------------------------------------------------------
 
-// abar_1 .. abar_T of the linear schedule, beta_t evenly spaced from
-// beta_start (t = 1) to beta_end (t = T) (DDPM: T = 1000, 1e-4 .. 0.02).
-std::vector<double> linear_alpha_bar(int64_t steps, double beta_start = 1e-4, double beta_end = 0.02);
+// The schedule alpha_bar = abar_1 .. abar_T is the caller's: the model's
+// (models/diffusion.h, Diffusion::alpha_bars) is the one nanogen trains with.
 
 // The forward process q(x_t | x_0) at a per-sample step:
 //   x_t = sqrt(abar_{t_i}) x0 + sqrt(1 - abar_{t_i}) eps,  eps ~ N(0, I)

@@ -107,6 +107,21 @@ TEST(ForwardProcess, QSampleIsTheClosedForm) {
   EXPECT_THROW(d.q_sample(x0, {1, 1001}, eps), Error);
 }
 
+// The training loss draws eps inside the fused q_sample kernel: the same
+// noise, x_t and loss bits as randn then the composite q_sample.
+TEST(ForwardProcess, FusedLossHasTheBitsOfTheComposite) {
+  const Diffusion d(models::BetaSchedule::linear, 1000);
+  Generator init(3);
+  const Tensor x0 = rand({3, 1, 5, 5}, init) * 2.0 - 1.0;
+  const std::vector<int64_t> t = {1, 500, 1000};
+  const models::EpsPredictor model = [](const Tensor& x, const std::vector<int64_t>&) { return x * 0.5; };
+  Generator fused(9, 4), composite(9, 4);
+  const Tensor eps = randn(x0.shape(), composite);
+  const double a = d.loss(model, x0, t, fused).item(), b = d.loss(model, x0, t, eps).item();  // float32 values
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(fused.offset(), composite.offset());
+}
+
 TEST(ForwardProcess, ClosedFormMatchesTheIteratedChain) {
   // Run the chain x_s = sqrt(1 - beta_s) x_{s-1} + sqrt(beta_s) z for 120
   // steps from x0 = 0.7 on M = 20000 walkers: the mean and variance must be

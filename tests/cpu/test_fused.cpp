@@ -8,6 +8,7 @@
 
 #include "engine/nanogen.h"
 #include "support/gradcheck.h"
+#include "models/diffusion.h"
 
 using namespace ng;
 using test::expect_close;
@@ -148,7 +149,7 @@ TEST(FusedGaussian, Errors) {
 // ---- q_sample ----------------------------------------------------------------------------
 
 TEST(FusedQSample, MatchesTheCompositeAndDrawsRandn) {
-  const std::vector<double> abar = linear_alpha_bar(1000);
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
   const std::vector<int64_t> t = {1, 1000, 500, 17, 3};
   for (DType dt : {DType::f32, DType::f64}) {
     const Tensor x0 = test::uniform({5, 3, 4, 5}, 40, -1, 1, dt);
@@ -182,7 +183,7 @@ TEST(FusedQSample, HandComputedSample) {
 }
 
 TEST(FusedQSample, Gradcheck) {
-  const std::vector<double> abar = linear_alpha_bar(50);
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 50).alpha_bars();
   const Tensor t = steps_tensor({3, 50, 1}, DType::f64);
   auto f = [&](const Ins& in) {
     Generator g(5);
@@ -193,7 +194,7 @@ TEST(FusedQSample, Gradcheck) {
 }
 
 TEST(FusedQSample, Errors) {
-  const std::vector<double> abar = linear_alpha_bar(10);
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 10).alpha_bars();
   const Tensor x0 = zeros({3, 4});
   Generator gen;
   expect_error([&] { q_sample(x0, steps_tensor({1, 2}), abar, gen); }, {"q_sample", "[2]", "[3,4]"});
@@ -207,7 +208,7 @@ TEST(FusedQSample, Errors) {
 // ---- p_sample ----------------------------------------------------------------------------
 
 TEST(FusedPSample, MatchesTheFormula) {
-  const std::vector<double> abar = linear_alpha_bar(1000);
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
   for (int64_t t : {1000, 500, 2}) {
     for (bool posterior : {false, true}) {
       const Tensor x = test::uniform({4, 3, 7}, 50, -2, 2), e = test::uniform({4, 3, 7}, 51, -2, 2);
@@ -228,7 +229,7 @@ TEST(FusedPSample, MatchesTheFormula) {
 }
 
 TEST(FusedPSample, LastStepAddsNoNoiseAndDrawsNothing) {
-  const std::vector<double> abar = linear_alpha_bar(1000);
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
   const Tensor x = test::uniform({3, 5}, 52), e = test::uniform({3, 5}, 53);
   Generator gen(4, 8);
   const Tensor out = p_sample(x, e, abar, 1, gen);
@@ -238,7 +239,7 @@ TEST(FusedPSample, LastStepAddsNoNoiseAndDrawsNothing) {
 }
 
 TEST(FusedPSample, Gradcheck) {
-  const std::vector<double> abar = linear_alpha_bar(100);
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 100).alpha_bars();
   for (int64_t t : {1, 57}) {
     auto f = [&](const Ins& in) {
       Generator g(6);
@@ -250,7 +251,7 @@ TEST(FusedPSample, Gradcheck) {
 }
 
 TEST(FusedPSample, Errors) {
-  const std::vector<double> abar = linear_alpha_bar(10);
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 10).alpha_bars();
   Generator gen;
   expect_error([&] { p_sample(zeros({2, 3}), zeros({3, 2}), abar, 3, gen); }, {"p_sample", "[2,3]", "[3,2]"});
   expect_error([&] { p_sample(zeros({2}), zeros({2}), abar, 11, gen); }, {"p_sample", "t = 11", "1..10"});
@@ -261,7 +262,7 @@ TEST(FusedPSample, Errors) {
 // ---- DDIM --------------------------------------------------------------------------------
 
 TEST(FusedDDIM, MatchesTheFormula) {
-  const std::vector<double> abar = linear_alpha_bar(1000);
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
   const Tensor x = test::uniform({3, 11}, 60, -2, 2), e = test::uniform({3, 11}, 61, -2, 2);
   for (double eta : {0.0, 0.5, 1.0}) {
     const double ab = abar[700], ab_prev = abar[650], sigma = ddim_sigma(ab, ab_prev, eta);
@@ -278,7 +279,7 @@ TEST(FusedDDIM, MatchesTheFormula) {
 // DDIM with eta = 1 is DDPM's ancestral step with the posterior variance
 // (Song et al. 2021, section 4.1): the same sigma and the same update.
 TEST(FusedDDIM, EtaOneIsTheDdpmPosteriorStep) {
-  const std::vector<double> abar = linear_alpha_bar(1000);
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
   const Tensor x = test::uniform({2, 9}, 62, -2, 2), e = test::uniform({2, 9}, 63, -2, 2);
   for (int64_t t : {2, 300, 1000}) {
     Generator g1(3, 4), g2(3, 4);
@@ -313,8 +314,10 @@ TEST(FusedDDIM, Errors) {
 
 // ---- the schedule ------------------------------------------------------------------------
 
-TEST(FusedSchedule, LinearAlphaBar) {
-  const std::vector<double> abar = linear_alpha_bar(1000);
+// The fused ops take the model's schedule (there is one linear schedule: Ho
+// et al.'s betas, scaled by 1000 / T for other T).
+TEST(FusedSchedule, TheModelsLinearSchedule) {
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
   ASSERT_EQ(abar.size(), 1000u);
   // Reference: torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=float64)),
   // entries t - 1 = 0, 499, 999.
@@ -322,6 +325,11 @@ TEST(FusedSchedule, LinearAlphaBar) {
   EXPECT_NEAR(abar[499], 0.07858724288177824, 1e-13);
   EXPECT_NEAR(abar[999], 4.035829765375676e-05, 1e-15);
   for (size_t t = 1; t < abar.size(); ++t) ASSERT_LT(abar[t], abar[t - 1]);
-  EXPECT_THROW(linear_alpha_bar(0), Error);
-  EXPECT_THROW(linear_alpha_bar(10, 0.1, 1.5), Error);
+  // T = 100: betas from 1e-3 to 0.2.
+  const models::Diffusion short_chain(models::BetaSchedule::linear, 100);
+  const std::vector<double> a100 = short_chain.alpha_bars();
+  ASSERT_EQ(a100.size(), 100u);
+  EXPECT_NEAR(a100[0], 1 - 1e-3, 1e-15);
+  EXPECT_NEAR(a100[99] / a100[98], 1 - 0.2, 1e-12);
+  for (int64_t t = 1; t <= 100; ++t) EXPECT_EQ(a100[size_t(t - 1)], short_chain.abar(t));
 }

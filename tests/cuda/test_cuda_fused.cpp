@@ -23,6 +23,7 @@
 #ifdef NANOGEN_WITH_CUDA
 #include "engine/cuda/backend.h"
 #include "kernels/adam.h"
+#include "models/diffusion.h"
 #endif
 
 using namespace ng;
@@ -134,7 +135,7 @@ TEST(CudaFused, DiffusionKernelsMatchTheCpu) {
 
 TEST(CudaFused, OpsMatchTheCpuIncludingGradients) {
   NG_REQUIRE_GPU();
-  const std::vector<double> abar = linear_alpha_bar(1000);
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
   const Tensor mu = test::uniform({7, 13}, 40, -1, 1, DType::f32), lv = test::uniform({7, 13}, 41, -3, 1, DType::f32);
   Generator gc(5, 1), gg(5, 1);
   Tensor mc = mu.clone().requires_grad_(), lc = lv.clone().requires_grad_();
