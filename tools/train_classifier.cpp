@@ -15,7 +15,7 @@ class ClassifierJob final : public TrainingJob {
  public:
   ClassifierJob(Trainer& trainer, const ClassifierOptions& o, models::Classifier& model, const Dataset& test,
                 int64_t steps_per_epoch)
-      : trainer_(trainer), model_(model), opt_(model.named_parameters(), {.lr = trainer.common().lr}), test_(test),
+      : TrainingJob(trainer), model_(model), opt_(model.named_parameters(), {.lr = trainer.common().lr}), test_(test),
         // Cosine decay to 0 over --epochs. --max-steps and Ctrl-C only stop the
         // run, so that a resumed run follows the schedule of an uninterrupted one.
         schedule_{.kind = optim::Schedule::parse(o.schedule),
@@ -72,7 +72,6 @@ class ClassifierJob final : public TrainingJob {
   models::ClassifierReport last_test;
 
  private:
-  Trainer& trainer_;
   models::Classifier& model_;
   optim::Adam opt_;
   const Dataset& test_;

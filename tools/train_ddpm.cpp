@@ -21,18 +21,17 @@ models::EpsPredictor predictor_of(models::UNet& model) {
 class DDPMJob final : public TrainingJob {
  public:
   DDPMJob(Trainer& trainer, const DDPMOptions& o, models::UNet& model, const Dataset& test)
-      : o_(o), seed_(trainer.common().seed), device_(trainer.device()), run_(trainer.run()), noise_(trainer.noise()),
-        model_(model), diffusion_(diffusion_of(o)), ema_model_(model.config(), unused_),
+      : TrainingJob(trainer), o_(o), model_(model), diffusion_(diffusion_of(o)), ema_model_(model.config(), unused_),
         opt_(model.named_parameters(), {.lr = trainer.common().lr}),
         ema_(model, o.ema_decay), lr_schedule_{.base_lr = trainer.common().lr, .warmup_steps = o.warmup_steps},
         test_(test.images) {
-    ema_model_.to(device_);  // holds the averaged weights when sampling
+    ema_model_.to(trainer_.device());  // holds the averaged weights when sampling
     ema_model_.eval();
-    model_.set_dropout_generator(noise_);
+    model_.set_dropout_generator(trainer_.noise());
     // A fixed x_T (and a fixed sampling-noise stream after it), so grids are comparable across epochs.
     const models::UNetConfig& c = model.config();
-    x_T_ = randn({64, c.channels, c.height, c.width}, fixed_, TensorOptions{}.with_device(device_));
-    const bool gpu = device_.is_cuda();
+    x_T_ = randn({64, c.channels, c.height, c.width}, fixed_, on_device());
+    const bool gpu = trainer_.device().is_cuda();
     bound_images_ = std::min(test.size(), o.bound_images >= 0 ? o.bound_images : (gpu ? 256 : 8));
     bound_timesteps_ = o.bound_timesteps >= 0 ? o.bound_timesteps : (gpu ? 100 : 20);
   }
@@ -45,9 +44,10 @@ class DDPMJob final : public TrainingJob {
   std::vector<std::string> averaged() const override { return {"loss"}; }
 
   Metrics step(const std::vector<Batch>& batches, int64_t global_step, bool) override {
-    const Tensor x0 = batches[0].images.to(device_) * 2.0 - 1.0;
-    const std::vector<int64_t> t = diffusion_->sample_timesteps(x0.size(0), noise_);
-    const Tensor loss = diffusion_->loss(predictor_of(model_), x0, t, noise_);  // eps drawn in the fused q_sample
+    const Tensor x0 = batches[0].images.to(trainer_.device()) * 2.0 - 1.0;
+    const std::vector<int64_t> t = diffusion_->sample_timesteps(x0.size(0), trainer_.noise());
+    const Tensor loss =
+        diffusion_->loss(predictor_of(model_), x0, t, trainer_.noise());  // eps drawn in the fused q_sample
     opt_.zero_grad();
     loss.backward();
     const double grad_norm = o_.grad_clip > 0 ? optim::clip_grad_norm(model_.parameters(), o_.grad_clip) : 0.0;
@@ -69,10 +69,10 @@ class DDPMJob final : public TrainingJob {
     if (bound_images_ == 0) return "mean L_simple " + fmt("%.4f", last_epoch_loss);
     models::BoundOptions bo;
     bo.timesteps = bound_timesteps_;
-    bo.seed = Streams::eval(seed_);
+    bo.seed = Streams::eval(trainer_.common().seed);
     LazyProgress bar("bound");
     bo.progress = bar.callback();
-    const Tensor x0 = test_.narrow(0, 0, bound_images_).to(device_) * 2.0 - 1.0;
+    const Tensor x0 = test_.narrow(0, 0, bound_images_).to(trainer_.device()) * 2.0 - 1.0;
     bound = models::variational_bound(*diffusion_, predictor_of(ema_model_), x0, bo);
     bar.finish("");
     row.insert({{"bpd", bound.total},
@@ -96,7 +96,7 @@ class DDPMJob final : public TrainingJob {
     models::SamplerOptions so;
     so.sampler = models::parse_sampler(o_.sample_sampler);
     // By default 20 DDIM steps on a CPU, 100 on a GPU, the whole chain for ancestral sampling.
-    const int64_t ddim_steps = device_.is_cuda() ? 100 : 20;
+    const int64_t ddim_steps = trainer_.device().is_cuda() ? 100 : 20;
     so.steps = o_.sample_steps > 0 ? o_.sample_steps : (so.sampler == models::Sampler::ddim ? ddim_steps : 0);
     so.eta = o_.sample_eta;
     so.snapshots = 10;
@@ -105,9 +105,10 @@ class DDPMJob final : public TrainingJob {
     const models::SampleResult r = models::sample(*diffusion_, predictor_of(ema_model_), x_T_, so, sample_noise);
     bar.finish(o_.sample_sampler + ", " + std::to_string(models::sampling_timesteps(o_.timesteps, so.steps).size()) +
                " steps");
-    save_image_grid(run_.sample_path("epoch", epoch), models::signed_to_unit_pixels(r.x0).to(Device::cpu()), 8);
+    save_image_grid(trainer_.run().sample_path("epoch", epoch), models::signed_to_unit_pixels(r.x0).to(Device::cpu()),
+                    8);
     const Tensor strip = stack(r.trajectory, 1);  // [rows, snapshots, C, H, W]
-    save_image_grid(run_.sample_path("trajectory", epoch),
+    save_image_grid(trainer_.run().sample_path("trajectory", epoch),
                     models::signed_to_unit_pixels(
                         strip.reshape({strip.size(0) * strip.size(1), strip.size(2), strip.size(3), strip.size(4)})),
                     strip.size(1));
@@ -115,10 +116,6 @@ class DDPMJob final : public TrainingJob {
   }
 
   DDPMOptions o_;
-  uint64_t seed_;
-  Device device_;
-  RunFolder& run_;
-  Generator& noise_;
   models::UNet& model_;
   std::unique_ptr<models::Diffusion> diffusion_;
   Generator unused_{0};
@@ -127,7 +124,7 @@ class DDPMJob final : public TrainingJob {
   optim::EMA ema_;
   optim::Schedule lr_schedule_;
   Tensor test_, x_T_;
-  Generator fixed_{Streams::fixed(seed_)};
+  Generator fixed_{Streams::fixed(trainer_.common().seed)};
   int64_t bound_images_ = 0, bound_timesteps_ = 0;
   bool done_an_epoch_ = false;
 };

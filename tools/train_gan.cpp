@@ -21,8 +21,8 @@ double mean_output(models::GANLoss loss, const Tensor& logits) {
 class GANJob final : public TrainingJob {
  public:
   GANJob(Trainer& trainer, const GANOptions& o, models::GAN& model)
-      : o_(o), obj_(objective(o)), device_(trainer.device()), run_(trainer.run()), noise_(trainer.noise()),
-        model_(model), opt_g_(model.G->named_parameters(), adam(trainer.common().lr, o)),
+      : TrainingJob(trainer), o_(o), obj_(objective(o)), model_(model),
+        opt_g_(model.G->named_parameters(), adam(trainer.common().lr, o)),
         opt_d_(model.D->named_parameters(), adam(trainer.common().lr, o)) {
     // A fixed noise batch, so the grids of successive epochs are comparable.
     Generator fixed(Streams::fixed(trainer.common().seed));
@@ -42,10 +42,10 @@ class GANJob final : public TrainingJob {
     models::DiscriminatorTerms dt;
     Metrics m;
     for (const Batch& batch : batches) {
-      const Tensor real = batch.images.to(device_) * 2.0 - 1.0;
+      const Tensor real = batch.images.to(trainer_.device()) * 2.0 - 1.0;
       const int64_t n = real.size(0);
-      const Tensor z = randn({n, o_.z_dim}, noise_, on_device());
-      const Tensor alpha = o_.gp > 0 ? rand({n}, noise_, on_device()) : Tensor();
+      const Tensor z = randn({n, o_.z_dim}, trainer_.noise(), on_device());
+      const Tensor alpha = o_.gp > 0 ? rand({n}, trainer_.noise(), on_device()) : Tensor();
       dt = model_.discriminator_terms(real, z, alpha, obj_);
       opt_d_.zero_grad();
       dt.loss.backward();
@@ -53,7 +53,7 @@ class GANJob final : public TrainingJob {
       opt_d_.step();
       if (o_.clip > 0) models::clip_weights(model_.D->parameters(), o_.clip);
     }
-    const Tensor z = randn({batches[0].images.size(0), o_.z_dim}, noise_, on_device());
+    const Tensor z = randn({batches[0].images.size(0), o_.z_dim}, trainer_.noise(), on_device());
     const auto [g_loss, g_logits] = model_.generator_terms(z, obj_);
     opt_g_.zero_grad();
     g_loss.backward();
@@ -77,7 +77,7 @@ class GANJob final : public TrainingJob {
       NoGradGuard no_grad;
       model_.eval();
       const Tensor images = models::signed_to_unit_pixels(model_.generate(z_fixed_));
-      save_image_grid(run_.sample_path("epoch", epoch), images.to(Device::cpu()), 8);
+      save_image_grid(trainer_.run().sample_path("epoch", epoch), images.to(Device::cpu()), 8);
       model_.train();
     }
     const bool odds = models::logits_are_log_odds(obj_.loss);
@@ -90,13 +90,9 @@ class GANJob final : public TrainingJob {
   static optim::AdamOptions adam(double lr, const GANOptions& o) {
     return {.lr = lr, .beta1 = o.beta1, .beta2 = o.beta2};
   }
-  TensorOptions on_device() const { return TensorOptions{}.with_device(device_); }
 
   GANOptions o_;
   models::GANObjective obj_;
-  Device device_;
-  RunFolder& run_;
-  Generator& noise_;
   models::GAN& model_;
   optim::Adam opt_g_, opt_d_;
   Tensor z_fixed_;

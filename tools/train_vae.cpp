@@ -14,13 +14,12 @@ Tensor first_rows(const Tensor& images, int64_t n) { return images.narrow(0, 0, 
 class VAEJob final : public TrainingJob {
  public:
   VAEJob(Trainer& trainer, const VAEOptions& o, models::VAE& model, const Dataset& train, const Dataset& test)
-      : o_(o), seed_(trainer.common().seed), device_(trainer.device()), run_(trainer.run()), noise_(trainer.noise()),
-        model_(model), opt_(model.named_parameters(), {.lr = trainer.common().lr}), test_(test.images),
-        train_head_(first_rows(train.images, test.size())) {
+      : TrainingJob(trainer), o_(o), model_(model), opt_(model.named_parameters(), {.lr = trainer.common().lr}),
+        test_(test.images), train_head_(first_rows(train.images, test.size())) {
     // A fixed prior batch and test batch, so grids are comparable across epochs
     // (32 test images, or fewer whole rows of up to eight with a small --test-limit).
-    Generator fixed(Streams::fixed(seed_));
-    z_fixed_ = randn({64, o.z_dim}, fixed, TensorOptions{}.with_device(device_));
+    Generator fixed(Streams::fixed(trainer_.common().seed));
+    z_fixed_ = randn({64, o.z_dim}, fixed, on_device());
     per_row_ = std::min<int64_t>(8, test.size());
     recon_batch_ = first_rows(test.images, std::min<int64_t>(32, test.size() / per_row_ * per_row_));
   }
@@ -33,8 +32,8 @@ class VAEJob final : public TrainingJob {
   std::vector<std::string> averaged() const override { return {"loss", "recon", "kl"}; }
 
   Metrics step(const std::vector<Batch>& batches, int64_t global_step, bool) override {
-    const Tensor x = batches[0].images.to(device_);
-    const Tensor eps = randn({x.size(0), o_.z_dim}, noise_, TensorOptions{}.with_device(device_));
+    const Tensor x = batches[0].images.to(trainer_.device());
+    const Tensor eps = randn({x.size(0), o_.z_dim}, trainer_.noise(), on_device());
     const double warmup = o_.kl_warmup_steps > 0 ? double(global_step + 1) / double(o_.kl_warmup_steps) : 1.0;
     const double beta = o_.beta * std::min(1.0, warmup);
     const models::ELBOTerms t = model_.loss(x, eps, beta);
@@ -48,8 +47,9 @@ class VAEJob final : public TrainingJob {
 
   std::string end_epoch(int64_t epoch, const Metrics&, Metrics& row) override {
     model_.eval();
-    last_test = models::evaluate_elbo(model_, test_, 256, Streams::eval(seed_), device_);
-    const models::ELBOReport tr = models::evaluate_elbo(model_, train_head_, 256, Streams::eval(seed_), device_);
+    last_test = models::evaluate_elbo(model_, test_, 256, Streams::eval(trainer_.common().seed), trainer_.device());
+    const models::ELBOReport tr =
+        models::evaluate_elbo(model_, train_head_, 256, Streams::eval(trainer_.common().seed), trainer_.device());
     row.insert({{"train_loss", tr.loss},
                 {"train_recon", tr.recon},
                 {"train_kl", tr.kl},
@@ -67,20 +67,16 @@ class VAEJob final : public TrainingJob {
   // Samples from the fixed prior batch; originals and reconstructions in alternate rows.
   void save_grids(int64_t epoch) {
     NoGradGuard no_grad;
-    save_image_grid(run_.sample_path("epoch", epoch), model_.generate(z_fixed_).to(Device::cpu()), 8);
-    const Tensor recon = model_.to_image(model_.decode(model_.encode(recon_batch_.to(device_)).first));
+    save_image_grid(trainer_.run().sample_path("epoch", epoch), model_.generate(z_fixed_).to(Device::cpu()), 8);
+    const Tensor recon = model_.to_image(model_.decode(model_.encode(recon_batch_.to(trainer_.device())).first));
     const models::VAEConfig& c = model_.config();
     const std::vector<int64_t> rows = {recon_batch_.size(0) / per_row_, per_row_, c.channels, c.height, c.width};
     const Tensor pairs = stack({recon_batch_.reshape(rows), recon.to(Device::cpu()).reshape(rows)}, 1);
-    save_image_grid(run_.sample_path("recon", epoch),
+    save_image_grid(trainer_.run().sample_path("recon", epoch),
                     pairs.reshape({2 * recon_batch_.size(0), c.channels, c.height, c.width}), per_row_);
   }
 
   VAEOptions o_;
-  uint64_t seed_;
-  Device device_;
-  RunFolder& run_;
-  Generator& noise_;
   models::VAE& model_;
   optim::Adam opt_;
   Tensor test_, train_head_, z_fixed_, recon_batch_;

@@ -83,6 +83,8 @@ void load_checkpoint_tensors(const CheckpointParts& parts, const NamedTensors& c
 
 }  // namespace
 
+TensorOptions TrainingJob::on_device() const { return TensorOptions{}.with_device(trainer_.device()); }
+
 Trainer::Trainer(std::string model, CommonOptions common)
     : model_(std::move(model)), common_(std::move(common)), device_(resolve_device(common_.device)),
       run_(common_.out.empty() ? "runs/" + model_ : common_.out, common_.resume), noise_(0) {

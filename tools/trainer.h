@@ -42,9 +42,12 @@ struct CheckpointParts {
   optim::EMA* ema = nullptr;
 };
 
+class Trainer;
+
 // What one model brings to the loop.
 class TrainingJob {
  public:
+  explicit TrainingJob(Trainer& trainer) : trainer_(trainer) {}
   virtual ~TrainingJob() = default;
 
   // What the checkpoints hold (besides the position in the run); the model
@@ -72,6 +75,12 @@ class TrainingJob {
   // Extra checkpoint metadata, and work after an epoch's checkpoint.
   virtual void annotate(Metadata& /*metadata*/, bool /*epoch_end*/) const {}
   virtual void after_epoch_checkpoint(int64_t /*epoch*/, int64_t /*global_step*/) {}
+
+ protected:
+  // The run: its device, folder, options and training-noise stream.
+  Trainer& trainer_;
+  // New tensors on the run's device.
+  TensorOptions on_device() const;
 };
 
 // How a session ended.
