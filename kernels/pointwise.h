@@ -29,22 +29,40 @@ enum class Unary : uint8_t { NG_UNARY_OPS(NG_ENUM_ITEM) };
 enum class Binary : uint8_t { NG_BINARY_OPS(NG_ENUM_ITEM) };
 #undef NG_ENUM_ITEM
 
-// Numerically stable logistic function: never exponentiates a large positive.
+// Numerically stable logistic function: never exponentiates a large
+// positive. Written from e = exp(-|x|), its one transcendental, so that the
+// CPU can compute the exponentials of a whole array in one vectorised call
+// (engine/cpu/pointwise.cpp) and then apply this same formula.
+// (1 / (1 + e) for x >= 0, e / (1 + e) below, as one division: no branch.)
+template <class T>
+NG_HD T sigmoid_of(T x, T e) {
+  return (x >= T(0) ? T(1) : e) / (T(1) + e);
+}
 template <class T>
 NG_HD T sigmoid(T x) {
   using std::exp;
-  if (x >= T(0)) return T(1) / (T(1) + exp(-x));
-  const T e = exp(x);
-  return e / (T(1) + e);
+  using std::fabs;
+  return sigmoid_of(x, exp(-fabs(x)));
 }
 
-// log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)).
+// log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)), from
+// l = log1p(exp(-|x|)).
+template <class T>
+NG_HD T softplus_of(T x, T l) {
+  return (x > T(0) ? x : T(0)) + l;
+}
 template <class T>
 NG_HD T softplus(T x) {
   using std::exp;
   using std::fabs;
   using std::log1p;
-  return (x > T(0) ? x : T(0)) + log1p(exp(-fabs(x)));
+  return softplus_of(x, log1p(exp(-fabs(x))));
+}
+
+// silu'(x) = s (1 + x (1 - s)) from s = sigmoid(x).
+template <class T>
+NG_HD T silu_grad_of(T x, T s) {
+  return s * (T(1) + x * (T(1) - s));
 }
 
 template <Unary op, class T>
@@ -73,10 +91,7 @@ NG_HD T unary_fn(T x, T p0, T p1) {
   // Derivative helpers (used by backward passes when no graph is built):
   else if constexpr (op == Unary::step) return x > T(0) ? T(1) : T(0);                 // relu'
   else if constexpr (op == Unary::leaky_relu_slope) return x > T(0) ? T(1) : p0;       // leaky_relu'
-  else if constexpr (op == Unary::silu_grad) {                                          // silu'
-    const T s = sigmoid(x);
-    return s * (T(1) + x * (T(1) - s));
-  }
+  else if constexpr (op == Unary::silu_grad) return silu_grad_of(x, sigmoid(x));       // silu'
   else if constexpr (op == Unary::gt_scalar) return x > p0 ? T(1) : T(0);
   else if constexpr (op == Unary::lt_scalar) return x < p0 ? T(1) : T(0);
   else if constexpr (op == Unary::clamp_mask) return (x >= p0 && x <= p1) ? T(1) : T(0);  // clamp'

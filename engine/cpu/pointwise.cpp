@@ -1,6 +1,10 @@
 #include "engine/cpu/pointwise.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "engine/cpu/loops.h"
+#include "engine/cpu/vector_math.h"
 
 namespace ng::cpu {
 
@@ -15,8 +19,67 @@ Shape broadcast_strides(const Tensor& t, const Shape& shape) {
   return st;
 }
 
+namespace {
+
+bool is_transcendental(Unary op) {
+  switch (op) {
+    case Unary::exp: case Unary::tanh: case Unary::sigmoid: case Unary::silu: case Unary::silu_grad:
+    case Unary::softplus: case Unary::log_sigmoid:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The transcendental ops on contiguous arrays: the exponentials (or tanh) of
+// a block in one vectorised call (engine/cpu/vector_math.h), then the op's
+// formula from kernels/pointwise.h on each element. Blocks run in parallel;
+// an element's result depends on that element alone, so not on the threads.
+template <class T>
+void transcendental(Unary op, T* y, const T* x, int64_t n) {
+  constexpr int64_t kBlock = 2048;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t start = b * kBlock, len = std::min(kBlock, n - start);
+    const T* xb = x + start;
+    T* yb = y + start;
+    if (op == Unary::exp) {
+      exp_array(xb, yb, len);
+      continue;
+    }
+    if (op == Unary::tanh) {
+      tanh_array(xb, yb, len);
+      continue;
+    }
+    T e[kBlock];  // exp(-|x|), then log1p of it for softplus and log_sigmoid
+    for (int64_t i = 0; i < len; ++i) e[i] = -std::fabs(xb[i]);
+    exp_array(e, e, len);
+    if (op == Unary::softplus || op == Unary::log_sigmoid) log1p_array(e, e, len);
+    // One loop per op, without branches, so that the compiler vectorises it.
+    auto each = [&](auto f) {
+      for (int64_t i = 0; i < len; ++i) yb[i] = f(xb[i], e[i]);
+    };
+    switch (op) {
+      case Unary::sigmoid: each([](T v, T ev) { return kernels::sigmoid_of(v, ev); }); break;
+      case Unary::silu: each([](T v, T ev) { return v * kernels::sigmoid_of(v, ev); }); break;
+      case Unary::silu_grad:
+        each([](T v, T ev) { return kernels::silu_grad_of(v, kernels::sigmoid_of(v, ev)); });
+        break;
+      case Unary::softplus: each([](T v, T l) { return kernels::softplus_of(v, l); }); break;
+      default: each([](T v, T l) { return -kernels::softplus_of(-v, l); }); break;  // log_sigmoid = -softplus(-x)
+    }
+  }
+}
+
+}  // namespace
+
 void unary(Unary op, const Tensor& out, const Tensor& a, double p0, double p1) {
   dispatch_float(out.dtype(), [&]<class T>() {
+    if (is_transcendental(op) && out.is_contiguous() && a.is_contiguous() && out.shape() == a.shape()) {
+      transcendental<T>(op, out.data<T>(), a.data<T>(), out.numel());
+      return;
+    }
     const T q0 = T(p0), q1 = T(p1);
     switch (op) {
 #define NG_CASE(name)                                                                              \
