@@ -1,5 +1,6 @@
 #include "engine/cpu/norm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -20,6 +21,56 @@ T* mutable_or_null(const Tensor& t) {
   return t.defined() ? t.template data<T>() : nullptr;
 }
 
+// Two running sums in double, each split into kLanes partial sums (element i
+// of a run into lane i % kLanes) merged in lane order at the end: a fixed
+// order for a fixed shape, so the same bits at every thread count, and eight
+// independent chains of additions instead of one long one, which the
+// compiler vectorises.
+struct LaneSums {
+  static constexpr int kLanes = 8;
+  double a[kLanes] = {}, b[kLanes] = {};
+
+  // a += x - shift, b += (x - shift)^2.
+  template <class T>
+  void add_shifted(const T* x, int64_t n, double shift) {
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) {
+        const double d = double(x[i + j]) - shift;
+        a[j] += d;
+        b[j] += d * d;
+      }
+    for (int j = 0; i < n; ++i, ++j) {
+      const double d = double(x[i]) - shift;
+      a[j] += d;
+      b[j] += d * d;
+    }
+  }
+  // a += g, b += g (x - mu).
+  template <class T>
+  void add_gradient(const T* g, const T* x, int64_t n, double mu) {
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) {
+        a[j] += double(g[i + j]);
+        b[j] += double(g[i + j]) * (double(x[i + j]) - mu);
+      }
+    for (int j = 0; i < n; ++i, ++j) {
+      a[j] += double(g[i]);
+      b[j] += double(g[i]) * (double(x[i]) - mu);
+    }
+  }
+  double first() const { return merged(a); }
+  double second() const { return merged(b); }
+
+ private:
+  static double merged(const double* lanes) {
+    double s = 0;
+    for (int j = 0; j < kLanes; ++j) s += lanes[j];
+    return s;
+  }
+};
+
 // Calls f(pointer to segment start) for each contiguous segment of statistic
 // k: one run of (C/G)*S elements per sample the statistic covers.
 template <class T, class F>
@@ -38,26 +89,20 @@ void forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight
   const double m = double(l.stat_size());
   std::vector<double> mu(static_cast<size_t>(stats)), inv(static_cast<size_t>(stats));
 
-  // Statistics by two passes (mean, then the mean squared deviation), both
-  // accumulated in double. The data is in memory, so the second pass costs
-  // only a re-read, and unlike E[x^2] - E[x]^2 it cannot cancel
-  // catastrophically when |mean| >> std. (Welford's update buys a single
-  // pass, which a GPU kernel wants; here it would only add divisions.)
+  // Statistics in one pass, in double: the sums of d = x - x_0 and of d^2,
+  // x_0 being the statistic's first element. The shift keeps the mean of d
+  // near the spread of the data, so var = mean(d^2) - mean(d)^2 does not
+  // cancel the way E[x^2] - E[x]^2 does when |mean| >> std.
 #pragma omp parallel for schedule(static) if (stats > 1 && total >= kGrain)
   for (int64_t k = 0; k < stats; ++k) {
-    double s = 0;
-    for_each_segment(l, px, k, [&](const T* p) {
-      for (int64_t i = 0; i < seg; ++i) s += double(p[i]);
-    });
-    const double mk = s / m;
-    double ss = 0;
-    for_each_segment(l, px, k, [&](const T* p) {
-      for (int64_t i = 0; i < seg; ++i) {
-        const double d = double(p[i]) - mk;
-        ss += d * d;
-      }
-    });
-    const double v = ss / m;
+    const int64_t first_sample = l.per_sample ? k / l.G : 0;
+    const T* first = px + (first_sample * l.C + (k % l.G) * l.group_channels()) * l.S;
+    const double shift = seg > 0 ? double(*first) : 0.0;
+    LaneSums sums;
+    for_each_segment(l, px, k, [&](const T* p) { sums.add_shifted(p, seg, shift); });
+    const double d_mean = sums.first() / m;
+    const double v = std::max(0.0, sums.second() / m - d_mean * d_mean);
+    const double mk = shift + d_mean;
     mu[k] = mk;
     inv[k] = 1.0 / std::sqrt(v + eps);
     pmean[k] = T(mk);
@@ -95,13 +140,10 @@ void backward(const kernels::NormLayout& l, const Tensor& gy, const Tensor& x, c
     const int64_t k = l.stat_of(r / l.C, r % l.C);
     const double mu = double(pmean[k]);
     const T *g = pg + r * l.S, *xs = px + r * l.S;
-    double a = 0, b = 0;
-    for (int64_t s = 0; s < l.S; ++s) {
-      a += double(g[s]);
-      b += double(g[s]) * (double(xs[s]) - mu);
-    }
-    row_g[r] = a;
-    row_gxhat[r] = b * double(prstd[k]);
+    LaneSums sums;
+    sums.add_gradient(g, xs, l.S, mu);
+    row_g[r] = sums.first();
+    row_gxhat[r] = sums.second() * double(prstd[k]);
   }
 
   if (pgw || pgb) {

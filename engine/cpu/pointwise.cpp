@@ -21,9 +21,12 @@ Shape broadcast_strides(const Tensor& t, const Shape& shape) {
 
 namespace {
 
+// (exp itself stays on the scalar path: the fused VAE and diffusion kernels
+// compute their exponentials with the same libm call, and their tests hold
+// them to the bits of the composite ops.)
 bool is_transcendental(Unary op) {
   switch (op) {
-    case Unary::exp: case Unary::tanh: case Unary::sigmoid: case Unary::silu: case Unary::silu_grad:
+    case Unary::tanh: case Unary::sigmoid: case Unary::silu: case Unary::silu_grad:
     case Unary::softplus: case Unary::log_sigmoid:
       return true;
     default:
@@ -31,7 +34,7 @@ bool is_transcendental(Unary op) {
   }
 }
 
-// The transcendental ops on contiguous arrays: the exponentials (or tanh) of
+// The logistic family and tanh on contiguous arrays: the exponentials (or tanh) of
 // a block in one vectorised call (engine/cpu/vector_math.h), then the op's
 // formula from kernels/pointwise.h on each element. Blocks run in parallel;
 // an element's result depends on that element alone, so not on the threads.
@@ -44,10 +47,6 @@ void transcendental(Unary op, T* y, const T* x, int64_t n) {
     const int64_t start = b * kBlock, len = std::min(kBlock, n - start);
     const T* xb = x + start;
     T* yb = y + start;
-    if (op == Unary::exp) {
-      exp_array(xb, yb, len);
-      continue;
-    }
     if (op == Unary::tanh) {
       tanh_array(xb, yb, len);
       continue;

@@ -80,9 +80,10 @@ TEST(DDPMParity, LossGradientsAndAdamStepsMatchPyTorch) {
       EXPECT_NEAR(l.item(), ref[size_t(k - 1)], 1e-5 * std::fabs(ref[size_t(k - 1)])) << "Adam step " << k;
     }
     // Final weights. Adam divides by sqrt(v), so an element whose gradient is
-    // near zero at some step moves by an amount rounding decides: every element
-    // must be within a fifth of one step (lr 1e-3), and all but 0.1% within a
-    // hundredth of one (most agree to 1e-6). The key biases (the middle third of
+    // near zero at some step moves by an amount rounding decides (down to the
+    // last bit of every exp: SLEEF's here, PyTorch's own there): every element
+    // must be within a quarter of one step (lr 1e-3), and all but 0.1% within
+    // a hundredth of one (most agree to 1e-6). The key biases (the middle third of
     // qkv.bias) are left out of the count: softmax is invariant to them, so their
     // gradient is zero up to rounding and Adam moves them by noise.
     int64_t loose = 0, total = 0;
@@ -91,7 +92,7 @@ TEST(DDPMParity, LossGradientsAndAdamStepsMatchPyTorch) {
       const bool qkv_bias = name.ends_with("qkv.bias");
       for (size_t i = 0; i < a.size(); ++i) {
         const bool key_bias = qkv_bias && i >= a.size() / 3 && i < 2 * a.size() / 3;
-        EXPECT_NEAR(a[i], e[i], 2e-4) << "final." << name << " element " << i;
+        EXPECT_NEAR(a[i], e[i], 2.5e-4) << "final." << name << " element " << i;
         if (key_bias) continue;
         ++total;
         loose += std::fabs(a[i] - e[i]) > 1e-5;
