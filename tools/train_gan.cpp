@@ -52,6 +52,7 @@ class GANJob final : public TrainingJob {
       if (log_now && &batch == &batches.back()) m["d_grad_norm"] = optim::grad_norm(model_.D->parameters());
       opt_d_.step();
       if (o_.clip > 0) models::clip_weights(model_.D->parameters(), o_.clip);
+      check_finite(dt.loss.item(), "gan: d_loss", global_step + 1);  // each critic step (the loop checks the last)
     }
     const Tensor z = randn({batches[0].images.size(0), o_.z_dim}, trainer_.noise(), on_device());
     const auto [g_loss, g_logits] = model_.generator_terms(z, obj_);

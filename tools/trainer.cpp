@@ -163,7 +163,11 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     job.parts().model->train();
     while (at.step_in_epoch < steps_per_epoch) {
       std::vector<Batch> batches;
-      for (int64_t k = 0; k < per_step; ++k) batches.push_back(*loader.next());
+      for (int64_t k = 0; k < per_step; ++k) {
+        std::optional<Batch> batch = loader.next();
+        NG_CHECK(batch.has_value(), model_, ": the epoch ran out of batches at step ", at.step_in_epoch + 1);
+        batches.push_back(std::move(*batch));
+      }
       const bool log_now = (at.global_step + 1) % common_.log_every == 0;
       const Metrics m = job.step(batches, at.global_step, log_now);
       ++at.step_in_epoch;

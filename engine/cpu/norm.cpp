@@ -101,7 +101,8 @@ void forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight
     LaneSums sums;
     for_each_segment(l, px, k, [&](const T* p) { sums.add_shifted(p, seg, shift); });
     const double d_mean = sums.first() / m;
-    const double v = std::max(0.0, sums.second() / m - d_mean * d_mean);
+    double v = sums.second() / m - d_mean * d_mean;
+    if (v < 0) v = 0;  // rounding; a NaN stays NaN
     const double mk = shift + d_mean;
     mu[k] = mk;
     inv[k] = 1.0 / std::sqrt(v + eps);

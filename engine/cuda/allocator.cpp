@@ -1,7 +1,5 @@
 #include "engine/cuda/allocator.h"
 
-#include "engine/error.h"
-
 #include <algorithm>
 #include <map>
 #include <stdexcept>

@@ -409,3 +409,15 @@ TEST(Norms, ErrorsNameTheShapes) {
   EXPECT_NE(msg.find("weight has shape [3]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("needs [6,3]"), std::string::npos) << msg;
 }
+
+// A NaN in the input makes its statistics NaN (the one-pass variance is not
+// clamped to a finite value), so a diverged batch cannot leave a finite-looking
+// running variance behind.
+TEST(Norms, NaNInputGivesNaNStatistics) {
+  const Tensor x = from_vector(std::vector<double>{1, 2, std::nan(""), 4, 5, 6, 7, 8}, {4, 2});
+  Tensor rm = zeros({2}, f64), rv = ones({2}, f64);
+  batch_norm(x, Tensor(), Tensor(), rm, rv, true);
+  EXPECT_TRUE(std::isnan(rm.to_vector<double>()[0]));
+  EXPECT_TRUE(std::isnan(rv.to_vector<double>()[0]));
+  EXPECT_FALSE(std::isnan(rv.to_vector<double>()[1]));
+}
