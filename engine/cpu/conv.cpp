@@ -6,6 +6,7 @@
 
 #include "engine/cpu/blas.h"
 #include "engine/cpu/loops.h"
+#include "engine/cpu/winograd.h"
 
 namespace ng::cpu {
 
@@ -199,6 +200,13 @@ T* scratch(int slot, int64_t n) {
   return reinterpret_cast<T*>(buffers[slot].get());
 }
 
+// 3x3, stride 1, padding 1 (an output of the input's size): Winograd's
+// F(2x2, 3x3) (engine/cpu/winograd.h) for the forward and the input gradient;
+// im2col + GEMM for every other shape and for the weight gradient.
+bool use_winograd(const Geometry& g) {
+  return g.kh == 3 && g.kw == 3 && g.stride == 1 && g.padding == 1 && g.h_out == g.h && g.w_out == g.w;
+}
+
 template <class T>
 const T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
@@ -213,6 +221,10 @@ void forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b,
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
   const T *xp = xc.data<T>(), *wp = wc.data<T>(), *bp = data_or_null<T>(bc);
   T* yp = y.data<T>();
+  if (use_winograd(g)) {
+    winograd_conv3x3(xp, wp, bp, yp, g.batch, g.c_in, g.c_out, g.h, g.w);
+    return;
+  }
   const int64_t K = g.patch(), P = g.pixels(), chunk = chunk_size(g);
   T* col = scratch<T>(0, K * chunk * P);
   T* rows = scratch<T>(1, chunk > 1 ? g.c_out * chunk * P : 0);
@@ -235,6 +247,16 @@ void input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, const Tenso
   const Tensor dyc = dy.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
   const T *dyp = dyc.data<T>(), *wp = wc.data<T>(), *bp = data_or_null<T>(bc);
   T* dxp = dx.data<T>();
+  if (use_winograd(g)) {
+    // With stride 1 and padding 1 the input gradient is itself such a
+    // convolution of dy: by the filters turned 180 degrees, Cin and Cout swapped.
+    std::vector<T> turned(size_t(g.c_in * g.c_out * 9));
+    for (int64_t k = 0; k < g.c_out; ++k)
+      for (int64_t c = 0; c < g.c_in; ++c)
+        for (int i = 0; i < 9; ++i) turned[size_t((c * g.c_out + k) * 9 + i)] = wp[(k * g.c_in + c) * 9 + 8 - i];
+    winograd_conv3x3(dyp, turned.data(), bp, dxp, g.batch, g.c_out, g.c_in, g.h, g.w);
+    return;
+  }
   const int64_t K = g.patch(), P = g.pixels(), chunk = chunk_size(g);
   T* col = scratch<T>(0, K * chunk * P);
   T* rows = scratch<T>(1, chunk > 1 ? g.c_out * chunk * P : 0);

@@ -1,4 +1,6 @@
-// CPU convolution kernels: im2col + GEMM (OpenBLAS) + col2im.
+// CPU convolution kernels: im2col + GEMM (OpenBLAS) + col2im, and for the
+// forward and input gradient of 3x3 stride-1 padding-1 convolutions,
+// Winograd's F(2x2, 3x3) (engine/cpu/winograd.h).
 //
 // One convolution, three products. With x [N,Cin,H,W], w [Cout,Cin,kh,kw],
 // y [N,Cout,Ho,Wo], Ho = (H + 2 padding - kh) / stride + 1 (Wo likewise), and
