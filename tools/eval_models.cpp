@@ -170,8 +170,7 @@ std::unique_ptr<models::VAE> load_vae_run(const std::string& run, Device device)
 
 std::unique_ptr<models::GAN> load_gan_run(const std::string& run, Device device) {
   const SavedRun saved = open_saved_run(run, "gan");
-  auto config = [](const GANOptions& o, int64_t c, int64_t h, int64_t w) { return gan_config(resolve_gan_options(o), c, h, w); };
-  return rebuild<models::GAN>(saved, "gan", +config, trained_weights(saved), device);
+  return rebuild<models::GAN>(saved, "gan", gan_config, trained_weights(saved), device);
 }
 
 models::EpsPredictor DDPMRun::predictor() const {

@@ -48,7 +48,7 @@ models::GANConfig gan_config(const GANOptions& o, int64_t channels, int64_t heig
   c.z_dim = o.z_dim;
   c.g_width = o.g_width;
   c.d_width = o.d_width;
-  c.d_norm = models::parse_d_norm(o.d_norm);
+  c.d_norm = models::parse_d_norm(resolve_gan_options(o).d_norm);
   return c;
 }
 

@@ -44,7 +44,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GANOptions, loss, z_dim, g_width
 // The options with every "auto" value decided (what config.json records);
 // throws on settings that contradict each other.
 GANOptions resolve_gan_options(GANOptions o);
-// Of resolved options.
+// Resolves the options first (resolving is idempotent).
 models::GANConfig gan_config(const GANOptions& o, int64_t channels, int64_t height, int64_t width);
 
 struct DDPMOptions {

@@ -48,6 +48,11 @@ std::string StopRule::reason(int64_t global_step) const {
   return "reached --time-limit (" + fmt("%g", time_limit_) + " s)";
 }
 
+void check_run_model(const nlohmann::json& config, const std::string& path, const std::string& model) {
+  NG_CHECK(config.value("model", "") == model, "run ", path, " is a '", config.value("model", "?"), "' run, not a '",
+           model, "' run");
+}
+
 SavedRun open_saved_run(const std::string& path, const std::string& model) {
   std::ifstream in(path + "/config.json");
   NG_CHECK(in.good(), "'", path, "' is not a run folder (it has no config.json)");
@@ -57,8 +62,7 @@ SavedRun open_saved_run(const std::string& path, const std::string& model) {
   } catch (const std::exception& e) {
     throw Error("run folder " + path + ": config.json is not valid JSON: " + e.what());
   }
-  NG_CHECK(r.config.value("model", "") == model, "run ", path, " is a '", r.config.value("model", "?"),
-           "' run, not a '", model, "' run");
+  check_run_model(r.config, path, model);
   const std::string ckpt = path + "/checkpoints/last.safetensors";
   NG_CHECK(std::filesystem::exists(ckpt), "run ", path, " has no checkpoint yet (", ckpt, ")");
   r.checkpoint = load_safetensors(ckpt);

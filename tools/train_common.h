@@ -52,6 +52,9 @@ struct Streams {
 // load_dataset, keeping only the first `limit` images when limit > 0.
 Dataset load_dataset_limited(const std::string& spec, const std::string& split, int64_t limit);
 
+// Throws unless a run's config.json says it is a run of `model`.
+void check_run_model(const nlohmann::json& config, const std::string& path, const std::string& model);
+
 // A run folder opened for sampling or evaluation: its config.json and last
 // checkpoint, checked to be a run of `model`. Reads only; creates nothing.
 struct SavedRun {

@@ -91,8 +91,7 @@ Trainer::Trainer(std::string model, CommonOptions common)
   if (common_.out.empty()) common_.out = run_.path();
   if (common_.resume && std::filesystem::exists(run_.file("config.json"))) {
     config_ = run_.read_config();
-    NG_CHECK(config_.value("model", "") == model_, "run ", run_.path(), " is a '", config_.value("model", "?"),
-             "' run, not a '", model_, "' run");
+    check_run_model(config_, run_.path(), model_);
     // The run's options, but this session's device, length and threads.
     const CommonOptions session = common_;
     common_ = config_.at("common").get<CommonOptions>();
