@@ -83,34 +83,28 @@ std::vector<AdamChunk> adam_chunk_map(const std::vector<AdamTensor>& tensors) {
   return chunks;
 }
 
-// Workspace layout: the AdamTensor array, then (16-byte aligned) the chunks.
-size_t adam_multi_workspace_bytes(const std::vector<AdamTensor>& tensors) {
-  size_t chunks = 0;
-  for (const AdamTensor& x : tensors) chunks += size_t((x.n + kAdamChunk - 1) / kAdamChunk);
-  return align_up(tensors.size() * sizeof(AdamTensor), 16) + chunks * sizeof(AdamChunk);
+AdamMultiArguments adam_multi_arguments(const std::vector<AdamTensor>& tensors) {
+  const std::vector<AdamChunk> chunks = adam_chunk_map(tensors);
+  if (chunks.size() > size_t(INT32_MAX)) throw std::invalid_argument("adam_multi_arguments: too many chunks");
+  AdamMultiArguments a;
+  a.chunks = int32_t(chunks.size());
+  a.chunks_offset = align_up(tensors.size() * sizeof(AdamTensor), 16);
+  a.bytes.resize(a.chunks_offset + chunks.size() * sizeof(AdamChunk));
+  if (!tensors.empty()) std::memcpy(a.bytes.data(), tensors.data(), tensors.size() * sizeof(AdamTensor));
+  if (!chunks.empty()) std::memcpy(a.bytes.data() + a.chunks_offset, chunks.data(), chunks.size() * sizeof(AdamChunk));
+  return a;
 }
 
-void launch_adam_multi(ScalarType t, const AdamStep& h, const std::vector<AdamTensor>& tensors, void* workspace,
+void launch_adam_multi(ScalarType t, const AdamStep& h, const AdamMultiArguments& a, const void* device_arguments,
                        cudaStream_t stream) {
-  const std::vector<AdamChunk> chunks = adam_chunk_map(tensors);
-  if (chunks.empty()) return;
-  if (chunks.size() > size_t(INT32_MAX)) throw std::invalid_argument("launch_adam_multi: too many chunks");
-  // Stage both arrays in one host buffer and send them with one copy. A copy
-  // from pageable host memory is staged by the driver before the call returns
-  // (CUDA Runtime API, "API synchronization behavior"), so the buffer may die
-  // at the end of this function while the kernel is still queued.
-  const size_t tensors_bytes = align_up(tensors.size() * sizeof(AdamTensor), 16);
-  std::vector<unsigned char> staging(tensors_bytes + chunks.size() * sizeof(AdamChunk));
-  std::memcpy(staging.data(), tensors.data(), tensors.size() * sizeof(AdamTensor));
-  std::memcpy(staging.data() + tensors_bytes, chunks.data(), chunks.size() * sizeof(AdamChunk));
-  NG_CUDA_CHECK(cudaMemcpyAsync(workspace, staging.data(), staging.size(), cudaMemcpyHostToDevice, stream));
-  const auto* d_tensors = static_cast<const AdamTensor*>(workspace);
-  const auto* d_chunks = reinterpret_cast<const AdamChunk*>(static_cast<const unsigned char*>(workspace) + tensors_bytes);
-  const int grid = int(chunks.size());
+  if (a.chunks == 0) return;
+  const auto* d_tensors = static_cast<const AdamTensor*>(device_arguments);
+  const auto* d_chunks =
+      reinterpret_cast<const AdamChunk*>(static_cast<const unsigned char*>(device_arguments) + a.chunks_offset);
   if (t == ScalarType::f32)
-    adam_multi_kernel<float><<<grid, kAdamThreads, 0, stream>>>(adam_scalars<float>(h), d_tensors, d_chunks);
+    adam_multi_kernel<float><<<a.chunks, kAdamThreads, 0, stream>>>(adam_scalars<float>(h), d_tensors, d_chunks);
   else
-    adam_multi_kernel<double><<<grid, kAdamThreads, 0, stream>>>(adam_scalars<double>(h), d_tensors, d_chunks);
+    adam_multi_kernel<double><<<a.chunks, kAdamThreads, 0, stream>>>(adam_scalars<double>(h), d_tensors, d_chunks);
   NG_CHECK_LAUNCH("adam_multi_kernel");
 }
 

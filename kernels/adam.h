@@ -45,12 +45,20 @@ void launch_adam(ScalarType t, const AdamStep& h, const AdamTensor& x, cudaStrea
 
 // The chunk map of a list of tensors (host side; empty tensors get none).
 std::vector<AdamChunk> adam_chunk_map(const std::vector<AdamTensor>& tensors);
-// Bytes of device workspace that launch_adam_multi needs for these tensors.
-size_t adam_multi_workspace_bytes(const std::vector<AdamTensor>& tensors);
-// Updates every tensor in one launch. `workspace` (device memory of
-// adam_multi_workspace_bytes) must stay allocated until the launch has run
-// (stream order is enough).
-void launch_adam_multi(ScalarType t, const AdamStep& h, const std::vector<AdamTensor>& tensors, void* workspace,
+// A multi-tensor launch reads its arguments from device memory: the
+// AdamTensor array, then (16-byte aligned, at chunks_offset) the chunk map.
+// They are built here as host bytes; the caller uploads them
+// (engine/cuda/optim.cpp, without waiting, through pinned memory) into a
+// device buffer that stays allocated until the launch has run (stream order
+// is enough).
+struct AdamMultiArguments {
+  std::vector<unsigned char> bytes;
+  int32_t chunks = 0;
+  size_t chunks_offset = 0;
+};
+AdamMultiArguments adam_multi_arguments(const std::vector<AdamTensor>& tensors);
+// Updates every tensor in one launch, a block a chunk.
+void launch_adam_multi(ScalarType t, const AdamStep& h, const AdamMultiArguments& a, const void* device_arguments,
                        cudaStream_t stream);
 
 }  // namespace ng::kernels

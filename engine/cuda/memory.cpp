@@ -1,6 +1,7 @@
 #include "engine/cuda/allocator.h"
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
+#include "engine/cuda/staging.h"
 #include "engine/error.h"
 #include "kernels/cuda_check.h"
 #include "kernels/elementwise.h"
@@ -25,16 +26,16 @@ static void copy_on_device(const Tensor& dst, const Tensor& src) {
 }
 
 // Host <-> device goes through a dense staging tensor of dst's dtype on the
-// host side, since cudaMemcpy moves bytes, not strided views.
+// host side, since cudaMemcpy moves bytes, not strided views. Uploads go
+// through pinned memory and do not wait (engine/cuda/staging.h); downloads
+// wait, since the caller reads the bytes next.
 void copy(const Tensor& dst, const Tensor& src) {
   if (dst.device().is_cuda() && src.device().is_cuda()) return copy_on_device(dst, src);
   if (dst.device().is_cuda()) {
     const Tensor host = src.to(dst.dtype()).contiguous();
     const Tensor dense = dst.is_contiguous() ? dst : empty(dst.shape(), dst.options());
-    NG_CUDA_CHECK(cudaMemcpyAsync(dense.raw_data(), host.raw_data(), size_t(host.numel()) * dtype_size(host.dtype()),
-                                  cudaMemcpyHostToDevice, stream(dst.device())));
-    // The host buffer must outlive the copy.
-    synchronize(dst.device().index);
+    upload_async(dense.raw_data(), host.raw_data(), size_t(host.numel()) * dtype_size(host.dtype()),
+                 dst.device().index, stream(dst.device()));
     if (!dense.shares_storage(dst)) copy_on_device(dst, dense);
     return;
   }

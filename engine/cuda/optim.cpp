@@ -3,6 +3,7 @@
 // CUDA parameters at once.
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
+#include "engine/cuda/staging.h"
 #include "engine/cuda/workspace.h"
 #include "engine/error.h"
 #include "kernels/adam.h"
@@ -38,8 +39,11 @@ void adam_step_multi(const kernels::AdamStep& s, const std::vector<cuda::AdamTen
     tensors.push_back(describe(x.p, x.g, x.m, x.v));
   }
   const int device = first.device().index;
-  const Tensor ws = workspace(kernels::adam_multi_workspace_bytes(tensors), first.device());
-  kernels::launch_adam_multi(scalar_type(first.dtype()), s, tensors, ws.raw_data(), stream(device));
+  const kernels::AdamMultiArguments args = kernels::adam_multi_arguments(tensors);
+  if (args.chunks == 0) return;
+  const Tensor ws = workspace(args.bytes.size(), first.device());
+  upload_async(ws.raw_data(), args.bytes.data(), args.bytes.size(), device, stream(device));
+  kernels::launch_adam_multi(scalar_type(first.dtype()), s, args, ws.raw_data(), stream(device));
 }
 
 }  // namespace ng::cuda

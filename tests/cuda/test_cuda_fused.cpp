@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 #include <vector>
 
@@ -230,8 +231,22 @@ TEST(CudaAdamHost, ChunkMapCoversEveryElementOnce) {
     }
   }
   for (size_t k = 0; k < std::size(sizes); ++k) EXPECT_EQ(covered[k], sizes[k]) << "tensor " << k;
-  EXPECT_GE(kernels::adam_multi_workspace_bytes(tensors),
-            tensors.size() * sizeof(kernels::AdamTensor) + chunks.size() * sizeof(kernels::AdamChunk));
+  // The launch's argument bytes hold the tensors, then the same chunk map.
+  const kernels::AdamMultiArguments args = kernels::adam_multi_arguments(tensors);
+  ASSERT_EQ(size_t(args.chunks), chunks.size());
+  ASSERT_EQ(args.chunks_offset % 16, 0u);
+  ASSERT_GE(args.chunks_offset, tensors.size() * sizeof(kernels::AdamTensor));
+  ASSERT_EQ(args.bytes.size(), args.chunks_offset + chunks.size() * sizeof(kernels::AdamChunk));
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    kernels::AdamTensor t;
+    std::memcpy(&t, args.bytes.data() + k * sizeof(t), sizeof(t));
+    EXPECT_EQ(t.n, tensors[k].n) << "tensor " << k;
+  }
+  for (size_t b = 0; b < chunks.size(); ++b) {
+    kernels::AdamChunk c;
+    std::memcpy(&c, args.bytes.data() + args.chunks_offset + b * sizeof(c), sizeof(c));
+    EXPECT_TRUE(c.tensor == chunks[b].tensor && c.index == chunks[b].index) << "chunk " << b;
+  }
 #else
   GTEST_SKIP() << "this build has no CUDA backend";
 #endif

@@ -1,0 +1,130 @@
+#include "engine/cuda/staging.h"
+
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "engine/cuda/runtime.h"
+#include "kernels/cuda_check.h"
+
+namespace ng::cuda {
+
+namespace {
+
+// A pinned buffer and the event recorded after the copy that last read it.
+struct Slot {
+  void* host = nullptr;
+  size_t capacity = 0;
+  int device = -1;
+  cudaEvent_t copied = nullptr;  // created on `device`
+  bool in_flight = false;
+};
+
+// Few slots live at once: a training step uploads a handful of small arrays
+// and the GPU is at most a step or two behind. Past the cap the host waits
+// for the oldest copy rather than pin more memory.
+constexpr size_t kMaxSlots = 64;
+constexpr size_t kMinCapacity = size_t(64) << 10;
+
+size_t capacity_for(size_t bytes) {
+  size_t c = kMinCapacity;
+  while (c < bytes) c *= 2;
+  return c;
+}
+
+class Staging {
+ public:
+  void upload(void* dst, const void* src, size_t bytes, int device, cudaStream_t stream) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Slot& s = free_slot(bytes, device);
+    std::memcpy(s.host, src, bytes);
+    NG_CUDA_CHECK(cudaMemcpyAsync(dst, s.host, bytes, cudaMemcpyHostToDevice, stream));
+    NG_CUDA_CHECK(cudaEventRecord(s.copied, stream));
+    s.in_flight = true;
+    next_ = (size_t(&s - slots_.data()) + 1) % kMaxSlots;
+  }
+
+  StagingStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    StagingStats st;
+    for (const Slot& s : slots_) {
+      st.buffers += 1;
+      st.bytes += s.capacity;
+    }
+    return st;
+  }
+
+ private:
+  bool done(Slot& s) {
+    if (!s.in_flight) return true;
+    const cudaError_t e = cudaEventQuery(s.copied);
+    if (e == cudaErrorNotReady) return false;
+    NG_CUDA_CHECK(e);
+    s.in_flight = false;
+    return true;
+  }
+
+  // A slot of this device, large enough and no longer read by a queued copy:
+  // an existing one, a new one while under the cap, or else the next in turn
+  // once its copy has run (waiting for it, the one case that blocks).
+  Slot& free_slot(size_t bytes, int device) {
+    for (Slot& s : slots_)
+      if (s.device == device && s.capacity >= bytes && done(s)) return s;
+    if (slots_.size() < kMaxSlots) {
+      slots_.reserve(kMaxSlots);  // slots never move: the events and buffers are referenced by address
+      return make(slots_.emplace_back(), bytes, device);
+    }
+    Slot& s = slots_[next_];
+    if (s.in_flight) NG_CUDA_CHECK(cudaEventSynchronize(s.copied));
+    s.in_flight = false;
+    if (s.device == device && s.capacity >= bytes) return s;
+    destroy(s);
+    return make(s, bytes, device);
+  }
+
+  static Slot& make(Slot& s, size_t bytes, int device) {
+    int current = 0;
+    NG_CUDA_CHECK(cudaGetDevice(&current));
+    NG_CUDA_CHECK(cudaSetDevice(device));
+    s.capacity = capacity_for(bytes);
+    s.device = device;
+    NG_CUDA_CHECK(cudaMallocHost(&s.host, s.capacity));
+    NG_CUDA_CHECK(cudaEventCreateWithFlags(&s.copied, cudaEventDisableTiming));
+    NG_CUDA_CHECK(cudaSetDevice(current));
+    return s;
+  }
+
+  static void destroy(Slot& s) {
+    if (s.copied) cudaEventDestroy(s.copied);
+    if (s.host) cudaFreeHost(s.host);
+    s = Slot{};
+  }
+
+  std::mutex mutex_;
+  std::vector<Slot> slots_;
+  size_t next_ = 0;
+};
+
+// Never destroyed: pinned memory and events are released with the process
+// (destroying them from a static destructor can run after the CUDA runtime
+// has shut down).
+Staging& staging() {
+  static Staging* s = new Staging;
+  return *s;
+}
+
+}  // namespace
+
+void upload_async(void* dst, const void* src, size_t bytes, int device, cudaStream_t stream) {
+  if (bytes == 0) return;
+  if (bytes > kMaxStagedUpload) {
+    NG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+    synchronize(device);  // the caller's buffer must outlive the copy
+    return;
+  }
+  staging().upload(dst, src, bytes, device, stream);
+}
+
+StagingStats staging_stats() { return staging().stats(); }
+
+}  // namespace ng::cuda
