@@ -86,16 +86,16 @@ __global__ void q_sample_kernel(T* x_t, T* eps, const T* x0, const T* coef, int6
 // p_sample and ddim_step: x_prev = step(x_t, eps_pred, z) with scalar coefficients.
 template <class T>
 struct PSampleStep {
-  T inv_sqrt_alpha, eps_coef, sigma;
-  __device__ T operator()(T x, T e, T z) const { return p_sample_value(x, e, z, inv_sqrt_alpha, eps_coef, sigma); }
+  PSampleCoefficients<T> c;
+  bool noise;
+  __device__ T operator()(T x, T e, T z) const { return p_sample_value(x, e, z, c, noise); }
 };
 
 template <class T>
 struct DDIMStep {
-  T sqrt_alpha_bar, sqrt_one_minus_alpha_bar, sqrt_alpha_bar_prev, direction, sigma;
-  __device__ T operator()(T x, T e, T z) const {
-    return ddim_value(x, e, z, sqrt_alpha_bar, sqrt_one_minus_alpha_bar, sqrt_alpha_bar_prev, direction, sigma);
-  }
+  DDIMCoefficients<T> c;
+  bool noise;
+  __device__ T operator()(T x, T e, T z) const { return ddim_value(x, e, z, c, noise); }
 };
 
 template <class T, class Step>
@@ -187,30 +187,24 @@ void launch_q_sample(ScalarType t, void* x_t, void* eps, const void* x0, const v
 }
 
 void launch_p_sample(ScalarType t, void* x_prev, const void* x_t, const void* eps_pred, int64_t n,
-                     const PSampleCoefficients& c, bool noise, uint64_t seed, uint64_t offset, cudaStream_t stream) {
+                     const PSampleCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset,
+                     cudaStream_t stream) {
   if (n == 0) return;
   if (t == ScalarType::f32)
-    reverse_step<float>(x_prev, x_t, eps_pred, n,
-                        PSampleStep<float>{float(c.inv_sqrt_alpha), float(c.eps_coef), float(c.sigma)}, noise, seed,
-                        offset, stream);
+    reverse_step<float>(x_prev, x_t, eps_pred, n, PSampleStep<float>{c.to<float>(), noise}, noise, seed, offset,
+                        stream);
   else
-    reverse_step<double>(x_prev, x_t, eps_pred, n, PSampleStep<double>{c.inv_sqrt_alpha, c.eps_coef, c.sigma}, noise,
-                         seed, offset, stream);
+    reverse_step<double>(x_prev, x_t, eps_pred, n, PSampleStep<double>{c, noise}, noise, seed, offset, stream);
 }
 
 void launch_ddim_step(ScalarType t, void* x_prev, const void* x_t, const void* eps_pred, int64_t n,
-                      const DDIMCoefficients& c, bool noise, uint64_t seed, uint64_t offset, cudaStream_t stream) {
+                      const DDIMCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset,
+                      cudaStream_t stream) {
   if (n == 0) return;
   if (t == ScalarType::f32)
-    reverse_step<float>(x_prev, x_t, eps_pred, n,
-                        DDIMStep<float>{float(c.sqrt_alpha_bar), float(c.sqrt_one_minus_alpha_bar),
-                                        float(c.sqrt_alpha_bar_prev), float(c.direction), float(c.sigma)},
-                        noise, seed, offset, stream);
+    reverse_step<float>(x_prev, x_t, eps_pred, n, DDIMStep<float>{c.to<float>(), noise}, noise, seed, offset, stream);
   else
-    reverse_step<double>(x_prev, x_t, eps_pred, n,
-                         DDIMStep<double>{c.sqrt_alpha_bar, c.sqrt_one_minus_alpha_bar, c.sqrt_alpha_bar_prev,
-                                          c.direction, c.sigma},
-                         noise, seed, offset, stream);
+    reverse_step<double>(x_prev, x_t, eps_pred, n, DDIMStep<double>{c, noise}, noise, seed, offset, stream);
 }
 
 }  // namespace ng::kernels

@@ -24,10 +24,13 @@ void launch_reparam_backward(ScalarType t, void* dlogvar, const void* g, const v
 // and written; coef holds each sample's (sqrt(abar), sqrt(1 - abar)).
 void launch_q_sample(ScalarType t, void* x_t, void* eps, const void* x0, const void* coef, int64_t n,
                      int64_t per_sample, uint64_t seed, uint64_t offset, cudaStream_t stream);
-// One reverse step; z drawn when `noise`, else z = 0 and nothing is drawn.
+// One reverse step of a sampler; z drawn when `noise`, else nothing is drawn
+// and nothing added.
 void launch_p_sample(ScalarType t, void* x_prev, const void* x_t, const void* eps_pred, int64_t n,
-                     const PSampleCoefficients& c, bool noise, uint64_t seed, uint64_t offset, cudaStream_t stream);
+                     const PSampleCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset,
+                     cudaStream_t stream);
 void launch_ddim_step(ScalarType t, void* x_prev, const void* x_t, const void* eps_pred, int64_t n,
-                      const DDIMCoefficients& c, bool noise, uint64_t seed, uint64_t offset, cudaStream_t stream);
+                      const DDIMCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset,
+                      cudaStream_t stream);
 
 }  // namespace ng::kernels

@@ -146,11 +146,8 @@ double Diffusion::step_reverse_variance(int64_t t, int64_t t_prev) const {
 }
 
 Tensor Diffusion::posterior_mean(const Tensor& x0, const Tensor& x_t, int64_t t, int64_t t_prev) const {
-  check_jump(t, t_prev, T_);
-  const double b = jump_beta(*this, t, t_prev);
-  const double c0 = std::sqrt(abar(t_prev)) * b / (1.0 - abar(t));
-  const double ct = std::sqrt(1.0 - b) * (1.0 - abar(t_prev)) / (1.0 - abar(t));
-  return x0 * c0 + x_t * ct;
+  const kernels::PSampleCoefficients<double> c = p_sample_coefficients(t, t_prev, false);
+  return x0 * c.mean_x0 + x_t * c.mean_xt;
 }
 
 Tensor Diffusion::predict_x0(const Tensor& x_t, const Tensor& eps, int64_t t) const {
@@ -170,42 +167,82 @@ Tensor Diffusion::loss(const EpsPredictor& model, const Tensor& x0, const std::v
   return mse_loss(model(s.x_t, t), s.eps);
 }
 
-Tensor Diffusion::p_mean(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, bool clip) const {
-  NG_CHECK(x_t.shape() == eps_pred.shape(), "diffusion: x_t ", shape_str(x_t.shape()), " and the predicted noise ",
+kernels::PSampleCoefficients<double> Diffusion::p_sample_coefficients(int64_t t, int64_t t_prev, bool clip) const {
+  check_jump(t, t_prev, T_);
+  const double b = jump_beta(*this, t, t_prev);
+  kernels::PSampleCoefficients<double> c;
+  c.x0_from_xt = std::sqrt(1.0 / abar(t));
+  c.x0_from_eps = std::sqrt(1.0 / abar(t) - 1.0);
+  c.mean_x0 = std::sqrt(abar(t_prev)) * b / (1.0 - abar(t));
+  c.mean_xt = std::sqrt(1.0 - b) * (1.0 - abar(t_prev)) / (1.0 - abar(t));
+  c.sigma = t_prev == 0 ? 0.0 : std::sqrt(step_reverse_variance(t, t_prev));
+  c.clip = clip;
+  return c;
+}
+
+kernels::DDIMCoefficients<double> Diffusion::ddim_coefficients(int64_t t, int64_t t_prev, double eta, bool clip) const {
+  check_jump(t, t_prev, T_);
+  NG_CHECK(eta >= 0, "ddim_step: eta must be non-negative, got ", eta);
+  const double ab = abar(t), ab_prev = abar(t_prev);
+  const double s = eta * std::sqrt((1.0 - ab_prev) / (1.0 - ab)) * std::sqrt(1.0 - ab / ab_prev);
+  kernels::DDIMCoefficients<double> c;
+  c.x0_from_xt = std::sqrt(1.0 / ab);
+  c.x0_from_eps = std::sqrt(1.0 / ab - 1.0);
+  c.sqrt_alpha_bar = std::sqrt(ab);
+  c.inv_sqrt_one_minus_alpha_bar = 1.0 / std::sqrt(1.0 - ab);
+  c.sqrt_alpha_bar_prev = std::sqrt(ab_prev);
+  c.direction = std::sqrt(std::max(0.0, 1.0 - ab_prev - s * s));  // rounding may leave -1e-17 for eta = 1
+  c.sigma = s;
+  c.clip = clip;
+  return c;
+}
+
+namespace {
+
+void check_step_shapes(const char* op, const Tensor& x_t, const Tensor& eps_pred) {
+  NG_CHECK(x_t.shape() == eps_pred.shape(), op, ": x_t ", shape_str(x_t.shape()), " and the predicted noise ",
            shape_str(eps_pred.shape()), " must have one shape");
-  Tensor x0 = predict_x0(x_t, eps_pred, t);
-  if (clip) x0 = clamp(x0, -1.0, 1.0);
-  return posterior_mean(x0, x_t, t, t_prev);
+}
+
+void check_noise(const char* op, const Tensor& z, const Tensor& x_t) {
+  NG_CHECK(z.defined() && z.shape() == x_t.shape(), op, ": the noise z ",
+           z.defined() ? shape_str(z.shape()) : "(undefined)", " must have x_t's shape ", shape_str(x_t.shape()));
+}
+
+// x0_hat = x_t * x0_from_xt - eps * x0_from_eps, clamped to [-1, 1] when clip.
+Tensor clean_image(const Tensor& x_t, const Tensor& eps_pred, double x0_from_xt, double x0_from_eps, bool clip) {
+  const Tensor x0 = x_t * x0_from_xt - eps_pred * x0_from_eps;
+  return clip ? clamp(x0, -1.0, 1.0) : x0;
+}
+
+}  // namespace
+
+Tensor Diffusion::p_mean(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, bool clip) const {
+  check_step_shapes("diffusion", x_t, eps_pred);
+  const kernels::PSampleCoefficients<double> c = p_sample_coefficients(t, t_prev, clip);
+  return posterior_mean(clean_image(x_t, eps_pred, c.x0_from_xt, c.x0_from_eps, clip), x_t, t, t_prev);
 }
 
 Tensor Diffusion::p_sample_step(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, const Tensor& z,
                                 bool clip) const {
   const Tensor mean = p_mean(x_t, eps_pred, t, t_prev, clip);
-  if (t_prev == 0) return mean;
-  NG_CHECK(z.defined() && z.shape() == x_t.shape(), "p_sample_step: the noise z ",
-           z.defined() ? shape_str(z.shape()) : "(undefined)", " must have x_t's shape ", shape_str(x_t.shape()));
-  return mean + z * std::sqrt(step_reverse_variance(t, t_prev));
+  const double sigma = p_sample_coefficients(t, t_prev, clip).sigma;
+  if (sigma == 0) return mean;
+  check_noise("p_sample_step", z, x_t);
+  return mean + z * sigma;
 }
 
 Tensor Diffusion::ddim_step(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, double eta,
                             const Tensor& z, bool clip) const {
-  check_jump(t, t_prev, T_);
-  NG_CHECK(eta >= 0, "ddim_step: eta must be non-negative, got ", eta);
-  NG_CHECK(x_t.shape() == eps_pred.shape(), "ddim_step: x_t ", shape_str(x_t.shape()), " and the predicted noise ",
-           shape_str(eps_pred.shape()), " must have one shape");
-  const double ab = abar(t), ab_prev = abar(t_prev);
-  const double s = eta * std::sqrt((1.0 - ab_prev) / (1.0 - ab)) * std::sqrt(1.0 - ab / ab_prev);
-  Tensor x0 = predict_x0(x_t, eps_pred, t), eps = eps_pred;
-  if (clip) {
-    // The noise consistent with the clamped x0_hat (as improved-diffusion's DDIM does).
-    x0 = clamp(x0, -1.0, 1.0);
-    eps = (x_t - x0 * std::sqrt(ab)) * (1.0 / std::sqrt(1.0 - ab));
-  }
-  Tensor out = x0 * std::sqrt(ab_prev) + eps * std::sqrt(std::max(0.0, 1.0 - ab_prev - s * s));
-  if (s == 0) return out;
-  NG_CHECK(z.defined() && z.shape() == x_t.shape(), "ddim_step: eta > 0 needs noise z of x_t's shape ",
-           shape_str(x_t.shape()));
-  return out + z * s;
+  check_step_shapes("ddim_step", x_t, eps_pred);
+  const kernels::DDIMCoefficients<double> c = ddim_coefficients(t, t_prev, eta, clip);
+  const Tensor x0 = clean_image(x_t, eps_pred, c.x0_from_xt, c.x0_from_eps, clip);
+  // With clip, the noise consistent with the clamped x0_hat (as improved-diffusion's DDIM does).
+  const Tensor eps = clip ? (x_t - x0 * c.sqrt_alpha_bar) * c.inv_sqrt_one_minus_alpha_bar : eps_pred;
+  const Tensor out = x0 * c.sqrt_alpha_bar_prev + eps * c.direction;
+  if (c.sigma == 0) return out;
+  check_noise("ddim_step", z, x_t);
+  return out + z * c.sigma;
 }
 
 // ---- sampling -------------------------------------------------------------------
@@ -238,10 +275,9 @@ SampleResult sample(const Diffusion& d, const EpsPredictor& model, const Tensor&
   for (int64_t s = K - 1; s >= 0; --s) {
     const int64_t t = ts[size_t(s)], t_prev = s > 0 ? ts[size_t(s - 1)] : 0;
     const Tensor eps = model(x, std::vector<int64_t>(size_t(n), t));
-    const bool noisy = t_prev > 0 && (o.sampler == Sampler::ancestral || o.eta > 0);
-    const Tensor z = noisy ? randn(x.shape(), gen, x.options()) : Tensor();
-    x = o.sampler == Sampler::ancestral ? d.p_sample_step(x, eps, t, t_prev, z, o.clip)
-                                        : d.ddim_step(x, eps, t, t_prev, o.eta, z, o.clip);
+    // One fused pass a step; the noise, when the step has any, drawn in it.
+    x = o.sampler == Sampler::ancestral ? ng::p_sample(x, eps, d.p_sample_coefficients(t, t_prev, o.clip), gen)
+                                        : ng::ddim_step(x, eps, d.ddim_coefficients(t, t_prev, o.eta, o.clip), gen);
     const int64_t done = K - s;
     if (o.progress) o.progress(done, K);
     if (snap_at.count(done)) keep(x);

@@ -17,6 +17,7 @@
 
 #include "engine/ops/random.h"
 #include "engine/tensor.h"
+#include "kernels/fused_math.h"
 
 namespace ng::models {
 
@@ -82,19 +83,25 @@ class Diffusion {
   // with randn(x0.shape(), gen) and calling the loss above).
   Tensor loss(const EpsPredictor& model, const Tensor& x0, const std::vector<int64_t>& t, Generator& gen) const;
 
-  // One reverse step t -> t_prev of the ancestral sampler: the posterior mean
-  // at x0_hat (clamped to [-1, 1] when clip) plus sigma z, sigma^2 the reverse
-  // variance of the jump (z may be undefined when t_prev = 0: no noise).
-  // For t_prev < t - 1 the jump uses beta' = 1 - abar_t / abar_t_prev (a
-  // respaced chain, Nichol & Dhariwal). Written with plain differentiable ops
-  // so that a fused kernel can replace it.
+  // The coefficients of one reverse step t -> t_prev (0 <= t_prev < t) for
+  // the fused kernels (kernels/fused_math.h), in float64. For t_prev < t - 1
+  // the jump uses beta' = 1 - abar_t / abar_t_prev (a respaced chain, Nichol &
+  // Dhariwal). Ancestral: the posterior mean at x0_hat plus sigma z, sigma^2
+  // the reverse variance of the jump (0 at t_prev = 0). DDIM (Song et al.
+  // 2021): sigma = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev).
+  kernels::PSampleCoefficients<double> p_sample_coefficients(int64_t t, int64_t t_prev, bool clip) const;
+  kernels::DDIMCoefficients<double> ddim_coefficients(int64_t t, int64_t t_prev, double eta, bool clip) const;
+
+  // The same steps written with composite, differentiable ops: the readable
+  // reference that the fused p_sample / ddim_step (engine/ops/fused.h) must
+  // match bit for bit on the CPU. z is the step's noise (unused, and may be
+  // undefined, where sigma = 0).
+  //   ancestral: x_prev = x0_hat * mean_x0 + x_t * mean_xt + z * sigma
+  //   DDIM:      x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps_hat + sigma z,
+  // x0_hat clamped to [-1, 1] when clip, and then eps_hat the noise
+  // consistent with the clamped x0_hat (eps_pred itself without clip).
   Tensor p_sample_step(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, const Tensor& z,
                        bool clip = true) const;
-  // One DDIM step t -> t_prev (Song et al. 2021):
-  //   x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - s^2) eps_pred + s z,
-  //   s = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev).
-  // eta = 0 is deterministic (z is not used and may be undefined). With clip,
-  // x0_hat is clamped and eps_pred replaced by the noise consistent with it.
   Tensor ddim_step(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, double eta, const Tensor& z,
                    bool clip = true) const;
   // The reverse-process mean mu_theta for the jump t -> t_prev (no clipping).

@@ -172,7 +172,8 @@ int main(int argc, char** argv) {
     // ---- fused model kernels against the composite of engine ops ----------------------
     std::vector<Row> rows;
     Generator gen(5);
-    const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
+    const models::Diffusion diffusion(models::BetaSchedule::linear, 1000);
+    const std::vector<double> abar = diffusion.alpha_bars();
     for (const Shape& shape : {Shape{64, 16}, Shape{n / 16, 16}}) {  // the VAE's latent batch, and a large one
       const Tensor mu = randn(shape, gen, gpu_f32()), lv = randn(shape, gen, gpu_f32()) * 0.5;
       Tensor z = empty(shape, gpu_f32()), eps = empty(shape, gpu_f32());
@@ -235,33 +236,29 @@ int main(int argc, char** argv) {
       }
       rows.push_back({"q_sample", shape_of(shape), 12.0 * double(m), race(fused, [&] { composite(); })});
 
-      // p_sample and ddim at one step, noise on.
+      // The sampler's steps with the clamp, noise on: the full chain's step
+      // 500 -> 499 and a 20-step DDIM jump, against Diffusion's composites.
       const Tensor e = randn(shape, gen, gpu_f32());
-      const int64_t step = 500;  // entry step - 1 holds abar_step
-      const double ab = abar[step - 1], ab_prev = abar[step - 2], alpha = ab / ab_prev, beta = 1 - alpha;
-      const kernels::PSampleCoefficients pc{1 / std::sqrt(alpha), beta / std::sqrt(1 - ab), std::sqrt(beta)};
+      const kernels::PSampleCoefficients<double> pc = diffusion.p_sample_coefficients(500, 499, true);
       Tensor out = empty(shape, gpu_f32());
       auto p_fused = [&] {
         kernels::launch_p_sample(f32, out.raw_data(), xt.raw_data(), e.raw_data(), m, pc, true, 8, 0, s0());
       };
       auto p_composite = [&] {
         Generator g(8, 0);
-        return (xt - e * pc.eps_coef) * pc.inv_sqrt_alpha + randn(shape, g, gpu_f32()) * pc.sigma;
+        return diffusion.p_sample_step(xt, e, 500, 499, randn(shape, g, gpu_f32()), true);
       };
       p_fused();
       check(max_rel_diff(out, p_composite()) < 1e-5, "p_sample: fused and composite disagree");
       rows.push_back({"p_sample", shape_of(shape), 12.0 * double(m), race(p_fused, [&] { p_composite(); })});
 
-      const double ab_jump = abar[step - 21], sigma = ddim_sigma(ab, ab_jump, 0.5);  // a 20-step DDIM jump
-      const kernels::DDIMCoefficients dc{std::sqrt(ab), std::sqrt(1 - ab), std::sqrt(ab_jump),
-                                         std::sqrt(1 - ab_jump - sigma * sigma), sigma};
+      const kernels::DDIMCoefficients<double> dc = diffusion.ddim_coefficients(500, 480, 0.5, true);
       auto d_fused = [&] {
         kernels::launch_ddim_step(f32, out.raw_data(), xt.raw_data(), e.raw_data(), m, dc, true, 9, 0, s0());
       };
       auto d_composite = [&] {
         Generator g(9, 0);
-        const Tensor x0_pred = (xt - e * dc.sqrt_one_minus_alpha_bar) / dc.sqrt_alpha_bar;
-        return x0_pred * dc.sqrt_alpha_bar_prev + e * dc.direction + randn(shape, g, gpu_f32()) * dc.sigma;
+        return diffusion.ddim_step(xt, e, 500, 480, 0.5, randn(shape, g, gpu_f32()), true);
       };
       d_fused();
       check(max_rel_diff(out, d_composite()) < 1e-5, "ddim_step: fused and composite disagree");

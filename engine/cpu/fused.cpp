@@ -82,31 +82,30 @@ void q_sample(const Tensor& x_t, const Tensor& eps, const Tensor& x0, const Tens
   });
 }
 
-void p_sample(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred, const kernels::PSampleCoefficients& c,
-              bool noise, uint64_t seed, uint64_t offset) {
+void p_sample(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred,
+              const kernels::PSampleCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset) {
   dispatch_float(x_prev.dtype(), [&]<class T>() {
     T* out = x_prev.data<T>();
     const T* xp = x_t.data<T>();
     const T* ep = eps_pred.data<T>();
-    const T a = T(c.inv_sqrt_alpha), b = T(c.eps_coef), sigma = T(c.sigma);
+    const kernels::PSampleCoefficients<T> ct = c.template to<T>();
     for_each_group<T>(x_prev.numel(), noise, seed, offset, [&](int64_t first, int count, const T* z) {
       for (int k = 0; k < count; ++k)
-        out[first + k] = kernels::p_sample_value(xp[first + k], ep[first + k], z[k], a, b, sigma);
+        out[first + k] = kernels::p_sample_value(xp[first + k], ep[first + k], z[k], ct, noise);
     });
   });
 }
 
-void ddim_step(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred, const kernels::DDIMCoefficients& c,
-               bool noise, uint64_t seed, uint64_t offset) {
+void ddim_step(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred,
+               const kernels::DDIMCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset) {
   dispatch_float(x_prev.dtype(), [&]<class T>() {
     T* out = x_prev.data<T>();
     const T* xp = x_t.data<T>();
     const T* ep = eps_pred.data<T>();
-    const T sa = T(c.sqrt_alpha_bar), s1a = T(c.sqrt_one_minus_alpha_bar), sap = T(c.sqrt_alpha_bar_prev);
-    const T dir = T(c.direction), sigma = T(c.sigma);
+    const kernels::DDIMCoefficients<T> ct = c.template to<T>();
     for_each_group<T>(x_prev.numel(), noise, seed, offset, [&](int64_t first, int count, const T* z) {
       for (int k = 0; k < count; ++k)
-        out[first + k] = kernels::ddim_value(xp[first + k], ep[first + k], z[k], sa, s1a, sap, dir, sigma);
+        out[first + k] = kernels::ddim_value(xp[first + k], ep[first + k], z[k], ct, noise);
     });
   });
 }

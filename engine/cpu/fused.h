@@ -25,10 +25,11 @@ void reparam_backward(const Tensor& dlogvar, const Tensor& g, const Tensor& logv
 void q_sample(const Tensor& x_t, const Tensor& eps, const Tensor& x0, const Tensor& coef, uint64_t seed,
               uint64_t offset);
 
-// One reverse step; z drawn when `noise`, else z = 0 and nothing is drawn.
-void p_sample(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred, const kernels::PSampleCoefficients& c,
-              bool noise, uint64_t seed, uint64_t offset);
-void ddim_step(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred, const kernels::DDIMCoefficients& c,
-               bool noise, uint64_t seed, uint64_t offset);
+// One reverse step of a sampler; z drawn when `noise`, else nothing is drawn
+// and nothing added.
+void p_sample(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred,
+              const kernels::PSampleCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset);
+void ddim_step(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred,
+               const kernels::DDIMCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset);
 
 }  // namespace ng::cpu

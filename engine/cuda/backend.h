@@ -70,10 +70,10 @@ void reparam_forward(const Tensor& z, const Tensor& eps, const Tensor& mu, const
 void reparam_backward(const Tensor& dlogvar, const Tensor& g, const Tensor& logvar, const Tensor& eps);
 void q_sample(const Tensor& x_t, const Tensor& eps, const Tensor& x0, const Tensor& coef, uint64_t seed,
               uint64_t offset);
-void p_sample(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred, const kernels::PSampleCoefficients& c,
-              bool noise, uint64_t seed, uint64_t offset);
-void ddim_step(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred, const kernels::DDIMCoefficients& c,
-               bool noise, uint64_t seed, uint64_t offset);
+void p_sample(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred,
+              const kernels::PSampleCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset);
+void ddim_step(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred,
+               const kernels::DDIMCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset);
 
 // memory (engine/cuda/memory.cpp)
 void* alloc(size_t nbytes, int device);

@@ -42,15 +42,15 @@ void q_sample(const Tensor& x_t, const Tensor& eps, const Tensor& x0, const Tens
                            x_t.numel(), per_sample, seed, offset, stream(x_t.device()));
 }
 
-void p_sample(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred, const kernels::PSampleCoefficients& c,
-              bool noise, uint64_t seed, uint64_t offset) {
+void p_sample(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred,
+              const kernels::PSampleCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset) {
   check_dense("p_sample", {&x_prev, &x_t, &eps_pred});
   kernels::launch_p_sample(scalar_type(x_prev.dtype()), x_prev.raw_data(), x_t.raw_data(), eps_pred.raw_data(),
                            x_prev.numel(), c, noise, seed, offset, stream(x_prev.device()));
 }
 
-void ddim_step(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred, const kernels::DDIMCoefficients& c,
-               bool noise, uint64_t seed, uint64_t offset) {
+void ddim_step(const Tensor& x_prev, const Tensor& x_t, const Tensor& eps_pred,
+               const kernels::DDIMCoefficients<double>& c, bool noise, uint64_t seed, uint64_t offset) {
   check_dense("ddim_step", {&x_prev, &x_t, &eps_pred});
   kernels::launch_ddim_step(scalar_type(x_prev.dtype()), x_prev.raw_data(), x_t.raw_data(), eps_pred.raw_data(),
                             x_prev.numel(), c, noise, seed, offset, stream(x_prev.device()));

@@ -148,24 +148,42 @@ NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<doubl
   return {x_t, eps};
 }
 
-Tensor p_sample(const Tensor& x_t, const Tensor& eps_pred, const std::vector<double>& alpha_bar, int64_t t,
-                Generator& gen, bool posterior_variance) {
-  check_step_args("p_sample", x_t, eps_pred);
-  NG_CHECK(t >= 1 && t <= int64_t(alpha_bar.size()), "p_sample: step t = ", t, " is outside the schedule 1..",
-           alpha_bar.size());
-  const double abar = alpha_bar[size_t(t - 1)], abar_prev = t > 1 ? alpha_bar[size_t(t - 2)] : 1.0;
-  check_alpha_bar("p_sample", abar, "abar_t");
-  check_alpha_bar("p_sample", abar_prev, "abar_{t-1}");
-  NG_CHECK(abar < 1.0 && abar <= abar_prev, "p_sample: abar_t = ", abar, " must be below 1 and at most abar_{t-1} = ",
-           abar_prev, " (a decreasing schedule)");
-  const double alpha = abar / abar_prev, beta = 1.0 - alpha;
-  const bool noise = t > 1;
-  const double variance = posterior_variance ? beta * (1.0 - abar_prev) / (1.0 - abar) : beta;
-  kernels::PSampleCoefficients c;
-  c.inv_sqrt_alpha = 1.0 / std::sqrt(alpha);
-  c.eps_coef = beta / std::sqrt(1.0 - abar);
-  c.sigma = noise ? std::sqrt(variance) : 0.0;
+namespace {
 
+// A reverse step is out = w0 * x0_hat + wx * x_t + we * eps_pred (+ sigma z)
+// with x0_hat = clamp?(a x_t - b eps_pred), so its gradient is
+//   d x_t = g (mask a w0 + wx),   d eps_pred = g (we - mask b w0)
+// where mask = 1 where the clamp let x0_hat through (everywhere without clip).
+struct StepWeights {
+  double a, b;  // x0_hat's weights of x_t and eps_pred
+  bool clip;
+  double w0, wx, we;
+};
+
+Tensor record_reverse_step(const char* name, const Tensor& out, const Tensor& x_t, const Tensor& eps_pred,
+                           const StepWeights& w) {
+  return record(name, out, {x_t, eps_pred},
+                [w, sx = SavedTensor(x_t), se = SavedTensor(eps_pred)](const Tensor& g) {
+                  if (!w.clip) return Grads{g * (w.a * w.w0 + w.wx), g * (w.we - w.b * w.w0)};
+                  const Tensor x0 = sx.get() * w.a - se.get() * w.b;
+                  const Tensor passed = rsub(gt(x0, 1.0) + lt(x0, -1.0), 1.0);
+                  return Grads{passed * (g * (w.a * w.w0)) + g * w.wx, g * w.we - passed * (g * (w.b * w.w0))};
+                });
+}
+
+void check_step_coefficients(const char* op, double x0_from_xt, double x0_from_eps, double sigma) {
+  NG_CHECK(std::isfinite(x0_from_xt) && std::isfinite(x0_from_eps) && std::isfinite(sigma) && sigma >= 0.0, op,
+           ": the coefficients must be finite with sigma >= 0, got x0_from_xt = ", x0_from_xt, ", x0_from_eps = ",
+           x0_from_eps, ", sigma = ", sigma);
+}
+
+}  // namespace
+
+Tensor p_sample(const Tensor& x_t, const Tensor& eps_pred, const kernels::PSampleCoefficients<double>& c,
+                Generator& gen) {
+  check_step_args("p_sample", x_t, eps_pred);
+  check_step_coefficients("p_sample", c.x0_from_xt, c.x0_from_eps, c.sigma);
+  const bool noise = c.sigma > 0.0;
   const Tensor xc = x_t.detach().contiguous(), ec = eps_pred.detach().contiguous();
   Tensor out = empty(x_t.shape(), x_t.options());
   const uint64_t seed = gen.seed(), offset = noise ? gen.take(out.numel()) : 0;
@@ -173,34 +191,15 @@ Tensor p_sample(const Tensor& x_t, const Tensor& eps_pred, const std::vector<dou
     cpu::p_sample(out, xc, ec, c, noise, seed, offset);
   else
     NG_ON_CUDA("p_sample", cuda::p_sample(out, xc, ec, c, noise, seed, offset), xc, ec);
-  const double dx = c.inv_sqrt_alpha, deps = -c.inv_sqrt_alpha * c.eps_coef;
-  return record("PSampleBackward", out, {x_t, eps_pred}, [dx, deps](const Tensor& g) { return Grads{g * dx, g * deps}; });
+  return record_reverse_step("PSampleBackward", out, x_t, eps_pred,
+                             {c.x0_from_xt, c.x0_from_eps, c.clip, c.mean_x0, c.mean_xt, 0.0});
 }
 
-double ddim_sigma(double alpha_bar_t, double alpha_bar_prev, double eta) {
-  check_alpha_bar("ddim_sigma", alpha_bar_t, "alpha_bar_t");
-  check_alpha_bar("ddim_sigma", alpha_bar_prev, "alpha_bar_prev");
-  NG_CHECK(alpha_bar_t < 1.0 && alpha_bar_t <= alpha_bar_prev && eta >= 0.0, "ddim_sigma: need alpha_bar_t = ",
-           alpha_bar_t, " < 1, alpha_bar_t <= alpha_bar_prev = ", alpha_bar_prev, " and eta = ", eta, " >= 0");
-  return eta * std::sqrt((1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t)) * std::sqrt(1.0 - alpha_bar_t / alpha_bar_prev);
-}
-
-Tensor ddim_step(const Tensor& x_t, const Tensor& eps_pred, double alpha_bar_t, double alpha_bar_prev, double sigma,
+Tensor ddim_step(const Tensor& x_t, const Tensor& eps_pred, const kernels::DDIMCoefficients<double>& c,
                  Generator& gen) {
   check_step_args("ddim_step", x_t, eps_pred);
-  check_alpha_bar("ddim_step", alpha_bar_t, "alpha_bar_t");
-  check_alpha_bar("ddim_step", alpha_bar_prev, "alpha_bar_prev");
-  const double direction2 = 1.0 - alpha_bar_prev - sigma * sigma;
-  NG_CHECK(sigma >= 0.0 && direction2 >= -1e-12, "ddim_step: sigma = ", sigma,
-           " must be >= 0 with sigma^2 <= 1 - alpha_bar_prev = ", 1.0 - alpha_bar_prev);
-  kernels::DDIMCoefficients c;
-  c.sqrt_alpha_bar = std::sqrt(alpha_bar_t);
-  c.sqrt_one_minus_alpha_bar = std::sqrt(1.0 - alpha_bar_t);
-  c.sqrt_alpha_bar_prev = std::sqrt(alpha_bar_prev);
-  c.direction = std::sqrt(std::max(direction2, 0.0));  // rounding may leave -1e-17 for eta = 1
-  c.sigma = sigma;
-  const bool noise = sigma > 0.0;
-
+  check_step_coefficients("ddim_step", c.x0_from_xt, c.x0_from_eps, c.sigma);
+  const bool noise = c.sigma > 0.0;
   const Tensor xc = x_t.detach().contiguous(), ec = eps_pred.detach().contiguous();
   Tensor out = empty(x_t.shape(), x_t.options());
   const uint64_t seed = gen.seed(), offset = noise ? gen.take(out.numel()) : 0;
@@ -208,9 +207,14 @@ Tensor ddim_step(const Tensor& x_t, const Tensor& eps_pred, double alpha_bar_t, 
     cpu::ddim_step(out, xc, ec, c, noise, seed, offset);
   else
     NG_ON_CUDA("ddim_step", cuda::ddim_step(out, xc, ec, c, noise, seed, offset), xc, ec);
-  const double dx = c.sqrt_alpha_bar_prev / c.sqrt_alpha_bar;
-  const double deps = c.direction - c.sqrt_alpha_bar_prev * c.sqrt_one_minus_alpha_bar / c.sqrt_alpha_bar;
-  return record("DDIMStepBackward", out, {x_t, eps_pred}, [dx, deps](const Tensor& g) { return Grads{g * dx, g * deps}; });
+  // With clip: out = x0_hat (sqrt(abar_prev) - direction inv sqrt(abar_t)) + x_t direction inv,
+  // inv = 1 / sqrt(1 - abar_t); without: out = x0_hat sqrt(abar_prev) + eps_pred direction.
+  const double along = c.direction * c.inv_sqrt_one_minus_alpha_bar;
+  const StepWeights w = c.clip ? StepWeights{c.x0_from_xt, c.x0_from_eps, true,
+                                             c.sqrt_alpha_bar_prev - along * c.sqrt_alpha_bar, along, 0.0}
+                               : StepWeights{c.x0_from_xt, c.x0_from_eps, false, c.sqrt_alpha_bar_prev, 0.0,
+                                             c.direction};
+  return record_reverse_step("DDIMStepBackward", out, x_t, eps_pred, w);
 }
 
 }  // namespace ng

@@ -14,6 +14,7 @@
 
 #include "engine/ops/random.h"
 #include "engine/tensor.h"
+#include "kernels/fused_math.h"
 
 namespace ng {
 
@@ -45,25 +46,16 @@ struct NoisedSample {
 };
 NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<double>& alpha_bar, Generator& gen);
 
-// One ancestral step of DDPM (Algorithm 2) from step t to t - 1:
-//   x_prev = (x_t - beta_t / sqrt(1 - abar_t) eps_pred) / sqrt(alpha_t) + sigma_t z
-// with alpha_t = abar_t / abar_{t-1}, beta_t = 1 - alpha_t, and sigma_t^2 =
-// beta_t, or the posterior's beta_t (1 - abar_{t-1}) / (1 - abar_t) when
-// posterior_variance. At t = 1 z = 0 and nothing is drawn. This is the
-// unclipped step (x0_hat is not clamped to the data range).
-// Differentiable w.r.t. x_t and eps_pred.
-Tensor p_sample(const Tensor& x_t, const Tensor& eps_pred, const std::vector<double>& alpha_bar, int64_t t,
-                Generator& gen, bool posterior_variance = false);
-
-// One DDIM step from a step with abar_t to one with abar_prev (1 for the last):
-//   x0_pred = (x_t - sqrt(1 - abar_t) eps_pred) / sqrt(abar_t)
-//   x_prev  = sqrt(abar_prev) x0_pred + sqrt(1 - abar_prev - sigma^2) eps_pred + sigma z
-// z is drawn only when sigma > 0 (sigma = 0 is deterministic DDIM).
-// Differentiable w.r.t. x_t and eps_pred.
-Tensor ddim_step(const Tensor& x_t, const Tensor& eps_pred, double alpha_bar_t, double alpha_bar_prev, double sigma,
+// One reverse step t -> t_prev of the ancestral or the DDIM sampler in one
+// pass, the formulas of kernels/fused_math.h with coefficients from the
+// model's schedule (Diffusion::p_sample_coefficients, ddim_coefficients in
+// models/diffusion.h, which also writes each step with composite ops). When
+// c.sigma > 0, z ~ N(0, I) is drawn from gen in the pass (the numbers
+// randn(x_t.shape(), gen) would give); otherwise nothing is drawn.
+// Differentiable w.r.t. x_t and eps_pred (through the clamp, its mask).
+Tensor p_sample(const Tensor& x_t, const Tensor& eps_pred, const kernels::PSampleCoefficients<double>& c,
+                Generator& gen);
+Tensor ddim_step(const Tensor& x_t, const Tensor& eps_pred, const kernels::DDIMCoefficients<double>& c,
                  Generator& gen);
-// DDIM's sigma for a given eta (0: deterministic; 1: DDPM's posterior):
-// eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev).
-double ddim_sigma(double alpha_bar_t, double alpha_bar_prev, double eta);
 
 }  // namespace ng

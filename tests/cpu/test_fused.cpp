@@ -205,111 +205,172 @@ TEST(FusedQSample, Errors) {
   expect_error([&] { q_sample(x0, steps_tensor({1, 1, 1}), {}, gen); }, {"q_sample", "empty"});
 }
 
-// ---- p_sample ----------------------------------------------------------------------------
+// ---- the reverse steps: p_sample and ddim_step ------------------------------------------
 
-TEST(FusedPSample, MatchesTheFormula) {
-  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
-  for (int64_t t : {1000, 500, 2}) {
-    for (bool posterior : {false, true}) {
-      const Tensor x = test::uniform({4, 3, 7}, 50, -2, 2), e = test::uniform({4, 3, 7}, 51, -2, 2);
+namespace {
+
+using models::BetaSchedule;
+using models::Diffusion;
+using models::ReverseVariance;
+
+struct Jump {
+  int64_t t, t_prev;
+};
+// The full chain's steps, respaced jumps, and the last step to x0.
+const Jump kJumps[] = {{1000, 999}, {500, 480}, {2, 1}, {1, 0}, {37, 0}};
+
+// x_t wide enough that many x0_hat fall outside [-1, 1] and get clamped.
+Tensor wide_x(DType dt, uint64_t seed) { return uniform({3, 2, 5, 7}, seed, -3, 3).to(dt); }
+
+}  // namespace
+
+// The fused steps are the sampler's main path; Diffusion's composite steps
+// say what they compute. On the CPU the two must agree bit for bit: every
+// schedule, both reverse variances, full and respaced jumps, with and
+// without the clamp, in float32 and float64, and they draw the same noise.
+TEST(FusedReverseStep, AncestralMatchesTheCompositeBitForBit) {
+  for (BetaSchedule schedule : {BetaSchedule::linear, BetaSchedule::cosine})
+    for (ReverseVariance variance : {ReverseVariance::beta, ReverseVariance::posterior}) {
+      const Diffusion d(schedule, 1000, variance);
+      for (const Jump j : kJumps)
+        for (bool clip : {false, true})
+          for (DType dt : {DType::f32, DType::f64}) {
+            SCOPED_TRACE(testing::Message() << "t " << j.t << " -> " << j.t_prev << " clip " << clip << " "
+                                            << dtype_name(dt) << " variance " << int(variance));
+            const Tensor x = wide_x(dt, 70), e = uniform(x.shape(), 71, -2, 2).to(dt);
+            Generator gen(5, 6), twin(5, 6);
+            const Tensor fused = p_sample(x, e, d.p_sample_coefficients(j.t, j.t_prev, clip), gen);
+            const Tensor z = j.t_prev > 0 ? randn(x.shape(), twin, x.options()) : Tensor();
+            const Tensor composite = d.p_sample_step(x, e, j.t, j.t_prev, z, clip);
+            EXPECT_EQ(gen.offset(), twin.offset());  // the last step draws nothing
+            if (dt == DType::f32) expect_bitwise<float>(fused, composite, "p_sample");
+            else expect_bitwise<double>(fused, composite, "p_sample");
+          }
+    }
+}
+
+TEST(FusedReverseStep, DdimMatchesTheCompositeBitForBit) {
+  const Diffusion d(BetaSchedule::linear, 1000);
+  for (const Jump j : kJumps)
+    for (double eta : {0.0, 0.5, 1.0})
+      for (bool clip : {false, true})
+        for (DType dt : {DType::f32, DType::f64}) {
+          SCOPED_TRACE(testing::Message() << "t " << j.t << " -> " << j.t_prev << " eta " << eta << " clip " << clip
+                                          << " " << dtype_name(dt));
+          const Tensor x = wide_x(dt, 72), e = uniform(x.shape(), 73, -2, 2).to(dt);
+          Generator gen(7, 2), twin(7, 2);
+          const kernels::DDIMCoefficients<double> c = d.ddim_coefficients(j.t, j.t_prev, eta, clip);
+          const Tensor fused = ddim_step(x, e, c, gen);
+          const Tensor z = c.sigma > 0 ? randn(x.shape(), twin, x.options()) : Tensor();
+          const Tensor composite = d.ddim_step(x, e, j.t, j.t_prev, eta, z, clip);
+          EXPECT_EQ(gen.offset(), twin.offset());  // eta = 0 and the last step draw nothing
+          if (dt == DType::f32) expect_bitwise<float>(fused, composite, "ddim_step");
+          else expect_bitwise<double>(fused, composite, "ddim_step");
+        }
+}
+
+// Against the textbook formula of Ho et al.'s Algorithm 2, written out here
+// and not through the coefficients:
+//   x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sigma_t z.
+TEST(FusedReverseStep, AncestralIsAlgorithmTwo) {
+  for (ReverseVariance variance : {ReverseVariance::beta, ReverseVariance::posterior}) {
+    const Diffusion d(BetaSchedule::linear, 1000, variance);
+    const std::vector<double> abar = d.alpha_bars();
+    for (int64_t t : {1000, 500, 2}) {
+      const Tensor x = uniform({4, 3, 7}, 50, -2, 2), e = uniform({4, 3, 7}, 51, -2, 2);
       Generator gen(1, 2), twin(1, 2);
-      const Tensor out = p_sample(x, e, abar, t, gen, posterior);
-      const Tensor z = randn(x.shape(), twin, TensorOptions{}.with_dtype(DType::f64));
-      EXPECT_EQ(gen.offset(), twin.offset());
+      const Tensor out = p_sample(x, e, d.p_sample_coefficients(t, t - 1, false), gen);
+      const Tensor z = randn(x.shape(), twin, x.options());
       const double ab = abar[size_t(t - 1)], ab_prev = abar[size_t(t - 2)], alpha = ab / ab_prev, beta = 1 - alpha;
-      const double sigma = std::sqrt(posterior ? beta * (1 - ab_prev) / (1 - ab) : beta);
-      const Tensor expected = (x - e * (beta / std::sqrt(1 - ab))) * (1 / std::sqrt(alpha)) + z * sigma;
-      expect_close(out, expected, 1e-14, 1e-13);
-      // float32: the same step, rounded to float32 at each operation.
-      Generator g32(1, 2);
-      expect_close(p_sample(x.to(DType::f32), e.to(DType::f32), abar, t, g32, posterior).to(DType::f64), expected,
-                   1e-5, 1e-5);
+      const double sigma = std::sqrt(variance == ReverseVariance::posterior ? beta * (1 - ab_prev) / (1 - ab) : beta);
+      expect_close(out, (x - e * (beta / std::sqrt(1 - ab))) * (1 / std::sqrt(alpha)) + z * sigma, 1e-13, 1e-13);
     }
   }
 }
 
-TEST(FusedPSample, LastStepAddsNoNoiseAndDrawsNothing) {
-  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
-  const Tensor x = test::uniform({3, 5}, 52), e = test::uniform({3, 5}, 53);
-  Generator gen(4, 8);
-  const Tensor out = p_sample(x, e, abar, 1, gen);
-  EXPECT_EQ(gen.offset(), 8u);
-  // abar_1 = 1 - 1e-4 = alpha_1: x_0 = (x - 1e-4 / sqrt(1e-4) e) / sqrt(1 - 1e-4)
-  expect_close(out, (x - e * 0.01) / std::sqrt(1 - 1e-4), 1e-15, 1e-13);
-}
-
-TEST(FusedPSample, Gradcheck) {
-  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 100).alpha_bars();
-  for (int64_t t : {1, 57}) {
-    auto f = [&](const Ins& in) {
-      Generator g(6);
-      return p_sample(in[0], in[1], abar, t, g);
-    };
-    expect_gradcheck(f, {leaf({2, 3, 4}, 54), leaf({2, 3, 4}, 55)});
-    expect_gradcheck(f, {leaf_nc({3, 4}, 56), leaf_nc({3, 4}, 57)});
-  }
-}
-
-TEST(FusedPSample, Errors) {
-  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 10).alpha_bars();
-  Generator gen;
-  expect_error([&] { p_sample(zeros({2, 3}), zeros({3, 2}), abar, 3, gen); }, {"p_sample", "[2,3]", "[3,2]"});
-  expect_error([&] { p_sample(zeros({2}), zeros({2}), abar, 11, gen); }, {"p_sample", "t = 11", "1..10"});
-  expect_error([&] { p_sample(zeros({2}), zeros({2}), abar, 0, gen); }, {"p_sample", "t = 0"});
-  expect_error([&] { p_sample(zeros({2}), zeros({2}), {0.9, 0.95}, 2, gen); }, {"p_sample", "decreasing"});
-}
-
-// ---- DDIM --------------------------------------------------------------------------------
-
-TEST(FusedDDIM, MatchesTheFormula) {
-  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
-  const Tensor x = test::uniform({3, 11}, 60, -2, 2), e = test::uniform({3, 11}, 61, -2, 2);
+// DDIM (Song et al. 2021, eq. 12) written out, for an unclamped jump.
+TEST(FusedReverseStep, DdimIsEquationTwelve) {
+  const Diffusion d(BetaSchedule::linear, 1000);
+  const Tensor x = uniform({3, 11}, 60, -2, 2), e = uniform({3, 11}, 61, -2, 2);
   for (double eta : {0.0, 0.5, 1.0}) {
-    const double ab = abar[700], ab_prev = abar[650], sigma = ddim_sigma(ab, ab_prev, eta);
+    const double ab = d.abar(701), ab_prev = d.abar(651);
+    const double sigma = eta * std::sqrt((1 - ab_prev) / (1 - ab)) * std::sqrt(1 - ab / ab_prev);
     Generator gen(8), twin(8);
-    const Tensor out = ddim_step(x, e, ab, ab_prev, sigma, gen);
+    const Tensor out = ddim_step(x, e, d.ddim_coefficients(701, 651, eta, false), gen);
     const Tensor x0 = (x - e * std::sqrt(1 - ab)) / std::sqrt(ab);
     Tensor expected = x0 * std::sqrt(ab_prev) + e * std::sqrt(1 - ab_prev - sigma * sigma);
-    if (eta > 0) expected = expected + randn(x.shape(), twin, TensorOptions{}.with_dtype(DType::f64)) * sigma;
-    EXPECT_EQ(gen.offset(), twin.offset()) << "eta " << eta;  // eta = 0 draws nothing
-    expect_close(out, expected, 1e-14, 1e-13);
+    if (eta > 0) expected = expected + randn(x.shape(), twin, x.options()) * sigma;
+    expect_close(out, expected, 1e-13, 1e-13);
   }
 }
 
 // DDIM with eta = 1 is DDPM's ancestral step with the posterior variance
-// (Song et al. 2021, section 4.1): the same sigma and the same update.
-TEST(FusedDDIM, EtaOneIsTheDdpmPosteriorStep) {
-  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 1000).alpha_bars();
-  const Tensor x = test::uniform({2, 9}, 62, -2, 2), e = test::uniform({2, 9}, 63, -2, 2);
-  for (int64_t t : {2, 300, 1000}) {
-    Generator g1(3, 4), g2(3, 4);
-    const double ab = abar[size_t(t - 1)], ab_prev = abar[size_t(t - 2)];
-    const Tensor ddpm = p_sample(x, e, abar, t, g1, true);
-    const Tensor ddim = ddim_step(x, e, ab, ab_prev, ddim_sigma(ab, ab_prev, 1.0), g2);
-    expect_close(ddim, ddpm, 1e-12, 1e-12);
+// (Song et al. 2021, section 4.1), with the clamp too: both are then the
+// posterior mean at the clamped x0_hat, plus the same noise.
+TEST(FusedReverseStep, DdimAtEtaOneIsTheDdpmPosteriorStep) {
+  const Diffusion d(BetaSchedule::linear, 1000, ReverseVariance::posterior);
+  const Tensor x = uniform({2, 9}, 62, -3, 3), e = uniform({2, 9}, 63, -2, 2);
+  for (const Jump j : {Jump{2, 1}, Jump{300, 299}, Jump{1000, 999}, Jump{600, 550}})
+    for (bool clip : {false, true}) {
+      Generator g1(3, 4), g2(3, 4);
+      const Tensor ddpm = p_sample(x, e, d.p_sample_coefficients(j.t, j.t_prev, clip), g1);
+      const Tensor ddim = ddim_step(x, e, d.ddim_coefficients(j.t, j.t_prev, 1.0, clip), g2);
+      expect_close(ddim, ddpm, 1e-12, 1e-12);
+    }
+}
+
+// The last step returns x0_hat itself, so with the clamp every pixel lies in
+// the data range, and the clamp changed some of them.
+TEST(FusedReverseStep, TheLastStepReturnsTheClampedEstimate) {
+  const Diffusion d(BetaSchedule::linear, 1000);
+  const Tensor x = wide_x(DType::f64, 74), e = uniform(x.shape(), 75, -2, 2);
+  Generator gen;
+  const Tensor out = p_sample(x, e, d.p_sample_coefficients(3, 0, true), gen);
+  const Tensor x0 = d.predict_x0(x, e, 3);
+  expect_close(out, clamp(x0, -1.0, 1.0), 1e-15, 1e-15);
+  EXPECT_GT(max(abs(x0)).item(), 1.5);
+  EXPECT_LE(max(abs(out)).item(), 1.0);
+}
+
+TEST(FusedReverseStep, Gradcheck) {
+  const Diffusion d(BetaSchedule::linear, 100);
+  for (bool clip : {false, true}) {
+    for (const Jump j : {Jump{57, 56}, Jump{40, 20}, Jump{1, 0}}) {
+      const kernels::PSampleCoefficients<double> pc = d.p_sample_coefficients(j.t, j.t_prev, clip);
+      auto ancestral = [&](const Ins& in) {
+        Generator g(6);
+        return p_sample(in[0], in[1], pc, g);
+      };
+      expect_gradcheck(ancestral, {leaf({2, 3, 4}, 54, -3, 3), leaf({2, 3, 4}, 55)});
+      expect_gradcheck(ancestral, {leaf_nc({3, 4}, 56, -3, 3), leaf_nc({3, 4}, 57)});
+      for (double eta : {0.0, 0.7}) {
+        const kernels::DDIMCoefficients<double> dc = d.ddim_coefficients(j.t, j.t_prev, eta, clip);
+        auto ddim = [&](const Ins& in) {
+          Generator g(2);
+          return ddim_step(in[0], in[1], dc, g);
+        };
+        expect_gradcheck(ddim, {leaf({2, 5}, 64, -3, 3), leaf({2, 5}, 65)});
+        expect_gradcheck(ddim, {leaf_nc({4, 3}, 66, -3, 3), leaf_nc({4, 3}, 67)});
+      }
+    }
   }
 }
 
-TEST(FusedDDIM, Gradcheck) {
-  auto f = [](const Ins& in) {
-    Generator g(2);
-    return ddim_step(in[0], in[1], 0.3, 0.5, 0.2, g);
-  };
-  expect_gradcheck(f, {leaf({2, 5}, 64), leaf({2, 5}, 65)});
-  expect_gradcheck(f, {leaf_nc({4, 3}, 66), leaf_nc({4, 3}, 67)});
-  auto last = [](const Ins& in) {
-    Generator g(2);
-    return ddim_step(in[0], in[1], 0.9, 1.0, 0.0, g);  // the final step to x0
-  };
-  expect_gradcheck(last, {leaf({3, 2}, 68), leaf({3, 2}, 69)});
-}
-
-TEST(FusedDDIM, Errors) {
+TEST(FusedReverseStep, Errors) {
+  const Diffusion d(BetaSchedule::linear, 10);
   Generator gen;
-  expect_error([&] { ddim_step(zeros({2}), zeros({2}), 0.3, 0.5, 0.8, gen); }, {"ddim_step", "sigma = 0.8"});
-  expect_error([&] { ddim_step(zeros({2}), zeros({2}), 0.0, 0.5, 0.1, gen); }, {"ddim_step", "alpha_bar_t = 0"});
-  expect_error([&] { ddim_step(zeros({2}), zeros({3}), 0.3, 0.5, 0.1, gen); }, {"ddim_step", "[2]", "[3]"});
-  expect_error([&] { ddim_sigma(0.5, 0.3, 1.0); }, {"ddim_sigma"});
+  const kernels::PSampleCoefficients<double> pc = d.p_sample_coefficients(3, 2, true);
+  expect_error([&] { p_sample(zeros({2, 3}), zeros({3, 2}), pc, gen); }, {"p_sample", "[2,3]", "[3,2]"});
+  kernels::PSampleCoefficients<double> bad = pc;
+  bad.sigma = -0.1;
+  expect_error([&] { p_sample(zeros({2}), zeros({2}), bad, gen); }, {"p_sample", "sigma = -0.1"});
+  kernels::DDIMCoefficients<double> dc = d.ddim_coefficients(3, 1, 0.5, false);
+  expect_error([&] { ddim_step(zeros({2}), zeros({3}), dc, gen); }, {"ddim_step", "[2]", "[3]"});
+  dc.x0_from_xt = INFINITY;
+  expect_error([&] { ddim_step(zeros({2}), zeros({2}), dc, gen); }, {"ddim_step", "x0_from_xt = inf"});
+  expect_error([&] { d.p_sample_coefficients(11, 10, true); }, {"11"});
+  expect_error([&] { d.ddim_coefficients(3, 3, 0.0, true); }, {"3"});
+  expect_error([&] { d.ddim_coefficients(3, 1, -1.0, true); }, {"eta"});
 }
 
 // ---- the schedule ------------------------------------------------------------------------

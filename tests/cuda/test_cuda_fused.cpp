@@ -100,8 +100,7 @@ TEST(CudaFused, ReparamKernelsMatchTheCpu) {
 TEST(CudaFused, DiffusionKernelsMatchTheCpu) {
   NG_REQUIRE_GPU();
 #ifdef NANOGEN_WITH_CUDA
-  const kernels::PSampleCoefficients pc{1.01, 0.3, 0.12};
-  const kernels::DDIMCoefficients dc{0.6, 0.8, 0.7, 0.65, 0.29};
+  const models::Diffusion diffusion(models::BetaSchedule::linear, 1000);
   for (DType dt : {DType::f32, DType::f64}) {
     for (int64_t n : kSizes) {
       for (int64_t shift : {0, 1}) {
@@ -116,8 +115,11 @@ TEST(CudaFused, DiffusionKernelsMatchTheCpu) {
           expect_twin(eps, epsc, "q_sample eps");
           expect_twin(xt, xtc, "q_sample x_t");
         }
-        const Tensor x = test::uniform({n}, 6, -2, 2, dt), e = test::uniform({n}, 7, -2, 2, dt);
+        const Tensor x = test::uniform({n}, 6, -3, 3, dt), e = test::uniform({n}, 7, -2, 2, dt);
         for (bool noise : {false, true}) {
+          // With the clamp, which x_t in [-3, 3] exercise at this step.
+          const kernels::PSampleCoefficients<double> pc = diffusion.p_sample_coefficients(300, 280, noise);
+          const kernels::DDIMCoefficients<double> dc = diffusion.ddim_coefficients(300, 280, 0.3, noise);
           Tensor out = poisoned_view(n, shift, dt), ref = empty_like(x);
           cuda::p_sample(out, on_gpu_view(x, shift), on_gpu_view(e, shift), pc, noise, 31, 2);
           cpu::p_sample(ref, x, e, pc, noise, 31, 2);
@@ -153,9 +155,11 @@ TEST(CudaFused, OpsMatchTheCpuIncludingGradients) {
   const NoisedSample qc = q_sample(x0, t, abar, gc), qg = q_sample(x0.to(test::gpu()), t.to(test::gpu()), abar, gg);
   expect_twin(qg.x_t, qc.x_t, "q_sample");
   const Tensor e = test::uniform({6, 1, 5, 5}, 43, -1, 1, DType::f32);
-  expect_twin(p_sample(qg.x_t, e.to(test::gpu()), abar, 500, gg), p_sample(qc.x_t, e, abar, 500, gc), "p_sample");
-  expect_twin(ddim_step(qg.x_t, e.to(test::gpu()), abar[499], abar[399], 0.1, gg),
-              ddim_step(qc.x_t, e, abar[499], abar[399], 0.1, gc), "ddim_step");
+  const models::Diffusion diffusion(models::BetaSchedule::linear, 1000);
+  const kernels::PSampleCoefficients<double> pc = diffusion.p_sample_coefficients(500, 499, true);
+  expect_twin(p_sample(qg.x_t, e.to(test::gpu()), pc, gg), p_sample(qc.x_t, e, pc, gc), "p_sample");
+  const kernels::DDIMCoefficients<double> dc = diffusion.ddim_coefficients(500, 400, 0.1, true);
+  expect_twin(ddim_step(qg.x_t, e.to(test::gpu()), dc, gg), ddim_step(qc.x_t, e, dc, gc), "ddim_step");
   EXPECT_EQ(gc.offset(), gg.offset());
 }
 
