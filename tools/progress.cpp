@@ -34,6 +34,10 @@ double Progress::rate() const {
 }
 
 void Progress::update(int64_t done, const std::string& status) {
+  update(done, [&status] { return status; });
+}
+
+void Progress::update(int64_t done, const std::function<std::string()>& status) {
   done_ = done;
   const double r = rate();
   const std::string eta = total_ > 0 && r > 0 ? format_duration(double(total_ - done) / r) : "?";
@@ -46,10 +50,12 @@ void Progress::update(int64_t done, const std::string& status) {
     std::string bar(size_t(filled), '#');
     bar.resize(kWidth, '.');
     std::fprintf(stderr, "\r\033[K%s [%s] %lld/%lld %s | %.1f it/s | ETA %s", label_.c_str(), bar.c_str(),
-                 (long long)done, (long long)total_, status.c_str(), r, eta.c_str());
+                 (long long)done, (long long)total_, status().c_str(), r, eta.c_str());
   } else if (done % plain_every_ == 0 || done == total_) {
     std::fprintf(stderr, "%s step %lld/%lld %s | %.1f it/s | ETA %s\n", label_.c_str(), (long long)done,
-                 (long long)total_, status.c_str(), r, eta.c_str());
+                 (long long)total_, status().c_str(), r, eta.c_str());
+  } else {
+    return;
   }
   std::fflush(stderr);
 }

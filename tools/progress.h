@@ -17,6 +17,10 @@ class Progress {
   Progress(std::string label, int64_t total, int64_t plain_every = 100);
   // Reports step `done` (1-based) with a status such as "loss 251.3".
   void update(int64_t done, const std::string& status);
+  // The same with the status made only when the line is drawn (about ten
+  // times a second on a terminal, every plain_every steps otherwise): making
+  // it may mean reading a loss back from the GPU.
+  void update(int64_t done, const std::function<std::string()>& status);
   // Ends the line (terminal) and prints a summary with the elapsed time.
   void finish(const std::string& status);
   double elapsed_seconds() const;

@@ -31,7 +31,7 @@ class ClassifierJob final : public TrainingJob {
   }
   std::vector<std::string> averaged() const override { return {"loss", "accuracy"}; }
 
-  Metrics step(const std::vector<Batch>& batches, int64_t global_step, bool) override {
+  StepMetrics step(const std::vector<Batch>& batches, int64_t global_step, bool) override {
     const Batch& batch = batches[0];
     const Tensor logits = model_.logits(batch.images.to(trainer_.device()));
     const Tensor loss = models::cross_entropy(logits, batch.labels);
@@ -43,7 +43,7 @@ class ClassifierJob final : public TrainingJob {
     const std::vector<int> predicted = models::predicted_classes(logits.detach());
     int64_t correct = 0;
     for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == batch.labels[i];
-    return {{"loss", l}, {"accuracy", double(correct) / double(predicted.size())}, {"lr", opt_.lr}};
+    return Metrics{{"loss", l}, {"accuracy", double(correct) / double(predicted.size())}, {"lr", opt_.lr}};
   }
   std::string status(const Metrics& m) const override {
     return fmt("loss %.3f", m.at("loss")) + fmt(", accuracy %.4f", m.at("accuracy"));

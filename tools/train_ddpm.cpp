@@ -43,19 +43,23 @@ class DDPMJob final : public TrainingJob {
   }
   std::vector<std::string> averaged() const override { return {"loss"}; }
 
-  Metrics step(const std::vector<Batch>& batches, int64_t global_step, bool) override {
+  // Nothing here waits for the GPU: the loss and the gradient norm stay on
+  // the device until the trainer reads them.
+  StepMetrics step(const std::vector<Batch>& batches, int64_t global_step, bool) override {
     const Tensor x0 = batches[0].images.to(trainer_.device()) * 2.0 - 1.0;
     const std::vector<int64_t> t = diffusion_->sample_timesteps(x0.size(0), trainer_.noise());
     const Tensor loss =
         diffusion_->loss(predictor_of(model_), x0, t, trainer_.noise());  // eps drawn in the fused q_sample
     opt_.zero_grad();
     loss.backward();
-    const double grad_norm = o_.grad_clip > 0 ? optim::clip_grad_norm(model_.parameters(), o_.grad_clip) : 0.0;
+    const Tensor grad_norm = o_.grad_clip > 0 ? optim::clip_grad_norm(model_.parameters(), o_.grad_clip)
+                                              : scalar_tensor(0.0, TensorOptions{}.with_dtype(DType::f64));
     opt_.lr = lr_schedule_.at(global_step);
     opt_.step();
     ema_.update(model_);
-    const double l = loss.item();
-    return {{"loss", l}, {"lr", opt_.lr}, {"grad_norm", grad_norm}, {"ema_decay", ema_.current_decay()}};
+    StepMetrics m({{"lr", opt_.lr}, {"ema_decay", ema_.current_decay()}});
+    m.device = {{"loss", loss.detach()}, {"grad_norm", grad_norm}};
+    return m;
   }
   std::string status(const Metrics& m) const override { return fmt("loss %.4f", m.at("loss")); }
 

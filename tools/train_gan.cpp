@@ -38,7 +38,7 @@ class GANJob final : public TrainingJob {
   int64_t batches_per_step() const override { return o_.n_critic; }
 
   // n_critic discriminator steps, each on its own batch, then one generator step on fresh noise.
-  Metrics step(const std::vector<Batch>& batches, int64_t global_step, bool log_now) override {
+  StepMetrics step(const std::vector<Batch>& batches, int64_t global_step, bool log_now) override {
     models::DiscriminatorTerms dt;
     Metrics m;
     for (const Batch& batch : batches) {

@@ -31,7 +31,7 @@ class VAEJob final : public TrainingJob {
   }
   std::vector<std::string> averaged() const override { return {"loss", "recon", "kl"}; }
 
-  Metrics step(const std::vector<Batch>& batches, int64_t global_step, bool) override {
+  StepMetrics step(const std::vector<Batch>& batches, int64_t global_step, bool) override {
     const Tensor x = batches[0].images.to(trainer_.device());
     const Tensor eps = randn({x.size(0), o_.z_dim}, trainer_.noise(), on_device());
     const double warmup = o_.kl_warmup_steps > 0 ? double(global_step + 1) / double(o_.kl_warmup_steps) : 1.0;
@@ -40,8 +40,9 @@ class VAEJob final : public TrainingJob {
     opt_.zero_grad();
     t.loss.backward();
     opt_.step();
-    const double loss = t.loss.item();
-    return {{"loss", loss}, {"recon", t.recon.item()}, {"kl", t.kl.item()}, {"beta", beta}, {"lr", opt_.lr}};
+    StepMetrics m({{"beta", beta}, {"lr", opt_.lr}});
+    m.device = {{"loss", t.loss.detach()}, {"recon", t.recon.detach()}, {"kl", t.kl.detach()}};
+    return m;
   }
   std::string status(const Metrics& m) const override { return fmt("loss %.2f", m.at("loss")); }
 

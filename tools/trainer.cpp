@@ -1,12 +1,20 @@
 #include "tools/trainer.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "engine/error.h"
+#include "engine/ops/elementwise.h"
 #include "tools/interrupt.h"
 #include "tools/progress.h"
 
 namespace ng::tools {
+
+Metrics StepMetrics::read() const {
+  Metrics all = host;
+  for (const auto& [name, value] : device) all[name] = value.item();
+  return all;
+}
 
 namespace {
 
@@ -44,23 +52,41 @@ Position restore_position(const Metadata& m, Generator& noise) {
   return p;
 }
 
-// Running sums of the metrics an epoch averages.
+// Running sums of the metrics an epoch averages: on the host for the numbers
+// the host knows, in float64 on the device for the others (read once, at the
+// end of the epoch or of the session). A sum is finite only if every step's
+// value was, so checking the sums catches a non-finite step that no metrics
+// row or progress line happened to read.
 struct EpochMeans {
   std::vector<std::string> names;
   Metrics sums;
+  std::map<std::string, Tensor> device_sums;
   int64_t steps = 0;
 
-  void add(const Metrics& step) {
+  void add(const StepMetrics& step) {
     for (const std::string& name : names) {
-      auto it = step.find(name);
-      NG_CHECK(it != step.end(), "trainer: a step did not report '", name, "'");
-      sums[name] += it->second;
+      NG_CHECK(step.has(name), "trainer: a step did not report '", name, "'");
+      if (auto it = step.host.find(name); it != step.host.end()) {
+        sums[name] += it->second;
+        continue;
+      }
+      const Tensor v = step.device.at(name).detach().to(DType::f64);
+      Tensor& sum = device_sums[name];
+      sum = sum.defined() ? sum + v : v;
     }
     ++steps;
   }
-  Metrics means() const {
+  // Reads the device sums; a non-finite one stops the run, naming the steps
+  // whose values it holds.
+  Metrics means(const std::string& model, int64_t first_step, int64_t last_step) const {
     Metrics m;
-    for (const std::string& name : names) m[name] = steps ? sums.at(name) / double(steps) : 0.0;
+    for (const std::string& name : names) {
+      auto it = device_sums.find(name);
+      const double sum = it != device_sums.end() ? it->second.item() : (sums.count(name) ? sums.at(name) : 0.0);
+      NG_CHECK(std::isfinite(sum), model, ": ", name, " was not finite at some step from ", first_step, " to ",
+               last_step, "; training diverged (try a lower --lr); the last good checkpoint is kept");
+      m[name] = steps ? sum / double(steps) : 0.0;
+    }
     return m;
   }
 };
@@ -158,7 +184,14 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     reset_peak_memory(device_);
     Progress progress("epoch " + std::to_string(at.epoch) + "/" + std::to_string(common_.epochs), steps_per_epoch,
                       std::max<int64_t>(1, steps_per_epoch / 20));
-    EpochMeans epoch{job.averaged(), {}, 0};
+    EpochMeans epoch{job.averaged(), {}, {}, 0};
+    const int64_t first_step = at.global_step + 1;
+    // A step's metrics as numbers, those the epoch averages checked.
+    auto read = [&](const StepMetrics& m) {
+      const Metrics values = m.read();
+      for (const std::string& name : epoch.names) check_finite(values.at(name), model_ + ": " + name, at.global_step);
+      return values;
+    };
     job.parts().model->train();
     while (at.step_in_epoch < steps_per_epoch) {
       std::vector<Batch> batches;
@@ -168,20 +201,19 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
         batches.push_back(std::move(*batch));
       }
       const bool log_now = (at.global_step + 1) % common_.log_every == 0;
-      const Metrics m = job.step(batches, at.global_step, log_now);
+      const StepMetrics m = job.step(batches, at.global_step, log_now);
       ++at.step_in_epoch;
       ++at.global_step;
       epoch.add(m);
-      for (const std::string& name : epoch.names) check_finite(m.at(name), model_ + ": " + name, at.global_step);
       if (log_now) {
-        Metrics row = m;
+        Metrics row = read(m);
         row.insert({{"epoch", double(at.epoch)}, {"step", double(at.global_step)}, {"it_per_s", progress.rate()}});
         run_.metrics(row, "step");
       }
-      progress.update(at.step_in_epoch, job.status(m));
+      progress.update(at.step_in_epoch, [&] { return job.status(read(m)); });
       if (interrupt_requested() || (stop.reached(at.global_step) && at.step_in_epoch < steps_per_epoch)) {
+        summary.last_means = epoch.means(model_, first_step, at.global_step);
         checkpoint(false);
-        summary.last_means = epoch.means();
         progress.finish(job.status(summary.last_means));
         summary.steps = at.global_step;
         summary.interrupted = interrupt_requested();
@@ -197,7 +229,7 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     }
     // The time of the training steps alone: the evaluation is not training.
     const double train_seconds = progress.elapsed_seconds();
-    summary.last_means = epoch.means();
+    summary.last_means = epoch.means(model_, first_step, at.global_step);
     progress.finish("mean " + job.status(summary.last_means));
 
     Metrics row = summary.last_means;

@@ -33,6 +33,21 @@ namespace ng::tools {
 
 using Metrics = std::map<std::string, double>;
 
+// What a step reports: numbers the host knows (a learning rate) and scalars
+// still on the step's device (a loss, a gradient norm). The trainer reads the
+// device ones only when it shows or writes them (a row of metrics.csv every
+// --log-every steps, a redraw of the progress line, an epoch's means), so
+// that on a GPU the host queues the next step while this one runs instead of
+// waiting for it. A job that knows all its numbers returns plain Metrics.
+struct StepMetrics {
+  Metrics host;
+  std::map<std::string, Tensor> device;  // 0-dim tensors
+
+  StepMetrics(Metrics known = {}) : host(std::move(known)) {}  // NOLINT: implicit on purpose
+  bool has(const std::string& name) const { return host.count(name) || device.count(name); }
+  Metrics read() const;  // all of them as numbers (waits for the device)
+};
+
 // The state a checkpoint holds: the model's tensors under their own names,
 // each optimizer's under "optim." + its prefix ("" or "G.", "D."), the
 // exponential moving average's under "ema.".
@@ -65,7 +80,7 @@ class TrainingJob {
 
   // One step; `log_now` when its metrics make a row of metrics.csv. Returns
   // every metric of averaged() and the step row's others.
-  virtual Metrics step(const std::vector<Batch>& batches, int64_t global_step, bool log_now) = 0;
+  virtual StepMetrics step(const std::vector<Batch>& batches, int64_t global_step, bool log_now) = 0;
   // The progress bar's words for a step's metrics or an epoch's means.
   virtual std::string status(const Metrics& metrics) const = 0;
   // After an epoch's steps: evaluation and sample grids. Adds to the epoch's

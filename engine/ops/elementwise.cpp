@@ -229,4 +229,16 @@ Tensor& mul_(Tensor& a, double s) {
   return a;
 }
 
+Tensor& mul_(Tensor& a, const Tensor& b) {
+  check_same_dtype_device("mul_", {a, b});
+  NG_CHECK(broadcast_shapes("mul_", a.shape(), b.shape()) == a.shape(), "mul_: cannot broadcast ",
+           shape_str(b.shape()), " into ", shape_str(a.shape()));
+  check_inplace(a, "mul_");
+  if (a.device().is_cpu())
+    cpu::binary(Binary::mul, a, a, b);
+  else
+    NG_ON_CUDA("mul_", cuda::binary(Binary::mul, a, a, b), a, b);
+  return a;
+}
+
 }  // namespace ng

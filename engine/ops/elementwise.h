@@ -45,6 +45,7 @@ Tensor lt(const Tensor& a, double s);
 // In place, not recorded by autograd (optimizers, running statistics).
 Tensor& add_(Tensor& a, const Tensor& b, double alpha = 1.0);  // a += alpha * b
 Tensor& mul_(Tensor& a, double s);
+Tensor& mul_(Tensor& a, const Tensor& b);  // a *= b, b broadcast to a (a scale held on the device)
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

@@ -161,23 +161,35 @@ void Adam::apply_updates(const std::vector<PendingUpdate>& updates) {
 
 // ---- clipping -------------------------------------------------------------------------
 
-double grad_norm(const std::vector<Tensor>& params) {
+Tensor grad_norm_tensor(const std::vector<Tensor>& params) {
   NoGradGuard no_grad;
-  double total = 0;
-  for (const Tensor& p : params)
-    if (p.grad().defined()) total += sum(square(p.grad())).item();
-  return std::sqrt(total);
+  Tensor total;  // float64, on the gradients' device
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    NG_CHECK(!total.defined() || total.device() == g.device(), "grad_norm: gradients on ", total.device().str(),
+             " and ", g.device().str(), "; the joint norm needs them on one device");
+    const Tensor squares = sum(square(g)).to(DType::f64);
+    total = total.defined() ? total + squares : squares;
+  }
+  return total.defined() ? sqrt(total) : scalar_tensor(0.0, TensorOptions{}.with_dtype(DType::f64));
 }
 
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+double grad_norm(const std::vector<Tensor>& params) { return grad_norm_tensor(params).item(); }
+
+Tensor clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   NoGradGuard no_grad;
-  const double total = grad_norm(params);
-  if (total > max_norm && total > 0) {
-    const double scale = max_norm / (total + 1e-6);  // as PyTorch: max_norm / (norm + 1e-6)
-    for (const Tensor& p : params) {
-      Tensor g = p.grad();
-      if (g.defined()) mul_(g, scale);
-    }
+  const Tensor total = grad_norm_tensor(params);
+  // As PyTorch: max_norm / (norm + 1e-6), applied only above the bound (else 1).
+  const Tensor bound = full_like(total, max_norm);
+  const Tensor scale = where(gt(total, max_norm), bound / (total + 1e-6), full_like(total, 1.0));
+  std::map<DType, Tensor> scale_in;  // the scale rounded once to each gradient dtype
+  for (const Tensor& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    Tensor& s = scale_in[g.dtype()];
+    if (!s.defined()) s = scale.to(g.dtype());
+    mul_(g, s);
   }
   return total;
 }

@@ -94,10 +94,15 @@ inline AdamOptions adamw_options(double lr = 1e-3, double weight_decay = 1e-2) {
   return o;
 }
 
-// The joint L2 norm of the parameters' gradients (those without one count 0).
-double grad_norm(const std::vector<Tensor>& params);
-// Scales all gradients so that their joint L2 norm is at most max_norm;
-// returns the norm before clipping.
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+// The joint L2 norm of the parameters' gradients (those without one count
+// 0) as a float64 scalar on their device, computed there and not read back,
+// so that a training step need not wait for the GPU. Each gradient's sum of
+// squares is taken in its dtype and the sums added in float64.
+Tensor grad_norm_tensor(const std::vector<Tensor>& params);
+double grad_norm(const std::vector<Tensor>& params);  // the same, read back
+// Scales all gradients by max_norm / (norm + 1e-6) where their joint norm is
+// above max_norm (PyTorch's rule), on their device without reading anything
+// back; returns the norm before clipping, as grad_norm_tensor.
+Tensor clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
 }  // namespace ng::optim

@@ -94,11 +94,27 @@ TEST(Optim, ClipGradNorm) {
   Tensor a = zeros({2}).requires_grad_(), b = zeros({1}).requires_grad_();
   a.set_grad(from_vector(std::vector<float>{3, 0}, {2}));
   b.set_grad(from_vector(std::vector<float>{4}, {1}));
-  EXPECT_NEAR(optim::clip_grad_norm({a, b}, 1.0), 5.0, 1e-6);
+  EXPECT_NEAR(optim::clip_grad_norm({a, b}, 1.0).item(), 5.0, 1e-6);
   EXPECT_NEAR(a.grad().to_vector<float>()[0], 0.6, 1e-6);
   EXPECT_NEAR(b.grad().to_vector<float>()[0], 0.8, 1e-6);
-  EXPECT_NEAR(optim::clip_grad_norm({a, b}, 10.0), 1.0, 1e-5);  // below the bound: unchanged
+  EXPECT_NEAR(optim::clip_grad_norm({a, b}, 10.0).item(), 1.0, 1e-5);  // below the bound: unchanged
   EXPECT_NEAR(a.grad().to_vector<float>()[0], 0.6, 1e-6);
+}
+
+// The device-side clip scales exactly as the host rule: by float(max_norm /
+// (norm + 1e-6)) above the bound, and leaves the bits alone at or below it.
+TEST(Optim, ClipGradNormScalesByThePytorchRuleBitForBit) {
+  const Tensor g1 = test::uniform({3, 5}, 90, -2, 2).to(DType::f32), g2 = test::uniform({7}, 91, -2, 2).to(DType::f32);
+  const double norm = std::sqrt(double(sum(square(g1)).item()) + double(sum(square(g2)).item()));
+  for (double max_norm : {0.5, norm, 2 * norm}) {
+    Tensor a = zeros({3, 5}, g1.options()).requires_grad_(), b = zeros({7}, g2.options()).requires_grad_();
+    a.set_grad(g1.clone());
+    b.set_grad(g2.clone());
+    EXPECT_EQ(optim::clip_grad_norm({a, b}, max_norm).item(), norm);
+    const float scale = max_norm < norm ? float(max_norm / (norm + 1e-6)) : 1.0f;
+    EXPECT_EQ(a.grad().to_vector<float>(), (g1 * double(scale)).to_vector<float>()) << "max_norm " << max_norm;
+    EXPECT_EQ(b.grad().to_vector<float>(), (g2 * double(scale)).to_vector<float>()) << "max_norm " << max_norm;
+  }
 }
 
 TEST(Optim, GradNormIsTheJointNormAndLeavesTheGradientsAlone) {
