@@ -1,10 +1,6 @@
 // Adam kernels. Memory-bound: each element reads p, g, m, v and writes p, m,
 // v (28 bytes in float32) for about 15 flops, so the goal is 16-byte accesses
 // and a grid that keeps every SM streaming.
-#include <cstring>
-#include <stdexcept>
-#include <string>
-
 #include "kernels/adam.h"
 #include "kernels/cuda_check.h"
 #include "kernels/four.cuh"
@@ -43,21 +39,19 @@ __global__ void adam_kernel(AdamScalars<T> s, AdamTensor x) {
 
 // One block a chunk; the block's threads stride through it in 4-element groups.
 template <class T>
-__global__ void __launch_bounds__(kAdamThreads) adam_multi_kernel(AdamScalars<T> s, const AdamTensor* tensors,
-                                                                  const AdamChunk* chunks) {
-  const AdamChunk c = chunks[blockIdx.x];
+__global__ void __launch_bounds__(kMultiTensorThreads)
+    adam_multi_kernel(AdamScalars<T> s, const AdamTensor* tensors, const TensorChunk* chunks) {
+  const TensorChunk c = chunks[blockIdx.x];
   const AdamTensor x = tensors[c.tensor];
   const bool vec = all_aligned16<T>(x);
-  const int64_t begin = int64_t(c.index) * kAdamChunk;
-  const int64_t end = begin + kAdamChunk < x.n ? begin + kAdamChunk : x.n;
+  const int64_t begin = int64_t(c.index) * kMultiTensorChunk;
+  const int64_t end = begin + kMultiTensorChunk < x.n ? begin + kMultiTensorChunk : x.n;
   for (int64_t i = begin + 4 * int64_t(threadIdx.x); i < end; i += 4 * int64_t(blockDim.x)) {
     const int count = end - i >= 4 ? 4 : int(end - i);
     adam_four(static_cast<T*>(x.p), static_cast<const T*>(x.g), static_cast<T*>(x.m), static_cast<T*>(x.v), i, count,
               vec, s);
   }
 }
-
-size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 }  // namespace
 
@@ -71,40 +65,17 @@ void launch_adam(ScalarType t, const AdamStep& h, const AdamTensor& x, cudaStrea
   NG_CHECK_LAUNCH("adam_kernel");
 }
 
-std::vector<AdamChunk> adam_chunk_map(const std::vector<AdamTensor>& tensors) {
-  if (tensors.size() > size_t(INT32_MAX)) throw std::invalid_argument("adam_chunk_map: too many tensors");
-  std::vector<AdamChunk> chunks;
-  for (size_t k = 0; k < tensors.size(); ++k) {
-    const int64_t n_chunks = (tensors[k].n + kAdamChunk - 1) / kAdamChunk;
-    if (n_chunks > INT32_MAX)
-      throw std::invalid_argument("adam_chunk_map: a tensor of " + std::to_string(tensors[k].n) + " elements is too big");
-    for (int64_t c = 0; c < n_chunks; ++c) chunks.push_back({int32_t(k), int32_t(c)});
-  }
-  return chunks;
-}
-
-AdamMultiArguments adam_multi_arguments(const std::vector<AdamTensor>& tensors) {
-  const std::vector<AdamChunk> chunks = adam_chunk_map(tensors);
-  if (chunks.size() > size_t(INT32_MAX)) throw std::invalid_argument("adam_multi_arguments: too many chunks");
-  AdamMultiArguments a;
-  a.chunks = int32_t(chunks.size());
-  a.chunks_offset = align_up(tensors.size() * sizeof(AdamTensor), 16);
-  a.bytes.resize(a.chunks_offset + chunks.size() * sizeof(AdamChunk));
-  if (!tensors.empty()) std::memcpy(a.bytes.data(), tensors.data(), tensors.size() * sizeof(AdamTensor));
-  if (!chunks.empty()) std::memcpy(a.bytes.data() + a.chunks_offset, chunks.data(), chunks.size() * sizeof(AdamChunk));
-  return a;
-}
-
-void launch_adam_multi(ScalarType t, const AdamStep& h, const AdamMultiArguments& a, const void* device_arguments,
+void launch_adam_multi(ScalarType t, const AdamStep& h, const MultiTensorArguments& a, const void* device_arguments,
                        cudaStream_t stream) {
   if (a.chunks == 0) return;
   const auto* d_tensors = static_cast<const AdamTensor*>(device_arguments);
   const auto* d_chunks =
-      reinterpret_cast<const AdamChunk*>(static_cast<const unsigned char*>(device_arguments) + a.chunks_offset);
+      reinterpret_cast<const TensorChunk*>(static_cast<const unsigned char*>(device_arguments) + a.chunks_offset);
+  const auto grid = unsigned(a.chunks);
   if (t == ScalarType::f32)
-    adam_multi_kernel<float><<<a.chunks, kAdamThreads, 0, stream>>>(adam_scalars<float>(h), d_tensors, d_chunks);
+    adam_multi_kernel<float><<<grid, kMultiTensorThreads, 0, stream>>>(adam_scalars<float>(h), d_tensors, d_chunks);
   else
-    adam_multi_kernel<double><<<a.chunks, kAdamThreads, 0, stream>>>(adam_scalars<double>(h), d_tensors, d_chunks);
+    adam_multi_kernel<double><<<grid, kMultiTensorThreads, 0, stream>>>(adam_scalars<double>(h), d_tensors, d_chunks);
   NG_CHECK_LAUNCH("adam_multi_kernel");
 }
 

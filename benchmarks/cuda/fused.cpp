@@ -314,9 +314,30 @@ int main(int argc, char** argv) {
       const double bytes = 28.0 * double(total);
       adam_rows.push_back({label + " /per-tensor", shape, bytes, race(multi, per_tensor)});
       adam_rows.push_back({label + " /composite", shape, bytes, race(multi, composite)});
+
+      // The EMA of the same tensors: one launch against the composite
+      // mul_ + add_ a tensor that it replaced (the same bits, checked).
+      std::vector<std::pair<Tensor, Tensor>> averages;
+      for (const cuda::AdamTensors& q : params) averages.emplace_back(q.m, q.p);
+      {
+        Tensor expected = averages.back().first.clone();
+        mul_(expected, 0.999);
+        add_(expected, averages.back().second, 1.0 - 0.999);
+        cuda::ema_update_multi(0.999, averages);
+        check(max_rel_diff(averages.back().first, expected) == 0, "EMA multi-tensor differs from the composite");
+      }
+      auto ema_multi = [&] { cuda::ema_update_multi(0.999, averages); };
+      auto ema_composite = [&] {
+        for (auto& [average, value] : averages) {
+          mul_(average, 0.999);
+          add_(average, value, 1.0 - 0.999);
+        }
+      };
+      const std::string ema_label = "ema" + label.substr(4);  // "ema VAE", "ema large"
+      adam_rows.push_back({ema_label + " /composite", shape, 12.0 * double(total), race(ema_multi, ema_composite)});
     }
-    print_table("Adam, float32, one multi-tensor launch against one launch per tensor and against the composite "
-                "(bytes: p, g, m, v read, p, m, v written)",
+    print_table("Adam and the EMA, float32, one multi-tensor launch against one launch per tensor and against the "
+                "composite (bytes: Adam reads p, g, m, v and writes p, m, v; the EMA reads two and writes one)",
                 "other us", adam_rows, copy_gbps);
 
     if (g_failed) {

@@ -63,6 +63,9 @@ void adam_step(const kernels::AdamStep& s, const Tensor& p, const Tensor& g, con
 // Every parameter of one dtype and device in ONE launch (no CPU twin: the
 // CPU updates parameter by parameter with adam_step).
 void adam_step_multi(const kernels::AdamStep& s, const std::vector<AdamTensors>& params);
+// average = average * decay + value * (1 - decay) for every pair, all of one
+// dtype and device, in ONE launch (the CPU twin, cpu::ema_update, goes pair by pair).
+void ema_update_multi(double decay, const std::vector<std::pair<Tensor, Tensor>>& average_value);
 
 // fused model kernels (engine/cuda/fused.cpp)
 void reparam_forward(const Tensor& z, const Tensor& eps, const Tensor& mu, const Tensor& logvar, bool draw,

@@ -1,12 +1,13 @@
 // Adam on the GPU (kernels/adam.cu): the per-parameter update the CPU twin
 // has, and the multi-tensor update the optimizer uses for all of a step's
-// CUDA parameters at once.
+// CUDA parameters at once; the EMA's multi-tensor update (kernels/ema.cu).
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
 #include "engine/cuda/staging.h"
 #include "engine/cuda/workspace.h"
 #include "engine/error.h"
 #include "kernels/adam.h"
+#include "kernels/ema.h"
 
 namespace ng::cuda {
 
@@ -39,11 +40,32 @@ void adam_step_multi(const kernels::AdamStep& s, const std::vector<cuda::AdamTen
     tensors.push_back(describe(x.p, x.g, x.m, x.v));
   }
   const int device = first.device().index;
-  const kernels::AdamMultiArguments args = kernels::adam_multi_arguments(tensors);
+  const kernels::MultiTensorArguments args = kernels::multi_tensor_arguments(tensors);
   if (args.chunks == 0) return;
   const Tensor ws = workspace(args.bytes.size(), first.device());
   upload_async(ws.raw_data(), args.bytes.data(), args.bytes.size(), device, stream(device));
   kernels::launch_adam_multi(scalar_type(first.dtype()), s, args, ws.raw_data(), stream(device));
+}
+
+void ema_update_multi(double decay, const std::vector<std::pair<Tensor, Tensor>>& average_value) {
+  if (average_value.empty()) return;
+  const Tensor& first = average_value.front().first;
+  std::vector<kernels::EmaTensor> tensors;
+  tensors.reserve(average_value.size());
+  for (const auto& [average, value] : average_value) {
+    NG_CHECK(average.is_contiguous() && value.is_contiguous() && average.shape() == value.shape() &&
+                 average.dtype() == first.dtype() && value.dtype() == first.dtype() &&
+                 average.device() == first.device() && value.device() == first.device(),
+             "cuda::ema_update_multi: every average and value must be contiguous, of one shape, and of the first's ",
+             "dtype and device; got ", shape_str(average.shape()), " and ", shape_str(value.shape()));
+    tensors.push_back({average.raw_data(), value.raw_data(), average.numel()});
+  }
+  const int device = first.device().index;
+  const kernels::MultiTensorArguments args = kernels::multi_tensor_arguments(tensors);
+  if (args.chunks == 0) return;
+  const Tensor ws = workspace(args.bytes.size(), first.device());
+  upload_async(ws.raw_data(), args.bytes.data(), args.bytes.size(), device, stream(device));
+  kernels::launch_ema_multi(scalar_type(first.dtype()), decay, args, ws.raw_data(), stream(device));
 }
 
 }  // namespace ng::cuda

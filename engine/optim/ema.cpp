@@ -4,7 +4,9 @@
 #include <map>
 
 #include "engine/autograd.h"
+#include "engine/cpu/ema.h"
 #include "engine/error.h"
+#include "engine/ops/dispatch.h"
 #include "engine/ops/elementwise.h"
 
 namespace ng::optim {
@@ -27,11 +29,26 @@ void EMA::update(const nn::Module& model) {
   const nn::NamedTensors params = model.named_parameters(), buffers = model.named_buffers();
   NG_CHECK(params.size() == num_params_ && buffers.size() == shadow_.size() - num_params_,
            "EMA: the model's parameters do not match the averaged ones");
+  // One pass a tensor on the CPU; on a GPU one launch for all of a device's
+  // tensors of a dtype. Both give the bits of mul_(s, d); add_(s, p, 1 - d).
+  std::map<std::pair<int, DType>, std::vector<std::pair<Tensor, Tensor>>> on_gpu;
   for (size_t i = 0; i < num_params_; ++i) {
     Tensor& s = shadow_[i].second;
-    mul_(s, d);
-    add_(s, params[i].second, 1.0 - d);
+    const Tensor p = params[i].second.detach();
+    NG_CHECK(s.shape() == p.shape() && s.dtype() == p.dtype() && s.device() == p.device(), "EMA: parameter '",
+             shadow_[i].first, "' is ", shape_str(p.shape()), " ", dtype_name(p.dtype()), " on ", p.device().str(),
+             ", its average ", shape_str(s.shape()), " ", dtype_name(s.dtype()), " on ", s.device().str());
+    if (!p.is_contiguous() || !s.is_contiguous()) {
+      mul_(s, d);
+      add_(s, p, 1.0 - d);
+    } else if (s.device().is_cpu()) {
+      cpu::ema_update(s, p, d);
+    } else {
+      on_gpu[{s.device().index, s.dtype()}].emplace_back(s, p);
+    }
   }
+  for (const auto& [where, group] : on_gpu)
+    NG_ON_CUDA("EMA", cuda::ema_update_multi(d, group), group.front().first);
   for (size_t i = 0; i < buffers.size(); ++i) shadow_[num_params_ + i].second.copy_(buffers[i].second);
   ++updates_;
 }

@@ -126,6 +126,45 @@ TEST(Optim, GradNormIsTheJointNormAndLeavesTheGradientsAlone) {
   EXPECT_EQ(optim::grad_norm({none}), 0.0);
 }
 
+// The EMA's one-pass update gives the bits of the composite it replaced,
+// mul_(s, d); add_(s, p, 1 - d), over warm-up decays, in float32 and float64,
+// for a contiguous parameter (the fused loop) and a strided view (the
+// composite itself).
+TEST(Optim, EmaUpdateIsTheCompositeBitForBit) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    struct Two : nn::Module {
+      Tensor a, b;
+      explicit Two(DType dt)
+          : a(test::uniform({3, 17}, 80, -1, 1).to(dt)), b(test::uniform({5, 4}, 81, -1, 1).to(dt).transpose(0, 1)) {
+        register_parameter("a", a);
+        register_parameter("b", b);
+      }
+    } m(dt);
+    ASSERT_FALSE(m.b.is_contiguous());
+    optim::EMA ema(m, 0.999, /*warmup=*/true);
+    std::vector<Tensor> expected{m.a.detach().clone(), m.b.detach().clone()};
+    for (int step = 0; step < 4; ++step) {
+      {
+        NoGradGuard g;
+        Tensor(m.a).copy_(test::uniform({3, 17}, uint64_t(90 + step), -1, 1).to(dt));
+        Tensor(m.b).copy_(test::uniform({4, 5}, uint64_t(95 + step), -1, 1).to(dt));
+      }
+      const double d = ema.current_decay();
+      for (size_t k = 0; k < 2; ++k) {
+        mul_(expected[k], d);
+        add_(expected[k], k == 0 ? m.a.detach() : m.b.detach(), 1.0 - d);
+      }
+      ema.update(m);
+    }
+    const nn::NamedTensors state = ema.state();
+    for (size_t k = 0; k < 2; ++k) {
+      const Tensor& got = state[k + 1].second;  // after "ema.updates"
+      if (dt == DType::f32) EXPECT_EQ(got.to_vector<float>(), expected[k].to_vector<float>()) << state[k + 1].first;
+      else EXPECT_EQ(got.to_vector<double>(), expected[k].to_vector<double>()) << state[k + 1].first;
+    }
+  }
+}
+
 TEST(Optim, Schedules) {
   optim::Schedule s{optim::Schedule::Kind::cosine, 1.0, 10, 110, 0.1};
   EXPECT_DOUBLE_EQ(s.at(0), 0.1);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/cpu/adam.h"
+#include "engine/cpu/ema.h"
 #include "engine/cpu/fused.h"
 #include "engine/nn/layers.h"
 #include "engine/optim/optimizer.h"
@@ -213,41 +214,43 @@ TEST(CudaAdam, SingleTensorIsBitIdenticalAfterSeveralSteps) {
 #endif
 }
 
-// The multi-tensor launch's chunk map is host code: checked without a GPU.
-// Every element of every tensor must belong to exactly one chunk.
+// The multi-tensor launch's chunk map and argument bytes are host code
+// (kernels/multi_tensor.h): checked without a GPU. Every element of every
+// tensor must belong to exactly one chunk.
 TEST(CudaAdamHost, ChunkMapCoversEveryElementOnce) {
 #ifdef NANOGEN_WITH_CUDA
-  const int64_t sizes[] = {0, 1, kernels::kAdamChunk - 1, kernels::kAdamChunk, kernels::kAdamChunk + 1, 3 * 4096 + 7};
+  constexpr int64_t C = kernels::kMultiTensorChunk;
+  const int64_t sizes[] = {0, 1, C - 1, C, C + 1, 3 * 4096 + 7};
   std::vector<kernels::AdamTensor> tensors;
   for (int64_t n : sizes) tensors.push_back({nullptr, nullptr, nullptr, nullptr, n});
-  const std::vector<kernels::AdamChunk> chunks = kernels::adam_chunk_map(tensors);
+  const std::vector<kernels::TensorChunk> chunks = kernels::chunk_map({std::begin(sizes), std::end(sizes)});
   std::vector<int64_t> covered(std::size(sizes), 0);
   for (size_t b = 0; b < chunks.size(); ++b) {
-    const kernels::AdamChunk c = chunks[b];
+    const kernels::TensorChunk c = chunks[b];
     ASSERT_GE(c.tensor, 0);
     ASSERT_LT(size_t(c.tensor), std::size(sizes));
-    const int64_t begin = int64_t(c.index) * kernels::kAdamChunk;
+    const int64_t begin = int64_t(c.index) * C;
     ASSERT_LT(begin, sizes[c.tensor]) << "an empty chunk for tensor " << c.tensor;
-    covered[size_t(c.tensor)] += std::min(sizes[c.tensor], begin + kernels::kAdamChunk) - begin;
+    covered[size_t(c.tensor)] += std::min(sizes[c.tensor], begin + C) - begin;
     if (b > 0) {  // in order, no repeats: (tensor, index) strictly increasing
-      const kernels::AdamChunk p = chunks[b - 1];
+      const kernels::TensorChunk p = chunks[b - 1];
       EXPECT_TRUE(p.tensor < c.tensor || (p.tensor == c.tensor && p.index + 1 == c.index)) << "chunk " << b;
     }
   }
   for (size_t k = 0; k < std::size(sizes); ++k) EXPECT_EQ(covered[k], sizes[k]) << "tensor " << k;
   // The launch's argument bytes hold the tensors, then the same chunk map.
-  const kernels::AdamMultiArguments args = kernels::adam_multi_arguments(tensors);
+  const kernels::MultiTensorArguments args = kernels::multi_tensor_arguments(tensors);
   ASSERT_EQ(size_t(args.chunks), chunks.size());
   ASSERT_EQ(args.chunks_offset % 16, 0u);
   ASSERT_GE(args.chunks_offset, tensors.size() * sizeof(kernels::AdamTensor));
-  ASSERT_EQ(args.bytes.size(), args.chunks_offset + chunks.size() * sizeof(kernels::AdamChunk));
+  ASSERT_EQ(args.bytes.size(), args.chunks_offset + chunks.size() * sizeof(kernels::TensorChunk));
   for (size_t k = 0; k < tensors.size(); ++k) {
     kernels::AdamTensor t;
     std::memcpy(&t, args.bytes.data() + k * sizeof(t), sizeof(t));
     EXPECT_EQ(t.n, tensors[k].n) << "tensor " << k;
   }
   for (size_t b = 0; b < chunks.size(); ++b) {
-    kernels::AdamChunk c;
+    kernels::TensorChunk c;
     std::memcpy(&c, args.bytes.data() + args.chunks_offset + b * sizeof(c), sizeof(c));
     EXPECT_TRUE(c.tensor == chunks[b].tensor && c.index == chunks[b].index) << "chunk " << b;
   }
@@ -294,6 +297,37 @@ TEST(CudaAdam, MultiTensorIsBitIdenticalAfterSeveralSteps) {
           expect_bitwise<double>(gpu_state[k].v, cpu_state[k].v, "v");
         }
       }
+    }
+  }
+#endif
+}
+
+// The EMA's multi-tensor launch against the CPU twin, tensor by tensor, on
+// sizes around the chunk and misaligned views.
+TEST(CudaEma, MultiTensorIsBitIdenticalAfterSeveralUpdates) {
+  NG_REQUIRE_GPU();
+#ifdef NANOGEN_WITH_CUDA
+  const int64_t sizes[] = {1, 3, 4096, 4097, 8192, 10007, 123457, 5};
+  for (DType dt : {DType::f32, DType::f64}) {
+    std::vector<std::pair<Tensor, Tensor>> cpu_state, gpu_state;
+    for (size_t k = 0; k < std::size(sizes); ++k) {
+      const Tensor a = test::uniform({sizes[k]}, 170 + k, -1, 1, dt);
+      cpu_state.emplace_back(a.clone(), Tensor());
+      gpu_state.emplace_back(on_gpu_view(a, int64_t(k % 3 == 2)), Tensor());
+    }
+    for (int update = 0; update < 3; ++update) {
+      const double decay = 0.9 + 0.03 * update;
+      for (size_t k = 0; k < cpu_state.size(); ++k) {
+        const Tensor v = test::uniform({sizes[k]}, uint64_t(200 * update + k), -1, 1, dt);
+        cpu_state[k].second = v;
+        gpu_state[k].second = on_gpu_view(v, int64_t(k % 2));
+        cpu::ema_update(cpu_state[k].first, v, decay);
+      }
+      cuda::ema_update_multi(decay, gpu_state);
+    }
+    for (size_t k = 0; k < cpu_state.size(); ++k) {
+      if (dt == DType::f32) expect_bitwise<float>(gpu_state[k].first, cpu_state[k].first, "average");
+      else expect_bitwise<double>(gpu_state[k].first, cpu_state[k].first, "average");
     }
   }
 #endif
