@@ -2,12 +2,14 @@
 // PyTorch twins (benchmarks/pytorch/*.py) run on the same machine.
 //
 //   build/bin/bench_train_step [--batch 64] [--threads 2] [--steps 30] [--device cpu] [--model vae|gan|ddpm]
-//                            [--python /usr/bin/python3] [--scripts benchmarks/pytorch] [--pytorch-tf32]
-//                            [--no-pytorch]
+//                            [--python /usr/bin/python3] [--scripts benchmarks/pytorch]
+//                            [--precision auto|fp32|tf32|bf16] [--no-pytorch]
 //
-// On a GPU PyTorch runs with cudnn.benchmark on, and in strict fp32 unless
-// --pytorch-tf32 lets cuDNN and cuBLAS use TF32 tensor cores (PyTorch's
-// default for convolutions).
+// On a GPU PyTorch runs with cudnn.benchmark on. --precision sets both
+// engines' math: fp32 is strict fp32 for both; tf32 (the default on sm_80+,
+// as PyTorch's default for convolutions) lets nanogen's GEMMs and cuDNN and
+// cuBLAS use TF32 tensor cores; bf16 runs nanogen's GEMMs in bf16 against
+// PyTorch in TF32. On the CPU only fp32 (or auto) is accepted.
 //
 // A step is: forward, loss, backward, Adam update, on a fixed random batch.
 // Memory: the peak resident set of the process while the model is built and
@@ -170,7 +172,8 @@ int main(int argc, char** argv) {
   int64_t batch = 64;
   int threads = 2, steps = 30;
   std::string device = "cpu";
-  bool no_pytorch = false, pytorch_tf32 = false;
+  bool no_pytorch = false;
+  std::string precision = "auto";
   std::string scripts = "benchmarks/pytorch";
   // Debian's PyTorch lives in /usr/bin/python3; a python3 earlier on PATH may lack it.
   std::string only, python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
@@ -182,13 +185,26 @@ int main(int argc, char** argv) {
   app.add_option("--model", only, "time only this model (vae, gan, ddpm)");
   app.add_option("--python", python, "the Python with PyTorch (e.g. /usr/bin/python3)")->capture_default_str();
   app.add_option("--scripts", scripts, "the folder of the PyTorch twins")->capture_default_str();
-  app.add_flag("--pytorch-tf32", pytorch_tf32, "let PyTorch use TF32 tensor cores on the GPU (default: strict fp32)");
+  app.add_option("--precision", precision,
+                 "matmul and convolution math on the GPU for both engines: auto (tf32 on sm_80+) | fp32 | tf32 | bf16 "
+                 "(PyTorch races in tf32 then)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
   const Device dev = Device::parse(device);
+  ng::MatmulPrecision math = ng::MatmulPrecision::fp32;
+  try {
+    math = ng::resolve_precision(precision, dev);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 2;
+  }
+  ng::set_matmul_precision(math);
+  const bool pytorch_tf32 = math != ng::MatmulPrecision::fp32;
 
   if (dev.is_cuda())
-    std::printf("PyTorch on the GPU: cudnn.benchmark on, TF32 %s\n", pytorch_tf32 ? "on" : "off (strict fp32)");
+    std::printf("nanogen: %s; PyTorch on the GPU: cudnn.benchmark on, TF32 %s\n", ng::to_string(math),
+                pytorch_tf32 ? "on (matmul and cuDNN)" : "off (strict fp32)");
   std::printf("%-6s %6s %8s %12s %12s %8s %18s %18s\n", "model", "batch", "threads", "nanogen ms", "pytorch ms", "ratio",
               "nanogen peak MiB", "pytorch peak MiB");
   struct Entry {

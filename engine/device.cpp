@@ -24,6 +24,7 @@ Device Device::parse(const std::string& s) {
 #ifndef NANOGEN_WITH_CUDA
 bool cuda_available() { return false; }
 int cuda_device_count() { return 0; }
+int cuda_compute_capability(int) { return 0; }
 #endif
 
 }  // namespace ng

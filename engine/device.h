@@ -32,5 +32,8 @@ struct Device {
 // True when this build has the CUDA backend and a GPU is visible.
 bool cuda_available();
 int cuda_device_count();
+// The compute capability of a visible GPU as 10 * major + minor (90 for an
+// H100); 0 without a CUDA backend.
+int cuda_compute_capability(int device);
 
 }  // namespace ng

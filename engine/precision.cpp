@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "engine/device.h"
 #include "engine/error.h"
 
 namespace ng {
@@ -29,6 +30,25 @@ MatmulPrecision parse_matmul_precision(const std::string& name) {
   if (name == "bf16" || name == "medium") return MatmulPrecision::bf16;
   throw Error("matmul precision: unknown value '" + name +
               "' (expected fp32, tf32 or bf16, or PyTorch's highest, high or medium)");
+}
+
+MatmulPrecision resolve_precision(const std::string& name, const Device& device) {
+  const int capability = device.is_cuda() ? cuda_compute_capability(device.index) : 0;
+  if (name == "auto") return capability >= 80 ? MatmulPrecision::tf32 : MatmulPrecision::fp32;
+  MatmulPrecision p = MatmulPrecision::fp32;
+  try {
+    p = parse_matmul_precision(name);
+  } catch (const Error&) {
+    throw Error("--precision: '" + name +
+                "' is not known; expected auto, fp32, tf32 or bf16 (or PyTorch's highest, high or medium)");
+  }
+  if (p == MatmulPrecision::fp32) return p;
+  NG_CHECK(device.is_cuda(), "--precision ", name, ": tensor-core math needs a CUDA device, and this run is on ",
+           device.str(), ", where matmul and convolutions always compute in fp32; use --precision fp32 (or auto)");
+  NG_CHECK(capability >= 80, "--precision ", name, ": tensor-core tf32/bf16 math needs compute capability 8.0 ",
+           "(Ampere) or newer, and ", device.str(), " has ", capability / 10, ".", capability % 10,
+           "; use --precision fp32 (or auto)");
+  return p;
 }
 
 }  // namespace ng

@@ -17,6 +17,8 @@
 
 #include <string>
 
+#include "engine/device.h"
+
 namespace ng {
 
 enum class MatmulPrecision { fp32, tf32, bf16 };
@@ -29,6 +31,14 @@ const char* to_string(MatmulPrecision p);
 // Parses those names and PyTorch's "highest", "high", "medium"; throws
 // ng::Error naming the accepted values otherwise.
 MatmulPrecision parse_matmul_precision(const std::string& name);
+
+// The precision a run on `device` uses for `name` ("auto", or a name above),
+// checked before any work starts: "auto" is tf32 on a GPU of compute
+// capability 8.0 or newer (PyTorch's default for convolutions) and fp32
+// elsewhere; tf32 and bf16 need such a GPU, and are refused on the CPU (its
+// GEMMs always compute in fp32) and on older GPUs, with an error that says
+// so.
+MatmulPrecision resolve_precision(const std::string& name, const Device& device);
 
 // Sets a precision for a scope and restores the previous one on exit.
 class MatmulPrecisionGuard {

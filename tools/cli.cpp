@@ -26,6 +26,9 @@ void add_common_flags(CLI::App* app, CommonOptions& o) {
   app->add_option("--limit", o.limit, "use only the first N training images (0: all)")->capture_default_str();
   app->add_option("--test-limit", o.test_limit, "use only the first N test images (0: all)")->capture_default_str();
   app->add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
+  app->add_option("--precision", o.precision,
+                  "matmul precision on a GPU: auto (tf32 on sm_80+, fp32 elsewhere) | fp32 | tf32 | bf16")
+      ->capture_default_str();
 }
 
 void add_config_option(CLI::App* app) {

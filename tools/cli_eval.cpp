@@ -18,6 +18,8 @@ void add_eval(CLI::App& app, Commands& commands) {
   cmd->add_option("--batch-size", o->batch_size, "samples per generator call")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the sampling noise and the KID subsets")->capture_default_str();
   cmd->add_option("--device", o->device, "auto | cpu | cuda")->capture_default_str();
+  cmd->add_option("--precision", o->precision, "matmul precision on a GPU: auto | fp32 | tf32 | bf16")
+      ->capture_default_str();
   cmd->add_option("--sampler", o->sampler, "DDPM: ancestral | ddim")->capture_default_str();
   cmd->add_option("--steps", o->steps, "DDPM: sampling steps (0: every timestep)")->capture_default_str();
   cmd->add_option("--eta", o->eta, "DDIM: 0 is deterministic")->capture_default_str();

@@ -12,6 +12,7 @@
 #include "engine/io/atomic_file.h"
 #include "engine/io/image.h"
 #include "engine/nanogen.h"
+#include "engine/precision.h"
 #include "eval/labels.h"
 #include "eval/metrics.h"
 #include "eval/nearest.h"
@@ -121,7 +122,7 @@ Tensor nearest_grid(const Tensor& queries, const Tensor& train_images, const eva
 }  // namespace
 
 json evaluate_run(const std::string& run, const EvalOptions& o) {
-  const Device device = resolve_device(o.device);
+  const Device device = resolve_device(o.device, o.precision);
   std::unique_ptr<EvaluatedModel> model = open_evaluated_model(run, device, o);
   return evaluate_model(*model, run, device, o);
 }
@@ -229,6 +230,7 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
       {"model", config.value("model", "")},
       {"data", data},
       {"device", device.str()},
+      {"precision", to_string(matmul_precision())},
       {"date", utc_now()},
       {"n", o.n},
       {"seed", o.seed},

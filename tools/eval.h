@@ -39,6 +39,7 @@ struct EvalOptions {
   int64_t batch_size = 500;          // samples per generator call
   uint64_t seed = 0;
   std::string device = "auto";
+  std::string precision = "auto";    // matmul precision on a GPU (engine/precision.h)
   std::string sampler = "ddim";      // DDPM: ancestral | ddim
   int64_t steps = 100;               // DDPM: sampling steps (0: every timestep)
   double eta = 0.0;                  // DDIM

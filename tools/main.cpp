@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   sample->add_option("--out", out, "PNG file to write")->capture_default_str();
   sample->add_option("--seed", so.seed, "seed of the sampling noise")->capture_default_str();
   sample->add_option("--device", so.device, "auto | cpu | cuda")->capture_default_str();
+  sample->add_option("--precision", so.precision, "matmul precision on a GPU: auto | fp32 | tf32 | bf16")
+      ->capture_default_str();
   sample->add_option("--sampler", so.sampler, "DDPM: ancestral | ddim")->capture_default_str();
   sample->add_option("--steps", so.steps, "DDPM: sampling steps (0: every timestep)")->capture_default_str();
   sample->add_option("--eta", so.eta, "DDIM: 0 is deterministic")->capture_default_str();

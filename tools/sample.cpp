@@ -16,7 +16,7 @@ Tensor sample_run(const std::string& run, const SampleOptions& options) {
   how.sampler = options.sampler;
   how.steps = options.steps;  // 0: every timestep, for either sampler
   how.eta = options.eta;
-  const std::unique_ptr<EvaluatedModel> model = entry.open(run, resolve_device(options.device), how);
+  const std::unique_ptr<EvaluatedModel> model = entry.open(run, resolve_device(options.device, options.precision), how);
   LazyProgress bar("sampling");
   model->on_step = bar.callback();
   Generator gen(options.seed);

@@ -12,6 +12,7 @@ struct SampleOptions {
   int64_t n = 64;
   uint64_t seed = 0;
   std::string device = "auto";
+  std::string precision = "auto";     // matmul precision on a GPU (engine/precision.h)
   std::string sampler = "ancestral";  // DDPM: ancestral | ddim
   int64_t steps = 0;                  // DDPM: sampling steps (0: all timesteps)
   double eta = 0.0;                   // DDIM: 0 deterministic, 1 ancestral-like

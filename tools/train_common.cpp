@@ -9,6 +9,7 @@
 
 #include "engine/data/datasets.h"
 #include "engine/error.h"
+#include "engine/precision.h"
 #ifdef NANOGEN_WITH_CUDA
 #include "engine/cuda/allocator.h"
 #endif
@@ -20,6 +21,12 @@ Device resolve_device(const std::string& name) {
   const Device d = Device::parse(name);
   NG_CHECK(d.is_cpu() || cuda_available(), "--device ", name,
            ": no GPU is visible (or this build has no CUDA backend); use --device cpu");
+  return d;
+}
+
+Device resolve_device(const std::string& name, const std::string& precision) {
+  const Device d = resolve_device(name);
+  set_matmul_precision(resolve_precision(precision, d));
   return d;
 }
 

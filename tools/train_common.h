@@ -31,15 +31,21 @@ struct CommonOptions {
   int64_t limit = 0;         // use only the first N training images (0: all)
   int64_t test_limit = 0;    // use only the first N test images (0: all)
   int threads = 0;           // CPU threads (0: all cores)
+  std::string precision = "auto";  // auto | fp32 | tf32 | bf16 (engine/precision.h)
 };
 
 // config.json's "common": every option, those missing from an older run's file at their defaults.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CommonOptions, data, device, epochs, max_steps, time_limit,
                                                 batch_size, lr, seed, out, resume, log_every, limit, test_limit,
-                                                threads)
+                                                threads, precision)
 
 // "auto" picks the GPU when one is visible.
 Device resolve_device(const std::string& name);
+// The device as resolve_device finds it, with the process's matmul and
+// convolution precision set for it from --precision (resolve_precision in
+// engine/precision.h: an unknown name, or tf32/bf16 where there are no
+// tensor cores, is an error here, before any work starts).
+Device resolve_device(const std::string& name, const std::string& precision);
 
 // Seeds of the independent random streams of a run, derived from --seed.
 struct Streams {

@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
+#include "engine/precision.h"
 #include "tools/interrupt.h"
 #include "tools/progress.h"
 
@@ -112,13 +113,15 @@ void load_checkpoint_tensors(const CheckpointParts& parts, const NamedTensors& c
 TensorOptions TrainingJob::on_device() const { return TensorOptions{}.with_device(trainer_.device()); }
 
 Trainer::Trainer(std::string model, CommonOptions common)
-    : model_(std::move(model)), common_(std::move(common)), device_(resolve_device(common_.device)),
+    : model_(std::move(model)),
+      common_(std::move(common)),
+      device_(resolve_device(common_.device, common_.precision)),
       run_(common_.out.empty() ? "runs/" + model_ : common_.out, common_.resume), noise_(0) {
   if (common_.out.empty()) common_.out = run_.path();
   if (common_.resume && std::filesystem::exists(run_.file("config.json"))) {
     config_ = run_.read_config();
     check_run_model(config_, run_.path(), model_);
-    // The run's options, but this session's device, length and threads.
+    // The run's options, but this session's device, precision, length and threads.
     const CommonOptions session = common_;
     common_ = config_.at("common").get<CommonOptions>();
     common_.device = session.device;
@@ -126,6 +129,7 @@ Trainer::Trainer(std::string model, CommonOptions common)
     common_.max_steps = session.max_steps;
     common_.time_limit = session.time_limit;
     common_.threads = session.threads;
+    common_.precision = session.precision;
     common_.resume = true;
     resumed_ = true;
   }
@@ -153,7 +157,7 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     config_.update(sections);
     run_.write_config(config_);
     run_.log("training " + what + " on " + train.name + " (" + std::to_string(train.size()) + " images) on " +
-             device_.str());
+             device_.str() + " (" + to_string(matmul_precision()) + ")");
   }
   std::vector<std::string> columns = {"epoch", "step"};
   for (const std::string& c : job.columns()) columns.push_back(c);

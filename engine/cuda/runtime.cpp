@@ -23,6 +23,15 @@ bool cuda_available() {
   return available;
 }
 
+int cuda_compute_capability(int device) {
+  NG_CHECK(device >= 0 && device < cuda_device_count(), "cuda:", device, " does not exist (", cuda_device_count(),
+           " devices)");
+  int major = 0, minor = 0;
+  NG_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  NG_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return 10 * major + minor;
+}
+
 namespace cuda {
 
 cudaStream_t stream(int device) {

@@ -146,6 +146,33 @@ TEST(Tensor, CudaWithoutBackendIsAClearError) {
   EXPECT_THROW(Device::parse("gpu"), Error);
 }
 
+// --precision is resolved against the device before any work: auto is fp32
+// on the CPU, tf32 and bf16 are refused there with the reason, and unknown
+// names list the accepted ones.
+TEST(Precision, ResolvedAgainstTheDevice) {
+  EXPECT_EQ(resolve_precision("auto", Device::cpu()), MatmulPrecision::fp32);
+  EXPECT_EQ(resolve_precision("fp32", Device::cpu()), MatmulPrecision::fp32);
+  EXPECT_EQ(resolve_precision("highest", Device::cpu()), MatmulPrecision::fp32);
+  for (const char* name : {"tf32", "bf16", "high"}) {
+    try {
+      (void)resolve_precision(name, Device::cpu());
+      FAIL() << name << ": expected an error";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(std::string("--precision ") + name), std::string::npos) << m;
+      EXPECT_NE(m.find("CUDA device"), std::string::npos) << m;
+      EXPECT_NE(m.find("cpu"), std::string::npos) << m;
+    }
+  }
+  try {
+    (void)resolve_precision("fp16", Device::cpu());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'fp16'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("fp32, tf32 or bf16"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Tensor, Printing) {
   const std::string s = arange(4).reshape({2, 2}).str();
   EXPECT_NE(s.find("[[0, 1],"), std::string::npos) << s;

@@ -114,6 +114,21 @@ tools::CommonOptions tiny_run(const std::string& out) {
 
 }  // namespace
 
+// A precision the device cannot run stops `nanogen train` before it creates
+// anything.
+TEST(VAETraining, APrecisionTheDeviceLacksIsAnErrorBeforeAnyWork) {
+  const std::string out = temp_run("vae_precision");
+  tools::CommonOptions o = tiny_run(out);
+  o.precision = "tf32";
+  try {
+    tools::train_vae(o, {});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--precision tf32"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 TEST(VAETraining, ShortRunLowersTheLossAndWritesTheRunFolder) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   const std::string out = temp_run("vae_short");
