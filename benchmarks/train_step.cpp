@@ -6,10 +6,11 @@
 //                            [--precision auto|fp32|tf32|bf16] [--no-pytorch]
 //
 // On a GPU PyTorch runs with cudnn.benchmark on. --precision sets both
-// engines' math: fp32 is strict fp32 for both; tf32 (the default on sm_80+,
-// as PyTorch's default for convolutions) lets nanogen's GEMMs and cuDNN and
-// cuBLAS use TF32 tensor cores; bf16 runs nanogen's GEMMs in bf16 against
-// PyTorch in TF32. On the CPU only fp32 (or auto) is accepted.
+// engines' math (engine/precision.h): fp32 is strict fp32 for both; tf32
+// (PyTorch's default for convolutions) lets nanogen's GEMMs and convolutions
+// and cuDNN and cuBLAS use TF32 tensor cores; bf16 runs nanogen's GEMMs in
+// bf16 (its convolutions in tf32) against PyTorch in TF32. auto is what
+// `nanogen train` would use. On the CPU only fp32 (or auto) is accepted.
 //
 // A step is: forward, loss, backward, Adam update, on a fixed random batch.
 // Memory: the peak resident set of the process while the model is built and
@@ -186,7 +187,7 @@ int main(int argc, char** argv) {
   app.add_option("--python", python, "the Python with PyTorch (e.g. /usr/bin/python3)")->capture_default_str();
   app.add_option("--scripts", scripts, "the folder of the PyTorch twins")->capture_default_str();
   app.add_option("--precision", precision,
-                 "matmul and convolution math on the GPU for both engines: auto (tf32 on sm_80+) | fp32 | tf32 | bf16 "
+                 "matmul and convolution math on the GPU for both engines: auto | fp32 | tf32 | bf16 "
                  "(PyTorch races in tf32 then)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

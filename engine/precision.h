@@ -11,8 +11,9 @@
 //
 // The default is exact so that nothing changes numerically behind a user's
 // back; training usually loses nothing with tf32. The setting is process-wide
-// and read when a GEMM is launched. It applies to float32 matmul / bmm /
-// linear on CUDA devices; float64 GEMMs and the CPU always compute exactly.
+// and read when a GEMM or a convolution is launched. It applies to float32
+// matmul / bmm / linear and conv2d on CUDA devices; float64 and the CPU
+// always compute exactly.
 #pragma once
 
 #include <string>
@@ -33,11 +34,13 @@ const char* to_string(MatmulPrecision p);
 MatmulPrecision parse_matmul_precision(const std::string& name);
 
 // The precision a run on `device` uses for `name` ("auto", or a name above),
-// checked before any work starts: "auto" is tf32 on a GPU of compute
-// capability 8.0 or newer (PyTorch's default for convolutions) and fp32
-// elsewhere; tf32 and bf16 need such a GPU, and are refused on the CPU (its
-// GEMMs always compute in fp32) and on older GPUs, with an error that says
-// so.
+// checked before any work starts: "auto" is fp32 (it becomes tf32 on sm_80+,
+// PyTorch's default for convolutions, once the tensor-core convolutions have
+// run on a GPU: see precision.cpp); tf32 and bf16 need a GPU of compute
+// capability 8.0 or newer, and are refused on the CPU (its GEMMs always
+// compute in fp32) and on older GPUs, with an error that says so. Under tf32
+// and bf16 the float32 convolutions' forward and input gradient run on tf32
+// tensor cores (engine/cuda/conv.cpp).
 MatmulPrecision resolve_precision(const std::string& name, const Device& device);
 
 // Sets a precision for a scope and restores the previous one on exit.

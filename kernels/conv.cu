@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "kernels/conv_impl.h"
+#include "kernels/conv_mma.cuh"
 #include "kernels/conv_tile.cuh"
 #include "kernels/cuda_check.h"
 
@@ -106,25 +107,95 @@ __device__ __forceinline__ Phase phase_of(const GatherGemm& p, int z) {
   return f;
 }
 
-// Blocks a multiprocessor should hold: two, except with 8 x 8 outputs a
-// thread, whose 64 accumulators and fragments need about 150 registers
-// (capping them at 128 for two blocks spills).
-constexpr int min_blocks(int tm, int tn) { return tm * tn > 32 ? 1 : 2; }
-
+// The SIMT tiles' epilogue: thread (ty, tx) owns rows owned(ty, i) and
+// columns owned(tx, j) of the tile (kernels/conv_tile.cuh).
 template <class TileT, bool kTransposed>
-__global__ void __launch_bounds__(kThreads, min_blocks(TileT::TM, TileT::TN)) conv_gather_gemm(const GatherGemm p) {
+__device__ __forceinline__ void epilogue_fma(const GatherGemm& p, const Phase& f, const typename TileT::Acc& acc,
+                                             int m0, int n0, int M, int pixels, int ty, int tx) {
   constexpr int BM = TileT::BM, BN = TileT::BN, TM = TileT::TM, TN = TileT::TN;
+  const int out_plane = p.OH * p.OW;
+  float bias[TN];
+#pragma unroll
+  for (int j = 0; j < TN; ++j) {
+    const int n = n0 + owned<BN, TN>(tx, j);
+    bias[j] = p.bias && n < p.N ? p.bias[n] : 0.0f;
+  }
+  if (!kTransposed && TM >= 4 && p.vec_store) {
+    // Rows 4g..4g+3 of this thread are 4 consecutive pixels of one image
+    // (out_plane % 4 == 0 and they start at a multiple of 4): one float4.
+#pragma unroll
+    for (int g = 0; g < TM / 4; ++g) {
+      const int m = m0 + owned<BM, TM>(ty, 4 * g);
+      if (m >= M) continue;
+      const int img = m / pixels;
+      float* o = p.out + img * (p.N * out_plane) + (m - img * pixels);
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const int n = n0 + owned<BN, TN>(tx, j);
+        if (n >= p.N) continue;
+        const float4 v = make_float4(activate(acc[4 * g][j] + bias[j], p.ep), activate(acc[4 * g + 1][j] + bias[j], p.ep),
+                                     activate(acc[4 * g + 2][j] + bias[j], p.ep),
+                                     activate(acc[4 * g + 3][j] + bias[j], p.ep));
+        *reinterpret_cast<float4*>(o + n * out_plane) = v;
+      }
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+      const int m = m0 + owned<BM, TM>(ty, i);
+      if (m >= M) continue;
+      const int img = m / pixels, rest = m - img * pixels, th = rest / f.mw, tw = rest - th * f.mw;
+      float* o = p.out + img * (p.N * out_plane) + (f.orow0 + f.orow_m * th) * p.OW + f.ocol0 + f.ocol_m * tw;
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const int n = n0 + owned<BN, TN>(tx, j);
+        if (n < p.N) o[n * out_plane] = activate(acc[i][j] + bias[j], p.ep);
+      }
+    }
+  }
+}
+
+// The tensor-core tiles' epilogue: each accumulator's row (pixel) and
+// column (channel) from the mma C fragment layout; the 8 lanes of one column
+// group store 8 consecutive pixels.
+template <class TileT>
+__device__ __forceinline__ void epilogue_mma(const GatherGemm& p, const Phase& f, const typename TileT::Acc& acc,
+                                             int m0, int n0, int M, int pixels, int warp, int lane) {
+  const int out_plane = p.OH * p.OW;
+#pragma unroll
+  for (int i = 0; i < TileT::MT; ++i)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int m = m0 + conv_mma::acc_row<TileT>(warp, lane, i, 2 * half);
+      if (m >= M) continue;
+      const int img = m / pixels, rest = m - img * pixels, th = rest / f.mw, tw = rest - th * f.mw;
+      float* o = p.out + img * (p.N * out_plane) + (f.orow0 + f.orow_m * th) * p.OW + f.ocol0 + f.ocol_m * tw;
+#pragma unroll
+      for (int j = 0; j < TileT::NT; ++j)
+#pragma unroll
+        for (int r = 2 * half; r < 2 * half + 2; ++r) {
+          const int n = n0 + conv_mma::acc_col<TileT>(warp, lane, j, r);
+          if (n < p.N) o[n * out_plane] = activate(acc[i][j][r] + (p.bias ? p.bias[n] : 0.0f), p.ep);
+        }
+    }
+}
+
+// TileT: a conv_tile::Tile (fp32 FMAs on CUDA cores, every accumulator
+// summed in k order) or a conv_mma::MmaTile (tf32 tensor cores).
+template <class TileT, bool kTransposed>
+__global__ void __launch_bounds__(kThreads, TileT::kMinBlocks) conv_gather_gemm(const GatherGemm p) {
+  constexpr int BM = TileT::BM, BN = TileT::BN, kRowPad = TileT::kPad;
   constexpr int RA = BM / 32, RB = (BN + 31) / 32;  // elements a thread gathers per step
   static_assert(BM % 32 == 0, "the A gather covers 32 rows a warp");
-  __shared__ __align__(16) float As[kStages][kBK][BM + kPad];
-  __shared__ __align__(16) float Bs[kStages][kBK][BN + kPad];
+  __shared__ __align__(16) float As[kStages][kBK][BM + kRowPad];
+  __shared__ __align__(16) float Bs[kStages][kBK][BN + kRowPad];
 
   const Phase f = phase_of<kTransposed>(p, blockIdx.z);
   const int pixels = f.mh * f.mw, M = p.batch * pixels;
   const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
   if (m0 >= M) return;  // a phase smaller than the grid: the whole block leaves, before any barrier
   const int taps = f.ka * f.kb, K = p.C * taps, steps = (K + kBK - 1) / kBK;
-  const int t = threadIdx.x, lane = t % 32, warp = t / 32, tx = t % TileT::Cols, ty = t / TileT::Cols;
+  const int t = threadIdx.x, lane = t % 32, warp = t / 32;
 
   // A gather: rows m0 + lane + 32r of column k = warp (+ kBK a step); the
   // column's digits are the same for the whole warp. Per row: the src offset
@@ -173,11 +244,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks(TileT::TM, TileT::TN)) co
     advance(kb, step, f.ka, f.kb);
   };
 
-  float acc[TM][TN];
-#pragma unroll
-  for (int i = 0; i < TM; ++i)
-#pragma unroll
-    for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  typename TileT::Acc acc = {};
 
   // Three panels: step s is multiplied while steps s+1 and s+2 load. One
   // group of copies is committed per step (empty past the end), so "all but
@@ -191,51 +258,18 @@ __global__ void __launch_bounds__(kThreads, min_blocks(TileT::TM, TileT::TN)) co
     __syncthreads();  // step s visible to all; every thread is done with step s-1's panel
     if (s + 2 < steps) gather((s + 2) % kStages);  // into step s-1's panel
     commit_copies();
-    tile_product<TileT>(As[s % kStages], Bs[s % kStages], ty, tx, acc);
+    if constexpr (TileT::kMma)
+      conv_mma::panel_product<TileT>(As[s % kStages], Bs[s % kStages], warp, lane, acc);
+    else
+      tile_product<TileT>(As[s % kStages], Bs[s % kStages], t / TileT::Cols, t % TileT::Cols, acc);
   }
 
   // Epilogue: bias, activation, store. A phase with no taps (K == 0) writes
   // just the bias, which is right: no forward pixel reached those dx pixels.
-  const int out_plane = p.OH * p.OW;
-  float bias[TN];
-#pragma unroll
-  for (int j = 0; j < TN; ++j) {
-    const int n = n0 + owned<BN, TN>(tx, j);
-    bias[j] = p.bias && n < p.N ? p.bias[n] : 0.0f;
-  }
-  if (!kTransposed && TM >= 4 && p.vec_store) {
-    // Rows 4g..4g+3 of this thread are 4 consecutive pixels of one image
-    // (out_plane % 4 == 0 and they start at a multiple of 4): one float4.
-#pragma unroll
-    for (int g = 0; g < TM / 4; ++g) {
-      const int m = m0 + owned<BM, TM>(ty, 4 * g);
-      if (m >= M) continue;
-      const int img = m / pixels;
-      float* o = p.out + img * (p.N * out_plane) + (m - img * pixels);
-#pragma unroll
-      for (int j = 0; j < TN; ++j) {
-        const int n = n0 + owned<BN, TN>(tx, j);
-        if (n >= p.N) continue;
-        const float4 v = make_float4(activate(acc[4 * g][j] + bias[j], p.ep), activate(acc[4 * g + 1][j] + bias[j], p.ep),
-                                     activate(acc[4 * g + 2][j] + bias[j], p.ep),
-                                     activate(acc[4 * g + 3][j] + bias[j], p.ep));
-        *reinterpret_cast<float4*>(o + n * out_plane) = v;
-      }
-    }
-  } else {
-#pragma unroll
-    for (int i = 0; i < TM; ++i) {
-      const int m = m0 + owned<BM, TM>(ty, i);
-      if (m >= M) continue;
-      const int img = m / pixels, rest = m - img * pixels, th = rest / f.mw, tw = rest - th * f.mw;
-      float* o = p.out + img * (p.N * out_plane) + (f.orow0 + f.orow_m * th) * p.OW + f.ocol0 + f.ocol_m * tw;
-#pragma unroll
-      for (int j = 0; j < TN; ++j) {
-        const int n = n0 + owned<BN, TN>(tx, j);
-        if (n < p.N) o[n * out_plane] = activate(acc[i][j] + bias[j], p.ep);
-      }
-    }
-  }
+  if constexpr (TileT::kMma)
+    epilogue_mma<TileT>(p, f, acc, m0, n0, M, pixels, warp, lane);
+  else
+    epilogue_fma<TileT, kTransposed>(p, f, acc, m0, n0, M, pixels, t / TileT::Cols, t % TileT::Cols);
 }
 
 int multiprocessors() {
@@ -262,10 +296,27 @@ void launch_tile(const GatherGemm& p, bool transposed, int phases, int max_rows,
 
 // Picks the tile: BN the smallest of 4/16/32/64/128 that covers the output
 // channels (or 128); BM 128 (256 for BN = 4) unless that leaves fewer than
-// two blocks per multiprocessor, then 64. Any tile gives bit-identical
-// results (see kernels/conv_tile.cuh).
+// two blocks per multiprocessor, then 64. Any fp32 tile gives bit-identical
+// results (see kernels/conv_tile.cuh); tf32 has tiles of its own.
 void run_gather_gemm(const GatherGemm& p, bool transposed, int phases, int max_rows, const ConvTuning& tune,
                      cudaStream_t stream) {
+  const auto run = [&](auto tile) { launch_tile<decltype(tile)>(p, transposed, phases, max_rows, stream); };
+  if (tune.math == ConvMath::tf32 && p.N > 16) {
+    // Tensor cores: BN 64 or 128 by the channels, BM 128 unless that leaves
+    // fewer than two blocks per multiprocessor (the 7x7 and 14x14 layers).
+    const int bn = tune.tile_n ? tune.tile_n : p.N <= 64 ? 64 : 128;
+    int bm = tune.tile_m;
+    if (!bm) {
+      const int64_t blocks = int64_t(ceil_div(max_rows, 128)) * ceil_div(p.N, bn) * phases;
+      bm = blocks >= 2 * int64_t(multiprocessors()) ? 128 : 64;
+    }
+    if (bm == 128 && bn == 128) return run(conv_mma::MmaTile<128, 128>{});
+    if (bm == 128 && bn == 64) return run(conv_mma::MmaTile<128, 64>{});
+    if (bm == 64 && bn == 128) return run(conv_mma::MmaTile<64, 128>{});
+    if (bm == 64 && bn == 64) return run(conv_mma::MmaTile<64, 64>{});
+    throw std::invalid_argument("conv2d: no " + std::to_string(bm) + "x" + std::to_string(bn) +
+                                " tf32 tile for the forward / input-gradient kernel (64 or 128 x 64 or 128)");
+  }
   const int bn = tune.tile_n ? tune.tile_n
                  : p.N <= 4  ? 4
                  : p.N <= 16 ? 16
@@ -277,7 +328,6 @@ void run_gather_gemm(const GatherGemm& p, bool transposed, int phases, int max_r
     const int64_t blocks = int64_t(ceil_div(max_rows, 128)) * ceil_div(p.N, bn) * phases;
     bm = bn == 4 ? 256 : bn == 16 || blocks >= 2 * int64_t(multiprocessors()) ? 128 : 64;
   }
-  const auto run = [&](auto tile) { launch_tile<decltype(tile)>(p, transposed, phases, max_rows, stream); };
   if (bm == 128 && bn == 128) return run(Tile<128, 128, 8, 8>{});
   if (bm == 128 && bn == 64) return run(Tile<128, 64, 8, 4>{});
   if (bm == 128 && bn == 32) return run(Tile<128, 32, 8, 2>{});

@@ -40,6 +40,13 @@ template <int BM_, int BN_, int TM_, int TN_>
 struct Tile {
   static constexpr int BM = BM_, BN = BN_, TM = TM_, TN = TN_;
   static constexpr int Cols = BN / TN, Rows = kThreads / Cols;
+  static constexpr bool kMma = false;  // the fp32 FMA product (kernels/conv_mma.cuh: the tensor-core one)
+  static constexpr int kPad = conv_tile::kPad;
+  // Blocks a multiprocessor should hold: two, except with 8 x 8 outputs a
+  // thread, whose 64 accumulators and fragments need about 150 registers
+  // (capping them at 128 for two blocks spills).
+  static constexpr int kMinBlocks = TM * TN > 32 ? 1 : 2;
+  using Acc = float[TM][TN];
   static_assert(Rows * Cols == kThreads && Rows * TM == BM, "a tile's thread grid has 256 threads");
   static_assert((TM == 1 || TM == 2 || TM == 4 || TM == 8) && (TN == 1 || TN == 2 || TN == 4 || TN == 8),
                 "a thread owns 1, 2, 4 or 8 rows and columns");

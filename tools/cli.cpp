@@ -27,7 +27,7 @@ void add_common_flags(CLI::App* app, CommonOptions& o) {
   app->add_option("--test-limit", o.test_limit, "use only the first N test images (0: all)")->capture_default_str();
   app->add_option("--threads", o.threads, "CPU threads (0: all cores)")->capture_default_str();
   app->add_option("--precision", o.precision,
-                  "matmul precision on a GPU: auto (tf32 on sm_80+, fp32 elsewhere) | fp32 | tf32 | bf16")
+                  "matmul and conv math on a GPU: auto (fp32 for now) | fp32 | tf32 | bf16 (tensor cores, sm_80+)")
       ->capture_default_str();
 }
 

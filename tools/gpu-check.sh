@@ -251,8 +251,8 @@ run_bench() {
     tables+=("$table")
   done
   # The race: both engines in strict fp32, then both with TF32 tensor cores
-  # (PyTorch's default for convolutions; ours for matmul, its convolutions
-  # still fp32 SIMT). The CPU of a dry run has only fp32.
+  # (PyTorch's default for convolutions; ours for matmul and the convolutions'
+  # forward and input gradient). The CPU of a dry run has only fp32.
   local race=$work/bench_train_step.txt args
   if [[ $dry_run == 1 ]]; then
     args=(--device cpu --batch 4 --steps 2 --model vae)

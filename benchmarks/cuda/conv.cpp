@@ -1,10 +1,12 @@
-// Our implicit-GEMM convolutions (kernels/conv.h, fp32 on CUDA cores)
-// against cuDNN at its best algorithm (cudnnFind), on every convolution of
-// the three canonical models at batch 128 and a few large shapes:
+// Our implicit-GEMM convolutions (kernels/conv.h) against cuDNN at its best
+// algorithm (cudnnFind), on every convolution of the three canonical models
+// at batch 128 and a few large shapes:
 //
-//   forward, input grad, weight grad   vs cuDNN in FMA math (strict fp32) and
-//                                      in TF32 math (tensor cores, what
-//                                      PyTorch runs by default)
+//   forward, input grad, weight grad   ours fp32 (CUDA cores) vs cuDNN in FMA
+//                                      math (strict fp32); ours tf32 (tensor
+//                                      cores; the weight grad still fp32) vs
+//                                      cuDNN in TF32 math (what PyTorch runs
+//                                      by default)
 //   forward + bias + relu (epilogue)   vs cudnnConvolutionBiasActivationForward (FMA)
 //
 // Method (race.h): validate first (relative error of ours against cuDNN's
@@ -190,15 +192,16 @@ struct ShapeBuffers {
 };
 
 void race_row(const Context& ctx, const ConvShape& shape, const ShapeBuffers& buf, const std::string& pass,
-              const std::string& theirs, bool effective, const Launch& ours, const Launch& reference,
+              const std::string& theirs, bool effective, const Launch& ours, bool ours_tf32, const Launch& reference,
               double error, double bytes) {
   ng::bench::Row row;
   row.shape = shape.name;
-  row.pass = pass;
+  row.pass = pass + (ours_tf32 ? " (ours tf32)" : "");
   row.theirs = theirs;
   row.flops = shape.flops();
   row.bytes = bytes;
-  row.peak_tflops = ctx.table->ceilings().fp32_tflops;  // ours runs fp32 on CUDA cores
+  // Ours is held to the ceiling of the math it ran: fp32 on CUDA cores, or tf32 tensor cores.
+  row.peak_tflops = ours_tf32 ? ctx.table->ceilings().tf32_tflops : ctx.table->ceilings().fp32_tflops;
   row.effective = effective;
   row.error = error;
   const RaceResult r = ng::bench::race(ctx.stream, buf.sets, ctx.samples, ours, reference);
@@ -228,12 +231,15 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
   const auto at = [](const std::vector<DeviceBuffer>& v, int i) { return v[size_t(i)].ptr; };
   const auto sync = [&] { NG_CUDA_CHECK(cudaStreamSynchronize(ctx.stream)); };
 
-  // One pass raced against cuDNN twice, in FMA and in TF32 math, ours
-  // checked against cuDNN's FMA result. find(conv, perf, found) runs the
-  // pass's cudnnFind; run(conv, algo, set, out) runs cuDNN's pass on a set;
-  // ours(set) writes output[set]. Returns the FMA winner, if any.
+  // One pass raced against cuDNN twice: ours in fp32 against cuDNN in FMA
+  // math, then ours in `tf32_math` (tf32 tensor cores for the forward and
+  // input gradient, fp32 for the weight gradient) against cuDNN in TF32
+  // math; ours checked against cuDNN's FMA result. find(conv, perf, found)
+  // runs the pass's cudnnFind; run(conv, algo, set, out) runs cuDNN's pass
+  // on a set; ours(set, math) writes output[set]. Returns the FMA winner.
   const auto race_pass = [&]<class Perf>(const char* pass, std::vector<Perf> perf, const auto& find, const auto& run,
-                                         const Launch& ours, const std::vector<DeviceBuffer>& output, size_t n) {
+                                         const auto& ours, ng::kernels::ConvMath tf32_math,
+                                         const std::vector<DeviceBuffer>& output, size_t n) {
     std::optional<Perf> fma_best;
     double error = NAN;
     for (const CudnnConv* conv : {&fma, &tf32}) {
@@ -248,16 +254,20 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
       }
       const auto algo = best->algo;
       NG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv->conv, best->mathType));  // run what was found
+      const ng::kernels::ConvMath math = is_fma ? ng::kernels::ConvMath::fp32 : tf32_math;
+      const Launch our_pass = [&](int i) { ours(i, math); };
       if (is_fma) {
         fma_best = *best;
         run(fma, algo, 0, reference.ptr);
-        ours(0);
+      }
+      if (fma_best) {  // against cuDNN's FMA result, in both rows
+        our_pass(0);
         sync();
         error = relative_error(output[0].ptr, reference.ptr, n);
       }
       race_row(ctx, shape, buf, pass, std::string("cuDNN ") + algo_name(algo) + " " + math_name(best->mathType),
-               is_effective(algo), ours, [&](int i) { run(*conv, algo, i, output[size_t(i)].ptr); }, error,
-               bx + bw + by);
+               is_effective(algo), our_pass, math == ng::kernels::ConvMath::tf32,
+               [&](int i) { run(*conv, algo, i, output[size_t(i)].ptr); }, error, bx + bw + by);
     }
     return fma_best;
   };
@@ -272,10 +282,13 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
       [&](const CudnnConv& c, auto algo, int i, float* out) {
         c.forward(ctx.handle, algo, ws, ws_limit, at(buf.x, i), at(buf.w, i), out);
       },
-      [&](int i) {
-        ng::kernels::launch_conv2d_forward(f32, g, at(buf.y, i), at(buf.x, i), at(buf.w, i), nullptr, {}, ctx.stream);
+      [&](int i, ng::kernels::ConvMath math) {
+        ng::kernels::ConvTuning tune;
+        tune.math = math;
+        ng::kernels::launch_conv2d_forward(f32, g, at(buf.y, i), at(buf.x, i), at(buf.w, i), nullptr, {}, ctx.stream,
+                                           tune);
       },
-      buf.y, ny);
+      ng::kernels::ConvMath::tf32, buf.y, ny);
   race_pass(
       "input grad", std::vector<cudnnConvolutionBwdDataAlgoPerf_t>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT),
       [&](const CudnnConv& c, auto& perf, int& found) {
@@ -286,11 +299,13 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
       [&](const CudnnConv& c, auto algo, int i, float* out) {
         c.backward_data(ctx.handle, algo, ws, ws_limit, at(buf.dy, i), at(buf.w, i), out);
       },
-      [&](int i) {
+      [&](int i, ng::kernels::ConvMath math) {
+        ng::kernels::ConvTuning tune;
+        tune.math = math;
         ng::kernels::launch_conv2d_input_grad(f32, g, at(buf.dx, i), at(buf.dy, i), at(buf.w, i), nullptr,
-                                              ctx.stream);
+                                              ctx.stream, tune);
       },
-      buf.dx, nx);
+      ng::kernels::ConvMath::tf32, buf.dx, nx);
   race_pass(
       "weight grad", std::vector<cudnnConvolutionBwdFilterAlgoPerf_t>(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT),
       [&](const CudnnConv& c, auto& perf, int& found) {
@@ -302,11 +317,11 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
       [&](const CudnnConv& c, auto algo, int i, float* out) {
         c.backward_filter(ctx.handle, algo, ws, ws_limit, at(buf.x, i), at(buf.dy, i), out);
       },
-      [&](int i) {
+      [&](int i, ng::kernels::ConvMath) {  // fp32 in both rows: no tf32 weight-gradient kernel yet
         ng::kernels::launch_conv2d_weight_grad(f32, g, at(buf.dw, i), at(buf.x, i), at(buf.dy, i), our_ws.ptr,
                                                ctx.stream);
       },
-      buf.dw, nw);
+      ng::kernels::ConvMath::fp32, buf.dw, nw);
 
   // Fused, at the FMA forward winner: our bias + relu epilogue against
   // cuDNN's one-call convolution + bias + activation.
@@ -331,7 +346,7 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
   ours_fused(0);
   sync();
   race_row(ctx, shape, buf, "fwd+bias+relu", "cudnnConvolutionBiasActivationForward " + algo_name(algo) + " fma",
-           is_effective(algo), ours_fused, theirs_fused, relative_error(at(buf.y, 0), reference.ptr, ny),
+           is_effective(algo), ours_fused, false, theirs_fused, relative_error(at(buf.y, 0), reference.ptr, ny),
            bx + bw + by);
   cudnnDestroyActivationDescriptor(act);
 }

@@ -271,6 +271,100 @@ TEST(CudaConv, EveryTileGivesTheSameBits) {
   }
 }
 
+// The tf32 tensor-core forward and input gradient, on every tf32 tile, the
+// automatic choice and through the backend under MatmulPrecision::tf32.
+//
+// Tolerance. Each operand is rounded to tf32 (cvt.rna keeps 10 fraction bits:
+// relative error at most u = 2^-11), so each product a b carries a relative
+// error of at most (1 + u)^2 - 1 < 2^-10 * 1.01; the products are then summed
+// in fp32, n terms, within n * eps32 as for the fp32 kernels. Against the exact
+// value: |got - exact| <= (2^-10 * 1.01 / eps32 + n) * eps32 * sum |a b|, i.e.
+// terms = 2^13 * 1.01 + n in expect_within_bound's units of eps32 = 2^-23.
+// A kernel that skipped the rounding would pass too (it is more accurate);
+// the check that tf32 actually ran is that the result differs from fp32's.
+TEST(CudaConv, Tf32TensorCoresStayWithinTheirBound) {
+  NG_REQUIRE_GPU();
+  const int tiles[][2] = {{0, 0}, {128, 128}, {128, 64}, {64, 128}, {64, 64}};
+  const double rounding = std::ldexp(1.0, 13) * 1.01;
+  const cudaStream_t s = cuda::stream(0);
+  const std::vector<Case> cases = {
+      {3, 64, 28, 28, 64, 3, 3, 1, 1},    // U-Net level 0
+      {3, 128, 14, 14, 128, 3, 3, 1, 1},  // U-Net level 1
+      {3, 256, 7, 7, 128, 3, 3, 1, 1},    // U-Net up path
+      {3, 64, 28, 28, 64, 3, 3, 2, 1},    // U-Net downsample (stride 2)
+      {3, 32, 14, 14, 64, 4, 4, 2, 1},    // VAE encoder 1 / decoder 0
+      {2, 19, 13, 11, 45, 3, 3, 2, 1},    // odd everything
+      {1, 5, 9, 7, 130, 2, 3, 1, 2},      // more channels than a tile, K = 30
+  };
+  uint64_t seed = 3100;
+  for (const Case& c : cases) {
+    const Inputs in = random_inputs(c, seed += 10, DType::f32, true);
+    const Tensor x = gpu(in.x), w = gpu(in.w), b = gpu(in.b), dy = gpu(in.dy);
+    const kernels::ConvGeometry g = c.geometry();
+    const Tensor ey = empty(c.y_shape(), kF64), my = empty(c.y_shape(), kF64);
+    cpu::conv2d_forward(ey, host64(in.x), host64(in.w), host64(in.b), c.stride, c.pad);
+    cpu::conv2d_forward(my, abs(host64(in.x)), abs(host64(in.w)), abs(host64(in.b)), c.stride, c.pad);
+    const Tensor edx = empty(c.x_shape(), kF64), mdx = empty(c.x_shape(), kF64);
+    cpu::conv2d_input_grad(edx, host64(in.dy), host64(in.w), Tensor(), c.stride, c.pad);
+    cpu::conv2d_input_grad(mdx, abs(host64(in.dy)), abs(host64(in.w)), Tensor(), c.stride, c.pad);
+    const double nf = double(c.cin * c.kh * c.kw + 1), nd = double(c.cout * c.kh * c.kw);
+    for (const auto& [tm, tn] : tiles) {
+      kernels::ConvTuning tune{tm, tn, 0};
+      tune.math = kernels::ConvMath::tf32;
+      const Tensor y = test::poisoned(c.y_shape()), dx = test::poisoned(c.x_shape());
+      kernels::launch_conv2d_forward(kernels::ScalarType::f32, g, y.raw_data(), x.raw_data(), w.raw_data(),
+                                     b.raw_data(), {}, s, tune);
+      kernels::launch_conv2d_input_grad(kernels::ScalarType::f32, g, dx.raw_data(), dy.raw_data(), w.raw_data(),
+                                        nullptr, s, tune);
+      const std::string tile = "tf32 tile " + std::to_string(tm) + "x" + std::to_string(tn) + " " + c.str();
+      expect_within_bound(y, ey, my, rounding + nf, "forward " + tile);
+      expect_within_bound(dx, edx, mdx, rounding + nd, "input grad " + tile);
+    }
+    // Through the backend: the precision setting reaches the kernels.
+    const Tensor y32 = test::poisoned(c.y_shape()), ytf = test::poisoned(c.y_shape());
+    cuda::conv2d_forward(y32, x, w, b, c.stride, c.pad);
+    {
+      MatmulPrecisionGuard tf32(MatmulPrecision::tf32);
+      cuda::conv2d_forward(ytf, x, w, b, c.stride, c.pad);
+    }
+    expect_within_bound(ytf, ey, my, rounding + nf, "forward through the backend, tf32 " + c.str());
+    EXPECT_GT(relative_error(ytf, y32), 0.0) << "tf32 gave fp32's bits: the tensor cores did not run " << c.str();
+  }
+}
+
+// The tf32 kernels against cuDNN's with TF32 tensor ops (CUDNN_TENSOR_OP_MATH):
+// both within the tf32 bound of the exact value, hence of each other.
+#if NANOGEN_HAVE_CUDNN
+TEST(CudaConv, Tf32AgreesWithCudnnTensorOps) {
+  NG_REQUIRE_GPU();
+  const double rounding = std::ldexp(1.0, 13) * 1.01;
+  const test::CudnnHandle handle(cuda::stream(0));
+  uint64_t seed = 3300;
+  for (const Case& c : {Case{3, 64, 28, 28, 64, 3, 3, 1, 1}, Case{3, 32, 14, 14, 64, 4, 4, 2, 1},
+                        Case{4, 128, 7, 7, 130, 3, 3, 1, 1}}) {
+    const Inputs in = random_inputs(c, seed += 10, DType::f32, false);
+    const Tensor x = gpu(in.x), w = gpu(in.w);
+    const test::CudnnConv conv(c.geometry(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_OP_MATH);
+    const auto fa = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;  // supported for every shape
+    const size_t bytes = conv.forward_workspace(handle.get(), fa);
+    const Tensor ws = bytes ? empty({int64_t((bytes + 3) / 4)}, kF32.with_device(test::gpu())) : Tensor();
+    const Tensor ref = test::poisoned(c.y_shape()), y = test::poisoned(c.y_shape());
+    conv.forward(handle.get(), fa, ws.defined() ? ws.raw_data() : nullptr, bytes, x.raw_data(), w.raw_data(),
+                 ref.raw_data());
+    {
+      MatmulPrecisionGuard tf32(MatmulPrecision::tf32);
+      cuda::conv2d_forward(y, x, w, Tensor(), c.stride, c.pad);
+    }
+    const Tensor ey = empty(c.y_shape(), kF64), my = empty(c.y_shape(), kF64);
+    cpu::conv2d_forward(ey, host64(in.x), host64(in.w), Tensor(), c.stride, c.pad);
+    cpu::conv2d_forward(my, abs(host64(in.x)), abs(host64(in.w)), Tensor(), c.stride, c.pad);
+    const double n = double(c.cin * c.kh * c.kw);
+    expect_within_bound(ref, ey, my, rounding + n, "cuDNN tf32 forward " + c.str());
+    expect_within_bound(y, host64(ref), my, 2 * (rounding + n), "ours vs cuDNN, tf32 forward " + c.str());
+  }
+}
+#endif
+
 // The split-K weight gradient is reproducible: same inputs, same bits.
 TEST(CudaConv, WeightGradIsDeterministic) {
   NG_REQUIRE_GPU();
