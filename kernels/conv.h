@@ -44,19 +44,19 @@ struct ConvEpilogue {
   float slope = 0.01f;  // leaky_relu only
 };
 
-// The float32 math of the forward and input-gradient kernels: fp32 FMAs on
-// CUDA cores, or tf32 tensor cores (mma.sync m16n8k8: each input rounded to
-// tf32, 10 fraction bits, products accumulated in fp32; PyTorch's default for
-// convolutions). The weight gradient computes in fp32 either way, and so do
-// layers with 16 or fewer output channels (too narrow for an mma tile).
+// The float32 math of the three kernels: fp32 FMAs on CUDA cores, or tf32
+// tensor cores (mma.sync m16n8k8: each input rounded to tf32, 10 fraction
+// bits, products accumulated in fp32; PyTorch's default for convolutions).
+// Products with 16 or fewer columns (one-channel layers) stay fp32: too
+// narrow for an mma tile.
 enum class ConvMath : uint8_t { fp32, tf32 };
 
 // Overrides of the automatic choices, for tests and benchmarks; 0 = automatic.
 // tile_m x tile_n is the output tile of one block (rows: pixels, columns:
 // channels; for the weight grad rows: Cout, columns: Cin*kh*kw):
 //   forward, input grad, fp32: 128x128, 128x64, 128x32, 64x128, 64x64, 64x32, 128x16, 256x4
-//   forward, input grad, tf32: 128x128, 128x64, 64x128, 64x64
-//   weight grad:               128x128, 64x128, 32x128, 64x32, 32x32, 64x16, 32x16, 4x128
+//   weight grad, fp32:         128x128, 64x128, 32x128, 64x32, 32x32, 64x16, 32x16, 4x128
+//   all three, tf32:           128x128, 128x64, 64x128, 64x64
 // splits is the weight grad's split of the N*Ho*Wo reduction. In fp32 no
 // choice changes a result except splits (which changes the summation order).
 struct ConvTuning {

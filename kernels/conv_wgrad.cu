@@ -13,7 +13,8 @@
 // Per step a block gathers kBK pixels: thread t takes pixel t % kBK, the dy
 // values of channels t/kBK + 32r (As) and the x values of patch entries
 // t/kBK + 32r (Bs), so a warp reads 8 consecutive pixels of 4 rows:
-// 32-byte runs.
+// 32-byte runs. The product is fp32 FMAs, or tf32 tensor cores when asked
+// (kernels/conv_mma.cuh: the same panels, eight pixels one mma k-step).
 #include <algorithm>
 #include <climits>
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include <string>
 
 #include "kernels/conv_impl.h"
+#include "kernels/conv_mma.cuh"
 #include "kernels/conv_tile.cuh"
 #include "kernels/cuda_check.h"
 
@@ -45,18 +47,20 @@ struct WgradGemm {
   int steps_per_split;
 };
 
+// TileT: a conv_tile::Tile (fp32 FMAs; all of them built for two blocks an
+// SM) or a conv_mma::MmaTile (tf32 tensor cores).
 template <class TileT>
-__global__ void __launch_bounds__(kThreads, 2) conv_wgrad_gemm(const WgradGemm p) {
-  constexpr int BM = TileT::BM, BN = TileT::BN, TM = TileT::TM, TN = TileT::TN;
+__global__ void __launch_bounds__(kThreads, TileT::kMma ? TileT::kMinBlocks : 2) conv_wgrad_gemm(const WgradGemm p) {
+  constexpr int BM = TileT::BM, BN = TileT::BN, kRowPad = TileT::kPad;
   constexpr int RA = (BM + 31) / 32, RB = (BN + 31) / 32;  // elements a thread gathers per step
-  __shared__ __align__(16) float As[kStages][kBK][BM + kPad];
-  __shared__ __align__(16) float Bs[kStages][kBK][BN + kPad];
+  __shared__ __align__(16) float As[kStages][kBK][BM + kRowPad];
+  __shared__ __align__(16) float Bs[kStages][kBK][BN + kRowPad];
 
   const int taps = p.kh * p.kw, K = p.C * taps, opix = p.OH * p.OW, plane = p.H * p.W;
   const int total = (p.batch * opix + kBK - 1) / kBK;
   const int s0 = min(int(blockIdx.z) * p.steps_per_split, total), s1 = min(s0 + p.steps_per_split, total);
   const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
-  const int t = threadIdx.x, tx = t % TileT::Cols, ty = t / TileT::Cols, kk = t % kBK, q = t / kBK;
+  const int t = threadIdx.x, kk = t % kBK, q = t / kBK;
 
   // dy rows (output channels) and x patch entries this thread gathers.
   int a_ch[RA];
@@ -98,11 +102,7 @@ __global__ void __launch_bounds__(kThreads, 2) conv_wgrad_gemm(const WgradGemm p
     advance(px, step, p.OH, p.OW);
   };
 
-  float acc[TM][TN];
-#pragma unroll
-  for (int i = 0; i < TM; ++i)
-#pragma unroll
-    for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  typename TileT::Acc acc = {};
 
   // The three-panel pipeline of kernels/conv.cu, over this split's steps.
   const int steps = s1 - s0;
@@ -115,18 +115,36 @@ __global__ void __launch_bounds__(kThreads, 2) conv_wgrad_gemm(const WgradGemm p
     __syncthreads();
     if (s + 2 < steps) gather((s + 2) % kStages);
     commit_copies();
-    tile_product<TileT>(As[s % kStages], Bs[s % kStages], ty, tx, acc);
+    if constexpr (TileT::kMma)
+      conv_mma::panel_product<TileT>(As[s % kStages], Bs[s % kStages], t / 32, t % 32, acc);
+    else
+      tile_product<TileT>(As[s % kStages], Bs[s % kStages], t / TileT::Cols, t % TileT::Cols, acc);
   }
 
   float* out = p.out + size_t(blockIdx.z) * p.Cout * K;
+  if constexpr (TileT::kMma) {
+    const int warp = t / 32, lane = t % 32;
 #pragma unroll
-  for (int i = 0; i < TM; ++i) {
-    const int co = m0 + owned<BM, TM>(ty, i);
-    if (co >= p.Cout) continue;
+    for (int i = 0; i < TileT::MT; ++i)
 #pragma unroll
-    for (int j = 0; j < TN; ++j) {
-      const int k = n0 + owned<BN, TN>(tx, j);
-      if (k < K) out[co * K + k] = acc[i][j];
+      for (int j = 0; j < TileT::NT; ++j)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const int co = m0 + conv_mma::acc_row<TileT>(warp, lane, i, r), k = n0 + conv_mma::acc_col<TileT>(warp, lane, j, r);
+          if (co < p.Cout && k < K) out[co * K + k] = acc[i][j][r];
+        }
+  } else {
+    constexpr int TM = TileT::TM, TN = TileT::TN;
+    const int ty = t / TileT::Cols, tx = t % TileT::Cols;
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+      const int co = m0 + owned<BM, TM>(ty, i);
+      if (co >= p.Cout) continue;
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const int k = n0 + owned<BN, TN>(tx, j);
+        if (k < K) out[co * K + k] = acc[i][j];
+      }
     }
   }
 }
@@ -153,9 +171,16 @@ __global__ void __launch_bounds__(256) sum_splits(const float* parts, float* out
 }
 
 struct Plan {
+  bool tf32;
   int bm, bn;
   int splits, steps_per_split;
 };
+
+// tf32 when asked for and the matrix is wide enough both ways for an mma
+// tile (the one-channel layers stay fp32).
+bool uses_tensor_cores(const ConvGeometry& g, const ConvTuning& tune) {
+  return tune.math == ConvMath::tf32 && g.c_out > 16 && g.c_in * g.kh * g.kw > 16;
+}
 
 // The tile: rows (Cout) of 4, 32, 64 or 128, columns (Cin*kh*kw) of 16, 32
 // or 128, the smallest that covers the matrix (thin layers: Cout = 1, or one
@@ -164,9 +189,15 @@ Plan plan(const ConvGeometry& g, const ConvTuning& tune) {
   const int64_t rows = g.c_out, cols = g.c_in * g.kh * g.kw;
   const int64_t steps = (g.batch * g.h_out * g.w_out + kBK - 1) / kBK;
   Plan pl{};
-  pl.bm = tune.tile_m ? tune.tile_m : rows <= 4 ? 4 : rows <= 32 ? 32 : rows <= 64 ? 64 : 128;
-  pl.bn = tune.tile_n ? tune.tile_n : pl.bm == 4 ? 128 : cols <= 16 ? 16 : cols <= 32 ? 32 : 128;
-  if (!tune.tile_m && pl.bn != 128 && pl.bm == 128) pl.bm = 64;  // the thin column tiles come 32 or 64 high
+  pl.tf32 = uses_tensor_cores(g, tune);
+  if (pl.tf32) {  // 64 or 128 each way, the smallest that covers the matrix
+    pl.bm = tune.tile_m ? tune.tile_m : rows <= 64 ? 64 : 128;
+    pl.bn = tune.tile_n ? tune.tile_n : cols <= 64 ? 64 : 128;
+  } else {
+    pl.bm = tune.tile_m ? tune.tile_m : rows <= 4 ? 4 : rows <= 32 ? 32 : rows <= 64 ? 64 : 128;
+    pl.bn = tune.tile_n ? tune.tile_n : pl.bm == 4 ? 128 : cols <= 16 ? 16 : cols <= 32 ? 32 : 128;
+    if (!tune.tile_m && pl.bn != 128 && pl.bm == 128) pl.bm = 64;  // the thin column tiles come 32 or 64 high
+  }
   const int64_t tiles = ceil_div(rows, pl.bm) * int64_t(ceil_div(cols, pl.bn));
   int64_t splits = tune.splits ? tune.splits
                                : std::min((kTargetBlocks + tiles - 1) / tiles,
@@ -206,7 +237,15 @@ void weight_grad_f32(const ConvGeometry& g, float* dw, const float* x, const flo
   p.steps_per_split = pl.steps_per_split;
   const int bm = pl.bm, bn = pl.bn;
   const auto run = [&](auto tile) { launch_tile<decltype(tile)>(p, pl.splits, stream); };
-  if (bm == 128 && bn == 128) run(Tile<128, 128, 8, 8>{});
+  if (pl.tf32) {
+    if (bm == 128 && bn == 128) run(conv_mma::MmaTile<128, 128>{});
+    else if (bm == 128 && bn == 64) run(conv_mma::MmaTile<128, 64>{});
+    else if (bm == 64 && bn == 128) run(conv_mma::MmaTile<64, 128>{});
+    else if (bm == 64 && bn == 64) run(conv_mma::MmaTile<64, 64>{});
+    else
+      throw std::invalid_argument("conv2d_weight_grad: no " + std::to_string(bm) + "x" + std::to_string(bn) +
+                                  " tf32 tile (64 or 128 x 64 or 128)");
+  } else if (bm == 128 && bn == 128) run(Tile<128, 128, 8, 8>{});
   else if (bm == 64 && bn == 128) run(Tile<64, 128, 4, 8>{});
   else if (bm == 32 && bn == 128) run(Tile<32, 128, 2, 8>{});
   else if (bm == 64 && bn == 32) run(Tile<64, 32, 4, 2>{});

@@ -4,9 +4,8 @@
 //
 //   forward, input grad, weight grad   ours fp32 (CUDA cores) vs cuDNN in FMA
 //                                      math (strict fp32); ours tf32 (tensor
-//                                      cores; the weight grad still fp32) vs
-//                                      cuDNN in TF32 math (what PyTorch runs
-//                                      by default)
+//                                      cores) vs cuDNN in TF32 math (what
+//                                      PyTorch runs by default)
 //   forward + bias + relu (epilogue)   vs cudnnConvolutionBiasActivationForward (FMA)
 //
 // Method (race.h): validate first (relative error of ours against cuDNN's
@@ -224,7 +223,10 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
   }
   DeviceBuffer reference(std::max({nx, nw, ny}));
   const auto f32 = ng::kernels::ScalarType::f32;
-  DeviceBuffer our_ws((ng::kernels::conv2d_weight_grad_workspace(f32, g) + 3) / 4);
+  ng::kernels::ConvTuning tf32_tune;
+  tf32_tune.math = ng::kernels::ConvMath::tf32;
+  DeviceBuffer our_ws((std::max(ng::kernels::conv2d_weight_grad_workspace(f32, g),
+                                ng::kernels::conv2d_weight_grad_workspace(f32, g, tf32_tune)) + 3) / 4);
   const CudnnConv fma(g, CUDNN_DATA_FLOAT, CUDNN_FMA_MATH), tf32(g, CUDNN_DATA_FLOAT, CUDNN_TENSOR_OP_MATH);
   void* ws = ctx.workspace->ptr;
   const size_t ws_limit = ctx.workspace_bytes;
@@ -232,14 +234,13 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
   const auto sync = [&] { NG_CUDA_CHECK(cudaStreamSynchronize(ctx.stream)); };
 
   // One pass raced against cuDNN twice: ours in fp32 against cuDNN in FMA
-  // math, then ours in `tf32_math` (tf32 tensor cores for the forward and
-  // input gradient, fp32 for the weight gradient) against cuDNN in TF32
-  // math; ours checked against cuDNN's FMA result. find(conv, perf, found)
+  // math, then ours in tf32 (tensor cores; fp32 still on the one-channel
+  // layers, too narrow for an mma tile) against cuDNN in TF32 math; ours
+  // checked against cuDNN's FMA result. find(conv, perf, found)
   // runs the pass's cudnnFind; run(conv, algo, set, out) runs cuDNN's pass
   // on a set; ours(set, math) writes output[set]. Returns the FMA winner.
   const auto race_pass = [&]<class Perf>(const char* pass, std::vector<Perf> perf, const auto& find, const auto& run,
-                                         const auto& ours, ng::kernels::ConvMath tf32_math,
-                                         const std::vector<DeviceBuffer>& output, size_t n) {
+                                         const auto& ours, const std::vector<DeviceBuffer>& output, size_t n) {
     std::optional<Perf> fma_best;
     double error = NAN;
     for (const CudnnConv* conv : {&fma, &tf32}) {
@@ -254,7 +255,7 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
       }
       const auto algo = best->algo;
       NG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv->conv, best->mathType));  // run what was found
-      const ng::kernels::ConvMath math = is_fma ? ng::kernels::ConvMath::fp32 : tf32_math;
+      const ng::kernels::ConvMath math = is_fma ? ng::kernels::ConvMath::fp32 : ng::kernels::ConvMath::tf32;
       const Launch our_pass = [&](int i) { ours(i, math); };
       if (is_fma) {
         fma_best = *best;
@@ -288,7 +289,7 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
         ng::kernels::launch_conv2d_forward(f32, g, at(buf.y, i), at(buf.x, i), at(buf.w, i), nullptr, {}, ctx.stream,
                                            tune);
       },
-      ng::kernels::ConvMath::tf32, buf.y, ny);
+      buf.y, ny);
   race_pass(
       "input grad", std::vector<cudnnConvolutionBwdDataAlgoPerf_t>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT),
       [&](const CudnnConv& c, auto& perf, int& found) {
@@ -305,7 +306,7 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
         ng::kernels::launch_conv2d_input_grad(f32, g, at(buf.dx, i), at(buf.dy, i), at(buf.w, i), nullptr,
                                               ctx.stream, tune);
       },
-      ng::kernels::ConvMath::tf32, buf.dx, nx);
+      buf.dx, nx);
   race_pass(
       "weight grad", std::vector<cudnnConvolutionBwdFilterAlgoPerf_t>(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT),
       [&](const CudnnConv& c, auto& perf, int& found) {
@@ -317,11 +318,13 @@ void bench_shape(const Context& ctx, const ConvShape& shape) {
       [&](const CudnnConv& c, auto algo, int i, float* out) {
         c.backward_filter(ctx.handle, algo, ws, ws_limit, at(buf.x, i), at(buf.dy, i), out);
       },
-      [&](int i, ng::kernels::ConvMath) {  // fp32 in both rows: no tf32 weight-gradient kernel yet
+      [&](int i, ng::kernels::ConvMath math) {
+        ng::kernels::ConvTuning tune;
+        tune.math = math;
         ng::kernels::launch_conv2d_weight_grad(f32, g, at(buf.dw, i), at(buf.x, i), at(buf.dy, i), our_ws.ptr,
-                                               ctx.stream);
+                                               ctx.stream, tune);
       },
-      ng::kernels::ConvMath::fp32, buf.dw, nw);
+      buf.dw, nw);
 
   // Fused, at the FMA forward winner: our bias + relu epilogue against
   // cuDNN's one-call convolution + bias + activation.

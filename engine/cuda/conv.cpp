@@ -23,10 +23,10 @@ kernels::ConvGeometry geometry(const Tensor& input, const Tensor& weight, const 
 
 const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
-// The process's precision (engine/precision.h) for the float32 forward and
-// input gradient: tf32 tensor cores under tf32, and under bf16 too (there is
-// no bf16 convolution kernel; tf32 is the closer of the two to what was asked
-// and more accurate); float64 always runs exactly.
+// The process's precision (engine/precision.h) for the float32 kernels:
+// tf32 tensor cores under tf32, and under bf16 too (there is no bf16
+// convolution kernel; tf32 is the closer of the two to what was asked and
+// more accurate); float64 always runs exactly.
 kernels::ConvTuning tuning_for(const Tensor& t) {
   kernels::ConvTuning tune;
   if (t.dtype() == DType::f32 && matmul_precision() != MatmulPrecision::fp32) tune.math = kernels::ConvMath::tf32;
@@ -66,11 +66,12 @@ void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int
   const Tensor xc = x.contiguous(), dyc = dy.contiguous();
   const kernels::ConvGeometry g = geometry(x, dw, dy, stride, padding);
   const kernels::ScalarType t = scalar_type(dw.dtype());
-  // Scratch for the split reduction (engine/cuda/workspace.h).
-  const size_t bytes = kernels::conv2d_weight_grad_workspace(t, g);
+  // Scratch for the split reduction (engine/cuda/workspace.h), sized for the same math and tiles.
+  const kernels::ConvTuning tune = tuning_for(dw);
+  const size_t bytes = kernels::conv2d_weight_grad_workspace(t, g, tune);
   const Tensor ws = bytes ? workspace(bytes, dw.device()) : Tensor();
   kernels::launch_conv2d_weight_grad(t, g, dw.raw_data(), xc.raw_data(), dyc.raw_data(),
-                                     ws.defined() ? ws.raw_data() : nullptr, stream(dw.device()));
+                                     ws.defined() ? ws.raw_data() : nullptr, stream(dw.device()), tune);
 }
 
 }  // namespace ng::cuda

@@ -271,8 +271,9 @@ TEST(CudaConv, EveryTileGivesTheSameBits) {
   }
 }
 
-// The tf32 tensor-core forward and input gradient, on every tf32 tile, the
-// automatic choice and through the backend under MatmulPrecision::tf32.
+// The tf32 tensor-core forward, input gradient and weight gradient (with a
+// few split counts), on every tf32 tile, the automatic choice and through the
+// backend under MatmulPrecision::tf32.
 //
 // Tolerance. Each operand is rounded to tf32 (cvt.rna keeps 10 fraction bits:
 // relative error at most u = 2^-11), so each product a b carries a relative
@@ -307,19 +308,33 @@ TEST(CudaConv, Tf32TensorCoresStayWithinTheirBound) {
     const Tensor edx = empty(c.x_shape(), kF64), mdx = empty(c.x_shape(), kF64);
     cpu::conv2d_input_grad(edx, host64(in.dy), host64(in.w), Tensor(), c.stride, c.pad);
     cpu::conv2d_input_grad(mdx, abs(host64(in.dy)), abs(host64(in.w)), Tensor(), c.stride, c.pad);
-    const double nf = double(c.cin * c.kh * c.kw + 1), nd = double(c.cout * c.kh * c.kw);
-    for (const auto& [tm, tn] : tiles) {
-      kernels::ConvTuning tune{tm, tn, 0};
-      tune.math = kernels::ConvMath::tf32;
-      const Tensor y = test::poisoned(c.y_shape()), dx = test::poisoned(c.x_shape());
-      kernels::launch_conv2d_forward(kernels::ScalarType::f32, g, y.raw_data(), x.raw_data(), w.raw_data(),
-                                     b.raw_data(), {}, s, tune);
-      kernels::launch_conv2d_input_grad(kernels::ScalarType::f32, g, dx.raw_data(), dy.raw_data(), w.raw_data(),
-                                        nullptr, s, tune);
-      const std::string tile = "tf32 tile " + std::to_string(tm) + "x" + std::to_string(tn) + " " + c.str();
-      expect_within_bound(y, ey, my, rounding + nf, "forward " + tile);
-      expect_within_bound(dx, edx, mdx, rounding + nd, "input grad " + tile);
-    }
+    const Tensor edw = empty(c.w_shape(), kF64), mdw = empty(c.w_shape(), kF64);
+    cpu::conv2d_weight_grad(edw, host64(in.x), host64(in.dy), c.stride, c.pad);
+    cpu::conv2d_weight_grad(mdw, abs(host64(in.x)), abs(host64(in.dy)), c.stride, c.pad);
+    const double nf = double(c.cin * c.kh * c.kw + 1), nd = double(c.cout * c.kh * c.kw),
+                 nw = double(c.n * c.ho() * c.wo());
+    for (const auto& [tm, tn] : tiles)
+      for (int splits : {0, 1, 3}) {
+        kernels::ConvTuning tune{tm, tn, splits};
+        tune.math = kernels::ConvMath::tf32;
+        const std::string tile = "tf32 tile " + std::to_string(tm) + "x" + std::to_string(tn) + " splits " +
+                                 std::to_string(splits) + " " + c.str();
+        if (splits == 0) {  // the split is the weight gradient's alone
+          const Tensor y = test::poisoned(c.y_shape()), dx = test::poisoned(c.x_shape());
+          kernels::launch_conv2d_forward(kernels::ScalarType::f32, g, y.raw_data(), x.raw_data(), w.raw_data(),
+                                         b.raw_data(), {}, s, tune);
+          kernels::launch_conv2d_input_grad(kernels::ScalarType::f32, g, dx.raw_data(), dy.raw_data(), w.raw_data(),
+                                            nullptr, s, tune);
+          expect_within_bound(y, ey, my, rounding + nf, "forward " + tile);
+          expect_within_bound(dx, edx, mdx, rounding + nd, "input grad " + tile);
+        }
+        const size_t bytes = kernels::conv2d_weight_grad_workspace(kernels::ScalarType::f32, g, tune);
+        const Tensor ws = bytes ? empty({int64_t(bytes / 4)}, kF32.with_device(test::gpu())) : Tensor();
+        const Tensor dw = test::poisoned(c.w_shape());
+        kernels::launch_conv2d_weight_grad(kernels::ScalarType::f32, g, dw.raw_data(), x.raw_data(), dy.raw_data(),
+                                           bytes ? ws.raw_data() : nullptr, s, tune);
+        expect_within_bound(dw, edw, mdw, rounding + nw, "weight grad " + tile);
+      }
     // Through the backend: the precision setting reaches the kernels.
     const Tensor y32 = test::poisoned(c.y_shape()), ytf = test::poisoned(c.y_shape());
     cuda::conv2d_forward(y32, x, w, b, c.stride, c.pad);
@@ -329,6 +344,14 @@ TEST(CudaConv, Tf32TensorCoresStayWithinTheirBound) {
     }
     expect_within_bound(ytf, ey, my, rounding + nf, "forward through the backend, tf32 " + c.str());
     EXPECT_GT(relative_error(ytf, y32), 0.0) << "tf32 gave fp32's bits: the tensor cores did not run " << c.str();
+    const Tensor dw32 = test::poisoned(c.w_shape()), dwtf = test::poisoned(c.w_shape());
+    cuda::conv2d_weight_grad(dw32, x, dy, c.stride, c.pad);
+    {
+      MatmulPrecisionGuard tf32(MatmulPrecision::tf32);
+      cuda::conv2d_weight_grad(dwtf, x, dy, c.stride, c.pad);
+    }
+    expect_within_bound(dwtf, edw, mdw, rounding + nw, "weight grad through the backend, tf32 " + c.str());
+    EXPECT_GT(relative_error(dwtf, dw32), 0.0) << "tf32 weight grad gave fp32's bits " << c.str();
   }
 }
 
