@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "engine/cpu/host_blocks.h"
 #include "engine/error.h"
 #ifdef NANOGEN_WITH_CUDA
 #include "engine/cuda/backend.h"
@@ -21,6 +22,7 @@ namespace {
 // step on 2 threads took 42 ms instead of 35. Up to 32 MiB (glibc's limit
 // for this setting) they now come from the heap, which is kept: the pages
 // are reused warm. Peak memory is unchanged (the same bytes are live).
+// Larger blocks are kept by engine/cpu/host_blocks.h.
 [[maybe_unused]] const bool kHeapKept = [] {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
@@ -62,16 +64,12 @@ void* device_alloc(Device device, size_t nbytes) {
     return p;
 #endif
   }
-  // 64-byte alignment: a cache line, and enough for any vector load.
-  const size_t rounded = (nbytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded ? rounded : 64);
-  if (!p) throw Error("alloc: out of host memory allocating " + std::to_string(nbytes) + " bytes");
-  return p;
+  return cpu::allocate_host(nbytes);
 }
 
-void device_free(Device device, void* ptr, size_t) {
+void device_free(Device device, void* ptr, size_t nbytes) {
   if (device.is_cpu()) {
-    std::free(ptr);
+    cpu::release_host(ptr, nbytes);
     return;
   }
 #ifdef NANOGEN_WITH_CUDA

@@ -1,6 +1,7 @@
 // Tensor storage, views, strides, broadcasting, factories and printing.
 #include <gtest/gtest.h>
 
+#include "engine/cpu/host_blocks.h"
 #include "engine/memory.h"
 #include "engine/nanogen.h"
 #include "support/gradcheck.h"
@@ -171,6 +172,38 @@ TEST(Precision, ResolvedAgainstTheDevice) {
     EXPECT_NE(std::string(e.what()).find("'fp16'"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("fp32, tf32 or bf16"), std::string::npos) << e.what();
   }
+}
+
+// Blocks of 32 MiB and up are kept and reused for the same size; a size
+// without a kept block releases them all first (never more held than the
+// live tensors would need without the cache).
+TEST(HostBlocks, LargeBlocksAreReusedAndReleasedOnAMiss) {
+  const size_t big = size_t(40) << 20, other = size_t(48) << 20;
+  const cpu::HostBlockStats before = cpu::host_block_stats();
+  void* a = cpu::allocate_host(big);
+  cpu::release_host(a, big);
+  EXPECT_EQ(cpu::host_block_stats().blocks, before.blocks + 1);
+  void* b = cpu::allocate_host(big);
+  EXPECT_EQ(b, a) << "the kept block is handed out again";
+  EXPECT_EQ(cpu::host_block_stats().blocks, before.blocks);
+  cpu::release_host(b, big);
+  void* c = cpu::allocate_host(other);  // a miss: the kept block goes
+  EXPECT_EQ(cpu::host_block_stats().blocks, 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(c) % 64, 0u);
+  cpu::release_host(c, other);
+  // Small blocks are not kept.
+  void* d = cpu::allocate_host(1000);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(d) % 64, 0u);
+  cpu::release_host(d, 1000);
+  EXPECT_EQ(cpu::host_block_stats().blocks, 1u);  // c, the only large block since the miss
+  // Tensors go through it: a large tensor freed and made again reuses the block.
+  const void* first = nullptr;
+  {
+    const Tensor t = empty({int64_t(big / 4)});
+    first = t.raw_data();
+  }
+  const Tensor again = empty({int64_t(big / 4)});
+  EXPECT_EQ(again.raw_data(), first);
 }
 
 TEST(Tensor, Printing) {
