@@ -113,12 +113,17 @@ void map(const Tensor& out, F f, const In&... in) {
   for_each_row(plan, [&](const std::array<int64_t, N>& off, int64_t n,
                          const std::array<int64_t, N>& st) {
     T* po = o + off[0];
+    // A copy of f whose address never escapes: the loop may then keep its
+    // captured scalars (a slope, a bound) in registers. Reached through a
+    // reference, they could alias the T stores in the compiler's eyes, and
+    // the loop stayed scalar, reloading them every element.
+    const F fn = f;
     [&]<size_t... K>(std::index_sequence<K...>) {
       std::array<const T*, N - 1> p{(ptrs[K] + off[K + 1])...};
       if (((st[0] == 1) && ... && (st[K + 1] == 1))) {  // all contiguous: let it vectorise
-        for (int64_t i = 0; i < n; ++i) po[i] = f(p[K][i]...);
+        for (int64_t i = 0; i < n; ++i) po[i] = fn(p[K][i]...);
       } else {
-        for (int64_t i = 0; i < n; ++i) po[i * st[0]] = f(p[K][i * st[K + 1]]...);
+        for (int64_t i = 0; i < n; ++i) po[i * st[0]] = fn(p[K][i * st[K + 1]]...);
       }
     }(std::make_index_sequence<N - 1>{});
   });

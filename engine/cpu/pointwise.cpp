@@ -89,6 +89,16 @@ void unary(Unary op, const Tensor& out, const Tensor& a, double p0, double p1) {
       return;
     }
     const T q0 = T(p0), q1 = T(p1);
+    if (op == Unary::leaky_relu && q0 > T(0) && q0 <= T(1)) {
+      // For a slope in (0, 1], x > 0 ? x : x * slope is the larger of x and
+      // x * slope, bit for bit (the product keeps the sign of a zero or an
+      // infinite x; a NaN x fails the comparison and comes through). As a
+      // select the loop vectorises; the branch form stays scalar (GCC will
+      // not make the multiply inside the branch unconditional) on a sign
+      // test that mispredicts half the time: 15 ms of a 192 ms GAN step.
+      map<T>(out, [q0](T x) { const T scaled = x * q0; return scaled > x ? scaled : x; }, a);
+      return;
+    }
     switch (op) {
 #define NG_CASE(name)                                                                              \
   case Unary::name:                                                                                \

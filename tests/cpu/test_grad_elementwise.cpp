@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "engine/nanogen.h"
 #include "support/gradcheck.h"
@@ -94,6 +95,39 @@ TEST(Elementwise, StableAtExtremes) {
   EXPECT_EQ(s[0], 0.0);
   EXPECT_EQ(s[4], 1.0);
   for (double v : sp) EXPECT_FALSE(std::isnan(v));
+}
+
+// On the CPU leaky_relu with a slope in (0, 1] is computed as the larger of x
+// and x * slope (so the loop vectorises); every slope must give the branch
+// form's bits, x > 0 ? x : x * slope,
+// for every input (signed zeros, infinities, NaN, denormals) and slope
+// (including 1, above 1 and negative), in float32 and float64, on a long
+// contiguous tensor (the vector path) and a strided view.
+TEST(Elementwise, LeakyReluIsTheBranchFormBitForBit) {
+  const double specials[] = {0.0, -0.0, 1.0, -1.0, INFINITY, -INFINITY, NAN, 1e-310, -1e-310, 3e38, -3e38};
+  for (DType dt : {DType::f32, DType::f64})
+    for (double slope : {0.2, 0.01, 1.0, 1.5, -0.5, 0.0}) {
+      std::vector<double> v(std::begin(specials), std::end(specials));
+      const std::vector<double> noise = uniform({1000}, 11, -3, 3).to_vector<double>();
+      v.insert(v.end(), noise.begin(), noise.end());
+      const Tensor x = from_vector(v, {int64_t(v.size())}).to(dt);
+      for (const Tensor& in : {x, non_contiguous(x.reshape({1011, 1}).expand({1011, 2})).select(1, 1)}) {
+        const Tensor y = leaky_relu(in, slope);
+        if (dt == DType::f32) {
+          const std::vector<float> xs = in.contiguous().to_vector<float>(), ys = y.to_vector<float>();
+          for (size_t i = 0; i < xs.size(); ++i) {
+            const float want = xs[i] > 0 ? xs[i] : xs[i] * float(slope);
+            ASSERT_EQ(std::memcmp(&ys[i], &want, sizeof want), 0) << xs[i] << " slope " << slope;
+          }
+        } else {
+          const std::vector<double> xs = in.contiguous().to_vector<double>(), ys = y.to_vector<double>();
+          for (size_t i = 0; i < xs.size(); ++i) {
+            const double want = xs[i] > 0 ? xs[i] : xs[i] * slope;
+            ASSERT_EQ(std::memcmp(&ys[i], &want, sizeof want), 0) << xs[i] << " slope " << slope;
+          }
+        }
+      }
+    }
 }
 
 TEST(Elementwise, ComparisonsAndMasks) {
