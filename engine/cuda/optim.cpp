@@ -22,6 +22,19 @@ kernels::AdamTensor describe(const Tensor& p, const Tensor& g, const Tensor& m, 
   return {p.raw_data(), g.raw_data(), m.raw_data(), v.raw_data(), p.numel()};
 }
 
+// A multi-tensor launch (kernels/multi_tensor.h): the tensors' descriptions
+// and chunk map packed, uploaded into device scratch without waiting, then
+// launch(args, device copy). The scratch returns to the allocator when this
+// returns, which is safe: only work queued behind the launch can reuse it.
+template <class TensorT, class Launch>
+void run_multi_tensor(const std::vector<TensorT>& tensors, Device device, const Launch& launch) {
+  const kernels::MultiTensorArguments args = kernels::multi_tensor_arguments(tensors);
+  if (args.chunks == 0) return;
+  const Tensor ws = workspace(args.bytes.size(), device);
+  upload_async(ws.raw_data(), args.bytes.data(), args.bytes.size(), device.index, stream(device));
+  launch(args, ws.raw_data());
+}
+
 }  // namespace
 
 void adam_step(const kernels::AdamStep& s, const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v) {
@@ -39,12 +52,9 @@ void adam_step_multi(const kernels::AdamStep& s, const std::vector<cuda::AdamTen
              dtype_name(first.dtype()), " on ", first.device().str(), "; one launch takes one dtype and device");
     tensors.push_back(describe(x.p, x.g, x.m, x.v));
   }
-  const int device = first.device().index;
-  const kernels::MultiTensorArguments args = kernels::multi_tensor_arguments(tensors);
-  if (args.chunks == 0) return;
-  const Tensor ws = workspace(args.bytes.size(), first.device());
-  upload_async(ws.raw_data(), args.bytes.data(), args.bytes.size(), device, stream(device));
-  kernels::launch_adam_multi(scalar_type(first.dtype()), s, args, ws.raw_data(), stream(device));
+  run_multi_tensor(tensors, first.device(), [&](const kernels::MultiTensorArguments& args, const void* on_device) {
+    kernels::launch_adam_multi(scalar_type(first.dtype()), s, args, on_device, stream(first.device()));
+  });
 }
 
 void ema_update_multi(double decay, const std::vector<std::pair<Tensor, Tensor>>& average_value) {
@@ -60,12 +70,9 @@ void ema_update_multi(double decay, const std::vector<std::pair<Tensor, Tensor>>
              "dtype and device; got ", shape_str(average.shape()), " and ", shape_str(value.shape()));
     tensors.push_back({average.raw_data(), value.raw_data(), average.numel()});
   }
-  const int device = first.device().index;
-  const kernels::MultiTensorArguments args = kernels::multi_tensor_arguments(tensors);
-  if (args.chunks == 0) return;
-  const Tensor ws = workspace(args.bytes.size(), first.device());
-  upload_async(ws.raw_data(), args.bytes.data(), args.bytes.size(), device, stream(device));
-  kernels::launch_ema_multi(scalar_type(first.dtype()), decay, args, ws.raw_data(), stream(device));
+  run_multi_tensor(tensors, first.device(), [&](const kernels::MultiTensorArguments& args, const void* on_device) {
+    kernels::launch_ema_multi(scalar_type(first.dtype()), decay, args, on_device, stream(first.device()));
+  });
 }
 
 }  // namespace ng::cuda

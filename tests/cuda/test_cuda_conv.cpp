@@ -143,6 +143,26 @@ void check_all(const Case& c, uint64_t seed, DType dtype = DType::f32) {
   check_weight_grad(c, in, c.str());
 }
 
+// The exact results of a case's three products and the magnitudes their
+// bounds scale with (the same sums over absolute values), from the CPU
+// kernels in float64 on the float32 inputs. The bias enters the forward only.
+struct Exact {
+  Tensor y, y_mag, dx, dx_mag, dw, dw_mag;
+};
+
+Exact exact_of(const Case& c, const Inputs& in) {
+  Exact e{empty(c.y_shape(), kF64), empty(c.y_shape(), kF64), empty(c.x_shape(), kF64),
+          empty(c.x_shape(), kF64), empty(c.w_shape(), kF64), empty(c.w_shape(), kF64)};
+  const Tensor b = in.b.defined() ? host64(in.b) : Tensor(), b_mag = in.b.defined() ? abs(host64(in.b)) : Tensor();
+  cpu::conv2d_forward(e.y, host64(in.x), host64(in.w), b, c.stride, c.pad);
+  cpu::conv2d_forward(e.y_mag, abs(host64(in.x)), abs(host64(in.w)), b_mag, c.stride, c.pad);
+  cpu::conv2d_input_grad(e.dx, host64(in.dy), host64(in.w), Tensor(), c.stride, c.pad);
+  cpu::conv2d_input_grad(e.dx_mag, abs(host64(in.dy)), abs(host64(in.w)), Tensor(), c.stride, c.pad);
+  cpu::conv2d_weight_grad(e.dw, host64(in.x), host64(in.dy), c.stride, c.pad);
+  cpu::conv2d_weight_grad(e.dw_mag, abs(host64(in.x)), abs(host64(in.dy)), c.stride, c.pad);
+  return e;
+}
+
 // ‖a - b‖ / ‖b‖ over all elements, in float64 on the CPU.
 double relative_error(const Tensor& a, const Tensor& b) {
   const std::vector<double> x = host64(a).to_vector<double>(), y = host64(b).to_vector<double>();
@@ -302,15 +322,8 @@ TEST(CudaConv, Tf32TensorCoresStayWithinTheirBound) {
     const Inputs in = random_inputs(c, seed += 10, DType::f32, true);
     const Tensor x = gpu(in.x), w = gpu(in.w), b = gpu(in.b), dy = gpu(in.dy);
     const kernels::ConvGeometry g = c.geometry();
-    const Tensor ey = empty(c.y_shape(), kF64), my = empty(c.y_shape(), kF64);
-    cpu::conv2d_forward(ey, host64(in.x), host64(in.w), host64(in.b), c.stride, c.pad);
-    cpu::conv2d_forward(my, abs(host64(in.x)), abs(host64(in.w)), abs(host64(in.b)), c.stride, c.pad);
-    const Tensor edx = empty(c.x_shape(), kF64), mdx = empty(c.x_shape(), kF64);
-    cpu::conv2d_input_grad(edx, host64(in.dy), host64(in.w), Tensor(), c.stride, c.pad);
-    cpu::conv2d_input_grad(mdx, abs(host64(in.dy)), abs(host64(in.w)), Tensor(), c.stride, c.pad);
-    const Tensor edw = empty(c.w_shape(), kF64), mdw = empty(c.w_shape(), kF64);
-    cpu::conv2d_weight_grad(edw, host64(in.x), host64(in.dy), c.stride, c.pad);
-    cpu::conv2d_weight_grad(mdw, abs(host64(in.x)), abs(host64(in.dy)), c.stride, c.pad);
+    const Exact e = exact_of(c, in);
+    const Tensor &ey = e.y, &my = e.y_mag, &edx = e.dx, &mdx = e.dx_mag, &edw = e.dw, &mdw = e.dw_mag;
     const double nf = double(c.cin * c.kh * c.kw + 1), nd = double(c.cout * c.kh * c.kw),
                  nw = double(c.n * c.ho() * c.wo());
     for (const auto& [tm, tn] : tiles)
@@ -529,15 +542,8 @@ TEST(CudaConv, AgreesWithCudnn) {
     cuda::conv2d_input_grad(dx, dy, w, Tensor(), c.stride, c.pad);
     cuda::conv2d_weight_grad(dw, x, dy, c.stride, c.pad);
 
-    const Tensor ey = empty(c.y_shape(), kF64), my = empty(c.y_shape(), kF64);
-    cpu::conv2d_forward(ey, host64(in.x), host64(in.w), host64(in.b), c.stride, c.pad);
-    cpu::conv2d_forward(my, abs(host64(in.x)), abs(host64(in.w)), abs(host64(in.b)), c.stride, c.pad);
-    const Tensor edx = empty(c.x_shape(), kF64), mdx = empty(c.x_shape(), kF64);
-    cpu::conv2d_input_grad(edx, host64(in.dy), host64(in.w), Tensor(), c.stride, c.pad);
-    cpu::conv2d_input_grad(mdx, abs(host64(in.dy)), abs(host64(in.w)), Tensor(), c.stride, c.pad);
-    const Tensor edw = empty(c.w_shape(), kF64), mdw = empty(c.w_shape(), kF64);
-    cpu::conv2d_weight_grad(edw, host64(in.x), host64(in.dy), c.stride, c.pad);
-    cpu::conv2d_weight_grad(mdw, abs(host64(in.x)), abs(host64(in.dy)), c.stride, c.pad);
+    const Exact e = exact_of(c, in);
+    const Tensor &ey = e.y, &my = e.y_mag, &edx = e.dx, &mdx = e.dx_mag, &edw = e.dw, &mdw = e.dw_mag;
 
     const double kf = double(c.cin * c.kh * c.kw + 1), kd = double(c.cout * c.kh * c.kw),
                  kw = double(c.n * c.ho() * c.wo());
