@@ -34,6 +34,8 @@ size_t capacity_for(size_t bytes) {
 
 class Staging {
  public:
+  Staging() { slots_.reserve(kMaxSlots); }  // so that a Slot& stays valid while its upload is queued
+
   void upload(void* dst, const void* src, size_t bytes, int device, cudaStream_t stream) {
     std::lock_guard<std::mutex> lock(mutex_);
     Slot& s = free_slot(bytes, device);
@@ -70,10 +72,7 @@ class Staging {
   Slot& free_slot(size_t bytes, int device) {
     for (Slot& s : slots_)
       if (s.device == device && s.capacity >= bytes && done(s)) return s;
-    if (slots_.size() < kMaxSlots) {
-      slots_.reserve(kMaxSlots);  // slots never move: the events and buffers are referenced by address
-      return make(slots_.emplace_back(), bytes, device);
-    }
+    if (slots_.size() < kMaxSlots) return make(slots_.emplace_back(), bytes, device);
     Slot& s = slots_[next_];
     if (s.in_flight) NG_CUDA_CHECK(cudaEventSynchronize(s.copied));
     s.in_flight = false;
