@@ -364,6 +364,8 @@ void check_sizes(const char* op, const ConvGeometry& g) {
   if (g.kh > 1 << 12 || g.kw > 1 << 12 || g.padding < 0 || g.padding > 1 << 12)
     fail("a kernel side or padding above 4096");
   if (g.c_in > 1 << 21 || g.c_out > 1 << 21) fail("more than 2^21 channels");
+  // The weight gradient's column tiles (16 wide at the least) run along gridDim.y.
+  if (g.c_in * g.kh * g.kw > int64_t(65535) * 16) fail("more than 65535 * 16 weights per output channel");
 }
 
 }  // namespace conv_impl

@@ -225,6 +225,10 @@ size_t weight_grad_workspace_f32(const ConvGeometry& g, const ConvTuning& tune) 
 
 void weight_grad_f32(const ConvGeometry& g, float* dw, const float* x, const float* dy, float* workspace,
                      cudaStream_t stream, const ConvTuning& tune) {
+  if (g.batch * g.h_out * g.w_out == 0) {  // an empty reduction: dw = 0 (and the kernel would divide by 0)
+    NG_CUDA_CHECK(cudaMemsetAsync(dw, 0, size_t(g.c_out * g.c_in * g.kh * g.kw) * sizeof(float), stream));
+    return;
+  }
   const Plan pl = plan(g, tune);
   if (pl.splits > 1 && !workspace)
     throw std::invalid_argument("conv2d_weight_grad: a split reduction needs a workspace of " +

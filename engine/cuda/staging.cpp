@@ -4,7 +4,6 @@
 #include <mutex>
 #include <vector>
 
-#include "engine/cuda/runtime.h"
 #include "kernels/cuda_check.h"
 
 namespace ng::cuda {
@@ -41,7 +40,13 @@ class Staging {
     Slot& s = free_slot(bytes, device);
     std::memcpy(s.host, src, bytes);
     NG_CUDA_CHECK(cudaMemcpyAsync(dst, s.host, bytes, cudaMemcpyHostToDevice, stream));
-    NG_CUDA_CHECK(cudaEventRecord(s.copied, stream));
+    const cudaError_t recorded = cudaEventRecord(s.copied, stream);
+    if (recorded != cudaSuccess) {
+      // The copy is queued but nothing marks when it has read the buffer:
+      // wait for it here rather than hand the slot out while it may be read.
+      cudaStreamSynchronize(stream);
+      NG_CUDA_CHECK(recorded);
+    }
     s.in_flight = true;
     next_ = (size_t(&s - slots_.data()) + 1) % kMaxSlots;
   }
@@ -81,15 +86,24 @@ class Staging {
     return make(s, bytes, device);
   }
 
+  // Fills an empty slot. The slot is described only once its buffer and
+  // event both exist: a failure leaves it empty (capacity 0, never chosen)
+  // and the current device as it was.
   static Slot& make(Slot& s, size_t bytes, int device) {
     int current = 0;
     NG_CUDA_CHECK(cudaGetDevice(&current));
     NG_CUDA_CHECK(cudaSetDevice(device));
-    s.capacity = capacity_for(bytes);
-    s.device = device;
-    NG_CUDA_CHECK(cudaMallocHost(&s.host, s.capacity));
-    NG_CUDA_CHECK(cudaEventCreateWithFlags(&s.copied, cudaEventDisableTiming));
-    NG_CUDA_CHECK(cudaSetDevice(current));
+    const size_t capacity = capacity_for(bytes);
+    void* host = nullptr;
+    cudaEvent_t copied = nullptr;
+    cudaError_t e = cudaMallocHost(&host, capacity);
+    if (e == cudaSuccess) e = cudaEventCreateWithFlags(&copied, cudaEventDisableTiming);
+    cudaSetDevice(current);
+    if (e != cudaSuccess) {
+      if (host) cudaFreeHost(host);
+      NG_CUDA_CHECK(e);
+    }
+    s.host = host, s.copied = copied, s.capacity = capacity, s.device = device;
     return s;
   }
 
@@ -118,7 +132,7 @@ void upload_async(void* dst, const void* src, size_t bytes, int device, cudaStre
   if (bytes == 0) return;
   if (bytes > kMaxStagedUpload) {
     NG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
-    synchronize(device);  // the caller's buffer must outlive the copy
+    NG_CUDA_CHECK(cudaStreamSynchronize(stream));  // the caller's buffer must outlive the copy
     return;
   }
   staging().upload(dst, src, bytes, device, stream);

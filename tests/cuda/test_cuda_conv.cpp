@@ -563,6 +563,7 @@ TEST(CudaConv, OversizedProblemsAreClearErrors) {
   const kernels::ConvGeometry huge{1 << 16, 1 << 10, 64, 64, 8, 3, 3, 1, 1, 64, 64};
   const kernels::ConvGeometry wide{1, 1, 20000, 8, 1, 3, 3, 1, 1, 20000, 8};
   const kernels::ConvGeometry strided{1, 1, 600, 600, 1, 1, 1, 300, 0, 2, 2};
+  const kernels::ConvGeometry deep{1, 1 << 17, 4, 4, 1, 3, 3, 1, 1, 4, 4};  // 1.2M weights an output channel
   const auto expect_error = [](const kernels::ConvGeometry& g, const std::string& words) {
     try {
       kernels::launch_conv2d_forward(kernels::ScalarType::f32, g, nullptr, nullptr, nullptr, nullptr, {}, nullptr);
@@ -575,6 +576,7 @@ TEST(CudaConv, OversizedProblemsAreClearErrors) {
   expect_error(huge, "elements is too large");
   expect_error(wide, "image side above 16384");
   expect_error(strided, "stride 300");
+  expect_error(deep, "65535 * 16 weights");
 }
 
 #else
