@@ -39,7 +39,7 @@ MatmulPrecision parse_matmul_precision(const std::string& name);
 // run on a GPU: see precision.cpp); tf32 and bf16 need a GPU of compute
 // capability 8.0 or newer, and are refused on the CPU (its GEMMs always
 // compute in fp32) and on older GPUs, with an error that says so. Under tf32
-// and bf16 the float32 convolutions' forward and input gradient run on tf32
+// and bf16 the float32 convolutions (forward and both gradients) run on tf32
 // tensor cores (engine/cuda/conv.cpp).
 MatmulPrecision resolve_precision(const std::string& name, const Device& device);
 

@@ -107,6 +107,12 @@ __device__ __forceinline__ Phase phase_of(const GatherGemm& p, int z) {
   return f;
 }
 
+// Where GEMM row m (a pixel of this phase) lands in the output, channel 0.
+__device__ __forceinline__ float* output_pixel(const GatherGemm& p, const Phase& f, int m, int pixels) {
+  const int img = m / pixels, rest = m - img * pixels, th = rest / f.mw, tw = rest - th * f.mw;
+  return p.out + img * (p.N * p.OH * p.OW) + (f.orow0 + f.orow_m * th) * p.OW + f.ocol0 + f.ocol_m * tw;
+}
+
 // The SIMT tiles' epilogue: thread (ty, tx) owns rows owned(ty, i) and
 // columns owned(tx, j) of the tile (kernels/conv_tile.cuh).
 template <class TileT, bool kTransposed>
@@ -144,8 +150,7 @@ __device__ __forceinline__ void epilogue_fma(const GatherGemm& p, const Phase& f
     for (int i = 0; i < TM; ++i) {
       const int m = m0 + owned<BM, TM>(ty, i);
       if (m >= M) continue;
-      const int img = m / pixels, rest = m - img * pixels, th = rest / f.mw, tw = rest - th * f.mw;
-      float* o = p.out + img * (p.N * out_plane) + (f.orow0 + f.orow_m * th) * p.OW + f.ocol0 + f.ocol_m * tw;
+      float* o = output_pixel(p, f, m, pixels);
 #pragma unroll
       for (int j = 0; j < TN; ++j) {
         const int n = n0 + owned<BN, TN>(tx, j);
@@ -168,8 +173,7 @@ __device__ __forceinline__ void epilogue_mma(const GatherGemm& p, const Phase& f
     for (int half = 0; half < 2; ++half) {
       const int m = m0 + conv_mma::acc_row<TileT>(warp, lane, i, 2 * half);
       if (m >= M) continue;
-      const int img = m / pixels, rest = m - img * pixels, th = rest / f.mw, tw = rest - th * f.mw;
-      float* o = p.out + img * (p.N * out_plane) + (f.orow0 + f.orow_m * th) * p.OW + f.ocol0 + f.ocol_m * tw;
+      float* o = output_pixel(p, f, m, pixels);
 #pragma unroll
       for (int j = 0; j < TileT::NT; ++j)
 #pragma unroll
@@ -258,10 +262,7 @@ __global__ void __launch_bounds__(kThreads, TileT::kMinBlocks) conv_gather_gemm(
     __syncthreads();  // step s visible to all; every thread is done with step s-1's panel
     if (s + 2 < steps) gather((s + 2) % kStages);  // into step s-1's panel
     commit_copies();
-    if constexpr (TileT::kMma)
-      conv_mma::panel_product<TileT>(As[s % kStages], Bs[s % kStages], warp, lane, acc);
-    else
-      tile_product<TileT>(As[s % kStages], Bs[s % kStages], t / TileT::Cols, t % TileT::Cols, acc);
+    conv_mma::panel_step<TileT>(As[s % kStages], Bs[s % kStages], t, acc);
   }
 
   // Epilogue: bias, activation, store. A phase with no taps (K == 0) writes

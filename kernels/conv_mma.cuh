@@ -15,7 +15,8 @@
 //
 // Warps: 256 threads = 8 warps as 2 (M) x 4 (N); a warp owns a
 // (BM / 2) x (BN / 4) tile = MT x NT mma tiles of 16 x 8, 4 accumulators each.
-// Device code: include from .cu only.
+// panel_step picks this product or the SIMT one by the tile type. Device
+// code: include from .cu only.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +77,18 @@ __device__ __forceinline__ int acc_row(int warp, int lane, int i, int r) {
 template <class TileT>
 __device__ __forceinline__ int acc_col(int warp, int lane, int j, int r) {
   return (warp % 4) * TileT::WarpN + 8 * j + 2 * (lane % 4) + (r & 1);
+}
+
+// One panel pair into the accumulators, by the tile's kind: the tensor-core
+// product, or the SIMT one with thread t at (t / Cols, t % Cols) of its grid.
+template <class TileT>
+__device__ __forceinline__ void panel_step(const float (*As)[TileT::BM + TileT::kPad],
+                                           const float (*Bs)[TileT::BN + TileT::kPad], int t,
+                                           typename TileT::Acc& acc) {
+  if constexpr (TileT::kMma)
+    panel_product<TileT>(As, Bs, t / 32, t % 32, acc);
+  else
+    conv_tile::tile_product<TileT>(As, Bs, t / TileT::Cols, t % TileT::Cols, acc);
 }
 
 }  // namespace ng::kernels::conv_mma

@@ -115,10 +115,7 @@ __global__ void __launch_bounds__(kThreads, TileT::kMma ? TileT::kMinBlocks : 2)
     __syncthreads();
     if (s + 2 < steps) gather((s + 2) % kStages);
     commit_copies();
-    if constexpr (TileT::kMma)
-      conv_mma::panel_product<TileT>(As[s % kStages], Bs[s % kStages], t / 32, t % 32, acc);
-    else
-      tile_product<TileT>(As[s % kStages], Bs[s % kStages], t / TileT::Cols, t % TileT::Cols, acc);
+    conv_mma::panel_step<TileT>(As[s % kStages], Bs[s % kStages], t, acc);
   }
 
   float* out = p.out + size_t(blockIdx.z) * p.Cout * K;

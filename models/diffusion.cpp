@@ -215,21 +215,26 @@ Tensor clean_image(const Tensor& x_t, const Tensor& eps_pred, double x0_from_xt,
   return clip ? clamp(x0, -1.0, 1.0) : x0;
 }
 
+// The ancestral step's mean: the posterior mean at x0_hat.
+Tensor ancestral_mean(const Tensor& x_t, const Tensor& eps_pred, const kernels::PSampleCoefficients<double>& c) {
+  return clean_image(x_t, eps_pred, c.x0_from_xt, c.x0_from_eps, c.clip) * c.mean_x0 + x_t * c.mean_xt;
+}
+
 }  // namespace
 
 Tensor Diffusion::p_mean(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, bool clip) const {
   check_step_shapes("diffusion", x_t, eps_pred);
-  const kernels::PSampleCoefficients<double> c = p_sample_coefficients(t, t_prev, clip);
-  return posterior_mean(clean_image(x_t, eps_pred, c.x0_from_xt, c.x0_from_eps, clip), x_t, t, t_prev);
+  return ancestral_mean(x_t, eps_pred, p_sample_coefficients(t, t_prev, clip));
 }
 
 Tensor Diffusion::p_sample_step(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, const Tensor& z,
                                 bool clip) const {
-  const Tensor mean = p_mean(x_t, eps_pred, t, t_prev, clip);
-  const double sigma = p_sample_coefficients(t, t_prev, clip).sigma;
-  if (sigma == 0) return mean;
+  check_step_shapes("p_sample_step", x_t, eps_pred);
+  const kernels::PSampleCoefficients<double> c = p_sample_coefficients(t, t_prev, clip);
+  const Tensor mean = ancestral_mean(x_t, eps_pred, c);
+  if (c.sigma == 0) return mean;
   check_noise("p_sample_step", z, x_t);
-  return mean + z * sigma;
+  return mean + z * c.sigma;
 }
 
 Tensor Diffusion::ddim_step(const Tensor& x_t, const Tensor& eps_pred, int64_t t, int64_t t_prev, double eta,

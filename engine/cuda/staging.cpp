@@ -51,16 +51,6 @@ class Staging {
     next_ = (size_t(&s - slots_.data()) + 1) % kMaxSlots;
   }
 
-  StagingStats stats() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    StagingStats st;
-    for (const Slot& s : slots_) {
-      st.buffers += 1;
-      st.bytes += s.capacity;
-    }
-    return st;
-  }
-
  private:
   bool done(Slot& s) {
     if (!s.in_flight) return true;
@@ -137,7 +127,5 @@ void upload_async(void* dst, const void* src, size_t bytes, int device, cudaStre
   }
   staging().upload(dst, src, bytes, device, stream);
 }
-
-StagingStats staging_stats() { return staging().stats(); }
 
 }  // namespace ng::cuda

@@ -25,10 +25,4 @@ void upload_async(void* dst, const void* src, size_t bytes, int device, cudaStre
 
 inline constexpr size_t kMaxStagedUpload = size_t(64) << 20;
 
-// Pinned buffers held now, and their bytes (for tests and the benchmarks).
-struct StagingStats {
-  size_t buffers = 0, bytes = 0;
-};
-StagingStats staging_stats();
-
 }  // namespace ng::cuda
