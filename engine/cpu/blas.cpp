@@ -35,11 +35,13 @@ int64_t block_step(const GemmShape& s) {
 }
 
 // The pthread build of OpenBLAS keeps one global thread count: set it to 1
-// before the first call. (The OpenMP build reads the calling thread's OpenMP
-// thread count at every call instead; see OneThread.)
+// before the first call. The OpenMP build reads the calling thread's OpenMP
+// thread count at every call instead (see OneThread), and must not be told:
+// its openblas_set_num_threads(1) calls omp_set_num_threads(1), which would
+// leave the engine's own loops on one thread for the rest of the process.
 void make_library_serial() {
   static const bool done = [] {
-    openblas_set_num_threads(1);
+    if (openblas_get_parallel() != 2) openblas_set_num_threads(1);
     return true;
   }();
   (void)done;

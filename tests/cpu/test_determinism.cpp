@@ -139,11 +139,21 @@ TEST(Determinism, DISABLED_ChildPrintsItsBits) {
               (unsigned long long)step);
 }
 
-// The line the child printed, or "" when it printed none.
-std::string run_child(const std::string& env) {
+// Run by AProductLeavesTheThreadCountAlone below in a child process: a
+// product as the first op of the process, from outside any parallel region.
+TEST(Determinism, DISABLED_ChildPrintsItsThreadCountAroundAProduct) {
+  const int before = omp_get_max_threads();
+  Generator gen(5);
+  const uint64_t product = bits_hash(matmul(randn({256, 256}, gen), randn({256, 256}, gen)));
+  std::printf("BITS threads_before=%d threads_after=%d product=%016llx\n", before, omp_get_max_threads(),
+              (unsigned long long)product);
+}
+
+// The line the child (the test `child`) printed, or "" when it printed none.
+std::string run_child(const std::string& env, const std::string& child = "DISABLED_ChildPrintsItsBits") {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   const std::string command = "env " + env + " '" + self +
-                              "' --gtest_also_run_disabled_tests --gtest_filter=Determinism.DISABLED_ChildPrintsItsBits";
+                              "' --gtest_also_run_disabled_tests --gtest_filter=Determinism." + child;
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) return "";
   std::string line, found;
@@ -179,6 +189,19 @@ TEST(Determinism, AFreshProcessComputesTheSameBitsFirstAndLaterWhateverTheThread
     if (reference.empty()) reference = bits;
     EXPECT_EQ(bits, reference) << "env " << env << " gave " << line;
   }
+}
+
+// No product may change the engine's thread count. (Told to run serially
+// through openblas_set_num_threads, the OpenMP build of OpenBLAS once set
+// the calling thread's OpenMP count to 1 for good: `--threads 2` then ran
+// every op after the first product on one thread.)
+TEST(Determinism, AProductLeavesTheThreadCountAlone) {
+  const std::string line = run_child("-u OPENBLAS_NUM_THREADS OMP_NUM_THREADS=2",
+                                     "DISABLED_ChildPrintsItsThreadCountAroundAProduct");
+  ASSERT_FALSE(line.empty()) << "the child printed no BITS line";
+  const auto counts = fields(line);
+  EXPECT_EQ(counts.at("threads_before"), "2");
+  EXPECT_EQ(counts.at("threads_after"), "2");
 }
 
 }  // namespace
