@@ -201,8 +201,8 @@ T* scratch(int slot, int64_t n) {
 }
 
 // 3x3, stride 1, padding 1 (an output of the input's size): Winograd's
-// F(2x2, 3x3) (engine/cpu/winograd.h) for the forward and the input gradient;
-// im2col + GEMM for every other shape and for the weight gradient.
+// F(2x2, 3x3) (engine/cpu/winograd.h) for all three kernels; im2col + GEMM
+// for every other shape.
 bool use_winograd(const Geometry& g) {
   return g.kh == 3 && g.kw == 3 && g.stride == 1 && g.padding == 1 && g.h_out == g.h && g.w_out == g.w;
 }
@@ -280,6 +280,10 @@ void weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int64_t st
   if (dy.numel() == 0 || dw.numel() == 0) return;
   const Tensor xc = x.contiguous(), dyc = dy.contiguous();
   const T *xp = xc.data<T>(), *dyp = dyc.data<T>();
+  if (use_winograd(g)) {
+    winograd_conv3x3_weight_grad(xp, dyp, dwp, g.batch, g.c_in, g.c_out, g.h, g.w);
+    return;
+  }
   const int64_t K = g.patch(), P = g.pixels(), chunk = chunk_size(g);
   T* col = scratch<T>(0, K * chunk * P);
   T* rows = scratch<T>(1, chunk > 1 ? g.c_out * chunk * P : 0);

@@ -10,10 +10,38 @@ namespace ng::cpu {
 
 namespace {
 
-// Images go through in chunks whose transformed tiles (16 planes of
-// channels x tiles) stay under this many elements: wide products for BLAS,
-// bounded scratch. (At [64,64,28,28]: 2^21 beat 2^19 and 2^23.)
-constexpr int64_t kChunkElements = int64_t(1) << 21;
+// Below this many multiply-adds a forward runs on the calling thread alone.
+constexpr int64_t kParallelWork = int64_t(1) << 18;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+template <class T>
+std::unique_ptr<T[]> buffer(int64_t n) {
+  return std::make_unique_for_overwrite<T[]>(size_t(std::max<int64_t>(n, 1)));
+}
+
+// The 2x2 output tiles of an H x W image, numbered across the whole batch:
+// tile t of image n is column n * per_image + t of the transformed matrices.
+struct TileGrid {
+  int64_t H, W;
+  int64_t across() const { return (W + 1) / 2; }
+  int64_t per_image() const { return (H + 1) / 2 * across(); }
+};
+
+// Where one tile's 4x4 input window starts: its image, and the input pixel
+// (row, col) at its top left (one pixel up and left of the output tile, so
+// -1 on the first row or column).
+struct Window {
+  int64_t image, row, col;
+};
+
+// The windows of columns [first, first + count).
+void windows_of(const TileGrid& g, int64_t first, int64_t count, Window* out) {
+  for (int64_t j = 0; j < count; ++j) {
+    const int64_t t = (first + j) % g.per_image(), image = (first + j) / g.per_image();
+    out[j] = {image, (t / g.across()) * 2 - 1, (t % g.across()) * 2 - 1};
+  }
+}
 
 // U = G g G^T for one 3x3 filter g (row-major), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
 template <class T>
@@ -33,110 +61,218 @@ void filter_transform(const T* g, T u[16]) {
   }
 }
 
+// The adjoint: g = G^T u G for a 4x4 gradient u, giving the 3x3 filter's.
 template <class T>
-std::unique_ptr<T[]> buffer(int64_t n) {
-  return std::make_unique_for_overwrite<T[]>(size_t(std::max<int64_t>(n, 1)));
-}
-
-// V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], for every tile of
-// one plane (H x W) into v (16 planes of `stride` elements, tile t of this
-// plane at column `first + t`). A band of four zero-padded input rows is
-// copied first, so the tile loop needs no bounds tests.
-template <class T>
-void input_tiles(const T* plane, int64_t H, int64_t W, T* v, int64_t stride, int64_t first) {
-  const int64_t th = (H + 1) / 2, tw = (W + 1) / 2, width = 2 * tw + 2;
-  std::vector<T> band(size_t(4 * width));
-  for (int64_t ty = 0; ty < th; ++ty) {
-    for (int i = 0; i < 4; ++i) {  // input rows 2 ty - 1 .. 2 ty + 2, columns -1 .. 2 tw
-      const int64_t r = ty * 2 - 1 + i;
-      T* b = band.data() + i * width;
-      for (int64_t j = 0; j < width; ++j) b[j] = r >= 0 && r < H && j >= 1 && j <= W ? plane[r * W + j - 1] : T(0);
-    }
-    const T *b0 = band.data(), *b1 = b0 + width, *b2 = b1 + width, *b3 = b2 + width;
-    for (int64_t tx = 0; tx < tw; ++tx) {
-      const int64_t o = tx * 2;
-      T t[4][4];  // B^T d
-      for (int j = 0; j < 4; ++j) {
-        t[0][j] = b0[o + j] - b2[o + j];
-        t[1][j] = b1[o + j] + b2[o + j];
-        t[2][j] = b2[o + j] - b1[o + j];
-        t[3][j] = b1[o + j] - b3[o + j];
-      }
-      T* dst = v + first + ty * tw + tx;
-      for (int i = 0; i < 4; ++i) {  // (B^T d) B
-        dst[(i * 4 + 0) * stride] = t[i][0] - t[i][2];
-        dst[(i * 4 + 1) * stride] = t[i][1] + t[i][2];
-        dst[(i * 4 + 2) * stride] = t[i][2] - t[i][1];
-        dst[(i * 4 + 3) * stride] = t[i][1] - t[i][3];
-      }
-    }
+void filter_transform_adjoint(const T u[16], T* g) {
+  T t[3][4];  // G^T u
+  for (int j = 0; j < 4; ++j) {
+    const T u0 = u[j], u1 = u[4 + j], u2 = u[8 + j], u3 = u[12 + j];
+    t[0][j] = u0 + (u1 + u2) * T(0.5);
+    t[1][j] = (u1 - u2) * T(0.5);
+    t[2][j] = (u1 + u2) * T(0.5) + u3;
+  }
+  for (int i = 0; i < 3; ++i) {  // (G^T u) G
+    g[i * 3 + 0] = t[i][0] + (t[i][1] + t[i][2]) * T(0.5);
+    g[i * 3 + 1] = (t[i][1] - t[i][2]) * T(0.5);
+    g[i * 3 + 2] = (t[i][1] + t[i][2]) * T(0.5) + t[i][3];
   }
 }
 
-// y = A^T m A + bias, A^T = [1 1 1 0; 0 1 -1 -1], for every tile of one output
-// plane from the 16 product planes m (`stride` apart, tile t at `first + t`).
+// U_xi [K, C] for the 16 points xi of every filter of w [K, C, 3, 3].
 template <class T>
-void output_tiles(const T* m, int64_t stride, int64_t first, T add, int64_t H, int64_t W, T* plane) {
-  const int64_t tw = (W + 1) / 2, tiles = (H + 1) / 2 * tw;
-  for (int64_t tile = 0; tile < tiles; ++tile) {
-    const T* s = m + first + tile;
-    T mm[16];
-    for (int xi = 0; xi < 16; ++xi) mm[xi] = s[xi * stride];
-    T t0[4], t1[4];  // A^T m
+std::unique_ptr<T[]> transformed_filters(const T* w, int64_t K, int64_t C) {
+  auto u = buffer<T>(16 * K * C);
+  for (int64_t kc = 0; kc < K * C; ++kc) {
+    T t[16];
+    filter_transform(w + kc * 9, t);
+    for (int xi = 0; xi < 16; ++xi) u[xi * K * C + kc] = t[xi];
+  }
+  return u;
+}
+
+// The 4x4 window of one plane [H, W] whose top-left pixel is (r, c); zero
+// outside the plane (the convolution's padding).
+template <class T>
+void load_window(const T* plane, int64_t H, int64_t W, int64_t r, int64_t c, T d[4][4]) {
+  if (r >= 0 && c >= 0 && r + 4 <= H && c + 4 <= W) {
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) d[i][j] = plane[(r + i) * W + c + j];
+    return;
+  }
+  for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) {
-      t0[j] = mm[j] + mm[4 + j] + mm[8 + j];
-      t1[j] = mm[4 + j] - mm[8 + j] - mm[12 + j];
+      const int64_t rr = r + i, cc = c + j;
+      d[i][j] = rr >= 0 && rr < H && cc >= 0 && cc < W ? plane[rr * W + cc] : T(0);
     }
-    const int64_t r = (tile / tw) * 2, c = (tile % tw) * 2;  // the block's top left, cut at the edges
-    plane[r * W + c] = t0[0] + t0[1] + t0[2] + add;
-    if (c + 1 < W) plane[r * W + c + 1] = t0[1] - t0[2] - t0[3] + add;
-    if (r + 1 < H) {
-      plane[(r + 1) * W + c] = t1[0] + t1[1] + t1[2] + add;
-      if (c + 1 < W) plane[(r + 1) * W + c + 1] = t1[1] - t1[2] - t1[3] + add;
+}
+
+// V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], of input channel
+// c for `count` tiles into v: point xi of column j at v[xi * plane + j].
+template <class T>
+void input_transform(const T* x, const TileGrid& g, int64_t C, int64_t c, const Window* win, int64_t count, T* v,
+                     int64_t plane) {
+  for (int64_t j = 0; j < count; ++j) {
+    T d[4][4];
+    load_window(x + (win[j].image * C + c) * g.H * g.W, g.H, g.W, win[j].row, win[j].col, d);
+    T t[4][4];  // B^T d
+    for (int k = 0; k < 4; ++k) {
+      t[0][k] = d[0][k] - d[2][k];
+      t[1][k] = d[1][k] + d[2][k];
+      t[2][k] = d[2][k] - d[1][k];
+      t[3][k] = d[1][k] - d[3][k];
+    }
+    T* dst = v + j;
+    for (int i = 0; i < 4; ++i) {  // (B^T d) B
+      dst[(i * 4 + 0) * plane] = t[i][0] - t[i][2];
+      dst[(i * 4 + 1) * plane] = t[i][1] + t[i][2];
+      dst[(i * 4 + 2) * plane] = t[i][2] - t[i][1];
+      dst[(i * 4 + 3) * plane] = t[i][1] - t[i][3];
     }
   }
+}
+
+// y = A^T m A + bias, A^T = [1 1 1 0; 0 1 -1 -1], of output channel k for
+// `count` tiles from m (point xi of column j at m[xi * plane + j]); the 2x2
+// block is cut at the image's bottom and right edges.
+template <class T>
+void output_transform(const T* m, int64_t plane, const TileGrid& g, int64_t K, int64_t k, const Window* win,
+                      int64_t count, T add, T* y) {
+  for (int64_t j = 0; j < count; ++j) {
+    T mm[16];
+    for (int xi = 0; xi < 16; ++xi) mm[xi] = m[xi * plane + j];
+    T t0[4], t1[4];  // A^T m
+    for (int i = 0; i < 4; ++i) {
+      t0[i] = mm[i] + mm[4 + i] + mm[8 + i];
+      t1[i] = mm[4 + i] - mm[8 + i] - mm[12 + i];
+    }
+    const int64_t r = win[j].row + 1, c = win[j].col + 1;
+    T* out = y + (win[j].image * K + k) * g.H * g.W + r * g.W + c;
+    const bool right = c + 1 < g.W, below = r + 1 < g.H;
+    out[0] = t0[0] + t0[1] + t0[2] + add;
+    if (right) out[1] = t0[1] - t0[2] - t0[3] + add;
+    if (below) {
+      out[g.W] = t1[0] + t1[1] + t1[2] + add;
+      if (right) out[g.W + 1] = t1[1] - t1[2] - t1[3] + add;
+    }
+  }
+}
+
+// The adjoint of output_transform for the gradient dy of output channel k:
+// dM = A dY A^T, dY the tile's 2x2 block of dy (zero past the image's edges).
+template <class T>
+void output_transform_adjoint(const T* dy, const TileGrid& g, int64_t K, int64_t k, const Window* win,
+                              int64_t count, T* dm, int64_t plane) {
+  for (int64_t j = 0; j < count; ++j) {
+    const int64_t r = win[j].row + 1, c = win[j].col + 1;
+    const T* src = dy + (win[j].image * K + k) * g.H * g.W + r * g.W + c;
+    const bool right = c + 1 < g.W, below = r + 1 < g.H;
+    const T d[2][2] = {{src[0], right ? src[1] : T(0)},
+                       {below ? src[g.W] : T(0), below && right ? src[g.W + 1] : T(0)}};
+    T t[4][2];  // A dY
+    for (int b = 0; b < 2; ++b) {
+      t[0][b] = d[0][b];
+      t[1][b] = d[0][b] + d[1][b];
+      t[2][b] = d[0][b] - d[1][b];
+      t[3][b] = -d[1][b];
+    }
+    T* dst = dm + j;
+    for (int i = 0; i < 4; ++i) {  // (A dY) A^T
+      dst[(i * 4 + 0) * plane] = t[i][0];
+      dst[(i * 4 + 1) * plane] = t[i][0] + t[i][1];
+      dst[(i * 4 + 2) * plane] = t[i][0] - t[i][1];
+      dst[(i * 4 + 3) * plane] = -t[i][1];
+    }
+  }
+}
+
+// The distance between the 16 planes of a transformed block of `rows` rows
+// and `cols` columns: one cache line more than the plane, so that the 16
+// streams a transform reads or writes do not all fall into the same sets of
+// the L1 cache (a plane of 64 x 64 floats is 16 KiB, and would).
+int64_t plane_stride(int64_t rows, int64_t cols) { return rows * cols + 16; }
+
+// Columns (tiles) in one forward block: a multiple of 16 (whole micro-kernel
+// tiles of the products), at least 16.
+int64_t block_columns(const WinogradBlocking& cut, int64_t C, int64_t K) {
+  return std::max<int64_t>(cut.block_elements / (16 * (C + K)) / 16 * 16, 16);
 }
 
 }  // namespace
 
 template <class T>
 void winograd_conv3x3(const T* x, const T* w, const T* bias, T* y, int64_t N, int64_t C, int64_t K, int64_t H,
-                      int64_t W) {
-  const int64_t tiles = (H + 1) / 2 * ((W + 1) / 2);
-  if (N == 0 || K == 0 || tiles == 0) return;
+                      int64_t W, const WinogradBlocking& cut) {
+  const TileGrid g{H, W};
+  const int64_t total = N * g.per_image();
+  if (total == 0 || K == 0) return;
   if (C == 0) {  // no input channels: the bias alone
     for (int64_t nk = 0; nk < N * K; ++nk) std::fill_n(y + nk * H * W, H * W, bias ? bias[nk % K] : T(0));
     return;
   }
-  const auto u = buffer<T>(16 * K * C);  // U_xi is [K, C]
-  for (int64_t kc = 0; kc < K * C; ++kc) {
-    T t[16];
-    filter_transform(w + kc * 9, t);
-    for (int xi = 0; xi < 16; ++xi) u[xi * K * C + kc] = t[xi];
-  }
-  const int64_t chunk = std::clamp<int64_t>(kChunkElements / (16 * std::max(C, K) * tiles), 1, N);
-  const auto v = buffer<T>(16 * C * chunk * tiles), m = buffer<T>(16 * K * chunk * tiles);
-  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-    const int64_t nb = std::min(chunk, N - n0), P = nb * tiles;  // V_xi is [C, P], column = image * tiles + tile
-#pragma omp parallel for schedule(static) if (C * nb > 1 && C * P >= 4096)
-    for (int64_t ic = 0; ic < nb * C; ++ic) {
-      const int64_t img = ic / C, c = ic % C;
-      input_tiles(x + ((n0 + img) * C + c) * H * W, H, W, v.get() + c * P, C * P, img * tiles);
-    }
-    blas::gemm_batched<T>({K, P, C, false, false, C, P, P}, T(0), 16, [&](int64_t xi) {
-      return blas::GemmOperands<T>{u.get() + xi * K * C, v.get() + xi * C * P, m.get() + xi * K * P};
-    });
-#pragma omp parallel for schedule(static) if (K * nb > 1 && K * P >= 4096)
-    for (int64_t ik = 0; ik < nb * K; ++ik) {
-      const int64_t img = ik / K, k = ik % K;
-      output_tiles(m.get() + k * P, K * P, img * tiles, bias ? bias[k] : T(0), H, W, y + ((n0 + img) * K + k) * H * W);
+  const auto u = transformed_filters(w, K, C);
+  const int64_t cols = std::min(block_columns(cut, C, K), total), blocks = ceil_div(total, cols);
+#pragma omp parallel if (blocks > 1 && 16 * total * C * K >= kParallelWork)
+  {
+    // Each thread's block: V_xi [C, cols] and M_xi [K, cols], xi = 0..15.
+    const int64_t vs = plane_stride(C, cols), ms = plane_stride(K, cols);
+    const auto v = buffer<T>(16 * vs), m = buffer<T>(16 * ms);
+    auto win = std::vector<Window>(size_t(cols));
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t first = b * cols, count = std::min(cols, total - first);
+      windows_of(g, first, count, win.data());
+      for (int64_t c = 0; c < C; ++c) input_transform(x, g, C, c, win.data(), count, v.get() + c * cols, vs);
+      // Inside a parallel region each product runs on this thread alone.
+      blas::gemm_batched<T>({K, count, C, false, false, C, cols, cols}, T(0), 16, [&](int64_t xi) {
+        return blas::GemmOperands<T>{u.get() + xi * K * C, v.get() + xi * vs, m.get() + xi * ms};
+      });
+      for (int64_t k = 0; k < K; ++k)
+        output_transform(m.get() + k * cols, ms, g, K, k, win.data(), count, bias ? bias[k] : T(0), y);
     }
   }
 }
 
+template <class T>
+void winograd_conv3x3_weight_grad(const T* x, const T* dy, T* dw, int64_t N, int64_t C, int64_t K, int64_t H,
+                                  int64_t W, const WinogradBlocking& cut) {
+  const TileGrid g{H, W};
+  const int64_t total = N * g.per_image();
+  if (K == 0 || C == 0) return;
+  if (total == 0) {  // an empty batch: a zero gradient
+    std::fill_n(dw, K * C * 9, T(0));
+    return;
+  }
+  // dU_xi [K, C] = sum over chunks of dM_xi [K, cols] V_xi [C, cols]^T.
+  const int64_t cols = std::clamp<int64_t>(cut.chunk_elements / (16 * (C + K)), 1, total);
+  const int64_t vs = plane_stride(C, cols), ms = plane_stride(K, cols);
+  const auto du = buffer<T>(16 * K * C), v = buffer<T>(16 * vs), dm = buffer<T>(16 * ms);
+  auto win = std::vector<Window>(size_t(cols));
+  for (int64_t first = 0; first < total; first += cols) {
+    const int64_t count = std::min(cols, total - first);
+    windows_of(g, first, count, win.data());
+#pragma omp parallel for schedule(static) if (C > 1 && C * count >= 4096)
+    for (int64_t c = 0; c < C; ++c) input_transform(x, g, C, c, win.data(), count, v.get() + c * cols, vs);
+#pragma omp parallel for schedule(static) if (K > 1 && K * count >= 4096)
+    for (int64_t k = 0; k < K; ++k)
+      output_transform_adjoint(dy, g, K, k, win.data(), count, dm.get() + k * cols, ms);
+    blas::gemm_batched<T>({K, C, count, false, true, cols, cols, C}, first == 0 ? T(0) : T(1), 16, [&](int64_t xi) {
+      return blas::GemmOperands<T>{dm.get() + xi * ms, v.get() + xi * vs, du.get() + xi * K * C};
+    });
+  }
+  for (int64_t kc = 0; kc < K * C; ++kc) {
+    T t[16];
+    for (int xi = 0; xi < 16; ++xi) t[xi] = du[xi * K * C + kc];
+    filter_transform_adjoint(t, dw + kc * 9);
+  }
+}
+
 template void winograd_conv3x3<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t,
-                                      int64_t, int64_t);
+                                      int64_t, int64_t, const WinogradBlocking&);
 template void winograd_conv3x3<double>(const double*, const double*, const double*, double*, int64_t, int64_t,
-                                       int64_t, int64_t, int64_t);
+                                       int64_t, int64_t, int64_t, const WinogradBlocking&);
+template void winograd_conv3x3_weight_grad<float>(const float*, const float*, float*, int64_t, int64_t, int64_t,
+                                                  int64_t, int64_t, const WinogradBlocking&);
+template void winograd_conv3x3_weight_grad<double>(const double*, const double*, double*, int64_t, int64_t, int64_t,
+                                                   int64_t, int64_t, const WinogradBlocking&);
 
 }  // namespace ng::cpu
