@@ -10,11 +10,14 @@ namespace ng::cpu::blas {
 namespace {
 
 // Multiply-adds in one block: enough to pay for a BLAS call's fixed cost
-// (dispatch, packing both operands) many times over. Measured on 2 cores
-// (bench_train_step, batch 64): 2^21 made the U-Net's 3x3 convolutions into
-// ~14 thin GEMMs each and cost the DDPM step 13%; 2^25 was the fastest of
-// 2^21, 2^23, 2^25 and 2^27 for the DDPM and the VAE alike.
-constexpr int64_t kBlockWork = int64_t(1) << 25;
+// (dispatch, packing both operands) many times over, small enough that the
+// GAN's and the VAE's products (a few 10^7 multiply-adds each) still split
+// over two threads. Measured on 2 cores (bench_train_step, batch 64, 2
+// threads): 2^21 against 2^23 took the GAN step from 151 to 137 ms and the
+// VAE's from 35 to 30 ms, with the DDPM unchanged; 2^19 and 2^20 were no
+// faster. (The earlier choice, 2^25, was measured while every product ran
+// on one thread: see make_library_serial.)
+constexpr int64_t kBlockWork = int64_t(1) << 21;
 // Blocks of one product at most: enough to keep a many-core machine busy.
 constexpr int64_t kMaxBlocks = 32;
 // Block edges fall on multiples of 16 rows or columns, whole micro-kernel
