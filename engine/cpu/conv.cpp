@@ -1,5 +1,7 @@
 #include "engine/cpu/conv.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <memory>
 #include <vector>
@@ -200,6 +202,26 @@ T* scratch(int slot, int64_t n) {
   return reinterpret_cast<T*>(buffers[slot].get());
 }
 
+// Runs body(n0, nb) for every chunk [n0, n0 + nb) of the batch's images.
+// With at least as many chunks as threads, each thread takes whole chunks
+// (its im2col, product and copy stay in its own caches, and the call opens
+// one parallel region instead of three a chunk); otherwise the chunks go one
+// after another, each one's loops and product shared over the threads. A
+// chunk computes the same bits either way: its product is cut into blocks by
+// its shape alone (engine/cpu/blas.h), whichever threads run them.
+template <class F>
+void for_each_chunk(int64_t batch, int64_t chunk, int64_t work, F&& body) {
+  const int64_t chunks = (batch + chunk - 1) / chunk;
+  const bool by_chunk =
+      chunks > 1 && chunks >= omp_get_max_threads() && work >= kParallelGrain && !omp_in_parallel();
+  if (by_chunk) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < chunks; ++i) body(i * chunk, std::min(chunk, batch - i * chunk));
+  } else {
+    for (int64_t i = 0; i < chunks; ++i) body(i * chunk, std::min(chunk, batch - i * chunk));
+  }
+}
+
 // 3x3, stride 1, padding 1 (an output of the input's size): Winograd's
 // F(2x2, 3x3) (engine/cpu/winograd.h) for all three kernels; im2col + GEMM
 // for every other shape.
@@ -226,17 +248,16 @@ void forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b,
     return;
   }
   const int64_t K = g.patch(), P = g.pixels(), chunk = chunk_size(g);
-  T* col = scratch<T>(0, K * chunk * P);
-  T* rows = scratch<T>(1, chunk > 1 ? g.c_out * chunk * P : 0);
-  for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
-    const int64_t nb = std::min(chunk, g.batch - n0);
+  for_each_chunk(g.batch, chunk, g.c_out * K * P * g.batch, [&](int64_t n0, int64_t nb) {
+    T* col = scratch<T>(0, K * chunk * P);
+    T* rows = scratch<T>(1, chunk > 1 ? g.c_out * chunk * P : 0);
     T* out = yp + n0 * g.c_out * P;
     im2col(g, xp, n0, nb, col);
     // One image is already in NCHW order; several need reordering.
     T* dst = nb == 1 ? out : rows;
     gemm(false, false, g.c_out, nb * P, K, wp, K, col, nb * P, T(0), dst, nb * P);
     if (nb > 1 || bp) rows_to_batch(dst, nb, g.c_out, P, bp, out);
-  }
+  });
 }
 
 template <class T>
@@ -258,10 +279,9 @@ void input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, const Tenso
     return;
   }
   const int64_t K = g.patch(), P = g.pixels(), chunk = chunk_size(g);
-  T* col = scratch<T>(0, K * chunk * P);
-  T* rows = scratch<T>(1, chunk > 1 ? g.c_out * chunk * P : 0);
-  for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
-    const int64_t nb = std::min(chunk, g.batch - n0);
+  for_each_chunk(g.batch, chunk, g.c_out * K * P * g.batch, [&](int64_t n0, int64_t nb) {
+    T* col = scratch<T>(0, K * chunk * P);
+    T* rows = scratch<T>(1, chunk > 1 ? g.c_out * chunk * P : 0);
     const T* src = dyp + n0 * g.c_out * P;
     if (nb > 1) {
       batch_to_rows(src, nb, g.c_out, P, rows);
@@ -269,7 +289,7 @@ void input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, const Tenso
     }
     gemm(true, false, K, nb * P, g.c_out, wp, K, src, nb * P, T(0), col, nb * P);
     col2im(g, col, n0, nb, bp, dxp);
-  }
+  });
 }
 
 template <class T>

@@ -41,14 +41,21 @@ auto with_threads(int threads, F&& f) {
   return result;
 }
 
-// A 3x3 convolution of the U-Net's kind and its two gradients, as one hash.
+// A 3x3 convolution of the U-Net's kind (Winograd) and a 4x4 stride-2 one of
+// the GAN's (im2col + GEMM, two chunks of images: taken one after another on
+// one or three threads, one a thread on two), with their gradients, as one hash.
 uint64_t conv_bits() {
   Generator gen(7);
   const Tensor x = randn({8, 16, 14, 14}, gen).requires_grad_();
   const Tensor w = randn({32, 16, 3, 3}, gen).requires_grad_();
   const Tensor y = conv2d(x, w, {}, 1, 1);
   y.backward(randn(y.shape(), gen));
-  return bits_hash(y) ^ (bits_hash(x.grad()) * 3) ^ (bits_hash(w.grad()) * 5);
+  const Tensor x2 = randn({16, 32, 14, 14}, gen).requires_grad_();
+  const Tensor w2 = randn({48, 32, 4, 4}, gen).requires_grad_();
+  const Tensor y2 = conv2d(x2, w2, {}, 2, 1);
+  y2.backward(randn(y2.shape(), gen));
+  return bits_hash(y) ^ (bits_hash(x.grad()) * 3) ^ (bits_hash(w.grad()) * 5) ^ (bits_hash(y2) * 7) ^
+         (bits_hash(x2.grad()) * 9) ^ (bits_hash(w2.grad()) * 11);
 }
 
 // Products in every layout the engine hands to BLAS: plain, transposed,
