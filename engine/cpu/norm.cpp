@@ -79,12 +79,125 @@ void for_each_segment(const kernels::NormLayout& l, const T* base, int64_t k, F&
   for (int64_t n = first; n < first + count; ++n) f(base + (n * l.C + g * l.group_channels()) * l.S);
 }
 
+// ---- batch norm over few positions: a statistic per column -----------------------
+//
+// Batch norm with S = 1 (after a Linear: x [N, C]) or a few positions per
+// channel has C statistics of N * S elements each, and rows of S elements:
+// the row-wise loops below would pay a statistic's setup for every element.
+// These walk the batch row by row instead, summing into per-channel
+// accumulators, so the inner loops run along contiguous channels. Each
+// channel's sums still run over (n, s) in one fixed order: the same bits at
+// every thread count.
+
+constexpr int64_t kColumnPositions = 8;      // batch norms with S below this take the column path
+constexpr int64_t kChannelsPerTask = 512;   // channels one thread sums at a time
+
+bool by_columns(const kernels::NormLayout& l) { return !l.per_sample && l.G == l.C && l.S < kColumnPositions; }
+
+// For channels [c0, c1): a[c] += u and b[c] += v, (u, v) = terms(i, c) for
+// every element i of channel c, sample by sample, position by position.
+// (With one position a channel, the loop over c is the innermost one.)
+template <class F>
+void column_sums(const kernels::NormLayout& l, int64_t c0, int64_t c1, double* a, double* b, F&& terms) {
+  for (int64_t n = 0; n < l.N; ++n) {
+    const int64_t row = n * l.C * l.S;
+    if (l.S == 1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const auto [u, v] = terms(row + c, c);
+        a[c] += u;
+        b[c] += v;
+      }
+      continue;
+    }
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t s = 0; s < l.S; ++s) {
+        const auto [u, v] = terms(row + c * l.S + s, c);
+        a[c] += u;
+        b[c] += v;
+      }
+  }
+}
+
+template <class T>
+void forward_by_columns(const kernels::NormLayout& l, const T* px, const T* pw, const T* pb, double eps, T* py,
+                        T* pmean, T* prstd, T* pvar) {
+  const int64_t C = l.C, total = l.N * C * l.S;
+  const double m = double(l.stat_size());
+  std::vector<double> a(size_t(C), 0.0), b(size_t(C), 0.0), scale(size_t(C), 0.0), shift(size_t(C), 0.0);
+  // The first sample's value as each channel's shift (see forward).
+  std::vector<double> first(size_t(C), 0.0);
+  if (l.N * l.S > 0)
+    for (int64_t c = 0; c < C; ++c) first[size_t(c)] = double(px[c * l.S]);
+#pragma omp parallel for schedule(static) if (C > kChannelsPerTask && total >= kGrain)
+  for (int64_t c0 = 0; c0 < C; c0 += kChannelsPerTask) {
+    column_sums(l, c0, std::min(C, c0 + kChannelsPerTask), a.data(), b.data(), [&](int64_t i, int64_t c) {
+      const double d = double(px[i]) - first[size_t(c)];
+      return std::pair{d, d * d};
+    });
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    const double d_mean = a[size_t(c)] / m;
+    double v = b[size_t(c)] / m - d_mean * d_mean;
+    if (v < 0) v = 0;  // rounding; a NaN stays NaN
+    const double mu = first[size_t(c)] + d_mean, inv = 1.0 / std::sqrt(v + eps);
+    pmean[c] = T(mu);
+    prstd[c] = T(inv);
+    if (pvar) pvar[c] = T(v);
+    scale[size_t(c)] = inv * (pw ? double(pw[c]) : 1.0);
+    shift[size_t(c)] = (pb ? double(pb[c]) : 0.0) - mu * scale[size_t(c)];
+  }
+#pragma omp parallel for schedule(static) if (total >= kGrain)
+  for (int64_t n = 0; n < l.N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t s = 0; s < l.S; ++s) {
+        const int64_t i = (n * C + c) * l.S + s;
+        py[i] = T(double(px[i]) * scale[size_t(c)] + shift[size_t(c)]);
+      }
+}
+
+template <class T>
+void backward_by_columns(const kernels::NormLayout& l, const T* pg, const T* px, const T* pmean, const T* prstd,
+                         const T* pw, T* pgx, T* pgw, T* pgb) {
+  const int64_t C = l.C, total = l.N * C * l.S;
+  const double m = double(l.stat_size());
+  // Per channel: sum(gy) and sum(gy * xhat).
+  std::vector<double> sum_g(size_t(C), 0.0), sum_gxhat(size_t(C), 0.0);
+#pragma omp parallel for schedule(static) if (C > kChannelsPerTask && total >= kGrain)
+  for (int64_t c0 = 0; c0 < C; c0 += kChannelsPerTask) {
+    column_sums(l, c0, std::min(C, c0 + kChannelsPerTask), sum_g.data(), sum_gxhat.data(),
+                   [&](int64_t i, int64_t c) {
+                     const double g = double(pg[i]);
+                     return std::pair{g, g * (double(px[i]) - double(pmean[c]))};
+                   });
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    sum_gxhat[size_t(c)] *= double(prstd[c]);
+    if (pgb) pgb[c] = T(sum_g[size_t(c)]);
+    if (pgw) pgw[c] = T(sum_gxhat[size_t(c)]);
+  }
+  if (!pgx) return;
+#pragma omp parallel for schedule(static) if (total >= kGrain)
+  for (int64_t n = 0; n < l.N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const double w = pw ? double(pw[c]) : 1.0, mu = double(pmean[c]), rs = double(prstd[c]);
+      const double mean_g = w * sum_g[size_t(c)] / m, mean_gxhat = w * sum_gxhat[size_t(c)] / m;
+      for (int64_t s = 0; s < l.S; ++s) {
+        const int64_t i = (n * C + c) * l.S + s;
+        const double xhat = (double(px[i]) - mu) * rs;
+        pgx[i] = T(rs * (w * double(pg[i]) - mean_g - xhat * mean_gxhat));
+      }
+    }
+}
+
+// ---- every other layout: a statistic per run of rows ---------------------------------
+
 template <class T>
 void forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
              const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var) {
   const T* px = x.data<T>();
   const T *pw = data_or_null<T>(weight), *pb = data_or_null<T>(bias);
   T *py = y.data<T>(), *pmean = mean.data<T>(), *prstd = rstd.data<T>(), *pvar = mutable_or_null<T>(var);
+  if (by_columns(l)) return forward_by_columns(l, px, pw, pb, eps, py, pmean, prstd, pvar);
   const int64_t stats = l.num_stats(), seg = l.group_channels() * l.S, total = l.N * l.C * l.S;
   const double m = double(l.stat_size());
   std::vector<double> mu(static_cast<size_t>(stats)), inv(static_cast<size_t>(stats));
@@ -133,6 +246,7 @@ void backward(const kernels::NormLayout& l, const Tensor& gy, const Tensor& x, c
   const T *pg = gy.data<T>(), *px = x.data<T>(), *pmean = mean.data<T>(), *prstd = rstd.data<T>();
   const T* pw = data_or_null<T>(weight);
   T *pgx = mutable_or_null<T>(gx), *pgw = mutable_or_null<T>(gw), *pgb = mutable_or_null<T>(gb);
+  if (by_columns(l)) return backward_by_columns(l, pg, px, pmean, prstd, pw, pgx, pgw, pgb);
   const int64_t rows = l.N * l.C, total = rows * l.S;
   std::vector<double> row_g(static_cast<size_t>(rows)), row_gxhat(static_cast<size_t>(rows));
 

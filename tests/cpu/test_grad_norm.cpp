@@ -3,6 +3,7 @@
 // gradient checks (first and second order, contiguous and not), float32
 // against float64, and error messages.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <functional>
@@ -142,6 +143,39 @@ TEST(BatchNorm, TrainingGradcheck) {
   expect_gradcheck(plain, {leaf_nc({3, 2, 3, 3}, 20)});
   // Only the parameters need gradients: the fused kernel skips the input's.
   expect_gradcheck(affine4, {uniform({3, 2, 3, 3}, 21), leaf({2}, 22), leaf({2}, 23)});
+}
+
+// Batch norm with few positions a channel (x [N, C] after a Linear, or
+// [N, C, 3]) sums each channel's column across the batch (engine/cpu/norm.cpp);
+// with more channels than one thread's share, the shares meet. Values and
+// all three gradients against the formula written with plain ops, and the
+// same bits on one and two threads.
+TEST(BatchNorm, ManyChannelsWithFewPositionsMatchTheFormula) {
+  for (const Shape& shape : {Shape{16, 1100}, Shape{5, 1030, 3}, Shape{2, 7}}) {
+    SCOPED_TRACE(shape_str(shape));
+    const int64_t C = shape[1];
+    std::vector<int64_t> dims{0};
+    if (shape.size() == 3) dims.push_back(2);
+    const Tensor x = uniform(shape, 50, -2, 3).requires_grad_(), r = uniform(shape, 51);
+    const Tensor w = uniform({C}, 52).requires_grad_(), b = uniform({C}, 53).requires_grad_();
+    const Tensor y = batch_norm(x, w, b, Tensor(), Tensor(), true);
+    const Tensor want = normalize_with_ops(x, dims, 1e-5) * per_channel(w, x) + per_channel(b, x);
+    expect_close(y, want, 1e-11);
+    const std::vector<Tensor> got = autograd::grad({sum(y * r)}, {x, w, b});
+    const std::vector<Tensor> expected = autograd::grad({sum(want * r)}, {x, w, b});
+    for (size_t i = 0; i < got.size(); ++i) expect_close(got[i], expected[i], 1e-9);
+  }
+  auto bits = [](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    const Tensor x = uniform({32, 1500}, 54, -1, 1, DType::f32).requires_grad_();
+    const Tensor w = uniform({1500}, 55, -1, 1, DType::f32).requires_grad_();
+    const Tensor y = batch_norm(x, w, Tensor(), Tensor(), Tensor(), true);
+    const std::vector<Tensor> g = autograd::grad({sum(y * y)}, {x, w});
+    omp_set_num_threads(saved);
+    return cat({y.reshape({-1}), g[0].reshape({-1}), g[1]}, 0).to_vector<float>();
+  };
+  EXPECT_EQ(bits(1), bits(2));
 }
 
 TEST(BatchNorm, EvalGradcheck) {
