@@ -1,7 +1,9 @@
 #include "engine/cpu/winograd.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "engine/cpu/blas.h"
@@ -90,6 +92,61 @@ std::unique_ptr<T[]> transformed_filters(const T* w, int64_t K, int64_t C) {
   return u;
 }
 
+// ---- the transforms of one tile, or of four side by side -------------------------
+//
+// The arithmetic is written once for a "lane" type L: one value (T) for one
+// tile, or four floats (Float4) for four tiles in a row, where each lane
+// takes the same operations in the same order and so the same bits as one
+// tile alone. Four tiles side by side start their windows two pixels apart,
+// so their four values at one window position come from one row by an
+// even/odd split of two loads.
+
+using Float4 = float __attribute__((vector_size(16)));
+
+Float4 load4(const float* p) {
+  Float4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+void store(float* p, Float4 v) { std::memcpy(p, &v, sizeof v); }
+template <class T>
+void store(T* p, T v) {
+  *p = v;
+}
+
+// V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: point xi of the
+// tile (or tiles) to dst[xi * plane].
+template <class L, class T>
+void input_tile(const L d[4][4], T* dst, int64_t plane) {
+  L t[4][4];  // B^T d
+  for (int k = 0; k < 4; ++k) {
+    t[0][k] = d[0][k] - d[2][k];
+    t[1][k] = d[1][k] + d[2][k];
+    t[2][k] = d[2][k] - d[1][k];
+    t[3][k] = d[1][k] - d[3][k];
+  }
+  for (int i = 0; i < 4; ++i) {  // (B^T d) B
+    store(dst + (i * 4 + 0) * plane, L(t[i][0] - t[i][2]));
+    store(dst + (i * 4 + 1) * plane, L(t[i][1] + t[i][2]));
+    store(dst + (i * 4 + 2) * plane, L(t[i][2] - t[i][1]));
+    store(dst + (i * 4 + 3) * plane, L(t[i][1] - t[i][3]));
+  }
+}
+
+// y = A^T m A + add, A^T = [1 1 1 0; 0 1 -1 -1]: the 2x2 block row-major.
+template <class L>
+void output_tile(const L m[16], L add, L y[4]) {
+  L t0[4], t1[4];  // A^T m
+  for (int i = 0; i < 4; ++i) {
+    t0[i] = m[i] + m[4 + i] + m[8 + i];
+    t1[i] = m[4 + i] - m[8 + i] - m[12 + i];
+  }
+  y[0] = t0[0] + t0[1] + t0[2] + add;
+  y[1] = t0[1] - t0[2] - t0[3] + add;
+  y[2] = t1[0] + t1[1] + t1[2] + add;
+  y[3] = t1[1] - t1[2] - t1[3] + add;
+}
+
 // The 4x4 window of one plane [H, W] whose top-left pixel is (r, c); zero
 // outside the plane (the convolution's padding).
 template <class T>
@@ -106,54 +163,101 @@ void load_window(const T* plane, int64_t H, int64_t W, int64_t r, int64_t c, T d
     }
 }
 
-// V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], of input channel
-// c for `count` tiles into v: point xi of column j at v[xi * plane + j].
-template <class T>
-void input_transform(const T* x, const TileGrid& g, int64_t C, int64_t c, const Window* win, int64_t count, T* v,
-                     int64_t plane) {
-  for (int64_t j = 0; j < count; ++j) {
-    T d[4][4];
-    load_window(x + (win[j].image * C + c) * g.H * g.W, g.H, g.W, win[j].row, win[j].col, d);
-    T t[4][4];  // B^T d
-    for (int k = 0; k < 4; ++k) {
-      t[0][k] = d[0][k] - d[2][k];
-      t[1][k] = d[1][k] + d[2][k];
-      t[2][k] = d[2][k] - d[1][k];
-      t[3][k] = d[1][k] - d[3][k];
+// Rows r .. r + Rows - 1 and columns c .. c + Cols - 1 of one plane into
+// band, zero outside the plane.
+template <int64_t Rows, int64_t Cols>
+void load_band(const float* plane, int64_t H, int64_t W, int64_t r, int64_t c, float (&band)[Rows][Cols]) {
+  for (int64_t i = 0; i < Rows; ++i)
+    for (int64_t j = 0; j < Cols; ++j) {
+      const int64_t rr = r + i, cc = c + j;
+      band[i][j] = rr >= 0 && rr < H && cc >= 0 && cc < W ? plane[rr * W + cc] : 0.0f;
     }
-    T* dst = v + j;
-    for (int i = 0; i < 4; ++i) {  // (B^T d) B
-      dst[(i * 4 + 0) * plane] = t[i][0] - t[i][2];
-      dst[(i * 4 + 1) * plane] = t[i][1] + t[i][2];
-      dst[(i * 4 + 2) * plane] = t[i][2] - t[i][1];
-      dst[(i * 4 + 3) * plane] = t[i][1] - t[i][3];
-    }
+}
+
+// The windows of four tiles side by side (columns c, c + 2, c + 4, c + 6 of
+// rows r .. r + 3, all inside the plane), lane t holding tile t's.
+void load_windows4(const float* plane, int64_t W, int64_t r, int64_t c, Float4 d[4][4]) {
+  for (int i = 0; i < 4; ++i) {
+    const float* row = plane + (r + i) * W + c;
+    const Float4 a = load4(row), b = load4(row + 4), a2 = load4(row + 2), b2 = load4(row + 6);
+    d[i][0] = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+    d[i][1] = __builtin_shufflevector(a, b, 1, 3, 5, 7);
+    d[i][2] = __builtin_shufflevector(a2, b2, 0, 2, 4, 6);
+    d[i][3] = __builtin_shufflevector(a2, b2, 1, 3, 5, 7);
   }
 }
 
-// y = A^T m A + bias, A^T = [1 1 1 0; 0 1 -1 -1], of output channel k for
-// `count` tiles from m (point xi of column j at m[xi * plane + j]); the 2x2
-// block is cut at the image's bottom and right edges.
+// True when windows w[0..3] are four neighbours in one tile row of one image.
+bool side_by_side(const Window* w) {
+  return w[3].image == w[0].image && w[3].row == w[0].row && w[3].col == w[0].col + 6;
+}
+
+// The input transform of input channel c for `count` tiles into v: point xi
+// of column j at v[xi * plane + j]. Float tiles go four at a time where four
+// neighbours lie wholly inside the image.
+template <class T>
+void input_transform(const T* x, const TileGrid& g, int64_t C, int64_t c, const Window* win, int64_t count, T* v,
+                     int64_t plane) {
+  for (int64_t j = 0; j < count;) {
+    const T* image_plane = x + (win[j].image * C + c) * g.H * g.W;
+    const int64_t r = win[j].row, col = win[j].col;
+    if constexpr (std::is_same_v<T, float>) {
+      if (j + 4 <= count && side_by_side(win + j)) {
+        Float4 d[4][4];
+        if (r >= 0 && col >= 0 && r + 4 <= g.H && col + 10 <= g.W) {
+          load_windows4(image_plane, g.W, r, col, d);
+        } else {  // at an edge: the four windows' band of 4 x 10 pixels, zero-padded, first
+          float band[4][10];
+          load_band(image_plane, g.H, g.W, r, col, band);
+          load_windows4(&band[0][0], 10, 0, 0, d);
+        }
+        input_tile(d, v + j, plane);
+        j += 4;
+        continue;
+      }
+    }
+    T d[4][4];
+    load_window(image_plane, g.H, g.W, r, col, d);
+    input_tile(d, v + j, plane);
+    ++j;
+  }
+}
+
+// The output transform of output channel k for `count` tiles from m (point xi
+// of column j at m[xi * plane + j]), plus `add`; a 2x2 block is cut at the
+// image's bottom and right edges. Float tiles go four at a time where four
+// neighbours' blocks lie wholly inside the image.
 template <class T>
 void output_transform(const T* m, int64_t plane, const TileGrid& g, int64_t K, int64_t k, const Window* win,
                       int64_t count, T add, T* y) {
-  for (int64_t j = 0; j < count; ++j) {
-    T mm[16];
-    for (int xi = 0; xi < 16; ++xi) mm[xi] = m[xi * plane + j];
-    T t0[4], t1[4];  // A^T m
-    for (int i = 0; i < 4; ++i) {
-      t0[i] = mm[i] + mm[4 + i] + mm[8 + i];
-      t1[i] = mm[4 + i] - mm[8 + i] - mm[12 + i];
-    }
+  for (int64_t j = 0; j < count;) {
     const int64_t r = win[j].row + 1, c = win[j].col + 1;
     T* out = y + (win[j].image * K + k) * g.H * g.W + r * g.W + c;
-    const bool right = c + 1 < g.W, below = r + 1 < g.H;
-    out[0] = t0[0] + t0[1] + t0[2] + add;
-    if (right) out[1] = t0[1] - t0[2] - t0[3] + add;
-    if (below) {
-      out[g.W] = t1[0] + t1[1] + t1[2] + add;
-      if (right) out[g.W + 1] = t1[1] - t1[2] - t1[3] + add;
+    if constexpr (std::is_same_v<T, float>) {
+      if (j + 4 <= count && side_by_side(win + j) && r + 2 <= g.H && c + 8 <= g.W) {
+        Float4 mm[16], o[4];
+        for (int xi = 0; xi < 16; ++xi) mm[xi] = load4(m + xi * plane + j);
+        output_tile(mm, Float4{add, add, add, add}, o);
+        // Lane t's block goes to columns 2t, 2t + 1 of both rows.
+        store(out, __builtin_shufflevector(o[0], o[1], 0, 4, 1, 5));
+        store(out + 4, __builtin_shufflevector(o[0], o[1], 2, 6, 3, 7));
+        store(out + g.W, __builtin_shufflevector(o[2], o[3], 0, 4, 1, 5));
+        store(out + g.W + 4, __builtin_shufflevector(o[2], o[3], 2, 6, 3, 7));
+        j += 4;
+        continue;
+      }
     }
+    T mm[16], o[4];
+    for (int xi = 0; xi < 16; ++xi) mm[xi] = m[xi * plane + j];
+    output_tile(mm, add, o);
+    const bool right = c + 1 < g.W, below = r + 1 < g.H;
+    out[0] = o[0];
+    if (right) out[1] = o[1];
+    if (below) {
+      out[g.W] = o[2];
+      if (right) out[g.W + 1] = o[3];
+    }
+    ++j;
   }
 }
 
