@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -77,6 +78,37 @@ TEST(VectorMath, ErrorWithinOneUlp) {
   EXPECT_LE(max_ulps(ld, vlog1p_d, exact_log1p), 1.01);
   EXPECT_LE(max_ulps(sweep<float>(1e-30f, 20.0f), vtanh_f, exact_tanh), 1.01);
   EXPECT_LE(max_ulps(sweep<double>(1e-300, 40.0, 200), vtanh_d, exact_tanh), 1.01);
+}
+
+// The engine runs SLEEF's AVX kernels where the CPU has AVX and its SSE2
+// ones elsewhere: both must give the same bits, or a result would depend on
+// the machine. Every function, both types, a wide sweep plus every tail.
+TEST(VectorMath, AvxAndSse2KernelsGiveTheSameBits) {
+  if (!cpu::avx_kernels_active()) GTEST_SKIP() << "this CPU has no AVX: only the SSE2 kernels run here";
+  auto compare = [](auto values, auto f, const char* what) {
+    using T = typename decltype(values)::value_type;
+    for (size_t n : {values.size(), size_t(1), size_t(3), size_t(5), size_t(7)}) {
+      std::vector<T> avx(n), sse2(n);
+      f(values.data(), avx.data(), int64_t(n));
+      cpu::allow_avx_kernels(false);
+      f(values.data(), sse2.data(), int64_t(n));
+      cpu::allow_avx_kernels(true);
+      EXPECT_EQ(std::memcmp(avx.data(), sse2.data(), n * sizeof(T)), 0) << what << ", " << n << " values";
+    }
+  };
+  std::vector<float> f = sweep<float>(1e-30f, 100.0f);
+  std::vector<double> d = sweep<double>(1e-300, 800.0, 200);
+  for (float v : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                  std::numeric_limits<float>::quiet_NaN(), -0.99999f, -1.0f})
+    f.push_back(v);
+  for (double v : {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN(), -0.9999999})
+    d.push_back(v);
+  compare(f, [](const float* x, float* y, int64_t n) { cpu::exp_array(x, y, n); }, "exp float");
+  compare(d, [](const double* x, double* y, int64_t n) { cpu::exp_array(x, y, n); }, "exp double");
+  compare(f, [](const float* x, float* y, int64_t n) { cpu::log1p_array(x, y, n); }, "log1p float");
+  compare(d, [](const double* x, double* y, int64_t n) { cpu::log1p_array(x, y, n); }, "log1p double");
+  compare(f, [](const float* x, float* y, int64_t n) { cpu::tanh_array(x, y, n); }, "tanh float");
+  compare(d, [](const double* x, double* y, int64_t n) { cpu::tanh_array(x, y, n); }, "tanh double");
 }
 
 TEST(VectorMath, SpecialValuesAndEveryTailLength) {
