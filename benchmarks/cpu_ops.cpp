@@ -1,8 +1,8 @@
-// The U-Net's hot CPU ops, side by side with PyTorch (benchmarks/pytorch/cpu_ops.py)
-// on the same machine: a 3x3 convolution, group norm and SiLU at the U-Net's
-// largest activation shape, each timed forward and backward as
-// y = op(x); sum(y * r).backward(), the median of --repeats runs after two
-// warm-ups.
+// The models' hot CPU ops, side by side with PyTorch (benchmarks/pytorch/cpu_ops.py)
+// on the same machine: the U-Net's 3x3 convolutions at each of its main
+// shapes, the GAN's 4x4 stride-2 convolution and BatchNorm1d, group norm and
+// SiLU, each timed forward and backward as y = op(x); sum(y * r).backward(),
+// the median of --repeats runs after two warm-ups. Batch 64 throughout.
 //
 //   build/bin/bench_cpu_ops [--threads 2] [--repeats 15] [--python /usr/bin/python3] [--no-pytorch]
 #include <omp.h>
@@ -64,29 +64,59 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
 
+  // One op: its name (as the PyTorch twin prints it), its input's shape and
+  // the op on that input (parameters made here, kept alive by the lambda).
+  struct Op {
+    std::string name;
+    Shape shape;
+    std::function<Tensor(const Tensor&)> f;
+  };
   Generator gen(0);
-  const Tensor x = randn({64, 64, 28, 28}, gen).requires_grad_(), r = randn({64, 64, 28, 28}, gen);
-  const Tensor w = ones({64}).requires_grad_(), b = zeros({64}).requires_grad_();
-  const Tensor cw = (randn({64, 64, 3, 3}, gen) * 0.04).requires_grad_(), cb = zeros({64}).requires_grad_();
-  const std::vector<std::pair<std::string, std::function<Tensor(const Tensor&)>>> ops = {
-      {"conv3x3", [&](const Tensor& t) { return conv2d(t, cw, cb, 1, 1); }},
-      {"group_norm", [&](const Tensor& t) { return group_norm(t, 8, w, b); }},
-      {"silu", [](const Tensor& t) { return silu(t); }},
+  auto conv = [&](int64_t c_in, int64_t c_out, int64_t size, int64_t stride, int64_t size_in) {
+    const Tensor cw = (randn({c_out, c_in, size, size}, gen) * 0.04).requires_grad_();
+    const Tensor cb = zeros({c_out}).requires_grad_();
+    const int64_t padding = 1;
+    return Op{"conv" + std::to_string(size) + "x" + std::to_string(size) + (stride > 1 ? " s2 " : " ") +
+                  std::to_string(c_in) + "->" + std::to_string(c_out) + " at " + std::to_string(size_in),
+              Shape{64, c_in, size_in, size_in},
+              [=](const Tensor& t) { return conv2d(t, cw, cb, stride, padding); }};
+  };
+  auto affine = [](int64_t c) { return std::pair{ones({c}).requires_grad_(), zeros({c}).requires_grad_()}; };
+  const auto [gw, gb] = affine(64);
+  const auto [gw2, gb2] = affine(128);
+  const auto [bw, bb] = affine(6272);
+  const std::vector<Op> ops = {
+      conv(64, 64, 3, 1, 28),
+      conv(192, 64, 3, 1, 28),
+      conv(128, 128, 3, 1, 28),
+      conv(128, 128, 3, 1, 14),
+      conv(256, 128, 3, 1, 14),
+      conv(128, 128, 3, 1, 7),
+      conv(64, 128, 4, 2, 14),
+      {"group_norm(8) 64 at 28", {64, 64, 28, 28}, [&](const Tensor& t) { return group_norm(t, 8, gw, gb); }},
+      {"group_norm(8) 128 at 14", {64, 128, 14, 14}, [&](const Tensor& t) { return group_norm(t, 8, gw2, gb2); }},
+      {"silu 64 at 28", {64, 64, 28, 28}, [](const Tensor& t) { return silu(t); }},
+      {"batch_norm 6272", {64, 6272},
+       [&](const Tensor& t) { return batch_norm(t, bw, bb, Tensor(), Tensor(), true); }},
   };
   std::map<std::string, double> ours;
-  for (const auto& [name, op] : ops)
-    ours[name] = median_ms(
-        [&, &f = op] {
-          sum(f(x) * r).backward();
-          for (Tensor t : {x, w, b, cw, cb}) t.zero_grad();
+  for (const Op& op : ops) {
+    Tensor x = randn(op.shape, gen).requires_grad_();
+    const Tensor r = randn(op.f(x).shape(), gen);
+    ours[op.name] = median_ms(
+        [&] {
+          sum(op.f(x) * r).backward();
+          x.zero_grad();
         },
         repeats);
+  }
   const std::map<std::string, double> theirs = no_pytorch ? std::map<std::string, double>{}
                                                           : pytorch_ms(python, threads, repeats);
-  std::printf("op (forward + backward, [64,64,28,28], %d threads)   nanogen ms   pytorch ms   ratio\n", threads);
-  for (const auto& [name, op] : ops) {
-    const auto it = theirs.find(name);
+  std::printf("%-34s %10s %12s %7s\n", ("op (fwd + bwd, batch 64, " + std::to_string(threads) + " threads)").c_str(),
+              "nanogen ms", "pytorch ms", "ratio");
+  for (const Op& op : ops) {
+    const auto it = theirs.find(op.name);
     const double t = it == theirs.end() ? -1 : it->second;
-    std::printf("%-48s %10.2f %12.2f %7.2f\n", name.c_str(), ours[name], t, t > 0 ? ours[name] / t : 0.0);
+    std::printf("%-34s %10.2f %12.2f %7.2f\n", op.name.c_str(), ours[op.name], t, t > 0 ? ours[op.name] / t : 0.0);
   }
 }
