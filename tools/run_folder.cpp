@@ -1,7 +1,13 @@
 #include "tools/run_folder.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -15,11 +21,47 @@ namespace fs = std::filesystem;
 
 namespace ng::tools {
 
+namespace {
+
+// Takes the folder's lock, or says who holds it.
+int lock_folder(const std::string& path) {
+  const std::string lock = path + "/.lock";
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  NG_CHECK(fd >= 0, "run folder ", path, ": cannot open its lock file ", lock, ": ", std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {0};
+    const ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+    ::close(fd);
+    throw Error("run folder " + path + " is in use by another training (process " +
+                (n > 0 ? std::string(holder, size_t(n)) : std::string("?")) +
+                "); wait for it to finish, or pass another --out");
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The pid is only for the message above; the lock holds without it.
+  }
+  return fd;
+}
+
+// True for "<name>.tmp.<digits>": an atomic write's temporary (engine/io/atomic_file.h).
+bool is_write_temporary(const std::string& name) {
+  const size_t at = name.rfind(".tmp.");
+  if (at == std::string::npos || at + 5 == name.size()) return false;
+  return std::all_of(name.begin() + long(at + 5), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
 RunFolder::RunFolder(const std::string& path, bool resume) : path_(path) {
   NG_CHECK(resume || !fs::exists(last_checkpoint_path()), "run folder ", path_,
            " already holds a training run; pass --resume to continue it or --out to start another");
   fs::create_directories(path_ + "/samples");
   fs::create_directories(path_ + "/checkpoints");
+  lock_fd_ = lock_folder(path_);
+  // With the lock held nobody else writes here: a temporary is a killed write's.
+  for (const std::string& dir : {path_, path_ + "/checkpoints", path_ + "/samples"})
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (entry.is_regular_file() && is_write_temporary(entry.path().filename().string())) fs::remove(entry.path());
   log_.open(file("log.txt"), std::ios::app);
   std::ifstream existing(file("metrics.csv"));
   std::string header;
@@ -29,6 +71,10 @@ RunFolder::RunFolder(const std::string& path, bool resume) : path_(path) {
   } else if (!resume) {
     fs::remove(file("metrics.csv"));
   }
+}
+
+RunFolder::~RunFolder() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
 std::string RunFolder::sample_path(const std::string& stem, int64_t epoch) const {
@@ -109,6 +155,35 @@ void RunFolder::metrics(const std::map<std::string, double>& row, const std::str
     if (it != row.end()) out << std::setprecision(7) << it->second;
   }
   out << '\n';
+}
+
+void RunFolder::drop_metrics_after(int64_t step) {
+  std::ifstream in(file("metrics.csv"));
+  std::string header;
+  if (!std::getline(in, header)) return;
+  std::vector<std::string> columns;
+  std::stringstream hs(header);
+  for (std::string col; std::getline(hs, col, ',');) columns.push_back(col);
+  const auto step_column = std::find(columns.begin(), columns.end(), "step");
+  if (step_column == columns.end()) return;
+  const size_t at = size_t(step_column - columns.begin());
+  std::string kept = header + "\n", line;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    std::stringstream ls(line);
+    std::string cell;
+    for (size_t i = 0; i <= at && std::getline(ls, cell, ','); ++i) {
+    }
+    char* end = nullptr;
+    const double row_step = std::strtod(cell.c_str(), &end);
+    if (end != cell.c_str() && row_step > double(step)) {
+      dropped = true;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  in.close();
+  if (dropped) write_file_atomically(file("metrics.csv"), kept.data(), kept.size());
 }
 
 void RunFolder::save_checkpoint(const NamedTensors& tensors, const Metadata& metadata, int64_t epoch,

@@ -24,7 +24,14 @@ class RunFolder {
  public:
   // Creates the folder (and its subfolders). Without `resume` an existing
   // run with a checkpoint is refused, so nothing a user made is overwritten.
+  // The folder is locked while this object lives (an flock on its .lock
+  // file, released by the kernel even when the process is killed): a second
+  // training into it is refused instead of interleaving with this one. The
+  // temporaries that a killed checkpoint write left behind are removed.
   RunFolder(const std::string& path, bool resume);
+  ~RunFolder();
+  RunFolder(const RunFolder&) = delete;
+  RunFolder& operator=(const RunFolder&) = delete;
 
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
@@ -42,6 +49,9 @@ class RunFolder {
   void declare_metrics(const std::vector<std::string>& columns);
   // Appends a row; keys not among the columns are an error, missing ones blank.
   void metrics(const std::map<std::string, double>& row, const std::string& kind);
+  // Drops the rows of steps after `step`: on resume from a checkpoint at
+  // `step`, the rows a killed session logged after it would be logged again.
+  void drop_metrics_after(int64_t step);
 
   // Checkpoints: model tensors under their own names, other state (optimizer,
   // EMA) under prefixed names, training position in the metadata.
@@ -51,6 +61,7 @@ class RunFolder {
 
  private:
   std::string path_;
+  int lock_fd_ = -1;
   std::ofstream log_;
   std::vector<std::string> columns_;
 

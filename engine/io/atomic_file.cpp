@@ -13,8 +13,19 @@ namespace ng {
 
 static std::string errno_text() { return std::strerror(errno); }
 
-AtomicFile::AtomicFile(std::string path)
-    : path_(std::move(path)), temp_path_(path_ + ".tmp." + std::to_string(::getpid())) {
+// "<path>.tmp.<pid>", with the file name cut short where the suffix would
+// take it past the file system's limit on a name (255 bytes): a target whose
+// own name fits must never fail for its temporary's.
+static std::string temporary_for(const std::string& path) {
+  const std::string suffix = ".tmp." + std::to_string(::getpid());
+  const size_t slash = path.rfind('/'), name_start = slash == std::string::npos ? 0 : slash + 1;
+  constexpr size_t kNameMax = 255;
+  const size_t name_length = path.size() - name_start;
+  if (name_length + suffix.size() <= kNameMax) return path + suffix;
+  return path.substr(0, name_start + kNameMax - suffix.size()) + suffix;
+}
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), temp_path_(temporary_for(path_)) {
   file_ = std::fopen(temp_path_.c_str(), "wb");
   NG_CHECK(file_ != nullptr, path_, ": cannot open temporary file ", temp_path_, " for writing: ", errno_text());
 }

@@ -1,4 +1,5 @@
-// Atomic file replacement: write everything to "<path>.tmp.<pid>", flush it to
+// Atomic file replacement: write everything to "<path>.tmp.<pid>" (the name
+// cut short where it would pass 255 bytes), flush it to
 // disk (fflush + fsync), then rename() it over the target. rename() is atomic
 // on POSIX file systems, so a reader sees either the old file or the complete
 // new one, never a half-written checkpoint, and a crash or an error midway
