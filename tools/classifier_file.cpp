@@ -147,9 +147,9 @@ namespace {
 
 // The model a run's config.json describes.
 models::ClassifierConfig model_config(const nlohmann::json& config) {
-  const auto image = config.at("image");
-  return classifier_config(config.at("classifier").get<ClassifierOptions>(), image[0], image[1], image[2],
-                           config.at("classes"));
+  const ImageShape image = run_image_shape(config, "classifier");
+  return classifier_config(config.at("classifier").get<ClassifierOptions>(), image.channels, image.height,
+                           image.width, config.at("classes"));
 }
 
 // What the classifier file of a run records about it.

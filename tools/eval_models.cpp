@@ -22,8 +22,9 @@ template <class Model, class Options, class Config>
 std::unique_ptr<Model> rebuild(const SavedRun& saved, const std::string& name,
                                Config (*config_of)(const Options&, int64_t, int64_t, int64_t),
                                const NamedTensors& weights, Device device) {
-  const auto image = saved.config.at("image");
-  auto model = std::make_unique<Model>(config_of(saved.config.at(name).get<Options>(), image[0], image[1], image[2]));
+  const ImageShape image = run_image_shape(saved.config, name + " run");
+  auto model = std::make_unique<Model>(
+      config_of(saved.config.at(name).get<Options>(), image.channels, image.height, image.width));
   model->load_state_dict(weights);
   model->to(device);
   model->eval();

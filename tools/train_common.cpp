@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +10,8 @@
 
 #include "engine/data/datasets.h"
 #include "engine/error.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
 #include "engine/precision.h"
 #ifdef NANOGEN_WITH_CUDA
 #include "engine/cuda/allocator.h"
@@ -39,6 +42,20 @@ Dataset load_dataset_limited(const std::string& spec, const std::string& split, 
   return d;
 }
 
+void check_common_options(const CommonOptions& o) {
+  NG_CHECK(o.epochs >= 1, "--epochs must be at least 1, got ", o.epochs);
+  NG_CHECK(o.batch_size >= 1, "--batch-size must be at least 1, got ", o.batch_size);
+  NG_CHECK(std::isfinite(o.lr) && o.lr > 0, "--lr must be a positive number, got ", o.lr);
+  NG_CHECK(o.log_every >= 1, "--log-every must be at least 1 (a metrics row every that many steps), got ",
+           o.log_every);
+  NG_CHECK(o.max_steps >= 0, "--max-steps must be >= 0 (0: no limit), got ", o.max_steps);
+  NG_CHECK(std::isfinite(o.time_limit) && o.time_limit >= 0, "--time-limit must be >= 0 seconds (0: no limit), got ",
+           o.time_limit);
+  NG_CHECK(o.limit >= 0, "--limit must be >= 0 (0: every training image), got ", o.limit);
+  NG_CHECK(o.test_limit >= 0, "--test-limit must be >= 0 (0: every test image), got ", o.test_limit);
+  NG_CHECK(o.threads >= 0, "--threads must be >= 0 (0: every core), got ", o.threads);
+}
+
 StopRule::StopRule(const CommonOptions& o)
     : max_steps_(o.max_steps), time_limit_(o.time_limit), start_(std::chrono::steady_clock::now()) {
   NG_CHECK(o.time_limit >= 0, "--time-limit must be >= 0 seconds, got ", o.time_limit);
@@ -60,6 +77,27 @@ void check_run_model(const nlohmann::json& config, const std::string& path, cons
            model, "' run");
 }
 
+ImageShape run_image_shape(const nlohmann::json& config, const std::string& path) {
+  const auto it = config.find("image");
+  const bool ok = it != config.end() && it->is_array() && it->size() == 3 &&
+                  std::all_of(it->begin(), it->end(), [](const nlohmann::json& v) {
+                    return v.is_number_integer() && v.get<int64_t>() >= 1 && v.get<int64_t>() <= (int64_t(1) << 16);
+                  });
+  NG_CHECK(ok, "run ", path, ": config.json's \"image\" is ", it == config.end() ? "missing" : it->dump(),
+           "; expected [channels, height, width], three whole numbers from 1 to 65536");
+  return {(*it)[0].get<int64_t>(), (*it)[1].get<int64_t>(), (*it)[2].get<int64_t>()};
+}
+
+void check_finite_tensors(const NamedTensors& tensors, const std::string& where) {
+  for (const auto& [name, t] : tensors) {
+    if (t.numel() == 0) continue;  // every dtype is floating point
+    // In float64 the sum of magnitudes of finite float32 values cannot overflow.
+    const double total = sum(abs(t.detach().to(DType::f64))).item();
+    NG_CHECK(std::isfinite(total), where, ": '", name, "' holds NaN or infinite values (was it written after the ",
+             "run diverged?)");
+  }
+}
+
 SavedRun open_saved_run(const std::string& path, const std::string& model) {
   std::ifstream in(path + "/config.json");
   NG_CHECK(in.good(), "'", path, "' is not a run folder (it has no config.json)");
@@ -70,9 +108,11 @@ SavedRun open_saved_run(const std::string& path, const std::string& model) {
     throw Error("run folder " + path + ": config.json is not valid JSON: " + e.what());
   }
   check_run_model(r.config, path, model);
+  run_image_shape(r.config, path);
   const std::string ckpt = path + "/checkpoints/last.safetensors";
   NG_CHECK(std::filesystem::exists(ckpt), "run ", path, " has no checkpoint yet (", ckpt, ")");
   r.checkpoint = load_safetensors(ckpt);
+  check_finite_tensors(r.checkpoint.tensors, ckpt);
   return r;
 }
 
@@ -106,7 +146,7 @@ std::string fmt(const char* format, double value) {
 
 void check_finite(double value, const std::string& what, int64_t step) {
   NG_CHECK(std::isfinite(value), what, " became ", value, " at step ", step,
-           "; training diverged (try a lower --lr); the last good checkpoint is kept");
+           "; training diverged (try a lower --lr); the run folder keeps its last checkpoint, if it has one");
 }
 
 }  // namespace ng::tools

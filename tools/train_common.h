@@ -39,6 +39,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CommonOptions, data, device, epo
                                                 batch_size, lr, seed, out, resume, log_every, limit, test_limit,
                                                 threads, precision)
 
+// Refuses options that mean nothing (--epochs -2, --log-every 0, --lr -1,
+// ...) with a message naming the option and what it must be. Every trainer
+// calls it before any work.
+void check_common_options(const CommonOptions& o);
+
 // "auto" picks the GPU when one is visible.
 Device resolve_device(const std::string& name);
 // The device as resolve_device finds it, with the process's matmul and
@@ -60,6 +65,19 @@ Dataset load_dataset_limited(const std::string& spec, const std::string& split, 
 
 // Throws unless a run's config.json says it is a run of `model`.
 void check_run_model(const nlohmann::json& config, const std::string& path, const std::string& model);
+
+// The C, H, W of a run's images, from its config.json's "image": three
+// positive whole numbers, or an error naming the run (a hand-edited or
+// damaged config must not reach the models as a shape).
+struct ImageShape {
+  int64_t channels, height, width;
+};
+ImageShape run_image_shape(const nlohmann::json& config, const std::string& path);
+
+// Refuses tensors holding NaN or infinite values, naming the first such
+// tensor and `where` it came from: a checkpoint written after a run diverged
+// would otherwise resume into NaN losses or sample a black grid.
+void check_finite_tensors(const NamedTensors& tensors, const std::string& where);
 
 // A run folder opened for sampling or evaluation: its config.json and last
 // checkpoint, checked to be a run of `model`. Reads only; creates nothing.

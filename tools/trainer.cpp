@@ -1,7 +1,9 @@
 #include "tools/trainer.h"
 
+#include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
@@ -39,17 +41,30 @@ Metadata position_metadata(const std::string& model, const Position& p, bool epo
           {"config", config.dump()}};
 }
 
+// A metadata field as a whole number in [lo, hi], or an error naming it.
+template <class Int>
+Int metadata_integer(const Metadata& m, const char* key, Int lo, Int hi) {
+  auto it = m.find(key);
+  NG_CHECK(it != m.end(), "resume: the checkpoint's metadata has no '", key, "'");
+  const std::string& text = it->second;
+  Int value{};
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  NG_CHECK(error == std::errc() && end == text.data() + text.size() && value >= lo && value <= hi,
+           "resume: the checkpoint's metadata '", key, "' is '", text, "'; expected a whole number from ", lo, " to ",
+           hi, " (is the checkpoint damaged?)");
+  return value;
+}
+
 Position restore_position(const Metadata& m, Generator& noise) {
-  auto field = [&](const char* key) -> const std::string& {
-    auto it = m.find(key);
-    NG_CHECK(it != m.end(), "resume: the checkpoint's metadata has no '", key, "'");
-    return it->second;
-  };
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   Position p;
-  p.epoch = std::stoll(field("epoch"));
-  p.step_in_epoch = std::stoll(field("step_in_epoch"));
-  p.global_step = std::stoll(field("global_step"));
-  noise.set_state(std::stoull(field("noise_seed")), std::stoull(field("noise_offset")));
+  p.epoch = metadata_integer<int64_t>(m, "epoch", 1, kMax);
+  p.step_in_epoch = metadata_integer<int64_t>(m, "step_in_epoch", 0, kMax);
+  p.global_step = metadata_integer<int64_t>(m, "global_step", 0, kMax);
+  NG_CHECK(p.step_in_epoch <= p.global_step, "resume: the checkpoint's metadata puts step ", p.step_in_epoch,
+           " of its epoch after step ", p.global_step, " in all (is the checkpoint damaged?)");
+  noise.set_state(metadata_integer<uint64_t>(m, "noise_seed", 0, ~uint64_t(0)),
+                  metadata_integer<uint64_t>(m, "noise_offset", 0, ~uint64_t(0)));
   return p;
 }
 
@@ -85,7 +100,7 @@ struct EpochMeans {
       auto it = device_sums.find(name);
       const double sum = it != device_sums.end() ? it->second.item() : (sums.count(name) ? sums.at(name) : 0.0);
       NG_CHECK(std::isfinite(sum), model, ": ", name, " was not finite at some step from ", first_step, " to ",
-               last_step, "; training diverged (try a lower --lr); the last good checkpoint is kept");
+               last_step, "; training diverged (try a lower --lr); the run folder keeps its last checkpoint, if it has one");
       m[name] = steps ? sum / double(steps) : 0.0;
     }
     return m;
@@ -108,7 +123,18 @@ void load_checkpoint_tensors(const CheckpointParts& parts, const NamedTensors& c
   if (parts.ema) parts.ema->load_state(with_prefix(with_prefix_removed(checkpoint, "ema."), "ema."));
 }
 
+// The run folder, once the options are known to mean something (no folder
+// is made or locked for a run that would be refused).
+std::string checked_run_folder_path(const std::string& model, const CommonOptions& o) {
+  check_common_options(o);
+  return o.out.empty() ? "runs/" + model : o.out;
+}
+
 }  // namespace
+
+RunFolder Trainer::checked_run_folder(const std::string& model, const CommonOptions& o) {
+  return RunFolder(checked_run_folder_path(model, o), o.resume);
+}
 
 TensorOptions TrainingJob::on_device() const { return TensorOptions{}.with_device(trainer_.device()); }
 
@@ -116,7 +142,7 @@ Trainer::Trainer(std::string model, CommonOptions common)
     : model_(std::move(model)),
       common_(std::move(common)),
       device_(resolve_device(common_.device, common_.precision)),
-      run_(common_.out.empty() ? "runs/" + model_ : common_.out, common_.resume), noise_(0) {
+      run_(checked_run_folder(model_, common_)), noise_(0) {
   if (common_.out.empty()) common_.out = run_.path();
   if (common_.resume && std::filesystem::exists(run_.file("config.json"))) {
     config_ = run_.read_config();
@@ -137,7 +163,10 @@ Trainer::Trainer(std::string model, CommonOptions common)
 }
 
 Dataset Trainer::dataset(const std::string& split) const {
-  return load_dataset_limited(common_.data, split, split == "train" ? common_.limit : common_.test_limit);
+  Dataset d = load_dataset_limited(common_.data, split, split == "train" ? common_.limit : common_.test_limit);
+  NG_CHECK(d.size() > 0, model_, ": the ", split, " split of ", common_.data, " (", d.name,
+           ") has no images; training needs both splits");
+  return d;
 }
 
 int64_t Trainer::steps_per_epoch(const Dataset& train, int64_t batches_per_step) const {
@@ -147,9 +176,16 @@ int64_t Trainer::steps_per_epoch(const Dataset& train, int64_t batches_per_step)
 RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann::json& sections,
                           const std::string& what) {
   Position at;
-  if (auto ckpt = run_.load_last_checkpoint()) {
+  auto ckpt = run_.load_last_checkpoint();
+  NG_CHECK(ckpt || !resumed_, "--resume: run ", run_.path(), " has no checkpoint to resume from (its first session ",
+           "stopped before saving one); train without --resume to start it over");
+  if (ckpt) {
+    check_finite_tensors(ckpt->tensors, run_.last_checkpoint_path());
     load_checkpoint_tensors(job.parts(), ckpt->tensors);
     at = restore_position(ckpt->metadata, noise_);
+    // Rows a killed session logged after its last checkpoint: the steps they
+    // describe are trained again now.
+    run_.drop_metrics_after(at.global_step);
     run_.log("resuming " + run_.path() + " at epoch " + std::to_string(at.epoch) + ", step " +
              std::to_string(at.global_step));
   } else {
@@ -178,6 +214,12 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
   summary.run = run_.path();
   install_interrupt_handler();
   const StopRule stop(common_);
+  if (common_.max_steps > 0 && at.global_step >= common_.max_steps) {
+    run_.log("run " + run_.path() + " is at step " + std::to_string(at.global_step) + ", --max-steps " +
+             std::to_string(common_.max_steps) + ": nothing to train");
+    summary.steps = at.global_step;
+    return summary;
+  }
 
   for (; at.epoch <= common_.epochs; ++at.epoch) {
     // The order of an epoch is a function of seed and epoch alone, so a

@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/elementwise.h"
+#include "engine/optim/optimizer.h"
 
 namespace ng::optim {
 
@@ -65,7 +66,7 @@ nn::NamedTensors EMA::state() const {
 void EMA::load_state(const nn::NamedTensors& state) {
   std::map<std::string, Tensor> given(state.begin(), state.end());
   NG_CHECK(given.count("ema.updates"), "EMA: the saved state has no 'ema.updates'");
-  updates_ = int64_t(given.at("ema.updates").item());
+  updates_ = saved_count(given.at("ema.updates"), "EMA: the saved 'ema.updates'");
   NoGradGuard no_grad;
   for (auto& [n, t] : shadow_) {
     auto it = given.find("ema." + n);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "engine/autograd.h"
 #include "engine/cpu/adam.h"
@@ -52,11 +53,26 @@ nn::NamedTensors Optimizer::state() const {
   return out;
 }
 
+int64_t saved_count(const Tensor& t, const std::string& what) {
+  NG_CHECK(t.numel() == 1, what, " holds ", t.numel(), " values; expected one (a count)");
+  const double v = t.item();
+  NG_CHECK(std::isfinite(v) && v >= 0 && v <= 0x1p53 && v == std::floor(v), what, " is ", v,
+           "; expected a whole number of steps from 0 to 2^53 (is the checkpoint damaged?)");
+  return int64_t(v);
+}
+
 void Optimizer::load_state(const nn::NamedTensors& state) {
   std::map<std::string, Tensor> given(state.begin(), state.end());
   NG_CHECK(given.count("step"), "optimizer: the saved state has no 'step'");
-  steps_ = int64_t(given.at("step").item());
+  steps_ = saved_count(given.at("step"), "optimizer: the saved 'step'");
   const std::vector<std::string> names = slot_names();
+  // Every saved name must be one this optimizer would have written.
+  std::set<std::string> known{"step"};
+  for (const auto& [name, p] : params_)
+    for (const std::string& slot : names) known.insert(name + "." + slot);
+  for (const auto& [name, t] : given)
+    NG_CHECK(known.count(name), "optimizer: the saved state has '", name,
+             "', which is no slot of this optimizer's parameters (a checkpoint of another model?)");
   NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
     slots_[i].clear();

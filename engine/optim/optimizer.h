@@ -9,6 +9,10 @@
 
 namespace ng::optim {
 
+// A step count read back from a checkpoint (a one-element tensor): a whole
+// number from 0 to 2^53, or an error that names `what`.
+int64_t saved_count(const Tensor& t, const std::string& what);
+
 class Optimizer {
  public:
   // params: the module's named_parameters(); the names key the state.

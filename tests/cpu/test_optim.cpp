@@ -207,3 +207,51 @@ TEST(Optim, EmaAveragesWithWarmup) {
   restored.load_state(ema.state());
   EXPECT_EQ(restored.updates(), 1);
 }
+
+// A checkpoint's optimizer state is checked before it is used: the step a
+// whole number (int64_t of NaN is undefined behaviour), every tensor one this
+// optimizer would have written, and the EMA's count likewise.
+TEST(Optim, DamagedSavedStateIsRefusedWithItsName) {
+  const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64);
+  Tensor p = from_vector(std::vector<double>{1.0, -2.0}, {2}, f64.with_requires_grad());
+  optim::Adam opt({{"p", p}}, {.lr = 0.05});
+  sum(p * p).backward();
+  opt.step();
+  const nn::NamedTensors good = opt.state();
+  auto with = [&](const std::string& name, const Tensor& value) {
+    nn::NamedTensors s;
+    bool replaced = false;
+    for (const auto& [n, t] : good) {
+      s.emplace_back(n, n == name ? value : t);
+      replaced = replaced || n == name;
+    }
+    if (!replaced) s.emplace_back(name, value);
+    return s;
+  };
+  auto message = [&](const nn::NamedTensors& s) {
+    try {
+      optim::Adam fresh({{"p", p}}, {.lr = 0.05});
+      fresh.load_state(s);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  for (double bad : {std::nan(""), -5.0, 1e300, 2.5})
+    EXPECT_NE(message(with("step", scalar_tensor(bad, f64))).find("optimizer: the saved 'step' is"), std::string::npos)
+        << bad;
+  EXPECT_NE(message(with("q.exp_avg", zeros({2}, f64))).find("'q.exp_avg', which is no slot"), std::string::npos);
+  EXPECT_EQ(message(good), "");
+
+  Affine m;
+  optim::EMA ema(m, 0.9, true);
+  nn::NamedTensors state = ema.state();
+  state[0].second = scalar_tensor(-1.0, f64);
+  optim::EMA restored(m, 0.9, true);
+  try {
+    restored.load_state(state);
+    ADD_FAILURE() << "a negative EMA count was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("EMA: the saved 'ema.updates' is -1"), std::string::npos) << e.what();
+  }
+}

@@ -1,0 +1,261 @@
+// What a run folder promises against the accidents of real use, each found by
+// probing the binary: two trainings into one folder, temporaries of a killed
+// checkpoint write, metrics rows logged after the last checkpoint of a killed
+// session, options that mean nothing, --resume with nothing to resume or
+// nothing left to train, damaged checkpoint metadata and configs, and file
+// names at the file system's limit.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/io/atomic_file.h"
+#include "engine/io/safetensors.h"
+#include "support/runs.h"
+#include "support/temp_dir.h"
+#include "tools/eval_models.h"
+#include "tools/run_folder.h"
+#include "tools/train_common.h"
+#include "tools/train_vae.h"
+
+using namespace ng;
+using test::have_fashion_mnist;
+using test::temp_run;
+using test::TempDir;
+
+namespace {
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+// A VAE run small enough for a unit test: 8 steps an epoch.
+tools::CommonOptions tiny_run(const std::string& out) {
+  tools::CommonOptions o;
+  o.out = out;
+  o.device = "cpu";
+  o.epochs = 2;
+  o.batch_size = 32;
+  o.limit = 256;
+  o.test_limit = 64;
+  o.log_every = 1;
+  return o;
+}
+
+// The (kind, step) pairs of metrics.csv's rows, with how often each appears.
+std::map<std::pair<std::string, std::string>, int> metrics_rows(const std::string& run) {
+  std::ifstream in(run + "/metrics.csv");
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::stringstream hs(line);
+  for (std::string c; std::getline(hs, c, ',');) header.push_back(c);
+  const size_t step = size_t(std::find(header.begin(), header.end(), "step") - header.begin());
+  std::map<std::pair<std::string, std::string>, int> rows;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ls(line);
+    for (std::string c; std::getline(ls, c, ',');) cells.push_back(c);
+    if (cells.size() > step) ++rows[{cells[0], cells[step]}];
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST(RunFolderLock, ASecondTrainingIntoTheFolderIsRefusedWhileTheFirstLives) {
+  TempDir dir;
+  const std::string run = dir.file("run");
+  {
+    const tools::RunFolder first(run, false);
+    const std::string error = message_of([&] { tools::RunFolder second(run, true); });
+    EXPECT_NE(error.find("is in use by another training"), std::string::npos) << error;
+    EXPECT_NE(error.find(std::to_string(::getpid())), std::string::npos) << "the message names the holder: " << error;
+  }
+  EXPECT_NO_THROW(tools::RunFolder again(run, true));  // released with the first
+}
+
+TEST(RunFolderLock, TemporariesOfAKilledWriteAreRemovedAndOtherFilesKept) {
+  TempDir dir;
+  const std::string run = dir.file("run");
+  std::filesystem::create_directories(run + "/checkpoints");
+  for (const char* name : {"checkpoints/epoch_001.safetensors.tmp.4242", "checkpoints/last.safetensors.tmp.7",
+                           "metrics.csv.tmp.99", "notes.tmp.txt", "checkpoints/keep.tmp."})
+    write_text(run + "/" + name, "x");
+  const tools::RunFolder folder(run, true);
+  EXPECT_FALSE(std::filesystem::exists(run + "/checkpoints/epoch_001.safetensors.tmp.4242"));
+  EXPECT_FALSE(std::filesystem::exists(run + "/checkpoints/last.safetensors.tmp.7"));
+  EXPECT_FALSE(std::filesystem::exists(run + "/metrics.csv.tmp.99"));
+  EXPECT_TRUE(std::filesystem::exists(run + "/notes.tmp.txt"));
+  EXPECT_TRUE(std::filesystem::exists(run + "/checkpoints/keep.tmp."));
+}
+
+TEST(RunFolderMetrics, RowsAfterTheCheckpointStepAreDroppedOnResume) {
+  TempDir dir;
+  const std::string run = dir.file("run");
+  tools::RunFolder folder(run, false);
+  folder.declare_metrics({"epoch", "step", "loss"});
+  for (int step : {4, 8, 12, 16}) folder.metrics({{"epoch", 1}, {"step", step}, {"loss", 1.0 / step}}, "step");
+  folder.metrics({{"epoch", 1}, {"step", 8}}, "stop");
+  folder.drop_metrics_after(8);
+  const auto rows = metrics_rows(run);
+  EXPECT_EQ(rows.size(), 3u);
+  EXPECT_TRUE(rows.count({"step", "4"}) && rows.count({"step", "8"}) && rows.count({"stop", "8"}));
+  EXPECT_EQ(read_text(run + "/metrics.csv").rfind("kind,epoch,step,loss\n", 0), 0u) << "the header stays";
+}
+
+TEST(AtomicFile, ANameAtTheFileSystemLimitStillGetsATemporary) {
+  TempDir dir;
+  const std::string path = dir.file(std::string(250, 'n'));
+  EXPECT_LE(std::filesystem::path(AtomicFile(path).temp_path()).filename().string().size(), 255u);
+  const std::string text = "a checkpoint";
+  write_file_atomically(path, text.data(), text.size());
+  EXPECT_EQ(read_text(path), text);
+}
+
+TEST(TrainingOptions, MeaninglessValuesAreRefusedBeforeAnyWork) {
+  const std::string out = temp_run("meaningless");
+  const std::vector<std::pair<std::function<void(tools::CommonOptions&)>, std::string>> cases = {
+      {[](tools::CommonOptions& o) { o.log_every = 0; }, "--log-every must be at least 1"},
+      {[](tools::CommonOptions& o) { o.epochs = -2; }, "--epochs must be at least 1, got -2"},
+      {[](tools::CommonOptions& o) { o.batch_size = 0; }, "--batch-size must be at least 1"},
+      {[](tools::CommonOptions& o) { o.lr = -1; }, "--lr must be a positive number, got -1"},
+      {[](tools::CommonOptions& o) { o.limit = -5; }, "--limit must be >= 0"},
+      {[](tools::CommonOptions& o) { o.test_limit = -5; }, "--test-limit must be >= 0"},
+      {[](tools::CommonOptions& o) { o.max_steps = -1; }, "--max-steps must be >= 0"},
+      {[](tools::CommonOptions& o) { o.threads = -3; }, "--threads must be >= 0"},
+      {[](tools::CommonOptions& o) { o.time_limit = -1; }, "--time-limit must be >= 0"},
+  };
+  for (const auto& [change, expected] : cases) {
+    tools::CommonOptions o = tiny_run(out);
+    change(o);
+    const std::string error = message_of([&] { tools::train_vae(o, {}); });
+    EXPECT_NE(error.find(expected), std::string::npos) << "expected '" << expected << "', got '" << error << "'";
+    EXPECT_FALSE(std::filesystem::exists(out)) << expected << ": the folder was made";
+  }
+}
+
+TEST(TrainingResume, AFolderWithoutACheckpointIsNotSilentlyStartedOver) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = temp_run("resume_nothing");
+  // A first session that stopped before its first checkpoint: config and metrics only.
+  tools::train_vae(tiny_run(out), {});
+  std::filesystem::remove_all(out + "/checkpoints");
+  const std::string metrics = read_text(out + "/metrics.csv");
+  tools::CommonOptions again = tiny_run(out);
+  again.resume = true;
+  const std::string error = message_of([&] { tools::train_vae(again, {}); });
+  EXPECT_NE(error.find("has no checkpoint to resume from"), std::string::npos) << error;
+  EXPECT_EQ(read_text(out + "/metrics.csv"), metrics) << "the old metrics are left as they were";
+}
+
+TEST(TrainingResume, AtItsMaxStepsARunTrainsNoFurtherStep) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = temp_run("resume_at_max");
+  tools::CommonOptions o = tiny_run(out);
+  o.max_steps = 5;
+  EXPECT_EQ(tools::train_vae(o, {}).steps, 5);
+  const auto before = load_safetensors(out + "/checkpoints/last.safetensors");
+  o.resume = true;
+  EXPECT_EQ(tools::train_vae(o, {}).steps, 5);
+  const auto after = load_safetensors(out + "/checkpoints/last.safetensors");
+  EXPECT_EQ(after.metadata.at("global_step"), "5");
+  EXPECT_EQ(before.metadata, after.metadata);
+}
+
+// A session killed after logging rows past its last checkpoint: the resumed
+// session logs those steps again, and each (kind, step) row appears once.
+TEST(TrainingResume, RowsOfAKilledSessionAfterItsCheckpointAreNotDuplicated) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = temp_run("resume_rows");
+  tools::CommonOptions o = tiny_run(out);
+  o.max_steps = 5;
+  tools::train_vae(o, {});
+  {  // what the killed session had logged after its checkpoint at step 5
+    std::ofstream csv(out + "/metrics.csv", std::ios::app);
+    csv << "step,1,6\nstep,1,7\n";
+  }
+  o.max_steps = 0;
+  o.resume = true;
+  tools::train_vae(o, {});
+  for (const auto& [row, count] : metrics_rows(out))
+    EXPECT_EQ(count, 1) << "row " << row.first << " at step " << row.second << " appears " << count << " times";
+  EXPECT_EQ(metrics_rows(out).count({"step", "16"}), 1u);
+}
+
+TEST(TrainingResume, DamagedCheckpointMetadataIsNamed) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = temp_run("resume_damaged");
+  tools::CommonOptions o = tiny_run(out);
+  o.max_steps = 3;
+  tools::train_vae(o, {});
+  const std::string last = out + "/checkpoints/last.safetensors";
+  const SafetensorsContent good = load_safetensors(last);
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"epoch", "abc"}, {"epoch", "-3"}, {"global_step", "1e300"}, {"step_in_epoch", "99"}}) {
+    Metadata m = good.metadata;
+    m[key] = value;
+    save_safetensors(last, good.tensors, m);
+    tools::CommonOptions again = tiny_run(out);
+    again.resume = true;
+    const std::string error = message_of([&] { tools::train_vae(again, {}); });
+    EXPECT_NE(error.find("resume: the checkpoint's metadata"), std::string::npos) << key << "=" << value << ": " << error;
+  }
+}
+
+TEST(SavedRun, AConfigWithoutAnImageShapeIsNamedNotFollowed) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = temp_run("config_image");
+  tools::CommonOptions o = tiny_run(out);
+  o.max_steps = 1;
+  tools::train_vae(o, {});
+  const std::string config = read_text(out + "/config.json");
+  for (const char* bad : {"[]", "[1, 28]", "[1, 0, 28]", "\"28x28\""}) {
+    nlohmann::json j = nlohmann::json::parse(config);
+    j["image"] = nlohmann::json::parse(bad);
+    write_text(out + "/config.json", j.dump(2));
+    const std::string error = message_of([&] { tools::load_vae_run(out, Device::cpu()); });
+    EXPECT_NE(error.find("config.json's \"image\" is"), std::string::npos) << bad << ": " << error;
+  }
+}
+
+// A checkpoint written after the run diverged: sampling and resuming refuse
+// it by name instead of drawing a black grid or training on NaN.
+TEST(SavedRun, NonFiniteWeightsAreRefusedByName) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = temp_run("nan_weights");
+  tools::CommonOptions o = tiny_run(out);
+  o.max_steps = 2;
+  tools::train_vae(o, {});
+  const std::string last = out + "/checkpoints/last.safetensors";
+  SafetensorsContent c = load_safetensors(last);
+  const std::string name = c.tensors[0].first;
+  c.tensors[0].second = full_like(c.tensors[0].second, std::nan(""));
+  save_safetensors(last, c.tensors, c.metadata);
+  const std::string sampling = message_of([&] { tools::load_vae_run(out, Device::cpu()); });
+  EXPECT_NE(sampling.find("'" + name + "' holds NaN or infinite values"), std::string::npos) << sampling;
+  o.resume = true;
+  o.max_steps = 4;
+  const std::string resuming = message_of([&] { tools::train_vae(o, {}); });
+  EXPECT_NE(resuming.find("'" + name + "' holds NaN or infinite values"), std::string::npos) << resuming;
+}
