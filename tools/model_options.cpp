@@ -1,5 +1,7 @@
 #include "tools/model_options.h"
 
+#include <cmath>
+
 #include "engine/error.h"
 #include "tools/cli.h"
 
@@ -20,6 +22,9 @@ Config for_images(int64_t channels, int64_t height, int64_t width) {
 }  // namespace
 
 models::VAEConfig vae_config(const VAEOptions& o, int64_t channels, int64_t height, int64_t width) {
+  NG_CHECK(o.z_dim >= 1, "vae: --z-dim must be at least 1 (latent dimensions), got ", o.z_dim);
+  NG_CHECK(std::isfinite(o.beta) && o.beta >= 0, "vae: --beta (the KL term's weight) must be >= 0, got ", o.beta);
+  NG_CHECK(o.kl_warmup_steps >= 0, "vae: --kl-warmup-steps must be >= 0, got ", o.kl_warmup_steps);
   auto c = for_images<models::VAEConfig>(channels, height, width);
   c.z_dim = o.z_dim;
   c.likelihood = models::parse_likelihood(o.likelihood);
@@ -31,6 +36,7 @@ GANOptions resolve_gan_options(GANOptions o) {
   const models::GANLoss loss = models::parse_gan_loss(o.loss);
   const bool wasserstein = loss == models::GANLoss::wasserstein;
   NG_CHECK(o.gp >= 0, "gan: --gp must be non-negative, got ", o.gp);
+  NG_CHECK(o.z_dim >= 1, "gan: --z-dim must be at least 1 (noise dimensions), got ", o.z_dim);
   if (o.n_critic == 0) o.n_critic = wasserstein ? 5 : 1;
   NG_CHECK(o.n_critic >= 1, "gan: --n-critic must be at least 1, got ", o.n_critic);
   if (o.clip < 0) o.clip = wasserstein && o.gp == 0 ? 0.01 : 0.0;

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
@@ -158,6 +161,27 @@ Trainer::Trainer(std::string model, CommonOptions common)
     common_.precision = session.precision;
     common_.resume = true;
     resumed_ = true;
+    // Say so where this session asked for something else: --resume --lr X
+    // must not look as if it had changed the learning rate.
+    std::vector<std::string> kept;
+    auto compare = [&](const char* flag, const auto& given, const auto& run) {
+      if (given == run) return;
+      std::ostringstream text;
+      text << flag << " " << given << " (the run keeps " << run << ")";
+      kept.push_back(text.str());
+    };
+    compare("--data", session.data, common_.data);
+    compare("--batch-size", session.batch_size, common_.batch_size);
+    compare("--lr", session.lr, common_.lr);
+    compare("--seed", session.seed, common_.seed);
+    compare("--log-every", session.log_every, common_.log_every);
+    compare("--limit", session.limit, common_.limit);
+    compare("--test-limit", session.test_limit, common_.test_limit);
+    if (!kept.empty()) {
+      std::string line = "--resume: a run keeps the options it started with; not applied:";
+      for (size_t i = 0; i < kept.size(); ++i) line += (i ? ", " : " ") + kept[i];
+      run_.log(line);
+    }
   }
   noise_ = Generator(Streams::noise(common_.seed));
 }

@@ -21,6 +21,7 @@
 #include "support/temp_dir.h"
 #include "tools/eval_models.h"
 #include "tools/run_folder.h"
+#include "tools/sample.h"
 #include "tools/train_common.h"
 #include "tools/train_vae.h"
 
@@ -155,6 +156,37 @@ TEST(TrainingOptions, MeaninglessValuesAreRefusedBeforeAnyWork) {
   }
 }
 
+TEST(TrainingOptions, AModelsMeaninglessValuesAreNamed) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  tools::VAEOptions no_latent;
+  no_latent.z_dim = 0;
+  tools::VAEOptions negative_beta;
+  negative_beta.beta = -1;
+  for (const auto& [options, expected] : std::vector<std::pair<tools::VAEOptions, std::string>>{
+           {no_latent, "vae: --z-dim must be at least 1"}, {negative_beta, "vae: --beta (the KL term's weight)"}}) {
+    const std::string error = message_of([&] { tools::train_vae(tiny_run(temp_run("vae_options")), options); });
+    EXPECT_NE(error.find(expected), std::string::npos) << "expected '" << expected << "', got '" << error << "'";
+  }
+}
+
+// `nanogen sample --n` beyond one batch goes through in batches of 256: the
+// first 256 images are those of --n 256, and the rest follow.
+TEST(Sampling, ALargeNGoesThroughInBatches) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = temp_run("sample_batches");
+  tools::CommonOptions o = tiny_run(out);
+  o.max_steps = 2;
+  tools::train_vae(o, {});
+  tools::SampleOptions so;
+  so.device = "cpu";
+  so.n = 300;
+  const Tensor many = tools::sample_run(out, so);
+  so.n = 256;
+  const Tensor first = tools::sample_run(out, so);
+  ASSERT_EQ(many.shape(), (Shape{300, 1, 28, 28}));
+  EXPECT_EQ(many.narrow(0, 0, 256).contiguous().to_vector<float>(), first.to_vector<float>());
+}
+
 TEST(TrainingResume, AFolderWithoutACheckpointIsNotSilentlyStartedOver) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   const std::string out = temp_run("resume_nothing");
@@ -181,6 +213,24 @@ TEST(TrainingResume, AtItsMaxStepsARunTrainsNoFurtherStep) {
   const auto after = load_safetensors(out + "/checkpoints/last.safetensors");
   EXPECT_EQ(after.metadata.at("global_step"), "5");
   EXPECT_EQ(before.metadata, after.metadata);
+}
+
+TEST(TrainingResume, OptionsTheRunKeepsAreSaidNotApplied) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = temp_run("resume_lr");
+  tools::CommonOptions o = tiny_run(out);
+  o.max_steps = 2;
+  tools::train_vae(o, {});
+  o.resume = true;
+  o.max_steps = 3;
+  o.lr = 0.01;
+  tools::train_vae(o, {});
+  const std::string log = read_text(out + "/log.txt");
+  EXPECT_NE(log.find("--resume: a run keeps the options it started with; not applied: --lr 0.01 (the run keeps "
+                     "0.001)"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("--batch-size"), std::string::npos) << "only what differs is listed: " << log;
 }
 
 // A session killed after logging rows past its last checkpoint: the resumed
