@@ -48,8 +48,10 @@ void EMA::update(const nn::Module& model) {
       on_gpu[{s.device().index, s.dtype()}].emplace_back(s, p);
     }
   }
-  for (const auto& [where, group] : on_gpu)
+  for (const auto& entry : on_gpu) {
+    [[maybe_unused]] const auto& group = entry.second;  // unused in a build without CUDA
     NG_ON_CUDA("EMA", cuda::ema_update_multi(d, group), group.front().first);
+  }
   for (size_t i = 0; i < buffers.size(); ++i) shadow_[num_params_ + i].second.copy_(buffers[i].second);
   ++updates_;
 }
