@@ -19,6 +19,7 @@
 #include "engine/cpu/fused.h"
 #include "engine/nn/layers.h"
 #include "engine/optim/optimizer.h"
+#include "models/diffusion.h"
 #include "support/cuda.h"
 #include "support/gradcheck.h"
 
