@@ -171,9 +171,8 @@ void RunFolder::drop_metrics_after(int64_t step) {
   bool dropped = false;
   while (std::getline(in, line)) {
     std::stringstream ls(line);
-    std::string cell;
-    for (size_t i = 0; i <= at && std::getline(ls, cell, ','); ++i) {
-    }
+    std::string cell;  // the row's field in the step column
+    for (size_t i = 0; i <= at; ++i) std::getline(ls, cell, ',');
     char* end = nullptr;
     const double row_step = std::strtod(cell.c_str(), &end);
     if (end != cell.c_str() && row_step > double(step)) {

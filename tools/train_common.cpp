@@ -90,9 +90,9 @@ ImageShape run_image_shape(const nlohmann::json& config, const std::string& path
 
 void check_finite_tensors(const NamedTensors& tensors, const std::string& where) {
   for (const auto& [name, t] : tensors) {
-    if (t.numel() == 0) continue;  // every dtype is floating point
-    // In float64 the sum of magnitudes of finite float32 values cannot overflow.
-    const double total = sum(abs(t.detach().to(DType::f64))).item();
+    // x * 0 is 0 for a finite x and NaN for a NaN or infinite one, so the
+    // sum is finite exactly when every element is.
+    const double total = sum(t.detach() * 0.0).item();
     NG_CHECK(std::isfinite(total), where, ": '", name, "' holds NaN or infinite values (was it written after the ",
              "run diverged?)");
   }
@@ -145,8 +145,7 @@ std::string fmt(const char* format, double value) {
 }
 
 void check_finite(double value, const std::string& what, int64_t step) {
-  NG_CHECK(std::isfinite(value), what, " became ", value, " at step ", step,
-           "; training diverged (try a lower --lr); the run folder keeps its last checkpoint, if it has one");
+  NG_CHECK(std::isfinite(value), what, " became ", value, " at step ", step, kDivergedAdvice);
 }
 
 }  // namespace ng::tools

@@ -74,6 +74,10 @@ struct ImageShape {
 };
 ImageShape run_image_shape(const nlohmann::json& config, const std::string& path);
 
+// What a divergence message ends with (after "... became nan at step N").
+inline constexpr const char* kDivergedAdvice =
+    "; training diverged (try a lower --lr); the run folder keeps its last checkpoint, if it has one";
+
 // Refuses tensors holding NaN or infinite values, naming the first such
 // tensor and `where` it came from: a checkpoint written after a run diverged
 // would otherwise resume into NaN losses or sample a black grid.

@@ -103,7 +103,7 @@ struct EpochMeans {
       auto it = device_sums.find(name);
       const double sum = it != device_sums.end() ? it->second.item() : (sums.count(name) ? sums.at(name) : 0.0);
       NG_CHECK(std::isfinite(sum), model, ": ", name, " was not finite at some step from ", first_step, " to ",
-               last_step, "; training diverged (try a lower --lr); the run folder keeps its last checkpoint, if it has one");
+               last_step, kDivergedAdvice);
       m[name] = steps ? sum / double(steps) : 0.0;
     }
     return m;
@@ -128,16 +128,12 @@ void load_checkpoint_tensors(const CheckpointParts& parts, const NamedTensors& c
 
 // The run folder, once the options are known to mean something (no folder
 // is made or locked for a run that would be refused).
-std::string checked_run_folder_path(const std::string& model, const CommonOptions& o) {
+RunFolder checked_run_folder(const std::string& model, const CommonOptions& o) {
   check_common_options(o);
-  return o.out.empty() ? "runs/" + model : o.out;
+  return RunFolder(o.out.empty() ? "runs/" + model : o.out, o.resume);
 }
 
 }  // namespace
-
-RunFolder Trainer::checked_run_folder(const std::string& model, const CommonOptions& o) {
-  return RunFolder(checked_run_folder_path(model, o), o.resume);
-}
 
 TensorOptions TrainingJob::on_device() const { return TensorOptions{}.with_device(trainer_.device()); }
 
@@ -238,9 +234,9 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
   summary.run = run_.path();
   install_interrupt_handler();
   const StopRule stop(common_);
-  if (common_.max_steps > 0 && at.global_step >= common_.max_steps) {
-    run_.log("run " + run_.path() + " is at step " + std::to_string(at.global_step) + ", --max-steps " +
-             std::to_string(common_.max_steps) + ": nothing to train");
+  if (stop.reached(at.global_step)) {  // a resumed run already at its --max-steps
+    run_.log("run " + run_.path() + " is at step " + std::to_string(at.global_step) + " and " +
+             stop.reason(at.global_step) + ": nothing to train");
     summary.steps = at.global_step;
     return summary;
   }

@@ -148,9 +148,6 @@ class Trainer {
   RunSummary train(TrainingJob& job, const Dataset& train, const nlohmann::json& sections, const std::string& what);
 
  private:
-  // The run folder of these options, after check_common_options accepts them.
-  static RunFolder checked_run_folder(const std::string& model, const CommonOptions& o);
-
   std::string model_;
   CommonOptions common_;
   Device device_;

@@ -44,7 +44,7 @@ int64_t block_step(const GemmShape& s) {
 // leave the engine's own loops on one thread for the rest of the process.
 void make_library_serial() {
   static const bool done = [] {
-    if (openblas_get_parallel() != 2) openblas_set_num_threads(1);
+    if (!is_openmp_build()) openblas_set_num_threads(1);
     return true;
   }();
   (void)done;

@@ -147,30 +147,19 @@ void output_tile(const L m[16], L add, L y[4]) {
   y[3] = t1[1] - t1[2] - t1[3] + add;
 }
 
-// The 4x4 window of one plane [H, W] whose top-left pixel is (r, c); zero
-// outside the plane (the convolution's padding).
-template <class T>
-void load_window(const T* plane, int64_t H, int64_t W, int64_t r, int64_t c, T d[4][4]) {
-  if (r >= 0 && c >= 0 && r + 4 <= H && c + 4 <= W) {
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) d[i][j] = plane[(r + i) * W + c + j];
+// Rows r .. r + Rows - 1 and columns c .. c + Cols - 1 of one plane [H, W]
+// into band, zero outside the plane (the convolution's padding).
+template <class T, int64_t Rows, int64_t Cols>
+void load_band(const T* plane, int64_t H, int64_t W, int64_t r, int64_t c, T (&band)[Rows][Cols]) {
+  if (r >= 0 && c >= 0 && r + Rows <= H && c + Cols <= W) {
+    for (int64_t i = 0; i < Rows; ++i)
+      for (int64_t j = 0; j < Cols; ++j) band[i][j] = plane[(r + i) * W + c + j];
     return;
   }
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) {
-      const int64_t rr = r + i, cc = c + j;
-      d[i][j] = rr >= 0 && rr < H && cc >= 0 && cc < W ? plane[rr * W + cc] : T(0);
-    }
-}
-
-// Rows r .. r + Rows - 1 and columns c .. c + Cols - 1 of one plane into
-// band, zero outside the plane.
-template <int64_t Rows, int64_t Cols>
-void load_band(const float* plane, int64_t H, int64_t W, int64_t r, int64_t c, float (&band)[Rows][Cols]) {
   for (int64_t i = 0; i < Rows; ++i)
     for (int64_t j = 0; j < Cols; ++j) {
       const int64_t rr = r + i, cc = c + j;
-      band[i][j] = rr >= 0 && rr < H && cc >= 0 && cc < W ? plane[rr * W + cc] : 0.0f;
+      band[i][j] = rr >= 0 && rr < H && cc >= 0 && cc < W ? plane[rr * W + cc] : T(0);
     }
 }
 
@@ -216,8 +205,8 @@ void input_transform(const T* x, const TileGrid& g, int64_t C, int64_t c, const 
         continue;
       }
     }
-    T d[4][4];
-    load_window(image_plane, g.H, g.W, r, col, d);
+    T d[4][4];  // one tile's 4x4 window
+    load_band(image_plane, g.H, g.W, r, col, d);
     input_tile(d, v + j, plane);
     ++j;
   }

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -17,6 +18,7 @@
 
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
+#include "support/gradcheck.h"
 #include "support/runs.h"
 #include "support/temp_dir.h"
 #include "tools/eval_models.h"
@@ -26,20 +28,12 @@
 #include "tools/train_vae.h"
 
 using namespace ng;
+using test::expect_error;
 using test::have_fashion_mnist;
 using test::temp_run;
 using test::TempDir;
 
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
@@ -89,9 +83,9 @@ TEST(RunFolderLock, ASecondTrainingIntoTheFolderIsRefusedWhileTheFirstLives) {
   const std::string run = dir.file("run");
   {
     const tools::RunFolder first(run, false);
-    const std::string error = message_of([&] { tools::RunFolder second(run, true); });
-    EXPECT_NE(error.find("is in use by another training"), std::string::npos) << error;
-    EXPECT_NE(error.find(std::to_string(::getpid())), std::string::npos) << "the message names the holder: " << error;
+    // The message names the holder.
+    expect_error([&] { tools::RunFolder second(run, true); },
+                 {"is in use by another training", "(process " + std::to_string(::getpid()) + ")"});
   }
   EXPECT_NO_THROW(tools::RunFolder again(run, true));  // released with the first
 }
@@ -150,8 +144,8 @@ TEST(TrainingOptions, MeaninglessValuesAreRefusedBeforeAnyWork) {
   for (const auto& [change, expected] : cases) {
     tools::CommonOptions o = tiny_run(out);
     change(o);
-    const std::string error = message_of([&] { tools::train_vae(o, {}); });
-    EXPECT_NE(error.find(expected), std::string::npos) << "expected '" << expected << "', got '" << error << "'";
+    SCOPED_TRACE(expected);
+    expect_error([&] { tools::train_vae(o, {}); }, {expected});
     EXPECT_FALSE(std::filesystem::exists(out)) << expected << ": the folder was made";
   }
 }
@@ -164,8 +158,7 @@ TEST(TrainingOptions, AModelsMeaninglessValuesAreNamed) {
   negative_beta.beta = -1;
   for (const auto& [options, expected] : std::vector<std::pair<tools::VAEOptions, std::string>>{
            {no_latent, "vae: --z-dim must be at least 1"}, {negative_beta, "vae: --beta (the KL term's weight)"}}) {
-    const std::string error = message_of([&] { tools::train_vae(tiny_run(temp_run("vae_options")), options); });
-    EXPECT_NE(error.find(expected), std::string::npos) << "expected '" << expected << "', got '" << error << "'";
+    expect_error([&] { tools::train_vae(tiny_run(temp_run("vae_options")), options); }, {expected});
   }
 }
 
@@ -196,8 +189,7 @@ TEST(TrainingResume, AFolderWithoutACheckpointIsNotSilentlyStartedOver) {
   const std::string metrics = read_text(out + "/metrics.csv");
   tools::CommonOptions again = tiny_run(out);
   again.resume = true;
-  const std::string error = message_of([&] { tools::train_vae(again, {}); });
-  EXPECT_NE(error.find("has no checkpoint to resume from"), std::string::npos) << error;
+  expect_error([&] { tools::train_vae(again, {}); }, {"has no checkpoint to resume from"});
   EXPECT_EQ(read_text(out + "/metrics.csv"), metrics) << "the old metrics are left as they were";
 }
 
@@ -268,8 +260,8 @@ TEST(TrainingResume, DamagedCheckpointMetadataIsNamed) {
     save_safetensors(last, good.tensors, m);
     tools::CommonOptions again = tiny_run(out);
     again.resume = true;
-    const std::string error = message_of([&] { tools::train_vae(again, {}); });
-    EXPECT_NE(error.find("resume: the checkpoint's metadata"), std::string::npos) << key << "=" << value << ": " << error;
+    SCOPED_TRACE(key + "=" + value);
+    expect_error([&] { tools::train_vae(again, {}); }, {"resume: the checkpoint's metadata"});
   }
 }
 
@@ -284,8 +276,8 @@ TEST(SavedRun, AConfigWithoutAnImageShapeIsNamedNotFollowed) {
     nlohmann::json j = nlohmann::json::parse(config);
     j["image"] = nlohmann::json::parse(bad);
     write_text(out + "/config.json", j.dump(2));
-    const std::string error = message_of([&] { tools::load_vae_run(out, Device::cpu()); });
-    EXPECT_NE(error.find("config.json's \"image\" is"), std::string::npos) << bad << ": " << error;
+    SCOPED_TRACE(bad);
+    expect_error([&] { tools::load_vae_run(out, Device::cpu()); }, {"config.json's \"image\" is"});
   }
 }
 
@@ -302,10 +294,8 @@ TEST(SavedRun, NonFiniteWeightsAreRefusedByName) {
   const std::string name = c.tensors[0].first;
   c.tensors[0].second = full_like(c.tensors[0].second, std::nan(""));
   save_safetensors(last, c.tensors, c.metadata);
-  const std::string sampling = message_of([&] { tools::load_vae_run(out, Device::cpu()); });
-  EXPECT_NE(sampling.find("'" + name + "' holds NaN or infinite values"), std::string::npos) << sampling;
+  expect_error([&] { tools::load_vae_run(out, Device::cpu()); }, {"'" + name + "' holds NaN or infinite values"});
   o.resume = true;
   o.max_steps = 4;
-  const std::string resuming = message_of([&] { tools::train_vae(o, {}); });
-  EXPECT_NE(resuming.find("'" + name + "' holds NaN or infinite values"), std::string::npos) << resuming;
+  expect_error([&] { tools::train_vae(o, {}); }, {"'" + name + "' holds NaN or infinite values"});
 }
