@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/io/safetensors.h"
 #include "tools/model_options.h"
+#include "tools/run_config.h"
 #include "tools/train_common.h"
 
 namespace ng::tools {
@@ -148,8 +149,11 @@ namespace {
 // The model a run's config.json describes.
 models::ClassifierConfig model_config(const nlohmann::json& config) {
   const ImageShape image = run_image_shape(config, "classifier");
-  return classifier_config(config.at("classifier").get<ClassifierOptions>(), image.channels, image.height,
-                           image.width, config.at("classes"));
+  const auto classes = config.find("classes");
+  NG_CHECK(classes != config.end() && classes->is_number_integer(),
+           "classifier run: config.json's \"classes\" is missing or not a whole number");
+  return classifier_config(run_options<ClassifierOptions>(config, "classifier", "classifier run"), image.channels,
+                           image.height, image.width, classes->get<int64_t>());
 }
 
 // What the classifier file of a run records about it.
@@ -157,7 +161,7 @@ models::ClassifierConfig model_config(const nlohmann::json& config) {
 
 ClassifierInfo run_info(const nlohmann::json& config, const std::string& command, const models::ClassifierReport& test,
                         int64_t epochs, int64_t steps) {
-  const CommonOptions common = config.at("common").get<CommonOptions>();
+  const CommonOptions common = run_options<CommonOptions>(config, "common", "classifier run");
   ClassifierInfo info;
   info.data = common.data;
   info.config = model_config(config);

@@ -20,6 +20,7 @@
 #include "tools/eval_models.h"
 #include "tools/metrics_csv.h"
 #include "tools/progress.h"
+#include "tools/run_config.h"
 #include "tools/train_common.h"
 
 namespace ng::tools {
@@ -119,6 +120,19 @@ Tensor nearest_grid(const Tensor& queries, const Tensor& train_images, const eva
   return cat(rows, 0);
 }
 
+// The n samples are held at once (with their features and class
+// probabilities) for the metrics that compare every pair: --n beyond the
+// memory this machine has available is refused before the long work.
+void check_eval_fits_in_memory(int64_t n, const ImageShape& image, const models::ClassifierConfig& classifier) {
+  const double per_image = double(image.channels * image.height * image.width + classifier.feature_dim +
+                                  classifier.classes) * sizeof(float);
+  const double needed = double(n) * per_image, available = available_memory_bytes();
+  constexpr double gib = 1024.0 * 1024.0 * 1024.0;
+  NG_CHECK(available <= 0 || needed <= 0.8 * available, "eval: --n ", n, " needs about ", fmt("%.1f", needed / gib),
+           " GiB for the samples and their features, more than the ", fmt("%.1f", available / gib),
+           " GiB this machine has available; use a smaller --n (FID is usually reported at 10000 or 50000)");
+}
+
 }  // namespace
 
 json evaluate_run(const std::string& run, const EvalOptions& o) {
@@ -133,13 +147,14 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   NG_CHECK(o.n >= kMinImages, "eval: --n must be at least ", kMinImages,
            " (precision/recall need each sample's 3 nearest neighbours), got ", o.n);
   NG_CHECK(o.batch_size > 0, "eval: --batch-size must be positive, got ", o.batch_size);
-  NG_CHECK(o.nearest_k >= 1 && o.nearest_queries >= 0, "eval: --nearest-k must be >= 1 and --nearest >= 0, got ",
-           o.nearest_k, " and ", o.nearest_queries);
-  std::ifstream in(run + "/config.json");
-  NG_CHECK(in.good(), "eval: '", run, "' is not a run folder (it has no config.json)");
-  const json config = json::parse(in);
-  NG_CHECK(config.contains("common"), "eval: ", run, "/config.json has no \"common\" options");
-  const std::string data = config.at("common").value("data", "fashion-mnist");
+  // The nearest-neighbour grid has a row per query and k + 1 images a row:
+  // beyond these it is a picture nobody can look at.
+  NG_CHECK(o.nearest_k >= 1 && o.nearest_k <= kMaxNearestK && o.nearest_queries >= 0 &&
+               o.nearest_queries <= kMaxNearestQueries,
+           "eval: --nearest-k must be from 1 to ", kMaxNearestK, " and --nearest from 0 to ", kMaxNearestQueries,
+           ", got ", o.nearest_k, " and ", o.nearest_queries);
+  const json config = read_run_config(run, "eval");
+  const std::string data = run_options<CommonOptions>(config, "common", run).data;
 
   // Everything that can be refused is checked before the long work.
   json costs = training_costs(run);
@@ -148,10 +163,11 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   if (!classifier.info.data.empty() && classifier.info.data != data)
     std::fprintf(stderr, "eval: warning: the classifier was trained on '%s', the run on '%s'\n",
                  classifier.info.data.c_str(), data.c_str());
+  check_eval_fits_in_memory(o.n, run_image_shape(config, run), classifier.model->config());
   const Dataset test = load_dataset_limited(data, "test", o.test_limit);
   NG_CHECK(test.size() >= kMinImages, "eval: ", data, " has ", test.size(), " test images (after --test-limit); at least ",
            kMinImages, " are needed");
-  std::fprintf(stderr, "eval: %s (%s) on %s; features from %s\n", run.c_str(), config.value("model", "?").c_str(),
+  std::fprintf(stderr, "eval: %s (%s) on %s; features from %s\n", run.c_str(), config.at("model").get<std::string>().c_str(),
                device.str().c_str(), classifier_path.c_str());
 
   // Samples before the training set is loaded, so that the peak memory of

@@ -34,6 +34,9 @@
 
 namespace ng::tools {
 
+// The largest nearest-neighbour grid eval draws (--nearest-k, --nearest).
+inline constexpr int64_t kMaxNearestK = 64, kMaxNearestQueries = 256;
+
 struct EvalOptions {
   int64_t n = 10000;                 // generated samples
   int64_t batch_size = 500;          // samples per generator call

@@ -7,6 +7,7 @@
 #include "models/vae_bound.h"
 #include "tools/model_registry.h"
 #include "tools/progress.h"
+#include "tools/run_config.h"
 #include "tools/train_common.h"
 #include "tools/train_ddpm.h"
 #include "tools/train_gan.h"
@@ -24,7 +25,7 @@ std::unique_ptr<Model> rebuild(const SavedRun& saved, const std::string& name,
                                const NamedTensors& weights, Device device) {
   const ImageShape image = run_image_shape(saved.config, name + " run");
   auto model = std::make_unique<Model>(
-      config_of(saved.config.at(name).get<Options>(), image.channels, image.height, image.width));
+      config_of(run_options<Options>(saved.config, name, name + " run"), image.channels, image.height, image.width));
   model->load_state_dict(weights);
   model->to(device);
   model->eval();
@@ -184,7 +185,7 @@ DDPMRun load_ddpm_run(const std::string& run, Device device, bool use_ema) {
       use_ema ? with_prefix_removed(without_prefixes(saved.checkpoint.tensors, {"ema.updates"}), "ema.")
               : trained_weights(saved);
   return {rebuild<models::UNet>(saved, "ddpm", unet_config, weights, device),
-          diffusion_of(saved.config.at("ddpm").get<DDPMOptions>())};
+          diffusion_of(run_options<DDPMOptions>(saved.config, "ddpm", run))};
 }
 
 std::unique_ptr<EvaluatedModel> open_vae_run(const std::string& run, Device device, const EvalOptions&) {

@@ -1,10 +1,7 @@
 #include "tools/model_registry.h"
 
-#include <fstream>
-
-#include <nlohmann/json.hpp>
-
 #include "engine/error.h"
+#include "tools/run_config.h"
 
 namespace ng::tools {
 
@@ -38,15 +35,7 @@ const ModelEntry* find_model(const std::string& name) {
 }
 
 const ModelEntry& model_of_run(const std::string& run, const std::string& command) {
-  std::ifstream in(run + "/config.json");
-  NG_CHECK(in.good(), command, ": '", run, "' is not a run folder (it has no config.json)");
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(command + ": " + run + "/config.json is not valid JSON (" + e.what() + ")");
-  }
-  const std::string name = config.is_object() ? config.value("model", "") : "";
+  const std::string name = read_run_config(run, command).at("model").get<std::string>();
   const ModelEntry* entry = find_model(name);
   if (!entry) {
     std::string known;

@@ -16,6 +16,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "tools/run_config.h"
 
 namespace fs = std::filesystem;
 
@@ -89,13 +90,7 @@ void RunFolder::write_config(const nlohmann::json& config) const {
 }
 
 nlohmann::json RunFolder::read_config() const {
-  std::ifstream in(file("config.json"));
-  NG_CHECK(in.good(), "run folder ", path_, " has no config.json");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw Error("run folder " + path_ + ": config.json is not valid JSON: " + e.what());
-  }
+  return read_run_config(path_, "run folder " + path_);
 }
 
 void RunFolder::log(const std::string& line) {

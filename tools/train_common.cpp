@@ -13,6 +13,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 #include "engine/precision.h"
+#include "tools/run_config.h"
 #ifdef NANOGEN_WITH_CUDA
 #include "engine/cuda/allocator.h"
 #endif
@@ -99,14 +100,8 @@ void check_finite_tensors(const NamedTensors& tensors, const std::string& where)
 }
 
 SavedRun open_saved_run(const std::string& path, const std::string& model) {
-  std::ifstream in(path + "/config.json");
-  NG_CHECK(in.good(), "'", path, "' is not a run folder (it has no config.json)");
   SavedRun r;
-  try {
-    r.config = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw Error("run folder " + path + ": config.json is not valid JSON: " + e.what());
-  }
+  r.config = read_run_config(path, "run " + path);
   check_run_model(r.config, path, model);
   run_image_shape(r.config, path);
   const std::string ckpt = path + "/checkpoints/last.safetensors";
@@ -128,6 +123,14 @@ double peak_memory_mb(Device device) {
   rusage usage{};
   NG_CHECK(getrusage(RUSAGE_SELF, &usage) == 0, "peak_memory_mb: getrusage failed");
   return double(usage.ru_maxrss) * 1024.0 / mib;  // ru_maxrss is in KiB on Linux
+}
+
+double available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  double kib = 0;
+  for (std::string line; std::getline(in, line);)
+    if (std::sscanf(line.c_str(), "MemAvailable: %lf kB", &kib) == 1) return kib * 1024.0;
+  return 0;
 }
 
 void reset_peak_memory(Device device) {

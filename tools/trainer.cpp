@@ -13,6 +13,7 @@
 #include "engine/precision.h"
 #include "tools/interrupt.h"
 #include "tools/progress.h"
+#include "tools/run_config.h"
 
 namespace ng::tools {
 
@@ -148,7 +149,7 @@ Trainer::Trainer(std::string model, CommonOptions common)
     check_run_model(config_, run_.path(), model_);
     // The run's options, but this session's device, precision, length and threads.
     const CommonOptions session = common_;
-    common_ = config_.at("common").get<CommonOptions>();
+    common_ = run_options<CommonOptions>(config_, "common", run_.path());
     common_.device = session.device;
     common_.epochs = session.epochs;
     common_.max_steps = session.max_steps;

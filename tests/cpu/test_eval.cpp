@@ -50,7 +50,7 @@ class StandIn : public EvaluatedModel {
 std::string stand_in_run(const std::string& name) {
   const std::string run = test::temp_run(name);
   std::filesystem::create_directories(run);
-  std::ofstream(run + "/config.json") << R"({"model": "stand-in", "common": {"data": "fashion-mnist"}})";
+  std::ofstream(run + "/config.json") << R"({"model": "stand-in", "common": {"data": "fashion-mnist"}, "image": [1, 28, 28]})";
   std::ofstream(run + "/metrics.csv") << "kind,epoch,step,loss,time_s,peak_memory_mb\n"
                                          "step,1,10,3.5,,\n"
                                          "epoch,1,20,3.0,12.5,100\n"

@@ -21,7 +21,9 @@
 #include "support/gradcheck.h"
 #include "support/runs.h"
 #include "support/temp_dir.h"
+#include "tools/eval.h"
 #include "tools/eval_models.h"
+#include "tools/run_config.h"
 #include "tools/run_folder.h"
 #include "tools/sample.h"
 #include "tools/train_common.h"
@@ -298,4 +300,55 @@ TEST(SavedRun, NonFiniteWeightsAreRefusedByName) {
   o.resume = true;
   o.max_steps = 4;
   expect_error([&] { tools::train_vae(o, {}); }, {"'" + name + "' holds NaN or infinite values"});
+}
+
+// eval holds its n samples at once: an n beyond the memory available is
+// refused before any sampling, and so is a nearest-neighbour grid beyond
+// what anyone could look at (both grew until the OOM killer came).
+TEST(Eval, AnNOrAGridThatCannotFitIsRefusedBeforeSampling) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = temp_run("eval_limits");
+  tools::CommonOptions o = tiny_run(out);
+  o.max_steps = 1;
+  tools::train_vae(o, {});
+  tools::EvalOptions e;
+  e.device = "cpu";
+  e.n = int64_t(1) << 40;
+  expect_error([&] { tools::evaluate_run(out, e); }, {"eval: --n 1099511627776 needs about", "GiB this machine has available"});
+  e.n = 100;
+  e.nearest_k = 100000;
+  expect_error([&] { tools::evaluate_run(out, e); }, {"--nearest-k must be from 1 to 64", "got 100000"});
+  EXPECT_FALSE(std::filesystem::exists(out + "/eval")) << "nothing was sampled";
+}
+
+// config.json read back: a value of the wrong kind is named, not cast (a
+// float where a whole number belongs was cast, 1e300 to int64 being
+// undefined behaviour), and so are unknown options and a missing model name.
+TEST(RunConfig, ValuesOfTheWrongKindAreNamedNotCast) {
+  using nlohmann::json;
+  using tools::run_options;
+  expect_error([] { run_options<tools::VAEOptions>(json{{"vae", {{"z_dim", 1e300}}}}, "vae", "r"); },
+               {"run r: config.json's \"vae\"'s \"z_dim\" is 1e+300, expected a whole number"});
+  expect_error([] { run_options<tools::CommonOptions>(json{{"common", {{"seed", -5}}}}, "common", "r"); },
+               {"\"seed\" is -5, expected a non-negative whole number"});
+  expect_error([] { run_options<tools::CommonOptions>(json{{"common", {{"resume", "yes"}}}}, "common", "r"); },
+               {"\"resume\" is \"yes\", expected true or false"});
+  expect_error([] { run_options<tools::VAEOptions>(json{{"vae", {{"zdim", 3}}}}, "vae", "r"); },
+               {"has an unknown option \"zdim\""});
+  expect_error([] { run_options<tools::VAEOptions>(json{{"vae", 5}}, "vae", "r"); },
+               {"\"vae\" holds number, expected an object of options"});
+  expect_error([] { run_options<tools::GANOptions>(json{{"vae", json::object()}}, "gan", "r"); },
+               {"config.json's \"gan\" options are missing"});
+  // What is right is read, the rest at its defaults.
+  const tools::VAEOptions o = run_options<tools::VAEOptions>(json{{"vae", {{"z_dim", 7}, {"beta", 2}}}}, "vae", "r");
+  EXPECT_EQ(o.z_dim, 7);
+  EXPECT_EQ(o.beta, 2.0);
+  EXPECT_EQ(o.likelihood, tools::VAEOptions{}.likelihood);
+
+  TempDir dir;
+  write_text(dir.file("config.json"), "[1, 2]");
+  expect_error([&] { tools::read_run_config(dir.path().string(), "sample"); },
+               {"sample: ", "config.json holds array, expected a JSON object"});
+  write_text(dir.file("config.json"), R"({"model": 5})");
+  expect_error([&] { tools::read_run_config(dir.path().string(), "sample"); }, {"has no \"model\" name"});
 }
