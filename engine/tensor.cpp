@@ -473,7 +473,15 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str
 // ---- factories ---------------------------------------------------------------
 
 Tensor empty(const Shape& shape, TensorOptions opts) {
-  for (int64_t s : shape) NG_CHECK(s >= 0, "empty: negative size in shape ", shape_str(shape));
+  // The strides multiply every size (an empty dimension counts as 1), so
+  // their product must fit, in bytes too: a corrupt file's header must not
+  // make it overflow.
+  int64_t span = int64_t(dtype_size(opts.dtype));
+  for (int64_t s : shape) {
+    NG_CHECK(s >= 0, "empty: negative size in shape ", shape_str(shape));
+    NG_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(s, 1), &span), "empty: shape ", shape_str(shape),
+             " is too large to address");
+  }
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(opts.dtype), opts.device);
   impl->shape = shape;

@@ -36,16 +36,50 @@ std::vector<uint32_t> read_header(const std::string& path, const std::vector<uin
   return dims;
 }
 
+// The header's dims, and the whole content once the size they declare is
+// known to fit the file: a header declaring 2^31 images is refused before
+// anything is decompressed or allocated, and reading stops past the
+// declared size (a gzip file can expand 1032-fold).
+struct IdxContent {
+  std::vector<uint32_t> dims;
+  std::vector<uint8_t> bytes;
+};
+
+IdxContent read_idx(const std::string& path, uint32_t magic, size_t ndims, const char* kind) {
+  IdxContent content;
+  const size_t header_bytes = 4 * (1 + ndims);
+  content.dims = read_header(path, read_file_prefix(path, header_bytes), magic, ndims, kind);
+  uint64_t item_bytes = 1;  // an image's rows * cols; 1 for a label
+  std::string item_shape;
+  for (size_t d = 1; d < ndims; ++d) {
+    item_bytes *= content.dims[d];  // at most two 32-bit factors: no overflow
+    if (d > 1) item_shape += 'x';
+    item_shape += std::to_string(content.dims[d]);
+  }
+  NG_CHECK(item_bytes > 0, path, ": header says ", kind, " of ", item_shape, ", which is empty");
+  uint64_t declared = 0;  // which a corrupt header can make overflow
+  if (__builtin_mul_overflow(uint64_t(content.dims[0]), item_bytes, &declared) ||
+      __builtin_add_overflow(declared, uint64_t(header_bytes), &declared))
+    declared = UINT64_MAX;
+  const uint64_t most = max_content_bytes(path);
+  NG_CHECK(declared <= most, path, ": truncated: header says ", content.dims[0], " ", kind,
+           item_shape.empty() ? "" : " of " + item_shape, " (",
+           declared == UINT64_MAX ? "over 2^64" : std::to_string(declared),
+           " bytes with the header) but the file can hold at most ", most,
+           " bytes (its size, or 1032 times it for gzip)");
+  // A file a little too long is read whole, so that its message can say by how much.
+  content.bytes = read_file_bytes(path, declared + (1 << 20));
+  return content;
+}
+
 }  // namespace
 
 Tensor read_idx_images(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  const std::vector<uint32_t> dims = read_header(path, bytes, kImagesMagic, 3, "images");
-  const int64_t n = dims[0], rows = dims[1], cols = dims[2];
-  NG_CHECK(rows > 0 && cols > 0, path, ": header says images of ", rows, "x", cols, ", which is empty");
+  const IdxContent content = read_idx(path, kImagesMagic, 3, "images");
+  const std::vector<uint8_t>& bytes = content.bytes;
+  const int64_t n = content.dims[0], rows = content.dims[1], cols = content.dims[2];
   const uint64_t held = bytes.size() - 16;
-  uint64_t expected = 0;  // n * rows * cols, which a corrupt header can make overflow
-  if (__builtin_mul_overflow(uint64_t(n), uint64_t(rows) * uint64_t(cols), &expected)) expected = UINT64_MAX;
+  const uint64_t expected = uint64_t(n) * uint64_t(rows) * uint64_t(cols);  // fits: read_idx checked it
   NG_CHECK(held >= expected, path, ": truncated: header says ", n, " images of ", rows, "x", cols,
            " but the file holds ", held, " bytes of pixels (", expected, " expected)");
   NG_CHECK(held == expected, path, ": header says ", n, " images of ", rows, "x", cols, " (", expected,
@@ -60,8 +94,9 @@ Tensor read_idx_images(const std::string& path) {
 }
 
 std::vector<int> read_idx_labels(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  const uint32_t n = read_header(path, bytes, kLabelsMagic, 1, "labels")[0];
+  const IdxContent content = read_idx(path, kLabelsMagic, 1, "labels");
+  const std::vector<uint8_t>& bytes = content.bytes;
+  const uint32_t n = content.dims[0];
   const uint64_t held = bytes.size() - 8;
   NG_CHECK(held >= n, path, ": truncated: header says ", n, " labels but the file holds ", held,
            " bytes of labels");

@@ -9,6 +9,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/jpeg_tables.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
@@ -97,9 +98,17 @@ Tensor load_image(const std::string& path, int channels) {
   NG_CHECK(!bytes.empty(), "load_image: ", path, " is empty");
   NG_CHECK(bytes.size() < (size_t(1) << 31), "load_image: ", path, " is too large");
 
+  const std::string jpeg_problem = jpeg_table_problem(bytes.data(), bytes.size());
+  NG_CHECK(jpeg_problem.empty(), "load_image: ", path, " is a corrupt JPEG: ", jpeg_problem);
+
   int w = 0, h = 0, stored = 0;
   NG_CHECK(stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &stored), "load_image: ", path,
            " is not a readable image (", stbi_failure_reason(), ")");
+  // The size the header declares is checked before the decoder allocates
+  // for it: a few bytes of PNG can declare 100000 x 100000 pixels.
+  NG_CHECK(int64_t(w) * h <= kMaxImagePixels, "load_image: ", path, " declares ", w, "x", h,
+           " pixels, more than the ", kMaxImagePixels, " (", kMaxImageSide, "x", kMaxImageSide,
+           ") nanogen reads; resize the images first");
   const int C = channels != 0 ? channels : (stored <= 2 ? 1 : 3);  // drop alpha
   unsigned char* pixels = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &stored, C);
   NG_CHECK(pixels != nullptr, "load_image: cannot decode ", path, " (", stbi_failure_reason(), ")");

@@ -24,10 +24,13 @@ Tensor make_image_grid(const Tensor& images, int64_t nrow = 8, int64_t padding =
 void save_image_grid(const std::string& path, const Tensor& images, int64_t nrow = 8, int64_t padding = 2,
                      double pad_value = 0.0);
 
-// Reads a PNG or JPEG (anything stb_image reads) into a float32 [C,H,W] tensor
+// Reads a PNG or JPEG (through stb_image, built for those two only) into a float32 [C,H,W] tensor
 // in [0, 1]. channels = 0 keeps the file's colour channels and drops alpha
 // (gray -> 1, colour -> 3); 1, 3 or 4 converts to that many. Throws ng::Error
-// naming the file for a missing, unreadable or undecodable file.
+// naming the file for a missing, unreadable or undecodable file, and for one
+// that declares more than kMaxImagePixels (checked before decoding).
+inline constexpr int64_t kMaxImageSide = 8192;
+inline constexpr int64_t kMaxImagePixels = kMaxImageSide * kMaxImageSide;
 Tensor load_image(const std::string& path, int channels = 0);
 
 }  // namespace ng

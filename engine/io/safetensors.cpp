@@ -158,7 +158,7 @@ json parse_header(const std::string& path, const std::string& text) {
   json header;
   try {
     header = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // a syntax error, or a number too large for a double (out_of_range)
     throw Error(path + ": invalid JSON in the safetensors header: " + e.what());
   }
   NG_CHECK(header.is_object(), path, ": the safetensors header must be a JSON object, got ", header.type_name());

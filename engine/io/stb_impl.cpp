@@ -12,6 +12,11 @@
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #pragma GCC diagnostic ignored "-Wdouble-promotion"
+// Only the two formats nanogen reads: every other decoder stb_image carries
+// (GIF, PSD, TGA, HDR, PIC, PNM, BMP) would be reachable by a file named
+// .png whatever its content, and none is needed.
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
 #include <stb/stb_image.h>

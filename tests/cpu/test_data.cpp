@@ -119,8 +119,8 @@ TEST(Idx, BadFilesGiveClearErrors) {
   EXPECT_ERROR(read_idx_images(images), "bad magic number 0x12345678, expected 0x00000803");
 
   write_bytes(images, idx_images(3, 2, 4).substr(0, 16 + 20));
-  EXPECT_ERROR(read_idx_images(images),
-               images + ": truncated: header says 3 images of 2x4 but the file holds 20 bytes of pixels");
+  EXPECT_ERROR(read_idx_images(images), images + ": truncated: header says 3 images of 2x4 (40 bytes with the header) "
+                                                "but the file can hold at most 36 bytes");
   write_gzip(images + ".gz", idx_images(3, 2, 4).substr(0, 16 + 20));
   EXPECT_ERROR(read_idx_images(images + ".gz"), "truncated: header says 3 images of 2x4 but the file holds 20 bytes");
   write_bytes(images, idx_images(3, 2, 4) + "xyz");
@@ -132,13 +132,24 @@ TEST(Idx, BadFilesGiveClearErrors) {
   write_bytes(images, be32(0x803) + be32(0xffffffff) + be32(0xffffffff) + be32(0xffffffff) + "xy");
   EXPECT_ERROR(read_idx_images(images), "truncated: header says 4294967295 images of 4294967295x4294967295");
   write_bytes(labels, idx_labels({1, 2, 3}).substr(0, 9));
-  EXPECT_ERROR(read_idx_labels(labels), "truncated: header says 3 labels but the file holds 1 bytes of labels");
+  EXPECT_ERROR(read_idx_labels(labels), "truncated: header says 3 labels (11 bytes with the header) but the file can hold at most 9");
 
   // A gzip stream cut in half.
   write_gzip(dir.file("cut.gz"), idx_images(50, 28, 28));
   const std::string gz = read_bytes(dir.file("cut.gz"));
   write_bytes(dir.file("cut.gz"), gz.substr(0, gz.size() / 2));
   EXPECT_ERROR(read_idx_images(dir.file("cut.gz")), dir.file("cut.gz") + ": corrupt or truncated gzip data");
+
+  // Sizes a header declares are checked before anything is decompressed or
+  // allocated: 2^31 images in a gzip file of a few dozen bytes cannot be, even
+  // at deflate's largest ratio (1032:1); and a gzip file that expands to far
+  // more than its header declares is not read to its end.
+  write_gzip(dir.file("huge.gz"), be32(0x803) + be32(1u << 31) + be32(28) + be32(28));
+  EXPECT_ERROR(read_idx_images(dir.file("huge.gz")),
+               "truncated: header says 2147483648 images of 28x28 (1683627180048 bytes with the header) but the "
+               "file can hold at most");
+  write_gzip(dir.file("bomb.gz"), idx_labels({1, 2}) + std::string(size_t(64) << 20, '\0'));
+  EXPECT_ERROR(read_idx_labels(dir.file("bomb.gz")), "holds more than the 1048586 bytes expected of it");
 
   EXPECT_ERROR(read_idx_images(dir.file("missing")), dir.file("missing") + ": no such file");
   EXPECT_ERROR(read_idx_images(dir.path().string()), "not a regular file");

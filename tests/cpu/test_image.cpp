@@ -2,8 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
+
+#include <zlib.h>
 
 #include "engine/io/image.h"
+#include "engine/io/jpeg_tables.h"
 #include "engine/nanogen.h"
 #include "support/temp_dir.h"
 
@@ -134,4 +139,65 @@ TEST(Image, ErrorsNameTheFileAndTheShape) {
   EXPECT_NE(message.find(garbage + " is not a readable image"), std::string::npos) << message;
   EXPECT_NE(error_of([&] { save_png(dir.file("no/dir/x.png"), zeros({4, 4})); }).find("cannot open temporary"),
             std::string::npos);
+}
+
+// PNG headers declaring more pixels than nanogen reads, in a few dozen bytes:
+// refused from the header, before stb_image allocates for the pixels.
+TEST(Image, ADeclaredSizeBeyondTheLimitIsRefusedBeforeDecoding) {
+  auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16 & 255), char(v >> 8 & 255), char(v & 255)}; };
+  auto png_header = [&](uint32_t width, uint32_t height) {
+    const std::string ihdr = "IHDR" + be32(width) + be32(height) + std::string{8, 0, 0, 0, 0};  // 8-bit gray
+    const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(ihdr.data()), uInt(ihdr.size()));
+    return std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + ihdr + be32(uint32_t(crc));
+  };
+  TempDir dir;
+  const std::string path = dir.file("huge.png");
+  write_bytes(path, png_header(10000, 10000));  // 100 MB of pixels: stb would decode it
+  std::string message = error_of([&] { load_image(path); });
+  EXPECT_NE(message.find(path + " declares 10000x10000 pixels, more than the 67108864 (8192x8192)"),
+            std::string::npos)
+      << message;
+  write_bytes(path, png_header(100000, 100000));  // 10 GB: stb refuses it itself (its limit is 2^30 bytes)
+  message = error_of([&] { load_image(path); });
+  EXPECT_NE(message.find(path + " is not a readable image"), std::string::npos) << message;
+}
+
+// A JPEG whose Huffman table declares more than 256 symbols: stb_image 2.27
+// would write past the table (a heap overflow found by the fuzz target), so
+// it is refused before stb sees it. A valid JPEG's tables pass the check.
+TEST(Image, AJpegHuffmanTableOfMoreThan256SymbolsIsRefusedBeforeDecoding) {
+  TempDir dir;
+  const std::string good = dir.file("good.jpg");
+  unsigned char pixels[8 * 8 * 3];
+  for (int i = 0; i < 8 * 8 * 3; ++i) pixels[i] = static_cast<unsigned char>(i);
+  ASSERT_TRUE(stbi_write_jpg(good.c_str(), 8, 8, 3, pixels, 90));
+  std::ifstream in(good, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(jpeg_table_problem(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()), "");
+  EXPECT_NO_THROW(load_image(good));
+
+  // SOI, then one DHT segment holding a table whose 16 counts are 255 each.
+  std::string bad = "\xFF\xD8\xFF\xC4";
+  const size_t length = 2 + 17 + 16 * 255;
+  bad += char(length >> 8);
+  bad += char(length & 255);
+  bad += char(0x00);                    // class 0 (DC), table 0
+  bad += std::string(16, char(255));    // 4080 symbols declared
+  bad += std::string(16 * 255, char(1));
+  bad += "\xFF\xD9";
+  const std::string path = dir.file("bad.jpg");
+  write_bytes(path, bad);
+  const std::string message = error_of([&] { load_image(path); });
+  EXPECT_NE(message.find(path + " is a corrupt JPEG: a Huffman table declares 4080 symbols, more than the 256"),
+            std::string::npos)
+      << message;
+  // A table that runs past its segment's length is refused too: stb would
+  // read on past the segment, where no check looked.
+  std::string overrun = "\xFF\xD8\xFF\xC4";
+  overrun += char(0);
+  overrun += char(2 + 17);  // room for the header only
+  overrun += char(0x00) + std::string(16, char(1));  // 16 symbols that follow outside the segment
+  overrun += std::string(16, char(0)) + "\xFF\xD9";
+  write_bytes(path, overrun);
+  EXPECT_NE(error_of([&] { load_image(path); }).find("a Huffman table runs past its segment"), std::string::npos);
 }

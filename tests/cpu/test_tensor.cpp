@@ -258,3 +258,11 @@ TEST(CudaBoundary, FailuresBecomeErrorsNamingTheOpAndShapes) {
   run_on_cuda("fill", {x}, [&] { ++calls; });
   EXPECT_EQ(calls, 1);
 }
+
+// A shape whose strides would overflow (a corrupt file's header can declare
+// one, even with an empty dimension) is refused, not wrapped around.
+TEST(Tensor, AShapeTooLargeToAddressIsRefused) {
+  EXPECT_THROW(empty({0, 1, 3928489728, 4043309055}), Error);
+  EXPECT_THROW(empty({int64_t(1) << 62, 4}), Error);
+  EXPECT_EQ(empty({0, 1, 28, 28}).numel(), 0);
+}
