@@ -56,8 +56,15 @@ bool is_write_temporary(const std::string& name) {
 RunFolder::RunFolder(const std::string& path, bool resume) : path_(path) {
   NG_CHECK(resume || !fs::exists(last_checkpoint_path()), "run folder ", path_,
            " already holds a training run; pass --resume to continue it or --out to start another");
-  fs::create_directories(path_ + "/samples");
-  fs::create_directories(path_ + "/checkpoints");
+  // Made (and locked, which writes a file) before any data is read or step
+  // trained, so that an --out that cannot be written is refused at once.
+  try {
+    fs::create_directories(path_ + "/samples");
+    fs::create_directories(path_ + "/checkpoints");
+  } catch (const fs::filesystem_error& e) {
+    throw Error("run folder " + path_ + ": cannot create it (" + e.code().message() + " at " + e.path1().string() +
+                "); choose another --out");
+  }
   lock_fd_ = lock_folder(path_);
   // With the lock held nobody else writes here: a temporary is a killed write's.
   for (const std::string& dir : {path_, path_ + "/checkpoints", path_ + "/samples"})
