@@ -207,6 +207,9 @@ TEST(Safetensors, CorruptFilesGiveErrorsNamingTheProblem) {
   std::string huge = safetensors_bytes(good_header, good_data);
   huge[5] = 1;  // header length ~2^40
   expect_load_error(dir, huge, "goes beyond the end of the file");
+  huge[7] = char(0x80);  // header length 2^63 + ...: refused from the file size, nothing allocated
+  expect_load_error(dir, huge, "goes beyond the end of the file");
+  expect_load_error(dir, safetensors_bytes(R"({"__metadata__":1111E111111111111111})", ""), "invalid JSON");
   expect_load_error(dir, safetensors_bytes(R"({"w":{"dtype":)", good_data), "invalid JSON");
   expect_load_error(dir, safetensors_bytes("[1,2]", ""), "must be a JSON object");
   expect_load_error(dir, safetensors_bytes(good_header, good_data + "xx"), "2 unexpected bytes after the last tensor");
