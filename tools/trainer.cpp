@@ -131,7 +131,10 @@ void load_checkpoint_tensors(const CheckpointParts& parts, const NamedTensors& c
 // is made or locked for a run that would be refused).
 RunFolder checked_run_folder(const std::string& model, const CommonOptions& o) {
   check_common_options(o);
-  return RunFolder(o.out.empty() ? "runs/" + model : o.out, o.resume);
+  const std::string path = o.out.empty() ? "runs/" + model : o.out;
+  NG_CHECK(!o.resume || std::filesystem::exists(path + "/config.json"), "--resume: there is no run at ", path,
+           " to resume (it has no config.json); train without --resume to start one, or name the run with --out");
+  return RunFolder(path, o.resume);
 }
 
 }  // namespace

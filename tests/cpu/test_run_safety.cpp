@@ -195,6 +195,16 @@ TEST(TrainingResume, AFolderWithoutACheckpointIsNotSilentlyStartedOver) {
   EXPECT_EQ(read_text(out + "/metrics.csv"), metrics) << "the old metrics are left as they were";
 }
 
+// --resume naming a run that does not exist started a fresh full training
+// (hours of ETA) instead of saying so.
+TEST(TrainingResume, ARunThatDoesNotExistIsNotStartedByResume) {
+  const std::string out = temp_run("resume_missing");
+  tools::CommonOptions o = tiny_run(out);
+  o.resume = true;
+  expect_error([&] { tools::train_vae(o, {}); }, {"--resume: there is no run at " + out + " to resume"});
+  EXPECT_FALSE(std::filesystem::exists(out)) << "no folder is made";
+}
+
 TEST(TrainingResume, AtItsMaxStepsARunTrainsNoFurtherStep) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   const std::string out = temp_run("resume_at_max");
