@@ -51,8 +51,9 @@ for source in benchmarks/cuda/*.cpp; do binaries+=("bench_cuda_$(basename "$sour
 
 if [[ $build == 1 ]]; then
   if [[ ! -f $build_dir/CMakeCache.txt ]]; then
+    # With the kernels' register and spill report (docs/kernels.md's tables).
     cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNANOGEN_CUDA=ON -DNANOGEN_CUDA_ARCHS=90 \
-      -DNANOGEN_WERROR=ON
+      -DNANOGEN_WERROR=ON -DNANOGEN_PTXAS_REPORT=ON
   fi
   cmake --build "$build_dir" --parallel "$(nproc)" --target "${binaries[@]}"
 fi
