@@ -29,12 +29,12 @@ int main(int argc, char** argv) {
 
   CLI::App* sample = app.add_subcommand("sample", "draw samples from a run's last checkpoint into a PNG grid");
   SampleOptions so;
-  std::string run, out = "samples.png";
+  std::string run, out;  // default: RUN/samples/sample_seed<seed>.png, beside the run's own grids
   int64_t nrow = 8;
   sample->add_option("run", run, "run folder, e.g. runs/vae")->required();
   sample->add_option("--n", so.n, "number of samples")->capture_default_str();
   sample->add_option("--nrow", nrow, "images per row of the grid")->capture_default_str();
-  sample->add_option("--out", out, "PNG file to write")->capture_default_str();
+  sample->add_option("--out", out, "PNG file to write (default RUN/samples/sample_seed<seed>.png)");
   sample->add_option("--seed", so.seed, "seed of the sampling noise")->capture_default_str();
   sample->add_option("--device", so.device, "auto | cpu | cuda")->capture_default_str();
   sample->add_option("--precision", so.precision, "matmul precision on a GPU: auto | fp32 | tf32 | bf16")
@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   sample->add_option("--steps", so.steps, "DDPM: sampling steps (0: every timestep)")->capture_default_str();
   sample->add_option("--eta", so.eta, "DDIM: 0 is deterministic")->capture_default_str();
   commands.emplace_back(sample, [&] {
+    if (out.empty()) out = run + "/samples/sample_seed" + std::to_string(so.seed) + ".png";
     ng::save_image_grid(out, sample_run(run, so), nrow);
     std::printf("%s\n", out.c_str());
   });

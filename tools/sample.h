@@ -13,8 +13,10 @@ struct SampleOptions {
   uint64_t seed = 0;
   std::string device = "auto";
   std::string precision = "auto";     // matmul precision on a GPU (engine/precision.h)
-  std::string sampler = "ancestral";  // DDPM: ancestral | ddim
-  int64_t steps = 0;                  // DDPM: sampling steps (0: all timesteps)
+  // DDPM: the sampler `nanogen eval` uses by default too (1000 ancestral
+  // steps take about an hour for 64 images on two CPU cores).
+  std::string sampler = "ddim";       // ancestral | ddim
+  int64_t steps = 100;                // sampling steps (0: all timesteps)
   double eta = 0.0;                   // DDIM: 0 deterministic, 1 ancestral-like
 };
 
