@@ -15,12 +15,14 @@
 #include "tools/compare.h"
 #include "tools/model_registry.h"
 #include "tools/sample.h"
+#include "tools/suggest.h"
 
 using namespace ng::tools;
 
 int main(int argc, char** argv) {
   CLI::App app{"nanogen: train, sample from and evaluate VAEs, GANs and DDPMs with our own tensor engine"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("nanogen ") + NANOGEN_VERSION + " (commit " + NANOGEN_COMMIT + ")");
   Commands commands;
 
   CLI::App* train = app.add_subcommand("train", "train a model; writes a run folder (runs/<model>)");
@@ -59,8 +61,14 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForVersion& e) {
+    std::printf("%s\n", e.what());  // CLI11 2.1 prints it without a newline
+    return 0;
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int status = app.exit(e);
+    const std::string hint = status == 0 ? "" : command_line_hint(app, std::vector<std::string>(argv + 1, argv + argc));
+    if (!hint.empty()) std::fprintf(stderr, "%s\n", hint.c_str());
+    return status;
   }
   try {
     for (auto& [cmd, action] : commands)
