@@ -63,10 +63,15 @@ class DDPMJob final : public TrainingJob {
   }
   std::string status(const Metrics& m) const override { return fmt("loss %.4f", m.at("loss")); }
 
+  void save_samples(int64_t epoch) override {
+    ema_.copy_to(ema_model_);
+    draw_samples(epoch);
+  }
+
   // Samples and the bound from the EMA weights.
   std::string end_epoch(int64_t epoch, const Metrics& means, Metrics& row) override {
     ema_.copy_to(ema_model_);
-    row["sample_s"] = save_samples(epoch);
+    row["sample_s"] = draw_samples(epoch);
     last_epoch_loss = means.at("loss");
     if (!done_an_epoch_) first_epoch_loss = last_epoch_loss;
     done_an_epoch_ = true;
@@ -95,7 +100,7 @@ class DDPMJob final : public TrainingJob {
  private:
   // The grid of x_0 and the trajectories (a row per sample, x_T on the left);
   // returns the seconds sampling took.
-  double save_samples(int64_t epoch) {
+  double draw_samples(int64_t epoch) {
     LazyProgress bar("sampling");
     models::SamplerOptions so;
     so.sampler = models::parse_sampler(o_.sample_sampler);

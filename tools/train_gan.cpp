@@ -72,15 +72,19 @@ class GANJob final : public TrainingJob {
     return fmt("D %.3f", m.at("d_loss")) + fmt(" G %.3f", m.at("g_loss"));
   }
 
+  // The generator in eval mode (its batch norm on running statistics, which
+  // generating then leaves as they were) on the fixed noise.
+  void save_samples(int64_t epoch) override {
+    NoGradGuard no_grad;
+    model_.eval();
+    const Tensor images = models::signed_to_unit_pixels(model_.generate(z_fixed_));
+    save_image_grid(trainer_.run().sample_path("epoch", epoch), images.to(Device::cpu()), 8);
+    model_.train();
+  }
+
   std::string end_epoch(int64_t epoch, const Metrics& means, Metrics& row) override {
     row["lr"] = opt_g_.lr;
-    {
-      NoGradGuard no_grad;
-      model_.eval();
-      const Tensor images = models::signed_to_unit_pixels(model_.generate(z_fixed_));
-      save_image_grid(trainer_.run().sample_path("epoch", epoch), images.to(Device::cpu()), 8);
-      model_.train();
-    }
+    save_samples(epoch);
     const bool odds = models::logits_are_log_odds(obj_.loss);
     return "D loss " + fmt("%.4f", means.at("d_loss")) + ", G loss " + fmt("%.4f", means.at("g_loss")) + ", " +
            fmt(odds ? "D(x) %.3f" : "f(x) %.3f", means.at("d_real")) +

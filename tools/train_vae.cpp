@@ -57,17 +57,15 @@ class VAEJob final : public TrainingJob {
                 {"test_loss", last_test.loss},
                 {"test_recon", last_test.recon},
                 {"test_kl", last_test.kl}});
-    save_grids(epoch);
+    save_samples(epoch);
     return "test -ELBO " + fmt("%.2f", last_test.loss) + " nats/image (recon " + fmt("%.2f", last_test.recon) +
            ", KL " + fmt("%.2f", last_test.kl) + "), train " + fmt("%.2f", tr.loss);
   }
 
-  models::ELBOReport last_test;
-
- private:
   // Samples from the fixed prior batch; originals and reconstructions in alternate rows.
-  void save_grids(int64_t epoch) {
+  void save_samples(int64_t epoch) override {
     NoGradGuard no_grad;
+    model_.eval();
     save_image_grid(trainer_.run().sample_path("epoch", epoch), model_.generate(z_fixed_).to(Device::cpu()), 8);
     const Tensor recon = model_.to_image(model_.decode(model_.encode(recon_batch_.to(trainer_.device())).first));
     const models::VAEConfig& c = model_.config();
@@ -77,6 +75,9 @@ class VAEJob final : public TrainingJob {
                     pairs.reshape({2 * recon_batch_.size(0), c.channels, c.height, c.width}), per_row_);
   }
 
+  models::ELBOReport last_test;
+
+ private:
   VAEOptions o_;
   models::VAE& model_;
   optim::Adam opt_;

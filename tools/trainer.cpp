@@ -285,6 +285,7 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
         summary.last_means = epoch.means(model_, first_step, at.global_step);
         checkpoint(false);
         progress.finish(job.status(summary.last_means));
+        job.save_samples(at.epoch);
         summary.steps = at.global_step;
         summary.interrupted = interrupt_requested();
         // The partial epoch's training time, which no "epoch" row will report.

@@ -87,6 +87,12 @@ class TrainingJob {
   // row and returns the rest of its log line ("epoch N: " + ...).
   virtual std::string end_epoch(int64_t epoch, const Metrics& means, Metrics& row) = 0;
 
+  // The sample grids of the model as it is now (RUN/samples/<stem>_<epoch>.png),
+  // from fixed noise: end_epoch writes them, and a session that stops before
+  // its epoch ends writes them too, so that a short try has pictures. Must
+  // not touch the training state (it runs after the stop's checkpoint).
+  virtual void save_samples(int64_t /*epoch*/) {}
+
   // Extra checkpoint metadata, and work after an epoch's checkpoint.
   virtual void annotate(Metadata& /*metadata*/, bool /*epoch_end*/) const {}
   virtual void after_epoch_checkpoint(int64_t /*epoch*/, int64_t /*global_step*/) {}

@@ -362,3 +362,16 @@ TEST(RunConfig, ValuesOfTheWrongKindAreNamedNotCast) {
   write_text(dir.file("config.json"), R"({"model": 5})");
   expect_error([&] { tools::read_run_config(dir.path().string(), "sample"); }, {"has no \"model\" name"});
 }
+
+// A session stopped before its first epoch ends (--max-steps here; the
+// same path serves --time-limit and Ctrl-C) left samples/ empty: a user
+// trying 3 steps had nothing to look at. Its grids are written at the stop.
+TEST(TrainingStop, AStopBeforeTheEpochEndsStillWritesTheSampleGrids) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = temp_run("stop_samples");
+  tools::CommonOptions o = tiny_run(out);
+  o.max_steps = 3;  // of 8 in the epoch
+  EXPECT_EQ(tools::train_vae(o, {}).steps, 3);
+  EXPECT_TRUE(std::filesystem::exists(out + "/samples/epoch_001.png"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/samples/recon_001.png"));
+}
