@@ -52,13 +52,13 @@ Classified classify(const models::Classifier& classifier, const Tensor& images, 
 // seconds it took (the last batch is on the CPU, so the GPU has finished).
 std::pair<Tensor, double> draw_samples(EvaluatedModel& model, const EvalOptions& o, Generator& gen) {
   std::vector<Tensor> batches;
-  Progress bar("sampling", o.n, std::max<int64_t>(1, o.n / 10));
+  Progress bar("sampling", o.n, std::max<int64_t>(1, o.n / 10), "image");
   int64_t done = 0;
   while (done < o.n) {
     const int64_t n = std::min(o.batch_size, o.n - done);
     batches.push_back(model.sample(n, gen));
     done += n;
-    bar.update(done, std::to_string(done) + " images");
+    bar.update(done, "");
   }
   const double seconds = bar.elapsed_seconds();
   bar.finish(fmt("%.2f ms/image", 1000.0 * seconds / double(o.n)));

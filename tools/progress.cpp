@@ -20,8 +20,9 @@ std::string format_duration(double s) {
   return buf;
 }
 
-Progress::Progress(std::string label, int64_t total, int64_t plain_every)
-    : label_(std::move(label)), total_(total), plain_every_(plain_every), tty_(isatty(STDERR_FILENO) != 0),
+Progress::Progress(std::string label, int64_t total, int64_t plain_every, std::string unit)
+    : label_(std::move(label)), unit_(std::move(unit)), total_(total), plain_every_(std::max<int64_t>(1, plain_every)),
+      tty_(isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 double Progress::elapsed_seconds() const {
@@ -37,6 +38,13 @@ void Progress::update(int64_t done, const std::string& status) {
   update(done, [&status] { return status; });
 }
 
+// "12.5 it/s" for steps, "12.5 images/s" for anything else counted.
+static std::string rate_text(double r, const std::string& unit) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f %s/s", r, unit == "step" ? "it" : (unit + "s").c_str());
+  return buf;
+}
+
 void Progress::update(int64_t done, const std::function<std::string()>& status) {
   done_ = done;
   const double r = rate();
@@ -49,11 +57,12 @@ void Progress::update(int64_t done, const std::function<std::string()>& status) 
     const int filled = total_ > 0 ? int(kWidth * done / total_) : 0;
     std::string bar(size_t(filled), '#');
     bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r\033[K%s [%s] %lld/%lld %s | %.1f it/s | ETA %s", label_.c_str(), bar.c_str(),
-                 (long long)done, (long long)total_, status().c_str(), r, eta.c_str());
-  } else if (done % plain_every_ == 0 || done == total_) {
-    std::fprintf(stderr, "%s step %lld/%lld %s | %.1f it/s | ETA %s\n", label_.c_str(), (long long)done,
-                 (long long)total_, status().c_str(), r, eta.c_str());
+    std::fprintf(stderr, "\r\033[K%s [%s] %lld/%lld %s | %s | ETA %s", label_.c_str(), bar.c_str(),
+                 (long long)done, (long long)total_, status().c_str(), rate_text(r, unit_).c_str(), eta.c_str());
+  } else if (done / plain_every_ > printed_ || done == total_) {  // passing a multiple, even in big strides
+    printed_ = done / plain_every_;
+    std::fprintf(stderr, "%s %s %lld/%lld %s | %s | ETA %s\n", label_.c_str(), unit_.c_str(), (long long)done,
+                 (long long)total_, status().c_str(), rate_text(r, unit_).c_str(), eta.c_str());
   } else {
     return;
   }
@@ -62,8 +71,8 @@ void Progress::update(int64_t done, const std::function<std::string()>& status) 
 
 void Progress::finish(const std::string& status) {
   if (tty_) std::fprintf(stderr, "\r\033[K");
-  std::fprintf(stderr, "%s done: %lld steps in %s (%.1f it/s) %s\n", label_.c_str(), (long long)done_,
-               format_duration(elapsed_seconds()).c_str(), rate(), status.c_str());
+  std::fprintf(stderr, "%s done: %lld %ss in %s (%s) %s\n", label_.c_str(), (long long)done_, unit_.c_str(),
+               format_duration(elapsed_seconds()).c_str(), rate_text(rate(), unit_).c_str(), status.c_str());
   std::fflush(stderr);
 }
 

@@ -13,8 +13,10 @@ namespace ng::tools {
 
 class Progress {
  public:
-  // total: steps expected (0 if unknown); label: "epoch 1/3".
-  Progress(std::string label, int64_t total, int64_t plain_every = 100);
+  // total: steps expected (0 if unknown); label: "epoch 1/3". Off a
+  // terminal a line is printed each time `done` passes a multiple of
+  // plain_every. unit names what is counted ("image": "images/s").
+  Progress(std::string label, int64_t total, int64_t plain_every = 100, std::string unit = "step");
   // Reports step `done` (1-based) with a status such as "loss 251.3".
   void update(int64_t done, const std::string& status);
   // The same with the status made only when the line is drawn (about ten
@@ -24,11 +26,11 @@ class Progress {
   // Ends the line (terminal) and prints a summary with the elapsed time.
   void finish(const std::string& status);
   double elapsed_seconds() const;
-  double rate() const;  // steps per second so far
+  double rate() const;  // steps (units) per second so far
 
  private:
-  std::string label_;
-  int64_t total_, plain_every_, done_ = 0;
+  std::string label_, unit_;
+  int64_t total_, plain_every_, done_ = 0, printed_ = 0;
   bool tty_;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
