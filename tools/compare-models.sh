@@ -11,7 +11,7 @@
 #   --n             samples per evaluation (default 10000)
 #   --gaussian-vae  also train a VAE with a learned-sigma Gaussian decoder (vae-gaussian),
 #                   whose discretised decoder gives the VAE a bits/dim bound
-#   --bin           the nanogen binary (default build/bin/nanogen)
+#   --bin           the nanogen binary (default: this checkout's build/bin/nanogen)
 # Each step's output goes to OUTDIR/<step>.log as well as the terminal.
 set -euo pipefail
 
@@ -20,7 +20,8 @@ usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 [[ $# -ge 1 && $1 != -* ]] || { usage; exit 2; }
 out=$1
 shift
-budget=600 device=auto n=10000 data=fashion-mnist gaussian=0 bin=build/bin/nanogen
+# The binary of this checkout by default, wherever the script is started from.
+budget=600 device=auto n=10000 data=fashion-mnist gaussian=0 bin=$(cd "$(dirname "$0")/.." && pwd)/build/bin/nanogen
 while [[ $# -gt 0 ]]; do
   case $1 in
     --budget) budget=$2; shift 2 ;;
@@ -33,6 +34,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 mkdir -p "$out"
+[[ -x $bin ]] || { echo "compare-models: no nanogen binary at $bin (build it, or pass --bin PATH)" >&2; exit 2; }
 
 step() {  # step NAME ARGS...: runs nanogen ARGS, logging to OUTDIR/NAME.log
   local name=$1
