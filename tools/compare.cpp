@@ -183,6 +183,31 @@ std::string intro_line(const ReportRun& run, size_t index) {
   return html + "</li>\n";
 }
 
+// "" when the runs had one budget: about the same training time (within a
+// quarter), or the same number of epochs or of steps. Else what each had.
+std::string unequal_budgets(const std::vector<ReportRun>& runs) {
+  std::vector<double> times, steps, epochs;
+  std::string each;
+  for (const ReportRun& r : runs) {
+    const auto t = json_number(r.eval, {"costs", "train_time_s"});
+    const auto s = json_number(r.eval, {"costs", "train_steps"});
+    const auto e = json_number(r.eval, {"costs", "epochs"});
+    if (!t || !s || !e) return "";  // a run that does not say: nothing to compare
+    times.push_back(*t);
+    steps.push_back(*s);
+    epochs.push_back(*e);
+    each += (each.empty() ? "" : ", ") + r.name + " " + format_count(*s) + " steps in " + format_fixed(*t, 0) + " s";
+  }
+  if (runs.size() < 2) return "";
+  auto same = [](const std::vector<double>& v, double tolerance) {
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    return *hi <= *lo * (1 + tolerance);
+  };
+  if (same(times, 0.25) || same(steps, 0) || same(epochs, 0)) return "";
+  return "the runs had unequal training budgets (" + each +
+         "): neither their time, their steps nor their epochs match, so a difference in quality may be one of budget";
+}
+
 // Warnings when the numbers of the runs cannot be compared.
 std::string comparability_notes(const std::vector<ReportRun>& runs) {
   std::set<std::string> data, classifiers;
@@ -199,6 +224,7 @@ std::string comparability_notes(const std::vector<ReportRun>& runs) {
   if (samples.size() > 1)
     html += note("the runs were evaluated with different numbers of samples (--n): FID, precision and recall "
                  "depend on it, so compare them only between runs of the same --n");
+  if (const std::string budgets = unequal_budgets(runs); !budgets.empty()) html += note(budgets);
   return html;
 }
 

@@ -15,6 +15,9 @@ namespace {
 using nlohmann::json;
 using Keys = std::vector<std::string>;
 
+// Below this recall a run is never marked best (see metrics_section_html).
+constexpr double kMinRecallForBest = 0.05;
+
 enum class Better { lower, higher, none };
 
 // One row of the table.
@@ -150,6 +153,11 @@ std::optional<double> reference_value(const std::vector<ReportRun>& runs, const 
   return std::nullopt;
 }
 
+bool may_be_best(const ReportRun& run) {
+  const auto recall = json_number(run.eval, {"metrics", "recall"});
+  return !recall || *recall >= kMinRecallForBest;
+}
+
 bool has_reference(const std::vector<ReportRun>& runs) {
   for (const MetricRow& row : metric_rows())
     if (reference_value(runs, row.reference_key)) return true;
@@ -174,14 +182,19 @@ std::string metrics_section_html(const std::vector<ReportRun>& runs) {
   std::string footnotes;
   int footnote_count = 0;
   for (const MetricRow& row : rows) {
-    // The best formatted value among the runs that have one; marked only when two or more do.
+    // The best formatted value among the runs that have one; marked only when
+    // two or more do. A run whose recall is near 0 (its samples cover almost
+    // none of the data: noise, or one mode) is never marked: its precision,
+    // say, can beat real data's.
     std::vector<std::optional<double>> values;
     for (const ReportRun& r : runs) values.push_back(json_number(r.eval, row.key));
     std::optional<double> best;
     int present = 0;
-    for (const auto& v : values) {
+    for (size_t i = 0; i < values.size(); ++i) {
+      const auto& v = values[i];
       if (!v) continue;
       ++present;
+      if (!may_be_best(runs[i])) continue;
       if (!best || (row.better == Better::lower ? *v < *best : *v > *best)) best = v;
     }
     const bool mark = row.better != Better::none && present >= 2;
@@ -192,7 +205,7 @@ std::string metrics_section_html(const std::vector<ReportRun>& runs) {
       Cell c{values[i] ? html_escape(text) : "<span class=\"missing\">" + std::string(kMissing) + "</span>", "", ""};
       if (values[i] && row.detail) c.html += row.detail(runs[i].eval);
       if (row.hover) c.title = row.hover(runs[i].eval);
-      if (mark && values[i] && text == row.format(best)) c.css_class = "best";
+      if (mark && values[i] && may_be_best(runs[i]) && text == row.format(best)) c.css_class = "best";
       // The bits/dim notes become numbered footnotes.
       if (row.key.back() == "bits_per_dim" && !c.title.empty()) {
         const std::string n = std::to_string(++footnote_count);
@@ -211,7 +224,8 @@ std::string metrics_section_html(const std::vector<ReportRun>& runs) {
 
   std::string html = "<div class=\"table-wrap\">" + table.html() + "</div>\n";
   html += "<p class=\"hint\">\u2193 lower is better, \u2191 higher is better; the best run in each row is "
-          "<span class=\"best-sample\">highlighted</span>. Hover over a value for details.</p>\n";
+          "<span class=\"best-sample\">highlighted</span>, never one whose recall is below " +
+          format_fixed(kMinRecallForBest, 2) + ". Hover over a value for details.</p>\n";
   if (!footnotes.empty()) html += "<ol class=\"footnotes\">\n" + footnotes + "</ol>\n";
   html += "<dl class=\"legend\">\n";
   for (const MetricRow& row : rows)

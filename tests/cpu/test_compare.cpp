@@ -385,6 +385,38 @@ TEST(Compare, PicturesThatAreNotPngsAreNotesAndDataSetsMustMatch) {
   EXPECT_NE(html.find("evaluated on different data sets"), std::string::npos);
 }
 
+// A run whose recall is near 0 (noise, or one mode) can beat real data in
+// precision: it is never marked best. And runs whose budgets match in
+// neither time, steps nor epochs get a note saying what each had.
+TEST(Compare, ACollapsedRunIsNeverBestAndUnequalBudgetsAreNamed) {
+  TempDir dir;
+  const Runs runs = make_runs(dir);
+  auto edit = [&](const std::string& run, const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json e = nlohmann::json::parse(read_bytes(run + "/eval.json"));
+    change(e);
+    write_text(run + "/eval.json", e.dump());
+  };
+  edit(runs.ddpm, [](nlohmann::json& e) {
+    e["metrics"]["precision"] = 0.988;
+    e["metrics"]["recall"] = 0.01;
+    e["costs"] = {{"train_time_s", 75.0}, {"train_steps", 62}, {"epochs", 1}};
+  });
+  edit(runs.vae, [](nlohmann::json& e) { e["costs"] = {{"train_time_s", 30.0}, {"train_steps", 2811}, {"epochs", 3}}; });
+  std::string html = read_bytes(write_comparison({runs.vae, runs.ddpm}, dir.file("report")));
+  const std::string precision = table_row(html, "Precision");
+  ASSERT_FALSE(precision.empty());
+  EXPECT_EQ(precision.find("class=\"best\""), precision.rfind("class=\"best\"")) << precision;
+  EXPECT_NE(precision.find("<td class=\"best\" title=\"k = 3 nearest neighbours\">0.700"), std::string::npos)
+      << "the VAE's 0.7, not the DDPM's 0.988: " << precision;
+  EXPECT_NE(html.find("unequal training budgets"), std::string::npos);
+  EXPECT_NE(html.find("2,811 steps in 30 s"), std::string::npos) << "what each run had is named";
+
+  // One budget (about the same time): no note.
+  edit(runs.vae, [](nlohmann::json& e) { e["costs"]["train_time_s"] = 80.0; });
+  html = read_bytes(write_comparison({runs.vae, runs.ddpm}, dir.file("report")));
+  EXPECT_EQ(html.find("unequal training budgets"), std::string::npos);
+}
+
 TEST(Compare, RunWithoutEvalJsonIsAnErrorNamingIt) {
   TempDir dir;
   const Runs runs = make_runs(dir);
