@@ -10,6 +10,7 @@
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/jpeg_tables.h"
+#include "engine/io/stb_allocation.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
@@ -110,8 +111,18 @@ Tensor load_image(const std::string& path, int channels) {
            " pixels, more than the ", kMaxImagePixels, " (", kMaxImageSide, "x", kMaxImageSide,
            ") nanogen reads; resize the images first");
   const int C = channels != 0 ? channels : (stored <= 2 ? 1 : 3);  // drop alpha
+  // No legitimate block of the decode is larger than the file, or than the
+  // declared pixels at 16 bits and 4 channels with their rows' filter bytes
+  // (JPEG: padded to whole 16x16 blocks), twice over for conversion.
+  const size_t pixel_bytes = 2 * size_t(h + 16) * (8 * size_t(w + 16) + 8);
+  const StbAllocationLimit limit(std::max(pixel_bytes, bytes.size()) + (size_t(1) << 20));
   unsigned char* pixels = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &stored, C);
-  NG_CHECK(pixels != nullptr, "load_image: cannot decode ", path, " (", stbi_failure_reason(), ")");
+  const std::string reason = pixels ? "" : stbi_failure_reason();
+  NG_CHECK(pixels != nullptr, "load_image: cannot decode ", path, " (",
+           reason == "Out of memory" ? "its data needs more memory than its " + std::to_string(w) + "x" +
+                                           std::to_string(h) + " pixels can: corrupt, or made to exhaust memory"
+                                     : reason,
+           ")");
   const std::unique_ptr<unsigned char, void (*)(void*)> owner(pixels, stbi_image_free);
 
   Tensor image = empty({C, h, w});

@@ -201,3 +201,32 @@ TEST(Image, AJpegHuffmanTableOfMoreThan256SymbolsIsRefusedBeforeDecoding) {
   write_bytes(path, overrun);
   EXPECT_NE(error_of([&] { load_image(path); }).find("a Huffman table runs past its segment"), std::string::npos);
 }
+
+// A PNG declaring 1x1 pixels whose compressed data inflates to 64 MiB: the
+// declared size does not bound what stb allocates, so its allocations are
+// capped from it (engine/io/stb_allocation.h) and the decode stops.
+TEST(Image, APngWhoseDataInflatesFarBeyondItsPixelsIsRefused) {
+  auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16 & 255), char(v >> 8 & 255), char(v & 255)}; };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    const std::string body = type + data;
+    const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(body.data()), uInt(body.size()));
+    return be32(uint32_t(data.size())) + body + be32(uint32_t(crc));
+  };
+  const std::string zeros(size_t(64) << 20, '\0');
+  uLongf packed_size = compressBound(uLong(zeros.size()));
+  std::string packed(packed_size, '\0');
+  ASSERT_EQ(compress2(reinterpret_cast<Bytef*>(packed.data()), &packed_size,
+                      reinterpret_cast<const Bytef*>(zeros.data()), uLong(zeros.size()), 9),
+            Z_OK);
+  packed.resize(packed_size);
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) +
+                          chunk("IHDR", be32(1) + be32(1) + std::string{8, 0, 0, 0, 0}) + chunk("IDAT", packed) +
+                          chunk("IEND", "");
+  TempDir dir;
+  const std::string path = dir.file("bomb.png");
+  write_bytes(path, png);
+  const std::string message = error_of([&] { load_image(path); });
+  EXPECT_NE(message.find("cannot decode " + path + " (its data needs more memory than its 1x1 pixels can"),
+            std::string::npos)
+      << message;
+}

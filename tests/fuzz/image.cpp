@@ -1,6 +1,8 @@
 // Fuzz target: decoding one image of an image folder (PNG or JPEG through
 // stb_image, which has a history of CVEs). The dimensions an image declares
-// are checked before it is decoded, so a small file cannot ask for gigabytes.
+// are checked before it is decoded, the JPEG's tables before stb reads them,
+// and stb's allocations are capped from the declared size, so a small file
+// cannot ask for gigabytes (engine/io/stb_allocation.h).
 #include "engine/io/image.h"
 #include "fuzz_target.h"
 
