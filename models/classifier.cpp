@@ -46,6 +46,29 @@ Classifier::Classifier(const ClassifierConfig& c, Generator& gen) : config_(c), 
                                      std::make_shared<Linear>(c.feature_dim, c.classes, true, gen)}));
 }
 
+int64_t Classifier::parameter_count(const ClassifierConfig& c) {
+  int64_t total = 0;
+  bool overflow = false;
+  auto add = [&](std::initializer_list<int64_t> factors) {  // a weight's elements, or a bias's
+    int64_t n = 1;
+    for (int64_t f : factors) overflow |= __builtin_mul_overflow(n, f, &n);
+    overflow |= __builtin_add_overflow(total, n, &total);
+  };
+  auto conv = [&](int64_t in, int64_t out) { add({out, in, 3, 3}), add({out}); };
+  auto linear = [&](std::initializer_list<int64_t> in, int64_t out) {
+    int64_t fan_in = 1;
+    for (int64_t f : in) overflow |= __builtin_mul_overflow(fan_in, f, &fan_in);
+    add({out, fan_in}), add({out});
+  };
+  conv(c.channels, c.conv1);
+  conv(c.conv1, c.conv1);
+  conv(c.conv1, c.conv2);
+  conv(c.conv2, c.conv2);
+  linear({c.conv2, c.height / 4, c.width / 4}, c.feature_dim);
+  linear({c.feature_dim}, c.classes);
+  return overflow ? INT64_MAX : total;
+}
+
 void Classifier::set_dropout_generator(Generator& gen) { dropout_gen_ = &gen; }
 
 Tensor Classifier::features(const Tensor& images) const {

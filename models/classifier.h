@@ -34,6 +34,11 @@ class Classifier : public nn::Module {
  public:
   explicit Classifier(const ClassifierConfig& config, Generator& gen = default_generator());
 
+  // The number of weights a model of `config` has, without building it (a
+  // file's metadata is checked against its tensors before any allocation);
+  // INT64_MAX when it overflows. Mirrors the constructor's layers.
+  static int64_t parameter_count(const ClassifierConfig& config);
+
   // The feature vector of each image, [N, feature_dim] (after the ReLU).
   Tensor features(const Tensor& images) const;
   // Class logits from features, [N, classes].

@@ -26,16 +26,28 @@ nlohmann::json config_json(const models::ClassifierConfig& c) {
           {"conv2", c.conv2},       {"dropout", c.dropout}};
 }
 
-models::ClassifierConfig config_from_json(const nlohmann::json& j) {
+// The architecture from the metadata: whole numbers where sizes belong (a
+// float such as 1e300 would be cast), a dropout in [0, 1).
+models::ClassifierConfig config_from_json(const nlohmann::json& j, const std::string& path) {
+  auto whole = [&](const char* key) {
+    const nlohmann::json& v = j.at(key);
+    NG_CHECK(v.is_number_integer() && v.get<int64_t>() >= 1 && v.get<int64_t>() <= (int64_t(1) << 31),
+             "load_classifier: ", path, ": its config's \"", key, "\" is ", v.dump(),
+             ", expected a whole number from 1 to 2^31");
+    return v.get<int64_t>();
+  };
   models::ClassifierConfig c;
-  c.channels = j.at("channels");
-  c.height = j.at("height");
-  c.width = j.at("width");
-  c.classes = j.at("classes");
-  c.feature_dim = j.at("feature_dim");
-  c.conv1 = j.at("conv1");
-  c.conv2 = j.at("conv2");
-  c.dropout = j.at("dropout");
+  c.channels = whole("channels");
+  c.height = whole("height");
+  c.width = whole("width");
+  c.classes = whole("classes");
+  c.feature_dim = whole("feature_dim");
+  c.conv1 = whole("conv1");
+  c.conv2 = whole("conv2");
+  const nlohmann::json& dropout = j.at("dropout");
+  NG_CHECK(dropout.is_number() && dropout.get<double>() >= 0 && dropout.get<double>() < 1,
+           "load_classifier: ", path, ": its config's \"dropout\" is ", dropout.dump(), ", expected a number in [0, 1)");
+  c.dropout = dropout.get<double>();
   return c;
 }
 
@@ -87,7 +99,7 @@ LoadedClassifier load_classifier(const std::string& path, Device device) {
   out.path = path;
   ClassifierInfo& info = out.info;
   try {
-    info.config = config_from_json(nlohmann::json::parse(field(m, "config", path)));
+    info.config = config_from_json(nlohmann::json::parse(field(m, "config", path)), path);
     info.class_names = nlohmann::json::parse(field(m, "class_names", path)).get<std::vector<std::string>>();
     info.test_accuracy = nlohmann::json::parse(field(m, "test_accuracy", path)).get<double>();
     info.test_images = std::stoll(field(m, "test_images", path));
@@ -102,6 +114,14 @@ LoadedClassifier load_classifier(const std::string& path, Device device) {
   info.data = field(m, "data", path);
   info.command = field(m, "command", path);
 
+  // The model the metadata describes is built only when the file holds as
+  // many weights as it has: a metadata of 2^31-wide layers is not allocated.
+  int64_t held = 0;
+  for (const auto& [name, t] : content.tensors) held += t.numel();
+  const int64_t needed = models::Classifier::parameter_count(info.config);
+  NG_CHECK(needed == held, "load_classifier(", path, "): its metadata describes a model of ",
+           needed == INT64_MAX ? std::string("too many") : std::to_string(needed), " weights, but it holds ", held,
+           ": the weights do not match the architecture in its metadata");
   out.model = std::make_unique<models::Classifier>(info.config);
   std::vector<TensorSpec> expected;
   for (const auto& [name, t] : out.model->state_dict()) expected.push_back({name, t.shape(), DType::f32});

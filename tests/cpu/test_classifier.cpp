@@ -47,6 +47,14 @@ TEST(Classifier, ParameterNamesAndCountFollowTheArchitecture) {
   // By hand: convs 1*32*9+32, 32*32*9+32, 32*64*9+64, 64*64*9+64;
   // Linear 64*7*7*128+128; head 128*10+10.
   EXPECT_EQ(model.num_parameters(), 320 + 9248 + 18496 + 36928 + 401536 + 1290);
+  // The count without building a model, for the default and other shapes.
+  EXPECT_EQ(models::Classifier::parameter_count(models::ClassifierConfig{}), model.num_parameters());
+  models::ClassifierConfig other;
+  other.channels = 3, other.height = 32, other.width = 8, other.classes = 7, other.feature_dim = 5;
+  other.conv1 = 3, other.conv2 = 2;
+  EXPECT_EQ(models::Classifier::parameter_count(other), models::Classifier(other).num_parameters());
+  other.conv2 = int64_t(1) << 40, other.feature_dim = int64_t(1) << 40;
+  EXPECT_EQ(models::Classifier::parameter_count(other), INT64_MAX) << "an overflow says so";
 }
 
 TEST(Classifier, FeaturesAndLogitsHaveTheirShapes) {
@@ -316,7 +324,19 @@ TEST(ClassifierFile, CorruptAndForeignFilesAreRefused) {
   const std::string wrong = dir.file("wrong.safetensors");
   save_safetensors(wrong, content.tensors, content.metadata);
   expect_error([&] { tools::load_classifier(wrong, Device::cpu()); },
-               {"wrong.safetensors", "do not match the architecture", "body.11.weight"});
+               {"wrong.safetensors", "its metadata describes a model of", "do not match the architecture"});
+  // Layers 2^31 wide: refused from the count, before anything is allocated.
+  config["feature_dim"] = int64_t(1) << 31;
+  content.metadata["config"] = config.dump();
+  save_safetensors(wrong, content.tensors, content.metadata);
+  expect_error([&] { tools::load_classifier(wrong, Device::cpu()); },
+               {"wrong.safetensors", "its metadata describes a model of"});
+  // A size that is not a whole number would be cast.
+  config["feature_dim"] = 1e300;
+  content.metadata["config"] = config.dump();
+  save_safetensors(wrong, content.tensors, content.metadata);
+  expect_error([&] { tools::load_classifier(wrong, Device::cpu()); },
+               {"wrong.safetensors", "\"feature_dim\" is 1e+300, expected a whole number"});
 
   // Malformed metadata.
   content = load_safetensors(good);
