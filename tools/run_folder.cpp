@@ -1,6 +1,7 @@
 #include "tools/run_folder.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -45,10 +46,15 @@ int lock_folder(const std::string& path) {
 }
 
 // True for "<name>.tmp.<digits>": an atomic write's temporary (engine/io/atomic_file.h).
-bool is_write_temporary(const std::string& name) {
+// A temporary of engine/io/atomic_file.h ("<name>.tmp.<pid>") whose writer
+// is gone: a killed write's. One of a live process (`nanogen sample` writing
+// into samples/, which takes no lock) is left alone.
+bool is_dead_write_temporary(const std::string& name) {
   const size_t at = name.rfind(".tmp.");
-  if (at == std::string::npos || at + 5 == name.size()) return false;
-  return std::all_of(name.begin() + long(at + 5), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (at == std::string::npos || at + 5 == name.size() || name.size() - at - 5 > 9) return false;
+  if (!std::all_of(name.begin() + long(at + 5), name.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+  const pid_t pid = pid_t(std::stol(name.substr(at + 5)));
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
 }  // namespace
@@ -69,7 +75,7 @@ RunFolder::RunFolder(const std::string& path, bool resume) : path_(path) {
   // With the lock held nobody else writes here: a temporary is a killed write's.
   for (const std::string& dir : {path_, path_ + "/checkpoints", path_ + "/samples"})
     for (const auto& entry : fs::directory_iterator(dir))
-      if (entry.is_regular_file() && is_write_temporary(entry.path().filename().string())) fs::remove(entry.path());
+      if (entry.is_regular_file() && is_dead_write_temporary(entry.path().filename().string())) fs::remove(entry.path());
   log_.open(file("log.txt"), std::ios::app);
   std::ifstream existing(file("metrics.csv"));
   std::string header;

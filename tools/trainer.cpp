@@ -199,6 +199,9 @@ int64_t Trainer::steps_per_epoch(const Dataset& train, int64_t batches_per_step)
 
 RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann::json& sections,
                           const std::string& what) {
+  // From here on Ctrl-C asks for a checkpoint (before the first line that
+  // says the run has started, so that whoever reads that line may rely on it).
+  install_interrupt_handler();
   Position at;
   auto ckpt = run_.load_last_checkpoint();
   NG_CHECK(ckpt || !resumed_, "--resume: run ", run_.path(), " has no checkpoint to resume from (its first session ",
@@ -236,7 +239,6 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
   DataLoader loader(train, LoaderOptions{.batch_size = common_.batch_size, .seed = common_.seed, .drop_last = true});
   RunSummary summary;
   summary.run = run_.path();
-  install_interrupt_handler();
   const StopRule stop(common_);
   if (stop.reached(at.global_step)) {  // a resumed run already at its --max-steps
     run_.log("run " + run_.path() + " is at step " + std::to_string(at.global_step) + " and " +
@@ -285,7 +287,6 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
         summary.last_means = epoch.means(model_, first_step, at.global_step);
         checkpoint(false);
         progress.finish(job.status(summary.last_means));
-        job.save_samples(at.epoch);
         summary.steps = at.global_step;
         summary.interrupted = interrupt_requested();
         // The partial epoch's training time, which no "epoch" row will report.
@@ -294,6 +295,9 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
             "stop");
         run_.log(std::string(summary.interrupted ? "interrupted" : stop.reason(at.global_step)) + " at step " +
                  std::to_string(at.global_step) + "; checkpoint saved, continue with --resume");
+        // Last, after everything a resume and the run's costs need: a second
+        // Ctrl-C while drawing them loses only the pictures.
+        job.save_samples(at.epoch);
         clear_interrupt();
         return summary;
       }

@@ -26,6 +26,7 @@
 #include "engine/ops/random.h"
 #include "engine/optim/ema.h"
 #include "engine/optim/optimizer.h"
+#include "tools/run_config.h"
 #include "tools/run_folder.h"
 #include "tools/train_common.h"
 
@@ -132,7 +133,7 @@ class Trainer {
   // The model's options: those the run recorded when resuming, else `given`.
   template <class Options>
   Options options(const Options& given) const {
-    return resumed_ ? config_.at(model_).get<Options>() : given;
+    return resumed_ ? run_options<Options>(config_, model_, run_.path()) : given;
   }
   // A split of --data, cut to --limit (train) or --test-limit (test).
   Dataset dataset(const std::string& split) const;

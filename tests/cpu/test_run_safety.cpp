@@ -5,6 +5,8 @@
 // nothing left to train, damaged checkpoint metadata and configs, and file
 // names at the file system's limit.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -92,19 +94,29 @@ TEST(RunFolderLock, ASecondTrainingIntoTheFolderIsRefusedWhileTheFirstLives) {
   EXPECT_NO_THROW(tools::RunFolder again(run, true));  // released with the first
 }
 
+// The pid of a process that has exited.
+std::string dead_pid() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  return std::to_string(child);
+}
+
 TEST(RunFolderLock, TemporariesOfAKilledWriteAreRemovedAndOtherFilesKept) {
   TempDir dir;
   const std::string run = dir.file("run");
   std::filesystem::create_directories(run + "/checkpoints");
-  for (const char* name : {"checkpoints/epoch_001.safetensors.tmp.4242", "checkpoints/last.safetensors.tmp.7",
-                           "metrics.csv.tmp.99", "notes.tmp.txt", "checkpoints/keep.tmp."})
-    write_text(run + "/" + name, "x");
+  std::filesystem::create_directories(run + "/samples");
+  const std::string dead = dead_pid(), alive = std::to_string(getpid());
+  const std::vector<std::string> killed = {"checkpoints/epoch_001.safetensors.tmp." + dead,
+                                           "checkpoints/last.safetensors.tmp." + dead, "metrics.csv.tmp." + dead};
+  // `nanogen sample` writing into samples/ (it takes no lock) is alive.
+  const std::vector<std::string> kept = {"notes.tmp.txt", "checkpoints/keep.tmp.", "samples/sample_seed0.png.tmp." + alive};
+  for (const std::string& name : killed) write_text(run + "/" + name, "x");
+  for (const std::string& name : kept) write_text(run + "/" + name, "x");
   const tools::RunFolder folder(run, true);
-  EXPECT_FALSE(std::filesystem::exists(run + "/checkpoints/epoch_001.safetensors.tmp.4242"));
-  EXPECT_FALSE(std::filesystem::exists(run + "/checkpoints/last.safetensors.tmp.7"));
-  EXPECT_FALSE(std::filesystem::exists(run + "/metrics.csv.tmp.99"));
-  EXPECT_TRUE(std::filesystem::exists(run + "/notes.tmp.txt"));
-  EXPECT_TRUE(std::filesystem::exists(run + "/checkpoints/keep.tmp."));
+  for (const std::string& name : killed) EXPECT_FALSE(std::filesystem::exists(run + "/" + name)) << name;
+  for (const std::string& name : kept) EXPECT_TRUE(std::filesystem::exists(run + "/" + name)) << name;
 }
 
 TEST(RunFolderMetrics, RowsAfterTheCheckpointStepAreDroppedOnResume) {
