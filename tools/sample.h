@@ -16,7 +16,7 @@ struct SampleOptions {
   // DDPM: the sampler `nanogen eval` uses by default too (1000 ancestral
   // steps take about an hour for 64 images on two CPU cores).
   std::string sampler = "ddim";       // ancestral | ddim
-  int64_t steps = 100;                // sampling steps (0: all timesteps)
+  int64_t steps = -1;                 // sampling steps (0: all timesteps; -1: 100 for DDIM, all for ancestral)
   double eta = 0.0;                   // DDIM: 0 deterministic, 1 ancestral-like
 };
 
