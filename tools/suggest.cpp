@@ -19,14 +19,18 @@ int edit_distance(const std::string& a, const std::string& b) {
   return d[n][m];
 }
 
-std::string closest_name(const std::string& typed, const std::vector<std::string>& known) {
+std::string closest_name(const std::string& typed_word, const std::vector<std::string>& known) {
+  // An option's dashes are not part of what was mistyped.
+  auto bare = [](const std::string& s) { return s.substr(std::min(s.find_first_not_of('-'), s.size())); };
+  const std::string typed = bare(typed_word);
   std::string best;
   int best_distance = std::max<int>(1, int(typed.size()) / 3) + 1;
-  for (const std::string& name : known) {
+  for (const std::string& known_name : known) {
+    const std::string name = bare(known_name);
     const int distance = name.rfind(typed, 0) == 0 && typed.size() >= 3 ? 0 : edit_distance(typed, name);
     if (distance < best_distance) {
       best_distance = distance;
-      best = name;
+      best = known_name;
     }
   }
   return best;

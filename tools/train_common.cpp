@@ -127,10 +127,15 @@ double peak_memory_mb(Device device) {
 
 double available_memory_bytes() {
   std::ifstream in("/proc/meminfo");
-  double kib = 0;
+  double available = 0, kib = 0;
   for (std::string line; std::getline(in, line);)
-    if (std::sscanf(line.c_str(), "MemAvailable: %lf kB", &kib) == 1) return kib * 1024.0;
-  return 0;
+    if (std::sscanf(line.c_str(), "MemAvailable: %lf kB", &kib) == 1) available = kib * 1024.0;
+  // In a container the cgroup's limit (cgroup v2) may be lower than the machine's.
+  std::ifstream limit_file("/sys/fs/cgroup/memory.max"), used_file("/sys/fs/cgroup/memory.current");
+  double limit = 0, used = 0;
+  if (limit_file >> limit && used_file >> used && limit > used)  // "max" (no limit) does not read as a number
+    available = available > 0 ? std::min(available, limit - used) : limit - used;
+  return available;
 }
 
 void reset_peak_memory(Device device) {

@@ -117,7 +117,8 @@ class StopRule {
 //         started: code, the data set, every tensor; it cannot be reset.
 double peak_memory_mb(Device device);
 // The memory the kernel says is available to a new allocation now
-// (MemAvailable in /proc/meminfo), in bytes; 0 where it cannot tell.
+// (MemAvailable in /proc/meminfo, or less where a cgroup's memory.max
+// leaves less), in bytes; 0 where it cannot tell.
 double available_memory_bytes();
 // Starts a new peak on a CUDA device (the current use); nothing on the CPU.
 void reset_peak_memory(Device device);

@@ -65,6 +65,7 @@ class VAEJob final : public TrainingJob {
   // Samples from the fixed prior batch; originals and reconstructions in alternate rows.
   void save_samples(int64_t epoch) override {
     NoGradGuard no_grad;
+    const bool was_training = model_.is_training();
     model_.eval();
     save_image_grid(trainer_.run().sample_path("epoch", epoch), model_.generate(z_fixed_).to(Device::cpu()), 8);
     const Tensor recon = model_.to_image(model_.decode(model_.encode(recon_batch_.to(trainer_.device())).first));
@@ -73,6 +74,7 @@ class VAEJob final : public TrainingJob {
     const Tensor pairs = stack({recon_batch_.reshape(rows), recon.to(Device::cpu()).reshape(rows)}, 1);
     save_image_grid(trainer_.run().sample_path("recon", epoch),
                     pairs.reshape({2 * recon_batch_.size(0), c.channels, c.height, c.width}), per_row_);
+    if (was_training) model_.train();
   }
 
   models::ELBOReport last_test;

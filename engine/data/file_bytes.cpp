@@ -61,7 +61,8 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes
   std::vector<uint8_t> bytes;
   constexpr size_t chunk = 1 << 20;
   while (input.read(bytes, chunk) > 0)
-    NG_CHECK(bytes.size() <= max_bytes, path, ": holds more than the ", max_bytes, " bytes expected of it");
+    NG_CHECK(bytes.size() <= max_bytes, path, ": holds more than ", max_bytes,
+             " bytes, more than its format allows (corrupt, or a gzip bomb); not read further");
   input.close();
   return bytes;
 }

@@ -24,6 +24,9 @@ TEST(Suggest, TheClosestNameIsOfferedOnlyWhenItLooksLikeATypo) {
   EXPECT_EQ(closest_name("class", models), "classifier");  // a prefix
   EXPECT_EQ(closest_name("list", models), "");
   EXPECT_EQ(closest_name("transformer", models), "");
+  // Options are measured without their dashes: "--d" is not a typo of "--data".
+  EXPECT_EQ(closest_name("--d", {"--data", "--device"}), "");
+  EXPECT_EQ(closest_name("--dat", {"--data", "--device"}), "--data");
 }
 
 namespace {

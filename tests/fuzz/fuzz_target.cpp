@@ -11,8 +11,8 @@ namespace ng::fuzz {
 namespace fs = std::filesystem;
 
 const std::string& scratch_folder() {
-  // Never destroyed: the exit handler that removes the folder runs after
-  // static objects are gone.
+  // Never destroyed: the exit handler that removes the folder may run after
+  // static objects are destroyed (the two run interleaved, in reverse order).
   static const std::string* folder = [] {
     const fs::path base = fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
     const fs::path dir = base / ("nanogen-fuzz-" + std::to_string(getpid()));

@@ -1,8 +1,9 @@
 // Fuzz target: a run's config.json as `sample`, `eval` and `--resume` read it
 // back: the model's name, the image shape, the shared options and the
-// model's own, and the model configs they imply. Every size a model is built
-// with comes from here, so each must be checked (kind and range) before a
-// layer is allocated.
+// model's own, and the model configs they imply. Each value's kind is
+// checked before it is converted; the configs check the lower bounds they
+// need. (No model is built here: the sizes have no upper bound but the
+// memory a model of them takes.)
 #include "fuzz_target.h"
 #include "tools/model_options.h"
 #include "tools/model_registry.h"
