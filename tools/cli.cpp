@@ -31,11 +31,6 @@ void add_common_flags(CLI::App* app, CommonOptions& o) {
       ->capture_default_str();
 }
 
-void add_config_option(CLI::App* app) {
-  app->set_config("--config", "", "JSON file of options (flags given on the command line override it)");
-  app->config_formatter(std::make_shared<CLI::ConfigBase>());
-}
-
 void apply_threads(const CommonOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
 }

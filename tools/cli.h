@@ -20,8 +20,6 @@ using Commands = std::vector<std::pair<CLI::App*, std::function<void()>>>;
 // --data, --device, --epochs, --max-steps, --batch-size, --lr, --seed, --out,
 // --resume, --log-every, --limit, --test-limit, --threads.
 void add_common_flags(CLI::App* app, CommonOptions& o);
-// --config FILE.json supplies defaults; flags on the command line win.
-void add_config_option(CLI::App* app);
 // Applies --threads.
 void apply_threads(const CommonOptions& o);
 // "1,2,2" -> {1,2,2} (spaces around items allowed); throws naming the flag

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "tools/cli.h"
+#include "tools/json_config.h"
 #include "tools/train_classifier.h"
 
 namespace ng::tools {
@@ -18,7 +19,7 @@ void add_train_classifier(CLI::App* train, Commands& commands) {
       ->capture_default_str();
   cmd->add_option("--dropout", o->dropout, "dropout before the last Linear")->capture_default_str();
   cmd->add_option("--schedule", o->schedule, "learning rate: cosine (decays to 0) | constant")->capture_default_str();
-  add_config_option(cmd);
+  add_config_option(cmd, "classifier");
   commands.emplace_back(cmd, [common, o] {
     apply_threads(*common);
     const ClassifierSummary s = train_classifier(*common, *o);

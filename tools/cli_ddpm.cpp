@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "tools/cli.h"
+#include "tools/json_config.h"
 #include "tools/train_ddpm.h"
 
 namespace ng::tools {
@@ -42,7 +43,7 @@ void add_train_ddpm(CLI::App* train, Commands& commands) {
   cmd->add_option("--bound-timesteps", o->bound_timesteps,
                   "strata of timesteps of the bound's estimate (0: all T-1; -1: 20 on a CPU, 100 on a GPU)")
       ->capture_default_str();
-  add_config_option(cmd);
+  add_config_option(cmd, "ddpm");
   commands.emplace_back(cmd, [common, o] {
     apply_threads(*common);
     const DDPMSummary s = train_ddpm(*common, *o);

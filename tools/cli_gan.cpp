@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "tools/cli.h"
+#include "tools/json_config.h"
 #include "tools/train_gan.h"
 
 namespace ng::tools {
@@ -31,7 +32,7 @@ void add_train_gan(CLI::App* train, Commands& commands) {
       ->capture_default_str();
   cmd->add_option("--beta1", gan->beta1, "Adam's beta1 for both players")->capture_default_str();
   cmd->add_option("--beta2", gan->beta2, "Adam's beta2 for both players")->capture_default_str();
-  add_config_option(cmd);
+  add_config_option(cmd, "gan");
   commands.emplace_back(cmd, [common, gan] {
     apply_threads(*common);
     const RunSummary s = train_gan(*common, *gan);

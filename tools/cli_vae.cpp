@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "tools/cli.h"
+#include "tools/json_config.h"
 #include "tools/train_vae.h"
 
 namespace ng::tools {
@@ -18,7 +19,7 @@ void add_train_vae(CLI::App* train, Commands& commands) {
   cmd->add_option("--beta", vae->beta, "weight of the KL term")->capture_default_str();
   cmd->add_option("--kl-warmup-steps", vae->kl_warmup_steps, "ramp beta up from 0 over this many steps")
       ->capture_default_str();
-  add_config_option(cmd);
+  add_config_option(cmd, "vae");
   commands.emplace_back(cmd, [common, vae] {
     apply_threads(*common);
     const VAESummary s = train_vae(*common, *vae);
