@@ -3,6 +3,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/autograd_trace.h"
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
@@ -233,6 +234,7 @@ struct Walk {
         throw;
       }
       g_running_node = outer;
+      if (autograd::BackwardTrace* trace = autograd::BackwardTrace::active()) trace->add({node->name, g, grads});
       NG_CHECK(grads.size() == node->next.size(), "autograd: ", node->name, " returned ", grads.size(),
                " gradients for ", node->next.size(), " inputs");
       if (!retain_graph) node->release();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "engine/autograd.h"
+#include "engine/autograd_trace.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/ops/activation.h"

@@ -36,12 +36,17 @@ BINARY_GRADCHECK(Div, a / b, 0.5, 2)
 BINARY_GRADCHECK(Maximum, maximum(a, b), -1, 1)
 BINARY_GRADCHECK(Minimum, minimum(a, b), -1, 1)
 
-// Unary ops on a contiguous and a non-contiguous input, over a safe domain.
-#define UNARY_GRADCHECK(name, expr, lo, hi)                          \
-  TEST(GradElementwise, name) {                                      \
-    auto f = [](const Ins& in) { const Tensor& x = in[0]; return expr; }; \
-    expect_gradcheck(f, {leaf({2, 3, 4}, 11, lo, hi)});              \
-    expect_gradcheck(f, {leaf_nc({5, 3}, 12, lo, hi)});              \
+// Unary ops on a contiguous, a non-contiguous and a broadcast (stride-0,
+// expanded) input, over a safe domain. The broadcast case checks that the op
+// reads a repeated element correctly and that its gradient, flowing back
+// through expand, is summed over the copies.
+#define UNARY_GRADCHECK(name, expr, lo, hi)                                                       \
+  TEST(GradElementwise, name) {                                                                   \
+    auto f = [](const Ins& in) { const Tensor& x = in[0]; return expr; };                         \
+    auto f_broadcast = [](const Ins& in) { const Tensor x = in[0].expand({3, 4}); return expr; }; \
+    expect_gradcheck(f, {leaf({2, 3, 4}, 11, lo, hi)});                                           \
+    expect_gradcheck(f, {leaf_nc({5, 3}, 12, lo, hi)});                                           \
+    expect_gradcheck(f_broadcast, {leaf({3, 1}, 13, lo, hi)});                                    \
   }
 
 UNARY_GRADCHECK(Neg, -x, -1, 1)
