@@ -35,16 +35,19 @@ struct Classified {
   Tensor features, probabilities;
 };
 
-Classified classify(const models::Classifier& classifier, const Tensor& images, Device device) {
+Classified classify(const models::Classifier& classifier, const Tensor& images, Device device, const std::string& what) {
   NoGradGuard no_grad;
   std::vector<Tensor> features, probabilities;
   const int64_t batch = 1000;
+  Progress bar("features (" + what + ")", images.size(0), std::max(batch, images.size(0) / 4), "image");
   for (int64_t start = 0; start < images.size(0); start += batch) {
     const int64_t n = std::min(batch, images.size(0) - start);
     const Tensor f = classifier.features(images.narrow(0, start, n).to(device));
     probabilities.push_back(softmax(classifier.logits_from_features(f), 1).to(Device::cpu()).to(DType::f64));
     features.push_back(f.to(Device::cpu()).to(DType::f64));
+    bar.update(start + n, "");
   }
+  bar.finish("");
   return {cat(features, 0), cat(probabilities, 0)};
 }
 
@@ -54,12 +57,17 @@ std::pair<Tensor, double> draw_samples(EvaluatedModel& model, const EvalOptions&
   std::vector<Tensor> batches;
   Progress bar("sampling", o.n, std::max<int64_t>(1, o.n / 10), "image");
   int64_t done = 0;
+  // A DDPM batch is a chain of steps: the bar moves with them, in images'
+  // worth of work, not only when a whole batch is done.
+  int64_t n = 0;
+  model.on_step = [&](int64_t step, int64_t steps) { bar.update(done + n * step / std::max<int64_t>(1, steps), ""); };
   while (done < o.n) {
-    const int64_t n = std::min(o.batch_size, o.n - done);
+    n = std::min(o.batch_size, o.n - done);
     batches.push_back(model.sample(n, gen));
     done += n;
     bar.update(done, "");
   }
+  model.on_step = nullptr;
   const double seconds = bar.elapsed_seconds();
   bar.finish(fmt("%.2f ms/image", 1000.0 * seconds / double(o.n)));
   return {cat(batches, 0), seconds};
@@ -141,19 +149,30 @@ json evaluate_run(const std::string& run, const EvalOptions& o) {
   return evaluate_model(*model, run, device, o);
 }
 
-json evaluate_model(EvaluatedModel& model, const std::string& run, Device device, const EvalOptions& o) {
+EvalOptions with_defaults(EvalOptions o, const std::string& model, Device device) {
+  const bool small = model == "ddpm" && !device.is_cuda();
+  if (o.n == -1) o.n = small ? 1000 : 10000;
+  if (o.bound_images == -1) o.bound_images = small ? 50 : 1000;
+  if (o.bound_timesteps == -1) o.bound_timesteps = small ? 20 : 100;
+  return o;
+}
+
+json evaluate_model(EvaluatedModel& model, const std::string& run, Device device, const EvalOptions& options) {
+  const json config = read_run_config(run, "eval");
+  const EvalOptions o = with_defaults(options, config.at("model").get<std::string>(), device);
   // Precision/recall need each set's k = 3 nearest neighbours besides itself.
   constexpr int64_t kMinImages = 4;
   NG_CHECK(o.n >= kMinImages, "eval: --n must be at least ", kMinImages,
            " (precision/recall need each sample's 3 nearest neighbours), got ", o.n);
   NG_CHECK(o.batch_size > 0, "eval: --batch-size must be positive, got ", o.batch_size);
+  NG_CHECK(o.bound_images >= 0 && o.bound_timesteps >= 0, "eval: --bound-images and --bound-timesteps must be >= 0, got ",
+           o.bound_images, " and ", o.bound_timesteps);
   // The nearest-neighbour grid has a row per query and k + 1 images a row:
   // beyond these it is a picture nobody can look at.
   NG_CHECK(o.nearest_k >= 1 && o.nearest_k <= kMaxNearestK && o.nearest_queries >= 0 &&
                o.nearest_queries <= kMaxNearestQueries,
            "eval: --nearest-k must be from 1 to ", kMaxNearestK, " and --nearest from 0 to ", kMaxNearestQueries,
            ", got ", o.nearest_k, " and ", o.nearest_queries);
-  const json config = read_run_config(run, "eval");
   const std::string data = run_options<CommonOptions>(config, "common", run).data;
 
   // Everything that can be refused is checked before the long work.
@@ -186,9 +205,10 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   // The feature space: generated, test and (for the real-vs-real floor) as
   // many training images as there are test images.
   std::fprintf(stderr, "eval: features, FID, KID, precision/recall ...\n");
-  const Classified gen_c = classify(*classifier.model, samples, device);
-  const Classified test_c = classify(*classifier.model, test.images, device);
-  const Classified train_c = classify(*classifier.model, train.images.narrow(0, 0, std::min(test.size(), train.size())), device);
+  const Classified gen_c = classify(*classifier.model, samples, device, "samples");
+  const Classified test_c = classify(*classifier.model, test.images, device, "test images");
+  const Classified train_c =
+      classify(*classifier.model, train.images.narrow(0, 0, std::min(test.size(), train.size())), device, "training images");
   // The classifier measured again on these test images (softmax keeps the argmax).
   const std::vector<int> predicted = models::predicted_classes(test_c.probabilities);
   int64_t correct = 0;

@@ -32,28 +32,39 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/device.h"
+
 namespace ng::tools {
 
 // The largest nearest-neighbour grid eval draws (--nearest-k, --nearest).
 inline constexpr int64_t kMaxNearestK = 64, kMaxNearestQueries = 256;
 
 struct EvalOptions {
-  int64_t n = 10000;                 // generated samples
+  int64_t n = -1;                    // generated samples (-1: with_defaults)
   int64_t batch_size = 500;          // samples per generator call
   uint64_t seed = 0;
   std::string device = "auto";
   std::string precision = "auto";    // matmul precision on a GPU (engine/precision.h)
   std::string sampler = "ddim";      // DDPM: ancestral | ddim
-  int64_t steps = 100;               // DDPM: sampling steps (0: every timestep)
+  int64_t steps = -1;                // DDPM: sampling steps (0: every timestep; -1: default_sampling_steps)
   double eta = 0.0;                  // DDIM
   std::string classifier;            // safetensors file; default: the data set's shipped one
   int64_t test_limit = 0;            // use only the first N test images (0: all)
-  int64_t bound_images = 1000;       // test images for bits/dim (0: skip)
-  int64_t bound_timesteps = 100;     // DDPM bound: timestep strata
+  int64_t bound_images = -1;         // test images for bits/dim (0: skip; -1: with_defaults)
+  int64_t bound_timesteps = -1;      // DDPM bound: timestep strata (0: all; -1: with_defaults)
   int64_t iw_samples = 64;           // VAE importance samples per image
   int64_t nearest_queries = 8;       // samples shown with their nearest training images
   int64_t nearest_k = 5;
 };
+
+// The options left at -1 given their defaults for `model` on `device`:
+// 10000 samples (the usual count for FID) and a bound on 1000 test images
+// with 100 timestep strata, except for a DDPM on a CPU, where every sample
+// and every term of the bound is a U-Net pass (about 20 ms an image on two
+// cores): 1000 samples, 50 images and 20 strata there, about ten minutes.
+// FID from fewer samples is biased upward, so runs are compared at equal
+// --n (`nanogen compare` says when they are not).
+EvalOptions with_defaults(EvalOptions o, const std::string& model, Device device);
 
 // Runs the evaluation, writes RUN/eval.json and RUN/eval/*.png, returns the json.
 nlohmann::json evaluate_run(const std::string& run, const EvalOptions& options);

@@ -104,7 +104,8 @@ class DDPMModel : public EvaluatedModel {
   DDPMModel(const std::string& run, Device device, const EvalOptions& o)
       : device_(device), run_(load_ddpm_run(run, device)) {
     sampler_.sampler = models::parse_sampler(o.sampler);
-    sampler_.steps = o.steps;
+    NG_CHECK(o.steps >= -1, "--steps must be >= 0 (0: every timestep; -1: the default), got ", o.steps);
+    sampler_.steps = o.steps >= 0 ? o.steps : default_sampling_steps(sampler_.sampler, device);
     sampler_.eta = o.eta;
   }
 
@@ -164,6 +165,11 @@ class DDPMModel : public EvaluatedModel {
 };
 
 }  // namespace
+
+int64_t default_sampling_steps(models::Sampler sampler, Device device) {
+  if (sampler == models::Sampler::ancestral) return 0;
+  return device.is_cuda() ? 100 : 20;
+}
 
 std::unique_ptr<models::VAE> load_vae_run(const std::string& run, Device device) {
   const SavedRun saved = open_saved_run(run, "vae");

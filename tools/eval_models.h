@@ -67,6 +67,12 @@ struct DDPMRun {
 };
 DDPMRun load_ddpm_run(const std::string& run, Device device, bool ema = true);
 
+// The DDPM's sampling steps when none are asked for (--steps -1), the same
+// for `sample`, `eval` and the per-epoch grids: DDIM 100 on a GPU and 20 on a
+// CPU (where 100 steps take minutes for 64 images), ancestral sampling every
+// timestep (0).
+int64_t default_sampling_steps(models::Sampler sampler, Device device);
+
 // Opens RUN's last checkpoint on `device` as the model its config.json names
 // (through the model registry, tools/model_registry.h).
 std::unique_ptr<EvaluatedModel> open_evaluated_model(const std::string& run, Device device,

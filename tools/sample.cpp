@@ -18,9 +18,7 @@ Tensor sample_run(const std::string& run, const SampleOptions& options) {
   NG_CHECK(entry.open, "sample: run '", run, "' is a ", entry.name, ", which draws no images");
   EvalOptions how;
   how.sampler = options.sampler;
-  NG_CHECK(options.steps >= -1, "sample: --steps must be >= 0 (0: every timestep), got ", options.steps);
-  // 0: every timestep, for either sampler; unset: 100 for DDIM, the whole chain for ancestral sampling.
-  how.steps = options.steps >= 0 ? options.steps : (options.sampler == "ddim" ? 100 : 0);
+  how.steps = options.steps;  // -1: default_sampling_steps
   how.eta = options.eta;
   const std::unique_ptr<EvaluatedModel> model = entry.open(run, resolve_device(options.device, options.precision), how);
   LazyProgress bar("sampling");

@@ -14,9 +14,9 @@ struct SampleOptions {
   std::string device = "auto";
   std::string precision = "auto";     // matmul precision on a GPU (engine/precision.h)
   // DDPM: the sampler `nanogen eval` uses by default too (1000 ancestral
-  // steps take about an hour for 64 images on two CPU cores).
+  // steps take about a quarter of an hour for 64 images on two CPU cores).
   std::string sampler = "ddim";       // ancestral | ddim
-  int64_t steps = -1;                 // sampling steps (0: all timesteps; -1: 100 for DDIM, all for ancestral)
+  int64_t steps = -1;                 // sampling steps (0: all timesteps; -1: default_sampling_steps)
   double eta = 0.0;                   // DDIM: 0 deterministic, 1 ancestral-like
 };
 

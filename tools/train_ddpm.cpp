@@ -7,6 +7,7 @@
 #include "engine/optim/schedule.h"
 #include "models/pixels.h"
 #include "tools/cli.h"
+#include "tools/eval_models.h"
 #include "tools/progress.h"
 #include "tools/trainer.h"
 
@@ -104,9 +105,7 @@ class DDPMJob final : public TrainingJob {
     LazyProgress bar("sampling");
     models::SamplerOptions so;
     so.sampler = models::parse_sampler(o_.sample_sampler);
-    // By default 20 DDIM steps on a CPU, 100 on a GPU, the whole chain for ancestral sampling.
-    const int64_t ddim_steps = trainer_.device().is_cuda() ? 100 : 20;
-    so.steps = o_.sample_steps > 0 ? o_.sample_steps : (so.sampler == models::Sampler::ddim ? ddim_steps : 0);
+    so.steps = o_.sample_steps > 0 ? o_.sample_steps : default_sampling_steps(so.sampler, trainer_.device());
     so.eta = o_.sample_eta;
     so.snapshots = 10;
     so.progress = bar.callback();

@@ -188,3 +188,31 @@ TEST(Eval, TinyRunsOfTheThreeModelsEndToEnd) {
     EXPECT_EQ((*r)["n"], 40);
   }
 }
+
+// The defaults a user gets without flags: the usual 10000 samples, except a
+// DDPM on a CPU (minutes, not hours); the same DDIM steps for sample and eval.
+TEST(Eval, DefaultsAreSizedForTheModelAndTheDevice) {
+  const Device cpu = Device::cpu(), gpu = Device::cuda(0);
+  const EvalOptions ddpm_cpu = with_defaults(EvalOptions{}, "ddpm", cpu);
+  EXPECT_EQ(ddpm_cpu.n, 1000);
+  EXPECT_EQ(ddpm_cpu.bound_images, 50);
+  EXPECT_EQ(ddpm_cpu.bound_timesteps, 20);
+  for (const auto& [model, device] : {std::pair{"ddpm", gpu}, std::pair{"vae", cpu}, std::pair{"gan", cpu}}) {
+    const EvalOptions o = with_defaults(EvalOptions{}, model, device);
+    EXPECT_EQ(o.n, 10000) << model;
+    EXPECT_EQ(o.bound_images, 1000) << model;
+    EXPECT_EQ(o.bound_timesteps, 100) << model;
+  }
+  EvalOptions asked;
+  asked.n = 64;
+  asked.bound_images = 0;
+  asked.bound_timesteps = 7;
+  const EvalOptions kept = with_defaults(asked, "ddpm", cpu);
+  EXPECT_EQ(kept.n, 64);
+  EXPECT_EQ(kept.bound_images, 0);
+  EXPECT_EQ(kept.bound_timesteps, 7);
+
+  EXPECT_EQ(default_sampling_steps(models::Sampler::ddim, cpu), 20);
+  EXPECT_EQ(default_sampling_steps(models::Sampler::ddim, gpu), 100);
+  EXPECT_EQ(default_sampling_steps(models::Sampler::ancestral, cpu), 0);  // the whole chain
+}
