@@ -165,3 +165,69 @@ TEST(Divergences, ShiftedUniformsJsdSaturatesWhileEarthMoverKeepsGrowing) {
     EXPECT_NEAR(autograd::grad({em}, {theta})[0].item(), theta0 > 0 ? 1.0 : -1.0, 1e-12);
   }
 }
+
+// 2.3: the JSD of the shifted uniforms, min(|theta|, 1) log 2, has a kink at
+// 0: its one-sided slopes there are +log 2 from the right and -log 2 from the
+// left, for every step h (the function is exactly linear on each side), while
+// W_1 = |theta| has one-sided slopes +1 and -1. The shifts are whole numbers
+// of grid cells, so the quadrature is exact up to rounding (1e-13 / h).
+TEST(Divergences, ShiftedUniformsJsdHasAKinkAtZero) {
+  const Grid g = midpoints(-3.0, 4.0, 7000);  // cells of 1e-3
+  auto uniform_on = [&](double a) { return ge(g.x, constant(a)) * lt(g.x, constant(a + 1.0)); };
+  const Tensor p = uniform_on(0.0);
+  auto jsd_at = [&](double theta) { return jsd(p, uniform_on(theta), g.dx); };
+  const double at_zero = jsd_at(0.0);
+  EXPECT_NEAR(at_zero, 0.0, 1e-15);
+  for (double h : {0.2, 0.05, 0.01, 0.002}) {
+    const double right = (jsd_at(h) - at_zero) / h, left = (at_zero - jsd_at(-h)) / h;
+    EXPECT_NEAR(right, kLog2, 1e-9) << "h " << h;
+    EXPECT_NEAR(left, -kLog2, 1e-9) << "h " << h;
+  }
+  // The same for the sample earth-mover distance (2.3): one-sided autograd
+  // derivatives just right and left of 0 are +1 and -1 once |theta| exceeds
+  // the largest sorted-sample gap, and the central difference at 0 hides the kink.
+  const int64_t n = 20000;
+  Generator gen(99);
+  const Tensor xs = from_vector(sorted_values(rand({n}, gen, kF64)), {n});
+  const Tensor us = from_vector(sorted_values(rand({n}, gen, kF64)), {n});
+  const double max_gap = max(abs(xs - us)).item();
+  for (double theta0 : {2 * max_gap, -2 * max_gap}) {
+    const Tensor theta = parameter(theta0);
+    const Tensor em = mean(abs(xs - (theta + us)));
+    EXPECT_NEAR(autograd::grad({em}, {theta})[0].item(), theta0 > 0 ? 1.0 : -1.0, 1e-12);
+  }
+}
+
+// 2.4: the slope of the blurred lines' JSD at theta = 0.5, for blur s.
+// Differentiating JSD = (KL(P || M) + KL(Q || M)) / 2 in theta leaves
+// (1/2) int dq/dtheta log(q / m) dx (the terms from m cancel), with
+// dq/dtheta = q (x - theta) / s^2. Since int dq/dtheta dx = 0, log 2 may be
+// subtracted from the log: log(q / (2m)) = -softplus(log p - log q), so
+//   dJSD/dtheta = -(1/2) int q (x - theta) / s^2 softplus(log p - log q) dx,
+// an integrand that lives only where the two overlap (no cancellation, so it
+// is accurate even at 1e-14). Autograd through the quadrature of the JSD must
+// agree with it, and both with the values quoted in the doc:
+// 0.7786, 0.2369, 4.464e-5 and 1.709e-14 for s = 0.3, 0.1, 0.05, 0.03.
+TEST(Divergences, BlurredParallelLinesJsdSlopesMatchTheStatedValues) {
+  const double theta0 = 0.5;
+  const Grid g = grid(-2.0, 2.5, 45001);
+  const std::vector<double> blur{0.3, 0.1, 0.05, 0.03}, stated{0.7786, 0.2369, 4.464e-5, 1.709e-14};
+  const std::vector<double> half_unit{5e-5, 5e-5, 5e-9, 5e-18};
+  for (size_t i = 0; i < blur.size(); ++i) {
+    const double s = blur[i];
+    const Tensor log_p = normal_log_density(g.x, 0.0, s);
+    const Tensor log_q = normal_log_density(g.x, theta0, s);
+    const double formula =
+        -0.5 * integrate(exp(log_q) * (g.x - theta0) / (s * s) * softplus(log_p - log_q), g).item();
+    // Rounding of the quoted value: half a unit in its last digit.
+    EXPECT_NEAR(formula, stated[i], half_unit[i]) << "s " << s;
+
+    const Tensor theta = parameter(theta0);
+    const Tensor log_q_theta = normal_log_density(g.x, theta, constant(std::log(s)));
+    const Tensor log_m = log_add_exp(log_p, log_q_theta) - kLog2;
+    const Tensor js = 0.5 * integrate(exp(log_p) * (log_p - log_m) + exp(log_q_theta) * (log_q_theta - log_m), g);
+    const double slope = autograd::grad({js}, {theta})[0].item();
+    // Autograd sums terms of size up to 1 / s to a small total: its rounding is ~1e-13.
+    EXPECT_NEAR(slope, formula, 1e-8 * formula + 1e-12) << "s " << s;
+  }
+}
