@@ -19,7 +19,8 @@ namespace ng::kernels {
   X(neg) X(exp) X(log) X(sqrt) X(abs) X(sign) X(square) X(reciprocal) X(add_scalar)  \
   X(mul_scalar) X(rsub_scalar) X(pow_scalar) X(clamp) X(relu) X(leaky_relu) X(sigmoid) \
   X(tanh) X(silu) X(softplus) X(log_sigmoid) X(step) X(leaky_relu_slope) X(silu_grad)  \
-  X(gt_scalar) X(lt_scalar) X(clamp_mask) X(log1p) X(expm1) X(cos) X(sin)
+  X(gt_scalar) X(lt_scalar) X(clamp_mask) X(log1p) X(expm1) X(cos) X(sin) X(gelu) X(gelu_grad)  \
+  X(elu)
 
 #define NG_BINARY_OPS(X) \
   X(add) X(sub) X(mul) X(div) X(maximum) X(minimum) X(gt) X(lt) X(ge) X(le) X(eq)
@@ -65,6 +66,19 @@ NG_HD T silu_grad_of(T x, T s) {
   return s * (T(1) + x * (T(1) - s));
 }
 
+// gelu(x) = x Phi(x), with Phi the standard normal CDF, 0.5 (1 + erf(x / sqrt 2))
+// (the exact form, PyTorch's default); gelu'(x) = Phi(x) + x phi(x).
+template <class T>
+NG_HD T normal_cdf(T x) {
+  using std::erf;
+  return T(0.5) * (T(1) + erf(x * T(0.70710678118654752440)));
+}
+template <class T>
+NG_HD T gelu_grad(T x) {
+  using std::exp;
+  return normal_cdf(x) + x * exp(T(-0.5) * x * x) * T(0.39894228040143267794);  // 1 / sqrt(2 pi)
+}
+
 template <Unary op, class T>
 NG_HD T unary_fn(T x, T p0, T p1) {
   using namespace std;
@@ -99,6 +113,9 @@ NG_HD T unary_fn(T x, T p0, T p1) {
   else if constexpr (op == Unary::expm1) return expm1(x);
   else if constexpr (op == Unary::cos) return cos(x);
   else if constexpr (op == Unary::sin) return sin(x);
+  else if constexpr (op == Unary::gelu) return x * normal_cdf(x);
+  else if constexpr (op == Unary::gelu_grad) return gelu_grad(x);                       // gelu'
+  else if constexpr (op == Unary::elu) return x > T(0) ? x : p0 * expm1(x);              // p0 = alpha
   else static_assert(op != op, "unhandled unary op");
 }
 

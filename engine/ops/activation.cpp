@@ -1,5 +1,7 @@
 #include "engine/ops/activation.h"
 
+#include <cmath>
+
 #include "engine/autograd.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/pointwise_launch.h"
@@ -62,6 +64,34 @@ Tensor softplus(const Tensor& x) {
 Tensor log_sigmoid(const Tensor& x) {
   return record("LogSigmoidBackward", launch_unary(Unary::log_sigmoid, x), {x},
                 [sx = SavedTensor(x)](const Tensor& g) { return Grads{g * sigmoid(-sx.get())}; });
+}
+
+Tensor gelu(const Tensor& x) {
+  return record("GeluBackward", launch_unary(Unary::gelu, x), {x},
+                [sx = SavedTensor(x)](const Tensor& g) { return Grads{gelu_backward(g, sx.get())}; });
+}
+
+// gelu' = Phi(x) + x phi(x) and gelu'' = phi(x) (2 - x^2), phi the standard
+// normal density; like silu_backward, an op of its own so that the second
+// derivative is one more differentiable expression.
+Tensor gelu_backward(const Tensor& g, const Tensor& x) {
+  return record("GeluBackwardBackward", g * launch_unary(Unary::gelu_grad, x), {g, x},
+                [sg = SavedTensor(g), sx = SavedTensor(x)](const Tensor& gg) {
+                  const Tensor x_ = sx.get();
+                  const Tensor phi = exp(square(x_) * -0.5) * 0.39894228040143267794;  // 1 / sqrt(2 pi)
+                  return Grads{gelu_backward(gg, x_), gg * sg.get() * phi * (2.0 - square(x_))};
+                });
+}
+
+// elu' = 1 above 0, alpha e^x at and below it. The exponential is taken of
+// min(x, 0): on the side where it is not used it stays 1 instead of
+// overflowing, which would turn the masked-out branch's gradient into NaN.
+Tensor elu(const Tensor& x, double alpha) {
+  return record("EluBackward", launch_unary(Unary::elu, x, alpha), {x}, [sx = SavedTensor(x), alpha](const Tensor& g) {
+    const Tensor x_ = sx.get();
+    const Tensor below = exp(clamp(x_, -INFINITY, 0.0)) * alpha;
+    return Grads{g * where(gt(x_, 0.0), ones_like(x_), below)};
+  });
 }
 
 }  // namespace ng

@@ -16,5 +16,8 @@ Tensor silu(const Tensor& x);         // x * sigmoid(x)
 Tensor silu_backward(const Tensor& g, const Tensor& x);  // g * silu'(x)
 Tensor softplus(const Tensor& x);     // log(1 + e^x), stable for large |x|
 Tensor log_sigmoid(const Tensor& x);  // -softplus(-x), stable
+Tensor gelu(const Tensor& x);         // x Phi(x), the exact (erf) form
+Tensor gelu_backward(const Tensor& g, const Tensor& x);  // g * gelu'(x)
+Tensor elu(const Tensor& x, double alpha = 1.0);  // x > 0 ? x : alpha (e^x - 1)
 
 }  // namespace ng

@@ -40,6 +40,11 @@ Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r) {
   return reduce_loss(square(pred - target), r);
 }
 
+Tensor l1_loss(const Tensor& pred, const Tensor& target, Reduction r) {
+  check_same_shape("l1_loss", pred, "pred", target, "target");
+  return reduce_loss(abs(pred - target), r);
+}
+
 // -[t log s(z) + (1 - t) log(1 - s(z))] with s = sigmoid. Since
 // log s(z) = -softplus(-z) and log(1 - s(z)) = -softplus(z), and
 // softplus(-z) = softplus(z) - z, the loss is softplus(z) - t z: no log of a

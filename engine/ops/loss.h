@@ -9,6 +9,8 @@ enum class Reduction { none, mean, sum };
 
 // (pred - target)^2
 Tensor mse_loss(const Tensor& pred, const Tensor& target, Reduction r = Reduction::mean);
+// |pred - target|; the gradient at pred == target is 0.
+Tensor l1_loss(const Tensor& pred, const Tensor& target, Reduction r = Reduction::mean);
 
 // -[t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))], computed as
 // softplus(z) - t z (never log(sigmoid(z))). Differentiable in both.

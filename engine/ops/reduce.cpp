@@ -1,6 +1,7 @@
 #include "engine/ops/reduce.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "engine/autograd.h"
 #include "engine/cpu/reduce.h"
@@ -94,5 +95,51 @@ Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   return extremum("min", kernels::ReduceOp::min, x, dims, keepdim);
 }
 Tensor min(const Tensor& x) { return min(x, {}, false); }
+
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
+  const std::vector<bool> red = reduced_mask("var", x, dims);
+  int64_t count = 1;
+  for (size_t d = 0; d < red.size(); ++d)
+    if (red[d]) count *= x.shape()[d];
+  NG_CHECK(correction >= 0 && count - correction > 0, "var: ", count, " elements with correction ", correction,
+           " leave no degrees of freedom (", shape_str(x.shape()), ")");
+  // Two passes (deviations from the mean, then their squares): the one-pass
+  // E[x^2] - E[x]^2 cancels catastrophically when the mean is large.
+  const Tensor deviation = x - mean(x, dims, true);
+  return sum(square(deviation), dims, keepdim) * (1.0 / double(count - correction));
+}
+
+Tensor std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
+  return sqrt(var(x, dims, correction, keepdim));
+}
+
+Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  // Shifted by the largest term, held constant (its gradient would cancel):
+  // every exponent is <= 0. Clamped to the finite range so that a slice of
+  // all -inf gives exp(-inf) = 0 and log 0 = -inf rather than -inf - -inf.
+  const Tensor shift = clamp(max(x, dims, true).detach(), -3.4e38, 3.4e38);
+  const Tensor out = log(sum(exp(x - shift), dims, true)) + shift;
+  return keepdim ? out : out.view(final_shape(x, reduced_mask("logsumexp", x, dims), false));
+}
+
+Tensor vector_norm(const Tensor& x, double ord, const std::vector<int64_t>& dims, bool keepdim) {
+  NG_CHECK(ord >= 1.0, "vector_norm: ord must be >= 1 or inf, got ", ord);
+  if (std::isinf(ord)) return max(abs(x), dims, keepdim);
+  if (ord == 1.0) return sum(abs(x), dims, keepdim);
+  if (ord != 2.0) return pow(sum(pow(abs(x), ord), dims, keepdim), 1.0 / ord);
+  // d|x|/dx = x / |x|, taken as 0 where the norm is 0 (x is 0 there too, so
+  // dividing by 1 instead gives it).
+  const std::vector<bool> red = reduced_mask("vector_norm", x, dims);
+  Tensor norm;
+  {
+    NoGradGuard forward_only;
+    norm = sqrt(sum(square(x), dims, true));
+  }
+  norm = record("NormBackward", norm, {x}, [sx = SavedTensor(x), sn = SavedTensor::output(norm)](const Tensor& g) {
+    const Tensor n = sn.get();
+    return Grads{g * sx.get() / (n + eq(n, zeros_like(n)))};
+  });
+  return keepdim ? norm : norm.view(final_shape(x, red, false));
+}
 
 }  // namespace ng

@@ -30,6 +30,9 @@ TEST(CudaPointwise, UnaryOpsMatchTheCpu) {
     expect_twin(relu(xg), relu(x));
     expect_twin(leaky_relu(xg, 0.2), leaky_relu(x, 0.2));
     expect_twin(clamp(xg, -1, 0.5), clamp(x, -1, 0.5));
+    expect_twin(gelu(xg), gelu(x));
+    expect_twin(gelu_backward(ones_like(xg), xg), gelu_backward(ones_like(x), x));
+    expect_twin(elu(xg, 0.7), elu(x, 0.7));
     expect_twin(xg * 3.0 + 1.0, x * 3.0 + 1.0);
   }
 }

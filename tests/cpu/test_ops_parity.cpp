@@ -1,0 +1,114 @@
+// The ops added for people who build their own models (gelu, elu, var, std,
+// logsumexp, vector_norm, l1_loss) against PyTorch's values and gradients in
+// float64 (tests/fixtures/ops_parity.safetensors, written by
+// benchmarks/pytorch/ops_parity.py), on the CPU and, where one is visible,
+// the GPU; then their gradient checks, to second order where it exists.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "engine/io/safetensors.h"
+#include "engine/nanogen.h"
+#include "support/gradcheck.h"
+#include "support/runs.h"
+
+using namespace ng;
+using nlohmann::json;
+using Ins = std::vector<Tensor>;
+
+namespace {
+
+// The op a fixture case names, with its arguments.
+Tensor apply(const json& args, const Tensor& x, const Tensor& l1_target) {
+  const std::string op = args.at("op");
+  auto dims = [&] { return args.at("dims").get<std::vector<int64_t>>(); };
+  if (op == "gelu") return gelu(x);
+  if (op == "elu") return elu(x, args.at("alpha"));
+  if (op == "var") return var(x, dims(), args.at("correction"), args.at("keepdim"));
+  if (op == "std") return ng::std(x, dims(), args.at("correction"), args.at("keepdim"));
+  if (op == "logsumexp") return logsumexp(x, dims(), args.at("keepdim"));
+  if (op == "vector_norm") {
+    const double ord = args.at("ord").is_string() ? INFINITY : args.at("ord").get<double>();
+    return vector_norm(x, ord, dims(), args.at("keepdim"));
+  }
+  if (op == "l1_loss")
+    return l1_loss(x, l1_target.to(x.device()), args.at("reduction") == "mean" ? Reduction::mean : Reduction::none);
+  throw Error("unknown op in the fixture: " + op);
+}
+
+// Equal, NaN where PyTorch has NaN, infinities of the same sign, and finite
+// values to 1e-12 of the largest reference value.
+void expect_matches(const Tensor& actual, const Tensor& expected, const std::string& what) {
+  ASSERT_EQ(actual.shape(), expected.shape()) << what;
+  const std::vector<double> a = actual.to(Device::cpu()).to_vector<double>(), e = expected.to_vector<double>();
+  double scale = 1e-300;
+  for (double v : e)
+    if (std::isfinite(v)) scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(e[i])) {
+      EXPECT_TRUE(std::isnan(a[i])) << what << " element " << i << ": " << a[i] << ", PyTorch NaN";
+    } else if (std::isinf(e[i])) {
+      EXPECT_EQ(a[i], e[i]) << what << " element " << i;
+    } else {
+      EXPECT_NEAR(a[i], e[i], 1e-12 * scale) << what << " element " << i;
+    }
+  }
+}
+
+}  // namespace
+
+TEST(OpsParity, ValuesAndGradientsMatchPyTorch) {
+  const SafetensorsContent fx = load_safetensors("tests/fixtures/ops_parity.safetensors");
+  const json cases = json::parse(fx.metadata.at("cases"));
+  ASSERT_EQ(cases.size(), 15u);
+  for (const Device device : test::devices()) {
+    for (const auto& [name, text] : cases.items()) {
+      SCOPED_TRACE(name + " on " + device.str());
+      const json args = json::parse(text.get<std::string>());
+      const Tensor x = fx.at(name + ".x").to(device).requires_grad_();
+      const Tensor y = apply(args, x, fx.at("l1_target"));
+      expect_matches(y, fx.at(name + ".y"), "value");
+      sum(y * fx.at(name + ".r").to(device)).backward();
+      expect_matches(x.grad(), fx.at(name + ".dx"), "gradient");
+    }
+  }
+}
+
+TEST(OpsParity, GradientsCheckAgainstCentralDifferences) {
+  using test::expect_gradcheck;
+  using test::expect_gradgradcheck;
+  using test::leaf;
+  using test::leaf_nc;
+  const std::vector<std::pair<const char*, test::TensorFn>> ops = {
+      {"gelu", [](const Ins& in) { return gelu(in[0]); }},
+      {"elu", [](const Ins& in) { return elu(in[0], 0.7); }},
+      {"var", [](const Ins& in) { return var(in[0], {1}); }},
+      {"std", [](const Ins& in) { return ng::std(in[0], {0, 2}, 0, true); }},
+      {"logsumexp", [](const Ins& in) { return logsumexp(in[0], {-1}); }},
+      {"norm2", [](const Ins& in) { return vector_norm(in[0], 2.0, {1}); }},
+      {"norm3", [](const Ins& in) { return vector_norm(in[0], 3.0); }},
+      {"l1_loss", [](const Ins& in) { return l1_loss(in[0], test::uniform(in[0].shape(), 7, -2, 2), Reduction::sum); }},
+  };
+  for (const auto& [name, f] : ops) {
+    SCOPED_TRACE(name);
+    expect_gradcheck(f, {leaf({3, 4, 2}, 41, -2, 2)});
+    expect_gradcheck(f, {leaf_nc({4, 3, 2}, 42, -2, 2)});
+    if (std::string(name) != "l1_loss") expect_gradgradcheck(f, {leaf({2, 3, 2}, 43, -2, 2)});
+  }
+}
+
+TEST(OpsParity, EdgeCasesByHand) {
+  // The 2-norm's gradient at 0 is 0, not NaN; the variance of a constant is 0.
+  const Tensor z = zeros({3}, TensorOptions{}.with_dtype(DType::f64).with_requires_grad());
+  vector_norm(z).backward();
+  EXPECT_EQ(z.grad().to_vector<double>(), (std::vector<double>{0, 0, 0}));
+  EXPECT_EQ(var(full({5}, 3.25)).item(), 0.0);
+  // A large mean does not cancel the variance away (two passes, not E[x^2] - E[x]^2).
+  const Tensor big = from_vector(std::vector<float>{1e6f + 1, 1e6f + 2, 1e6f + 3}, {3});
+  EXPECT_FLOAT_EQ(var(big).item(), 1.0f);
+  // logsumexp does not overflow where exp would.
+  EXPECT_NEAR(logsumexp(from_vector(std::vector<double>{1000, 1000}, {2})).item(), 1000 + std::log(2.0), 1e-12);
+  test::expect_error([] { var(zeros({1})); }, {"var", "degrees of freedom"});
+  test::expect_error([] { vector_norm(zeros({2}), 0.5); }, {"vector_norm", "ord"});
+}
