@@ -17,6 +17,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/image.h"
 #include "tools/run_config.h"
 
 namespace fs = std::filesystem;
@@ -57,6 +58,13 @@ bool is_dead_write_temporary(const std::string& name) {
   return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
+// TensorBoard's name for a metrics row's value: the kind of row, then the
+// column. Rows of training steps are "train/": the row kind "step" would
+// read as if it were the step.
+std::string tensorboard_tag(const std::string& kind, const std::string& column) {
+  return (kind == "step" ? "train" : kind) + "/" + column;
+}
+
 }  // namespace
 
 RunFolder::RunFolder(const std::string& path, bool resume) : path_(path) {
@@ -83,7 +91,9 @@ RunFolder::RunFolder(const std::string& path, bool resume) : path_(path) {
     std::stringstream ss(header);
     for (std::string col; std::getline(ss, col, ',');) columns_.push_back(col);
   } else if (!resume) {
+    // A new run: the curves of an earlier one that never saved a checkpoint go.
     fs::remove(file("metrics.csv"));
+    fs::remove_all(file("tensorboard"));
   }
 }
 
@@ -95,6 +105,19 @@ std::string RunFolder::sample_path(const std::string& stem, int64_t epoch) const
   char buf[32];
   std::snprintf(buf, sizeof buf, "_%03lld.png", (long long)epoch);
   return path_ + "/samples/" + stem + buf;
+}
+
+void RunFolder::save_sample_grid(const std::string& stem, int64_t epoch, int64_t step, const Tensor& images,
+                                 int64_t nrow) {
+  // Encoded once, for the PNG file and for TensorBoard.
+  const std::vector<uint8_t> png = encode_png(make_image_grid(images, nrow));
+  write_file_atomically(sample_path(stem, epoch), png.data(), png.size());
+  tensorboard().add_image("samples/" + stem, png, step);
+}
+
+TensorBoardWriter& RunFolder::tensorboard() {
+  if (!tensorboard_) tensorboard_ = std::make_unique<TensorBoardWriter>(file("tensorboard"));
+  return *tensorboard_;
 }
 
 void RunFolder::write_config(const nlohmann::json& config) const {
@@ -163,6 +186,15 @@ void RunFolder::metrics(const std::map<std::string, double>& row, const std::str
     if (it != row.end()) out << std::setprecision(7) << it->second;
   }
   out << '\n';
+  out.close();  // the row is in metrics.csv before it is in TensorBoard's file
+
+  // "step" is the event's step and "epoch" a position, not a measurement.
+  const auto step = row.find("step");
+  if (step == row.end()) return;  // no place on TensorBoard's step axis
+  std::map<std::string, double> scalars;
+  for (const auto& [column, value] : row)
+    if (column != "step" && column != "epoch") scalars[tensorboard_tag(kind, column)] = value;
+  tensorboard().add_scalars(scalars, int64_t(step->second));
 }
 
 void RunFolder::drop_metrics_after(int64_t step) {

@@ -4,12 +4,16 @@
 //   log.txt              what was printed to stderr
 //   samples/*.png        sample grids per epoch
 //   checkpoints/         safetensors: last.safetensors and epoch_NNN.safetensors
+//   tensorboard/         events.out.tfevents.*: metrics.csv's rows as scalars
+//                        and the sample grids as images, one file a session
+//                        (`tensorboard --logdir runs`)
 // so that it can be resumed, sampled from, evaluated and compared.
 #pragma once
 
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/io/safetensors.h"
+#include "engine/tensor.h"
+#include "tools/tensorboard.h"
 
 namespace ng::tools {
 
@@ -36,6 +42,10 @@ class RunFolder {
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
   std::string sample_path(const std::string& stem, int64_t epoch) const;  // samples/<stem>_NNN.png
+  // Tiles `images` [N,C,H,W] in [0,1] into a grid of `nrow` a row (as
+  // save_image_grid does), writes it to sample_path(stem, epoch) and adds it
+  // to the TensorBoard file as the image "samples/<stem>" at `step`.
+  void save_sample_grid(const std::string& stem, int64_t epoch, int64_t step, const Tensor& images, int64_t nrow);
 
   void write_config(const nlohmann::json& config) const;
   nlohmann::json read_config() const;
@@ -48,9 +58,14 @@ class RunFolder {
   // earlier version): then its header is extended and its rows padded.
   void declare_metrics(const std::vector<std::string>& columns);
   // Appends a row; keys not among the columns are an error, missing ones blank.
+  // A row with a "step" also goes to the TensorBoard file, each of its other
+  // columns but "epoch" as a scalar at that step, tagged by the row's kind:
+  // "train/<column>" for "step" rows, "<kind>/<column>" for the others
+  // ("epoch/test_loss", "stop/time_s").
   void metrics(const std::map<std::string, double>& row, const std::string& kind);
   // Drops the rows of steps after `step`: on resume from a checkpoint at
   // `step`, the rows a killed session logged after it would be logged again.
+  // (Their scalars stay in that session's TensorBoard file.)
   void drop_metrics_after(int64_t step);
 
   // Checkpoints: model tensors under their own names, other state (optimizer,
@@ -64,7 +79,11 @@ class RunFolder {
   int lock_fd_ = -1;
   std::ofstream log_;
   std::vector<std::string> columns_;
+  // Made on first use, so that a folder only opened (not trained into) gets
+  // no event file; a new one each session, which TensorBoard reads as one run.
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
 
+  TensorBoardWriter& tensorboard();
   void extend_metrics_header(const std::vector<std::string>& want);
 };
 

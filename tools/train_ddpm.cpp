@@ -1,6 +1,5 @@
 #include "tools/train_ddpm.h"
 
-#include "engine/io/image.h"
 #include "engine/nanogen.h"
 #include "engine/optim/ema.h"
 #include "engine/optim/optimizer.h"
@@ -64,15 +63,15 @@ class DDPMJob final : public TrainingJob {
   }
   std::string status(const Metrics& m) const override { return fmt("loss %.4f", m.at("loss")); }
 
-  void save_samples(int64_t epoch) override {
+  void save_samples(int64_t epoch, int64_t global_step) override {
     ema_.copy_to(ema_model_);
-    draw_samples(epoch);
+    draw_samples(epoch, global_step);
   }
 
   // Samples and the bound from the EMA weights.
   std::string end_epoch(int64_t epoch, const Metrics& means, Metrics& row) override {
     ema_.copy_to(ema_model_);
-    row["sample_s"] = draw_samples(epoch);
+    row["sample_s"] = draw_samples(epoch, int64_t(row.at("step")));
     last_epoch_loss = means.at("loss");
     if (!done_an_epoch_) first_epoch_loss = last_epoch_loss;
     done_an_epoch_ = true;
@@ -101,7 +100,7 @@ class DDPMJob final : public TrainingJob {
  private:
   // The grid of x_0 and the trajectories (a row per sample, x_T on the left);
   // returns the seconds sampling took.
-  double draw_samples(int64_t epoch) {
+  double draw_samples(int64_t epoch, int64_t global_step) {
     LazyProgress bar("sampling");
     models::SamplerOptions so;
     so.sampler = models::parse_sampler(o_.sample_sampler);
@@ -113,13 +112,14 @@ class DDPMJob final : public TrainingJob {
     const models::SampleResult r = models::sample(*diffusion_, predictor_of(ema_model_), x_T_, so, sample_noise);
     bar.finish(o_.sample_sampler + ", " + std::to_string(models::sampling_timesteps(o_.timesteps, so.steps).size()) +
                " steps");
-    save_image_grid(trainer_.run().sample_path("epoch", epoch), models::signed_to_unit_pixels(r.x0).to(Device::cpu()),
-                    8);
+    trainer_.run().save_sample_grid("epoch", epoch, global_step,
+                                    models::signed_to_unit_pixels(r.x0).to(Device::cpu()), 8);
     const Tensor strip = stack(r.trajectory, 1);  // [rows, snapshots, C, H, W]
-    save_image_grid(trainer_.run().sample_path("trajectory", epoch),
-                    models::signed_to_unit_pixels(
-                        strip.reshape({strip.size(0) * strip.size(1), strip.size(2), strip.size(3), strip.size(4)})),
-                    strip.size(1));
+    trainer_.run().save_sample_grid(
+        "trajectory", epoch, global_step,
+        models::signed_to_unit_pixels(
+            strip.reshape({strip.size(0) * strip.size(1), strip.size(2), strip.size(3), strip.size(4)})),
+        strip.size(1));
     return bar.elapsed_seconds();
   }
 

@@ -1,6 +1,5 @@
 #include "tools/train_gan.h"
 
-#include "engine/io/image.h"
 #include "engine/nanogen.h"
 #include "engine/optim/optimizer.h"
 #include "models/pixels.h"
@@ -74,17 +73,17 @@ class GANJob final : public TrainingJob {
 
   // The generator in eval mode (its batch norm on running statistics, which
   // generating then leaves as they were) on the fixed noise.
-  void save_samples(int64_t epoch) override {
+  void save_samples(int64_t epoch, int64_t global_step) override {
     NoGradGuard no_grad;
     model_.eval();
     const Tensor images = models::signed_to_unit_pixels(model_.generate(z_fixed_));
-    save_image_grid(trainer_.run().sample_path("epoch", epoch), images.to(Device::cpu()), 8);
+    trainer_.run().save_sample_grid("epoch", epoch, global_step, images.to(Device::cpu()), 8);
     model_.train();
   }
 
   std::string end_epoch(int64_t epoch, const Metrics& means, Metrics& row) override {
     row["lr"] = opt_g_.lr;
-    save_samples(epoch);
+    save_samples(epoch, int64_t(row.at("step")));
     const bool odds = models::logits_are_log_odds(obj_.loss);
     return "D loss " + fmt("%.4f", means.at("d_loss")) + ", G loss " + fmt("%.4f", means.at("g_loss")) + ", " +
            fmt(odds ? "D(x) %.3f" : "f(x) %.3f", means.at("d_real")) +

@@ -1,6 +1,5 @@
 #include "tools/train_vae.h"
 
-#include "engine/io/image.h"
 #include "engine/nanogen.h"
 #include "engine/optim/optimizer.h"
 #include "tools/trainer.h"
@@ -57,23 +56,23 @@ class VAEJob final : public TrainingJob {
                 {"test_loss", last_test.loss},
                 {"test_recon", last_test.recon},
                 {"test_kl", last_test.kl}});
-    save_samples(epoch);
+    save_samples(epoch, int64_t(row.at("step")));
     return "test -ELBO " + fmt("%.2f", last_test.loss) + " nats/image (recon " + fmt("%.2f", last_test.recon) +
            ", KL " + fmt("%.2f", last_test.kl) + "), train " + fmt("%.2f", tr.loss);
   }
 
   // Samples from the fixed prior batch; originals and reconstructions in alternate rows.
-  void save_samples(int64_t epoch) override {
+  void save_samples(int64_t epoch, int64_t global_step) override {
     NoGradGuard no_grad;
     const bool was_training = model_.is_training();
     model_.eval();
-    save_image_grid(trainer_.run().sample_path("epoch", epoch), model_.generate(z_fixed_).to(Device::cpu()), 8);
+    trainer_.run().save_sample_grid("epoch", epoch, global_step, model_.generate(z_fixed_).to(Device::cpu()), 8);
     const Tensor recon = model_.to_image(model_.decode(model_.encode(recon_batch_.to(trainer_.device())).first));
     const models::VAEConfig& c = model_.config();
     const std::vector<int64_t> rows = {recon_batch_.size(0) / per_row_, per_row_, c.channels, c.height, c.width};
     const Tensor pairs = stack({recon_batch_.reshape(rows), recon.to(Device::cpu()).reshape(rows)}, 1);
-    save_image_grid(trainer_.run().sample_path("recon", epoch),
-                    pairs.reshape({2 * recon_batch_.size(0), c.channels, c.height, c.width}), per_row_);
+    trainer_.run().save_sample_grid("recon", epoch, global_step,
+                                    pairs.reshape({2 * recon_batch_.size(0), c.channels, c.height, c.width}), per_row_);
     if (was_training) model_.train();
   }
 

@@ -297,7 +297,7 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
                  std::to_string(at.global_step) + "; checkpoint saved, continue with --resume");
         // Last, after everything a resume and the run's costs need: a second
         // Ctrl-C while drawing them loses only the pictures.
-        job.save_samples(at.epoch);
+        job.save_samples(at.epoch, at.global_step);
         clear_interrupt();
         return summary;
       }

@@ -85,14 +85,17 @@ class TrainingJob {
   // The progress bar's words for a step's metrics or an epoch's means.
   virtual std::string status(const Metrics& metrics) const = 0;
   // After an epoch's steps: evaluation and sample grids. Adds to the epoch's
-  // row and returns the rest of its log line ("epoch N: " + ...).
+  // row (which arrives with the means, "epoch" and "step", the steps taken
+  // in all) and returns the rest of its log line ("epoch N: " + ...).
   virtual std::string end_epoch(int64_t epoch, const Metrics& means, Metrics& row) = 0;
 
-  // The sample grids of the model as it is now (RUN/samples/<stem>_<epoch>.png),
-  // from fixed noise: end_epoch writes them, and a session that stops before
-  // its epoch ends writes them too, so that a short try has pictures. Must
-  // not touch the training state (it runs after the stop's checkpoint).
-  virtual void save_samples(int64_t /*epoch*/) {}
+  // The sample grids of the model as it is now, after `global_step` steps
+  // (RUN/samples/<stem>_<epoch>.png and TensorBoard's "samples/<stem>", through
+  // RunFolder::save_sample_grid), from fixed noise: end_epoch writes them, and
+  // a session that stops before its epoch ends writes them too, so that a
+  // short try has pictures. Must not touch the training state (it runs after
+  // the stop's checkpoint).
+  virtual void save_samples(int64_t /*epoch*/, int64_t /*global_step*/) {}
 
   // Extra checkpoint metadata, and work after an epoch's checkpoint.
   virtual void annotate(Metadata& /*metadata*/, bool /*epoch_end*/) const {}

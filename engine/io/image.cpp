@@ -30,22 +30,20 @@ uint8_t to_byte(float v) {
 }
 
 void append_bytes(void* context, void* data, int size) {
-  auto* out = static_cast<std::vector<unsigned char>*>(context);
-  const auto* bytes = static_cast<const unsigned char*>(data);
+  auto* out = static_cast<std::vector<uint8_t>*>(context);
+  const auto* bytes = static_cast<const uint8_t*>(data);
   out->insert(out->end(), bytes, bytes + size);
 }
 
-}  // namespace
-
-void save_png(const std::string& path, const Tensor& image) {
-  NG_CHECK(image.defined(), "save_png(", path, "): undefined tensor");
-  NG_CHECK(image.dim() == 2 || image.dim() == 3, "save_png(", path, "): expected [C,H,W] or [H,W], got ",
-           shape_str(image.shape()));
+// The checks and the conversion behind save_png and encode_png; `who` starts
+// their error messages ("save_png(runs/x.png)").
+std::vector<uint8_t> png_bytes(const Tensor& image, const std::string& who) {
+  NG_CHECK(image.defined(), who, ": undefined tensor");
+  NG_CHECK(image.dim() == 2 || image.dim() == 3, who, ": expected [C,H,W] or [H,W], got ", shape_str(image.shape()));
   const Tensor chw = image.dim() == 2 ? image.unsqueeze(0) : image;
   const int64_t C = chw.size(0), H = chw.size(1), W = chw.size(2);
-  NG_CHECK(C == 1 || C == 3, "save_png(", path, "): expected 1 (gray) or 3 (RGB) channels, got ",
-           shape_str(image.shape()));
-  NG_CHECK(H > 0 && W > 0 && H < (1 << 24) && W < (1 << 24), "save_png(", path, "): cannot write an image of shape ",
+  NG_CHECK(C == 1 || C == 3, who, ": expected 1 (gray) or 3 (RGB) channels, got ", shape_str(image.shape()));
+  NG_CHECK(H > 0 && W > 0 && H < (1 << 24) && W < (1 << 24), who, ": cannot write an image of shape ",
            shape_str(image.shape()));
 
   // PNG rows hold interleaved channels (HWC); tensors are planar (CHW).
@@ -54,10 +52,28 @@ void save_png(const std::string& path, const Tensor& image) {
   for (int64_t c = 0; c < C; ++c)
     for (int64_t i = 0; i < H * W; ++i) pixels[size_t(i * C + c)] = to_byte(planar[size_t(c * H * W + i)]);
 
-  std::vector<unsigned char> png;
+  std::vector<uint8_t> png;
   const int ok = stbi_write_png_to_func(append_bytes, &png, int(W), int(H), int(C), pixels.data(), int(W * C));
-  NG_CHECK(ok != 0, "save_png(", path, "): PNG encoding failed");
+  NG_CHECK(ok != 0, who, ": PNG encoding failed");
+  return png;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_png(const Tensor& image) { return png_bytes(image, "encode_png"); }
+
+void save_png(const std::string& path, const Tensor& image) {
+  const std::vector<uint8_t> png = png_bytes(image, "save_png(" + path + ")");
   write_file_atomically(path, png.data(), png.size());
+}
+
+ImageSize encoded_image_size(const std::vector<uint8_t>& bytes) {
+  NG_CHECK(!bytes.empty() && bytes.size() < (size_t(1) << 31), "encoded_image_size: ", bytes.size(),
+           " bytes cannot be a PNG or JPEG nanogen reads");
+  int w = 0, h = 0, channels = 0;
+  NG_CHECK(stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &channels),
+           "encoded_image_size: not a PNG or JPEG (", stbi_failure_reason(), ")");
+  return {channels, h, w};
 }
 
 Tensor make_image_grid(const Tensor& images, int64_t nrow, int64_t padding, double pad_value) {

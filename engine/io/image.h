@@ -2,7 +2,9 @@
 // image-folder data sets. Pixels are floats in [0, 1]; tensors are [C,H,W].
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -12,6 +14,18 @@ namespace ng {
 // Values are clamped to [0, 1] and rounded to the nearest of 256 levels (NaN
 // becomes 0). Any dtype/device/strides. The write is atomic.
 void save_png(const std::string& path, const Tensor& image);
+
+// The bytes of the PNG file save_png writes, in memory (for files that embed
+// images, like TensorBoard's event files).
+std::vector<uint8_t> encode_png(const Tensor& image);
+
+// The size and colour channels (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) that a
+// PNG or JPEG in memory declares, read from its header without decoding it.
+// Throws ng::Error for bytes that are neither.
+struct ImageSize {
+  int64_t channels = 0, height = 0, width = 0;
+};
+ImageSize encoded_image_size(const std::vector<uint8_t>& bytes);
 
 // Tiles a batch [N,C,H,W] into one [C, rows*(H+padding)+padding,
 // cols*(W+padding)+padding] image, cols = min(nrow, N) images a row, row-major,
