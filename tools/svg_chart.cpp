@@ -82,6 +82,44 @@ std::vector<double> log_ticks(double lo, double hi) {
   return ticks;
 }
 
+double AxisLayout::fraction(double v) const {
+  const double a = log ? std::log10(lo) : lo, b = log ? std::log10(hi) : hi, u = log ? std::log10(v) : v;
+  return (u - a) / (b - a);
+}
+
+AxisLayout x_axis_layout(double lo, double hi, double pixels, bool integer_x) {
+  AxisLayout axis;
+  if (hi == lo) lo -= 1, hi += 1;
+  axis.lo = lo, axis.hi = hi;
+  const int target = std::max(2, int(pixels / 90));
+  axis.ticks = nice_ticks(lo, hi, target);
+  if (integer_x && nice_step(hi - lo, target) < 1) axis.ticks = nice_ticks(lo, hi, int(hi - lo));
+  const double step = axis.ticks.size() > 1 ? axis.ticks[1] - axis.ticks[0] : 1;
+  for (double t : axis.ticks) axis.labels.push_back(tick_label(t, step));
+  return axis;
+}
+
+AxisLayout y_axis_layout(double lo, double hi, double pixels, bool log) {
+  AxisLayout axis;
+  axis.log = log;
+  if (log) {
+    axis.lo = std::pow(10.0, std::floor(std::log10(lo)));
+    axis.hi = std::pow(10.0, std::ceil(std::log10(hi)));
+    if (axis.hi <= axis.lo) axis.hi = axis.lo * 10;
+    axis.ticks = log_ticks(axis.lo, axis.hi);
+    for (double t : axis.ticks) axis.labels.push_back(log_tick_label(t));
+    return axis;
+  }
+  if (hi == lo) lo -= std::max(1.0, std::fabs(lo) * 0.1), hi += std::max(1.0, std::fabs(hi) * 0.1);
+  const int target = std::max(2, int(pixels / 50));
+  const double step = nice_step(hi - lo, target);
+  axis.lo = std::floor(lo / step + 1e-9) * step;
+  axis.hi = std::ceil(hi / step - 1e-9) * step;
+  axis.ticks = nice_ticks(axis.lo, axis.hi, target);
+  for (double t : axis.ticks) axis.labels.push_back(tick_label(t, step));
+  return axis;
+}
+
 std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOptions& o) {
   // The points that can be drawn.
   std::vector<std::vector<std::pair<double, double>>> points(series.size());
@@ -122,38 +160,23 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
   }
 
   // Axis ranges: the data's, widened to round ticks (and to a non-empty range).
-  if (x_hi == x_lo) x_lo -= 1, x_hi += 1;
-  const int x_target = std::max(2, int((px1 - px0) / 90));
-  std::vector<double> xt = nice_ticks(x_lo, x_hi, x_target);
-  if (o.integer_x && nice_step(x_hi - x_lo, x_target) < 1) xt = nice_ticks(x_lo, x_hi, int(x_hi - x_lo));
-  const double x_step = xt.size() > 1 ? xt[1] - xt[0] : 1;
-  Axis X{x_lo, x_hi, px0, px1};
-  Axis Y{0, 1, py1, py0, o.log_y};
-  std::vector<double> yt;
-  double y_step = 1;
-  if (o.log_y) {
-    Y.lo = std::pow(10.0, std::floor(std::log10(y_lo)));
-    Y.hi = std::pow(10.0, std::ceil(std::log10(y_hi)));
-    if (Y.hi <= Y.lo) Y.hi = Y.lo * 10;
-    yt = log_ticks(Y.lo, Y.hi);
-  } else {
-    if (y_hi == y_lo) y_lo -= std::max(1.0, std::fabs(y_lo) * 0.1), y_hi += std::max(1.0, std::fabs(y_hi) * 0.1);
-    y_step = nice_step(y_hi - y_lo, std::max(2, int((py1 - py0) / 50)));
-    Y.lo = std::floor(y_lo / y_step + 1e-9) * y_step;
-    Y.hi = std::ceil(y_hi / y_step - 1e-9) * y_step;
-    yt = nice_ticks(Y.lo, Y.hi, std::max(2, int((py1 - py0) / 50)));
-  }
+  const AxisLayout xa = x_axis_layout(x_lo, x_hi, px1 - px0, o.integer_x);
+  const AxisLayout ya = y_axis_layout(y_lo, y_hi, py1 - py0, o.log_y);
+  const std::vector<double>& xt = xa.ticks;
+  const std::vector<double>& yt = ya.ticks;
+  Axis X{xa.lo, xa.hi, px0, px1};
+  Axis Y{ya.lo, ya.hi, py1, py0, o.log_y};
 
   // Grid, ticks and their labels.
   os << "<g stroke=\"#e6e6e6\" stroke-width=\"1\">\n";
   for (double t : yt) os << "<line x1=\"" << num(px0) << "\" x2=\"" << num(px1) << "\" y1=\"" << num(Y(t)) << "\" y2=\"" << num(Y(t)) << "\"/>\n";
   for (double t : xt) os << "<line y1=\"" << num(py0) << "\" y2=\"" << num(py1) << "\" x1=\"" << num(X(t)) << "\" x2=\"" << num(X(t)) << "\"/>\n";
   os << "</g>\n<g fill=\"#555\">\n";
-  for (double t : yt)
-    os << "<text x=\"" << num(px0 - 6) << "\" y=\"" << num(Y(t) + 4) << "\" text-anchor=\"end\">"
-       << (o.log_y ? log_tick_label(t) : tick_label(t, y_step)) << "</text>\n";
-  for (double t : xt)
-    os << "<text x=\"" << num(X(t)) << "\" y=\"" << num(py1 + 16) << "\" text-anchor=\"middle\">" << tick_label(t, x_step)
+  for (size_t i = 0; i < yt.size(); ++i)
+    os << "<text x=\"" << num(px0 - 6) << "\" y=\"" << num(Y(yt[i]) + 4) << "\" text-anchor=\"end\">"
+       << ya.labels[i] << "</text>\n";
+  for (size_t i = 0; i < xt.size(); ++i)
+    os << "<text x=\"" << num(X(xt[i])) << "\" y=\"" << num(py1 + 16) << "\" text-anchor=\"middle\">" << xa.labels[i]
        << "</text>\n";
   os << "</g>\n";
   os << "<path d=\"M" << num(px0) << ' ' << num(py0) << "V" << num(py1) << "H" << num(px1)

@@ -37,6 +37,26 @@ std::vector<double> nice_ticks(double lo, double hi, int target = 5);
 // times them when the range spans less than two decades.
 std::vector<double> log_ticks(double lo, double hi);
 
+// An axis of a line chart, laid out: the value range it shows, its ticks and
+// their labels. The SVG and the PNG charts (tools/png_chart.h) both use these,
+// so the two pictures of one chart have the same axes.
+struct AxisLayout {
+  double lo = 0, hi = 1;  // the range shown, data values
+  bool log = false;       // log10 scale
+  std::vector<double> ticks;
+  std::vector<std::string> labels;  // one per tick
+  // Where v sits between lo (0) and hi (1), on the axis' scale.
+  double fraction(double v) const;
+};
+// The x axis for data in [lo, hi] (lo <= hi) drawn `pixels` long: the data's
+// range (1 either side when lo == hi), with round ticks about 90 pixels apart,
+// on whole numbers only when `integer_x`.
+AxisLayout x_axis_layout(double lo, double hi, double pixels, bool integer_x);
+// The y axis for data in [lo, hi] (lo <= hi; lo > 0 on a log axis) drawn
+// `pixels` long: the range widened to round ticks about 50 pixels apart, or to
+// whole decades on a log axis.
+AxisLayout y_axis_layout(double lo, double hi, double pixels, bool log);
+
 // The series' colours, in order (the legend and the lines use the same).
 const std::string& series_colour(size_t i);
 
