@@ -3,8 +3,11 @@
 #include <omp.h>
 
 #include <charconv>
+#include <cstdio>
 
 #include "engine/error.h"
+#include "tools/cli_summary.h"
+#include "tools/progress.h"
 
 namespace ng::tools {
 
@@ -29,6 +32,38 @@ void add_common_flags(CLI::App* app, CommonOptions& o) {
   app->add_option("--precision", o.precision,
                   "matmul and conv math on a GPU: auto (fp32 for now) | fp32 | tf32 | bf16 (tensor cores, sm_80+)")
       ->capture_default_str();
+}
+
+void add_output_flags(CLI::App* cmd, bool& json) {
+  // Set while parsing, so that it holds before the command's first line.
+  cmd->add_flag_callback("--quiet,-q", [] { set_quiet(true); },
+                         "no progress bars or status lines on stderr (warnings, errors and the summary stay)");
+  cmd->add_flag("--json", json, "print the final summary on stdout as one JSON object");
+}
+
+std::string dump_json(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void print_summary(const nlohmann::json& summary, bool as_json,
+                   const std::function<std::string(const nlohmann::json&)>& text) {
+  const std::string out = as_json ? dump_json(summary) + "\n" : text(summary);
+  std::fputs(out.c_str(), stdout);
+  std::fflush(stdout);
+}
+
+nlohmann::json train_summary_json(const std::string& model, const RunSummary& s) {
+  return {{"model", model},
+          {"run", s.run},
+          {"steps", s.steps},
+          {"epochs", s.epochs_done},
+          {"interrupted", s.interrupted},
+          {"last_means", s.last_means}};
+}
+
+std::string train_summary_text(const nlohmann::json& summary) {
+  return "run: " + summary.at("run").get<std::string>() + "\nsteps: " + std::to_string(summary.at("steps").get<int64_t>()) +
+         "\nepochs: " + std::to_string(summary.at("epochs").get<int64_t>()) + "\n";
 }
 
 void apply_threads(const CommonOptions& o) {

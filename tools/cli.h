@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "tools/train_common.h"
 
 namespace ng::tools {
@@ -26,11 +28,27 @@ void apply_threads(const CommonOptions& o);
 // `what` when an item is not an integer.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& what);
 
+// --quiet (no progress bars or status lines on stderr: the process-wide
+// switch of tools/progress.h; warnings and errors still show) and --json
+// (the final summary on stdout as one JSON object instead of text lines).
+void add_output_flags(CLI::App* cmd, bool& json);
+// A command's summary, built once as JSON, printed as that JSON (--json) or
+// as the text `text` renders from it: one source for both forms.
+void print_summary(const nlohmann::json& summary, bool as_json,
+                   const std::function<std::string(const nlohmann::json&)>& text);
+// JSON text safe for any string in it (a folder name that is not UTF-8 is
+// printed with replacement characters instead of throwing).
+std::string dump_json(const nlohmann::json& j);
+
 void add_train_vae(CLI::App* train, Commands& commands);
 void add_train_gan(CLI::App* train, Commands& commands);
 void add_train_ddpm(CLI::App* train, Commands& commands);
 void add_train_classifier(CLI::App* train, Commands& commands);
 // `nanogen eval RUN`.
 void add_eval(CLI::App& app, Commands& commands);
+// `nanogen sample RUN`.
+void add_sample(CLI::App& app, Commands& commands);
+// `nanogen runs [DIR]` and `nanogen show RUN`.
+void add_runs(CLI::App& app, Commands& commands);
 
 }  // namespace ng::tools

@@ -1,19 +1,49 @@
 // `nanogen train ddpm`.
-#include <cstdio>
 #include <memory>
 
 #include "tools/cli.h"
+#include "tools/cli_summary.h"
 #include "tools/json_config.h"
+#include "tools/report_format.h"
+#include "tools/report_run.h"
 #include "tools/train_ddpm.h"
 
 namespace ng::tools {
+
+nlohmann::json ddpm_summary_json(const DDPMSummary& s) {
+  nlohmann::json j = train_summary_json("ddpm", s);
+  j["last_epoch_loss"] = s.epochs_done > 0 ? nlohmann::json(s.last_epoch_loss) : nlohmann::json(nullptr);
+  j["bound"] = nullptr;
+  if (s.bound.images > 0)
+    j["bound"] = {{"bits_per_dim", s.bound.total},
+                  {"prior", s.bound.prior},
+                  {"diffusion", s.bound.diffusion},
+                  {"decoder", s.bound.decoder},
+                  {"images", s.bound.images}};
+  return j;
+}
+
+std::string ddpm_summary_text(const nlohmann::json& j) {
+  std::string text = train_summary_text(j);
+  if (!j.at("last_epoch_loss").is_null())
+    text += "last epoch mean L_simple: " + format_fixed(json_number(j, {"last_epoch_loss"}), 5) + "\n";
+  if (j.at("bound").is_object()) {
+    auto term = [&](const char* name, int decimals) { return format_fixed(json_number(j, {"bound", name}), decimals); };
+    text += "test bound: " + term("bits_per_dim", 4) + " bits/dim (L_T " + term("prior", 5) + ", sum L_t " +
+            term("diffusion", 4) + ", L_0 " + term("decoder", 4) + "; " + format_fixed(json_number(j, {"bound", "images"}), 0) +
+            " images)\n";
+  }
+  return text;
+}
 
 void add_train_ddpm(CLI::App* train, Commands& commands) {
   auto common = std::make_shared<CommonOptions>();
   common->lr = 2e-4;  // Ho et al.'s
   auto o = std::make_shared<DDPMOptions>();
+  auto json = std::make_shared<bool>(false);
   CLI::App* cmd = train->add_subcommand("ddpm", "the DDPM (U-Net noise predictor, L_simple, EMA; docs/ddpm.md)");
   add_common_flags(cmd, *common);
+  add_output_flags(cmd, *json);
   cmd->add_option("--schedule", o->schedule, "beta schedule: linear | cosine")->capture_default_str();
   cmd->add_option("--timesteps", o->timesteps, "diffusion steps T")->capture_default_str();
   cmd->add_option("--sigma", o->sigma, "reverse-process variance: beta | posterior (beta-tilde)")
@@ -44,14 +74,9 @@ void add_train_ddpm(CLI::App* train, Commands& commands) {
                   "strata of timesteps of the bound's estimate (0: all T-1; -1: 20 on a CPU, 100 on a GPU)")
       ->capture_default_str();
   add_config_option(cmd, "ddpm");
-  commands.emplace_back(cmd, [common, o] {
+  commands.emplace_back(cmd, [common, o, json] {
     apply_threads(*common);
-    const DDPMSummary s = train_ddpm(*common, *o);
-    std::printf("run: %s\nsteps: %lld\nepochs: %lld\n", s.run.c_str(), (long long)s.steps, (long long)s.epochs_done);
-    if (s.epochs_done > 0) std::printf("last epoch mean L_simple: %.5f\n", s.last_epoch_loss);
-    if (s.bound.images > 0)
-      std::printf("test bound: %.4f bits/dim (L_T %.5f, sum L_t %.4f, L_0 %.4f; %lld images)\n", s.bound.total,
-                  s.bound.prior, s.bound.diffusion, s.bound.decoder, (long long)s.bound.images);
+    print_summary(ddpm_summary_json(train_ddpm(*common, *o)), *json, ddpm_summary_text);
   });
 }
 

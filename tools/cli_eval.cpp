@@ -1,19 +1,31 @@
 // `nanogen eval RUN`.
-#include <cstdio>
 #include <memory>
 
 #include "tools/cli.h"
+#include "tools/cli_summary.h"
 #include "tools/eval.h"
 
 namespace ng::tools {
 
+nlohmann::json eval_summary_json(const nlohmann::json& report, const std::string& run) {
+  nlohmann::json j = report;
+  j["eval_json"] = run + "/eval.json";
+  return j;
+}
+
+std::string eval_summary_text(const nlohmann::json& j) {
+  return eval_table(j) + "wrote " + j.at("eval_json").get<std::string>() + "\n";
+}
+
 void add_eval(CLI::App& app, Commands& commands) {
   auto o = std::make_shared<EvalOptions>();
   auto run = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
       "eval", "measure a run's samples against the test set (FID, KID, precision/recall, bits/dim, ...); "
               "writes RUN/eval.json");
   cmd->add_option("run", *run, "run folder, e.g. runs/ddpm")->required();
+  add_output_flags(cmd, *json);
   cmd->add_option("--n", o->n, "samples to draw (default 10000; 1000 for a DDPM on a CPU)");
   cmd->add_option("--batch-size", o->batch_size, "samples per generator call")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the sampling noise and the KID subsets")->capture_default_str();
@@ -36,10 +48,8 @@ void add_eval(CLI::App& app, Commands& commands) {
   cmd->add_option("--nearest", o->nearest_queries, "samples shown with their nearest training images")
       ->capture_default_str();
   cmd->add_option("--nearest-k", o->nearest_k, "training images per sample")->capture_default_str();
-  commands.emplace_back(cmd, [o, run] {
-    const nlohmann::json report = evaluate_run(*run, *o);
-    std::printf("%s", eval_table(report).c_str());
-    std::printf("wrote %s/eval.json\n", run->c_str());
+  commands.emplace_back(cmd, [o, run, json] {
+    print_summary(eval_summary_json(evaluate_run(*run, *o), *run), *json, eval_summary_text);
   });
 }
 

@@ -1,21 +1,37 @@
 // `nanogen train gan`.
-#include <cstdio>
 #include <memory>
 
 #include "tools/cli.h"
+#include "tools/cli_summary.h"
 #include "tools/json_config.h"
+#include "tools/report_format.h"
+#include "tools/report_run.h"
 #include "tools/train_gan.h"
 
 namespace ng::tools {
+
+nlohmann::json gan_summary_json(const RunSummary& s) { return train_summary_json("gan", s); }
+
+std::string gan_summary_text(const nlohmann::json& j) {
+  std::string text = train_summary_text(j);
+  if (!j.at("last_means").empty()) {
+    auto mean = [&](const char* name) { return format_fixed(json_number(j, {"last_means", name}), 4); };
+    text += "last epoch: D loss " + mean("d_loss") + ", G loss " + mean("g_loss") + ", D on real " + mean("d_real") +
+            ", D on generated " + mean("d_fake") + "\n";
+  }
+  return text;
+}
 
 void add_train_gan(CLI::App* train, Commands& commands) {
   auto common = std::make_shared<CommonOptions>();
   common->epochs = 5;
   common->lr = 2e-4;  // DCGAN's Adam settings: lr 2e-4, betas (0.5, 0.999)
   auto gan = std::make_shared<GANOptions>();
+  auto json = std::make_shared<bool>(false);
   CLI::App* cmd = train->add_subcommand("gan", "the DCGAN (minimax, nonsaturating, kl, wasserstein or "
                                                "hinge loss)");
   add_common_flags(cmd, *common);
+  add_output_flags(cmd, *json);
   cmd->add_option("--loss", gan->loss, "minimax | nonsaturating | kl | wasserstein | hinge")->capture_default_str();
   cmd->add_option("--n-critic", gan->n_critic, "discriminator steps per generator step (0: 5 for wasserstein, else 1)")
       ->capture_default_str();
@@ -33,14 +49,9 @@ void add_train_gan(CLI::App* train, Commands& commands) {
   cmd->add_option("--beta1", gan->beta1, "Adam's beta1 for both players")->capture_default_str();
   cmd->add_option("--beta2", gan->beta2, "Adam's beta2 for both players")->capture_default_str();
   add_config_option(cmd, "gan");
-  commands.emplace_back(cmd, [common, gan] {
+  commands.emplace_back(cmd, [common, gan, json] {
     apply_threads(*common);
-    const RunSummary s = train_gan(*common, *gan);
-    std::printf("run: %s\nsteps: %lld\nepochs: %lld\n", s.run.c_str(), (long long)s.steps, (long long)s.epochs_done);
-    if (!s.last_means.empty())
-      std::printf("last epoch: D loss %.4f, G loss %.4f, D on real %.4f, D on generated %.4f\n",
-                  s.last_means.at("d_loss"), s.last_means.at("g_loss"), s.last_means.at("d_real"),
-                  s.last_means.at("d_fake"));
+    print_summary(gan_summary_json(train_gan(*common, *gan)), *json, gan_summary_text);
   });
 }
 

@@ -186,8 +186,8 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   const Dataset test = load_dataset_limited(data, "test", o.test_limit);
   NG_CHECK(test.size() >= kMinImages, "eval: ", data, " has ", test.size(), " test images (after --test-limit); at least ",
            kMinImages, " are needed");
-  std::fprintf(stderr, "eval: %s (%s) on %s; features from %s\n", run.c_str(), config.at("model").get<std::string>().c_str(),
-               device.str().c_str(), classifier_path.c_str());
+  note("eval: " + run + " (" + config.at("model").get<std::string>() + ") on " + device.str() + "; features from " +
+       classifier_path);
 
   // Samples before the training set is loaded, so that the peak memory of
   // sampling does not include it (on a CPU it is the process's peak so far).
@@ -204,7 +204,7 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
 
   // The feature space: generated, test and (for the real-vs-real floor) as
   // many training images as there are test images.
-  std::fprintf(stderr, "eval: features, FID, KID, precision/recall ...\n");
+  note("eval: features, FID, KID, precision/recall ...");
   const Classified gen_c = classify(*classifier.model, samples, device, "samples");
   const Classified test_c = classify(*classifier.model, test.images, device, "test images");
   const Classified train_c =
@@ -224,14 +224,14 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   // Likelihood.
   BitsPerDim bpd;
   if (o.bound_images > 0) {
-    std::fprintf(stderr, "eval: bits/dim ...\n");
+    note("eval: bits/dim ...");
     bpd = model.bits_per_dim(test.images.narrow(0, 0, std::min(o.bound_images, test.size())), o);
   } else {
     bpd.note = "not computed (--bound-images 0)";
   }
 
   // Memorisation: nearest training images in pixel space.
-  std::fprintf(stderr, "eval: nearest training images ...\n");
+  note("eval: nearest training images ...");
   const Tensor train_flat = flat(train.images);
   const int64_t q = std::min(o.nearest_queries, o.n);
   eval::Neighbours nn;

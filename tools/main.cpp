@@ -4,17 +4,17 @@
 //   nanogen sample runs/vae --n 64 --out samples.png
 //   nanogen eval runs/vae --n 10000
 //   nanogen compare runs/vae runs/gan runs/ddpm --out report
+//   nanogen runs [DIR] [--json]          nanogen show runs/vae [--json]
 //
-// Results go to stdout, progress and logs to stderr. Every error becomes one
-// line on stderr and a non-zero exit status.
+// Results go to stdout, progress and logs to stderr (train, sample and eval
+// take --quiet: no progress there; and --json: the summary as one JSON
+// object). Every error becomes one line on stderr and a non-zero exit status.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "engine/io/image.h"
 #include "tools/cli.h"
 #include "tools/compare.h"
 #include "tools/model_registry.h"
-#include "tools/sample.h"
 #include "tools/suggest.h"
 
 using namespace ng::tools;
@@ -29,29 +29,9 @@ int main(int argc, char** argv) {
   train->require_subcommand(1);
   for (const ModelEntry& model : registered_models()) model.add_train(train, commands);
 
-  CLI::App* sample = app.add_subcommand("sample", "draw samples from a run's last checkpoint into a PNG grid");
-  SampleOptions so;
-  std::string run, out;  // default: RUN/samples/sample_seed<seed>.png, beside the run's own grids
-  int64_t nrow = 8;
-  sample->add_option("run", run, "run folder, e.g. runs/vae")->required();
-  sample->add_option("--n", so.n, "number of samples")->capture_default_str();
-  sample->add_option("--nrow", nrow, "images per row of the grid")->capture_default_str();
-  sample->add_option("--out", out, "PNG file to write (default RUN/samples/sample_seed<seed>.png)");
-  sample->add_option("--seed", so.seed, "seed of the sampling noise")->capture_default_str();
-  sample->add_option("--device", so.device, "auto | cpu | cuda")->capture_default_str();
-  sample->add_option("--precision", so.precision, "matmul precision on a GPU: auto | fp32 | tf32 | bf16")
-      ->capture_default_str();
-  sample->add_option("--sampler", so.sampler, "DDPM: ancestral | ddim")->capture_default_str();
-  sample->add_option("--steps", so.steps,
-                     "DDPM: sampling steps (0: every timestep; default: DDIM 100 on a GPU, 20 on a CPU; ancestral all)");
-  sample->add_option("--eta", so.eta, "DDIM: 0 is deterministic")->capture_default_str();
-  commands.emplace_back(sample, [&] {
-    if (out.empty()) out = run + "/samples/sample_seed" + std::to_string(so.seed) + ".png";
-    ng::save_image_grid(out, sample_run(run, so), nrow);
-    std::printf("%s\n", out.c_str());
-  });
-
+  add_sample(app, commands);
   add_eval(app, commands);
+  add_runs(app, commands);
 
   CLI::App* compare = app.add_subcommand("compare", "put evaluated runs side by side in one HTML page (DIR/report.html)");
   std::vector<std::string> compare_runs;

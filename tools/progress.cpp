@@ -2,10 +2,25 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 
 namespace ng::tools {
+
+namespace {
+// Atomic: eval's feature pass and a sampler may report from worker threads.
+std::atomic<bool> g_quiet{false};
+}  // namespace
+
+void set_quiet(bool quiet) { g_quiet = quiet; }
+bool quiet() { return g_quiet; }
+
+void note(const std::string& line) {
+  if (g_quiet) return;
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
 
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -46,7 +61,8 @@ static std::string rate_text(double r, const std::string& unit) {
 }
 
 void Progress::update(int64_t done, const std::function<std::string()>& status) {
-  done_ = done;
+  done_ = done;  // rate() and finish() still count under --quiet
+  if (g_quiet) return;
   const double r = rate();
   const std::string eta = total_ > 0 && r > 0 ? format_duration(double(total_ - done) / r) : "?";
   if (tty_) {
@@ -70,6 +86,7 @@ void Progress::update(int64_t done, const std::function<std::string()>& status) 
 }
 
 void Progress::finish(const std::string& status) {
+  if (g_quiet) return;
   if (tty_) std::fprintf(stderr, "\r\033[K");
   std::fprintf(stderr, "%s done: %lld %ss in %s (%s) %s\n", label_.c_str(), (long long)done_, unit_.c_str(),
                format_duration(elapsed_seconds()).c_str(), rate_text(rate(), unit_).c_str(), status.c_str());

@@ -1,5 +1,9 @@
 // Progress for long loops: a redrawn bar on a terminal, plain lines
 // otherwise (logs, CI). Always on stderr; results go to stdout.
+//
+// --quiet is one process-wide switch here, so that every bar and status line
+// (the trainers', eval's, the samplers') goes silent without each caller
+// asking; warnings and errors are printed directly and stay visible.
 #pragma once
 
 #include <algorithm>
@@ -10,6 +14,13 @@
 #include <string>
 
 namespace ng::tools {
+
+// --quiet: Progress, LazyProgress and note() print nothing while it is on.
+void set_quiet(bool quiet);
+bool quiet();
+// A status line on stderr ("eval: bits/dim ..."), left out under --quiet.
+// Not for warnings: those must be seen whatever the switch says.
+void note(const std::string& line);
 
 class Progress {
  public:
