@@ -15,6 +15,7 @@
 #include "tools/report_format.h"
 #include "tools/report_metrics.h"
 #include "tools/report_run.h"
+#include "tools/run_charts.h"
 #include "tools/svg_chart.h"
 
 namespace fs = std::filesystem;
@@ -303,15 +304,9 @@ std::string curves_section(const std::vector<ReportRun>& runs) {
     if (specs.empty()) html += note(r.name + ": no charts for a model called '" + r.model + "'");
     html += "<div class=\"charts\">\n";
     for (const ChartSpec& spec : specs) {
-      std::vector<ChartSeries> series;
-      for (const std::string& column : spec.columns) {
-        if (!r.metrics->has_column(column)) continue;
-        ChartSeries s{column, {}, {}};
-        for (const auto& [x, y] : r.metrics->series(spec.kind, column, spec.x)) s.x.push_back(x), s.y.push_back(y);
-        series.push_back(std::move(s));
-      }
       html += "<figure class=\"chart\">" +
-              svg_line_chart(series, {spec.title, spec.x, spec.y_label, 540, 300, spec.log_y, spec.x == "epoch"}) +
+              svg_line_chart(chart_series(*r.metrics, spec),
+                             {spec.title, spec.x, spec.y_label, 540, 300, spec.log_y, spec.x == "epoch"}) +
               "</figure>\n";
     }
     html += "</div>\n";

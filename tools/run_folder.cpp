@@ -18,6 +18,7 @@
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/image.h"
+#include "tools/progress.h"
 #include "tools/run_config.h"
 
 namespace fs = std::filesystem;
@@ -130,7 +131,16 @@ nlohmann::json RunFolder::read_config() const {
 }
 
 void RunFolder::log(const std::string& line) {
-  std::fprintf(stderr, "%s\n", line.c_str());
+  if (!quiet()) std::fprintf(stderr, "%s\n", line.c_str());
+  append_to_log(line);
+}
+
+void RunFolder::warn(const std::string& line) {
+  std::fprintf(stderr, "warning: %s\n", line.c_str());
+  append_to_log("warning: " + line);
+}
+
+void RunFolder::append_to_log(const std::string& line) {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   log_ << std::put_time(std::localtime(&now), "%F %T ") << line << '\n';
   log_.flush();

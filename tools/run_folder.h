@@ -3,6 +3,7 @@
 //   metrics.csv          one row per logged step and per epoch
 //   log.txt              what was printed to stderr
 //   samples/*.png        sample grids per epoch
+//   curves/*.png         the loss curves, redrawn each epoch (tools/run_charts.h)
 //   checkpoints/         safetensors: last.safetensors and epoch_NNN.safetensors
 //   tensorboard/         events.out.tfevents.*: metrics.csv's rows as scalars
 //                        and the sample grids as images, one file a session
@@ -50,8 +51,10 @@ class RunFolder {
   void write_config(const nlohmann::json& config) const;
   nlohmann::json read_config() const;
 
-  // A line to stderr and to log.txt.
+  // A line to log.txt and to stderr (not under --quiet, tools/progress.h).
   void log(const std::string& line);
+  // A line that must be seen: to stderr even under --quiet, and to log.txt.
+  void warn(const std::string& line);
 
   // Declares the columns of metrics.csv (after "kind"). An existing file of a
   // resumed run must have the same header, or a prefix of it (a run of an
@@ -84,6 +87,7 @@ class RunFolder {
   std::unique_ptr<TensorBoardWriter> tensorboard_;
 
   TensorBoardWriter& tensorboard();
+  void append_to_log(const std::string& line);
   void extend_metrics_header(const std::vector<std::string>& want);
 };
 

@@ -13,6 +13,7 @@
 #include "engine/precision.h"
 #include "tools/interrupt.h"
 #include "tools/progress.h"
+#include "tools/run_charts.h"
 #include "tools/run_config.h"
 
 namespace ng::tools {
@@ -180,7 +181,7 @@ Trainer::Trainer(std::string model, CommonOptions common)
     if (!kept.empty()) {
       std::string line = "--resume: a run keeps the options it started with; not applied:";
       for (size_t i = 0; i < kept.size(); ++i) line += (i ? ", " : " ") + kept[i];
-      run_.log(line);
+      run_.warn(line);
     }
   }
   noise_ = Generator(Streams::noise(common_.seed));
@@ -297,6 +298,7 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
                  std::to_string(at.global_step) + "; checkpoint saved, continue with --resume");
         // Last, after everything a resume and the run's costs need: a second
         // Ctrl-C while drawing them loses only the pictures.
+        save_run_charts(run_.path(), model_);
         job.save_samples(at.epoch, at.global_step);
         clear_interrupt();
         return summary;
@@ -316,6 +318,7 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     run_.log("epoch " + std::to_string(at.epoch) + ": " + line);
     at.step_in_epoch = 0;
     checkpoint(true);
+    save_run_charts(run_.path(), model_);  // after the checkpoint: a failure here loses only pictures
     job.after_epoch_checkpoint(at.epoch, at.global_step);
     summary.epochs_done = at.epoch;
     if (stop.reached(at.global_step)) break;
