@@ -131,20 +131,6 @@ std::string eval_figure(const ReportRun& run, const std::string& key, int64_t ta
   return figure(run.file(relative), caption_html, target_width, scroll);
 }
 
-// A few of many: the first, evenly spaced ones and the last.
-template <class T>
-std::vector<T> evenly_spaced(const std::vector<T>& all, size_t count) {
-  if (all.size() <= count) return all;
-  std::vector<T> out;
-  size_t previous = all.size();
-  for (size_t k = 0; k < count; ++k) {
-    const size_t i = (k * (all.size() - 1) + (count - 1) / 2) / (count - 1);
-    if (i != previous) out.push_back(all[i]);
-    previous = i;
-  }
-  return out;
-}
-
 std::string run_heading(const ReportRun& run, size_t index) {
   return "<h3><span class=\"swatch\" style=\"background:" + series_colour(index) + "\"></span>" +
          html_escape(run.name) + " <span class=\"badge\">" + html_escape(run.model) + "</span></h3>\n";

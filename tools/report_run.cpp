@@ -86,9 +86,9 @@ void name_runs(std::vector<ReportRun>& runs) {
     if (uses[r.name] > 1) r.name = r.path;
 }
 
-std::vector<EpochImage> ReportRun::epoch_images(const std::string& stem) const {
+std::vector<EpochImage> epoch_images(const std::string& run, const std::string& stem) {
   std::vector<EpochImage> out;
-  const fs::path dir = file("samples");
+  const fs::path dir = fs::path(run) / "samples";
   if (!fs::is_directory(dir)) return out;
   const std::regex pattern(stem + "_([0-9]+)\\.png");
   for (const auto& entry : fs::directory_iterator(dir)) {

@@ -20,6 +20,23 @@ struct EpochImage {
   std::string path;
 };
 
+// RUN/samples/<stem>_NNN.png, by epoch (none when there is no samples/).
+std::vector<EpochImage> epoch_images(const std::string& run, const std::string& stem);
+
+// A few of many: the first, evenly spaced ones and the last.
+template <class T>
+std::vector<T> evenly_spaced(const std::vector<T>& all, size_t count) {
+  if (all.size() <= count) return all;
+  std::vector<T> out;
+  size_t previous = all.size();
+  for (size_t k = 0; k < count; ++k) {
+    const size_t i = (k * (all.size() - 1) + (count - 1) / 2) / (count - 1);
+    if (i != previous) out.push_back(all[i]);
+    previous = i;
+  }
+  return out;
+}
+
 struct ReportRun {
   std::string path;               // the folder as given
   std::string name;               // what the page calls it
@@ -31,7 +48,7 @@ struct ReportRun {
 
   std::string file(const std::string& relative) const { return path + "/" + relative; }
   // samples/<stem>_NNN.png, by epoch.
-  std::vector<EpochImage> epoch_images(const std::string& stem) const;
+  std::vector<EpochImage> epoch_images(const std::string& stem) const { return tools::epoch_images(path, stem); }
 };
 
 // Throws ng::Error naming the run when it is not a folder, has no eval.json

@@ -67,18 +67,37 @@ class VAEJob final : public TrainingJob {
     const bool was_training = model_.is_training();
     model_.eval();
     trainer_.run().save_sample_grid("epoch", epoch, global_step, model_.generate(z_fixed_).to(Device::cpu()), 8);
-    const Tensor recon = model_.to_image(model_.decode(model_.encode(recon_batch_.to(trainer_.device())).first));
+    const Tensor mu = model_.encode(recon_batch_.to(trainer_.device())).first;
+    const Tensor recon = model_.to_image(model_.decode(mu));
     const models::VAEConfig& c = model_.config();
     const std::vector<int64_t> rows = {recon_batch_.size(0) / per_row_, per_row_, c.channels, c.height, c.width};
     const Tensor pairs = stack({recon_batch_.reshape(rows), recon.to(Device::cpu()).reshape(rows)}, 1);
     trainer_.run().save_sample_grid("recon", epoch, global_step,
                                     pairs.reshape({2 * recon_batch_.size(0), c.channels, c.height, c.width}), per_row_);
+    trainer_.run().save_sample_grid("interpolation", epoch, global_step, interpolation(mu).to(Device::cpu()),
+                                    kInterpolationSteps);
     if (was_training) model_.train();
   }
 
   models::ELBOReport last_test;
 
  private:
+  static constexpr int64_t kInterpolationSteps = 10;
+
+  // A row per pair of test images (1st and 2nd, 3rd and 4th, ...; at most 8
+  // rows): the images decoded from 10 codes on the straight line between
+  // their posterior means, so each row walks from one image to the other
+  // through what the latent space holds between them.
+  Tensor interpolation(const Tensor& mu) const {
+    std::vector<Tensor> codes;
+    for (int64_t p = 0; p + 1 < mu.size(0) && p < 16; p += 2)
+      for (int64_t k = 0; k < kInterpolationSteps; ++k) {
+        const double t = double(k) / double(kInterpolationSteps - 1);
+        codes.push_back(mu.narrow(0, p, 1) * (1.0 - t) + mu.narrow(0, p + 1, 1) * t);
+      }
+    return model_.generate(cat(codes, 0));
+  }
+
   VAEOptions o_;
   models::VAE& model_;
   optim::Adam opt_;

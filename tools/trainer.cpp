@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
 #include "engine/precision.h"
+#include "tools/epoch_strip.h"
 #include "tools/interrupt.h"
 #include "tools/progress.h"
 #include "tools/run_charts.h"
@@ -300,6 +301,7 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
         // Ctrl-C while drawing them loses only the pictures.
         save_run_charts(run_.path(), model_);
         job.save_samples(at.epoch, at.global_step);
+        save_epoch_strip(run_.path(), "epoch", train.height());
         clear_interrupt();
         return summary;
       }
@@ -318,7 +320,9 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     run_.log("epoch " + std::to_string(at.epoch) + ": " + line);
     at.step_in_epoch = 0;
     checkpoint(true);
-    save_run_charts(run_.path(), model_);  // after the checkpoint: a failure here loses only pictures
+    // After the checkpoint: a failure here loses only pictures.
+    save_run_charts(run_.path(), model_);
+    save_epoch_strip(run_.path(), "epoch", train.height());
     job.after_epoch_checkpoint(at.epoch, at.global_step);
     summary.epochs_done = at.epoch;
     if (stop.reached(at.global_step)) break;

@@ -1,5 +1,7 @@
-// A run's curves as PNGs (tools/run_charts.h): the series the registry's
-// charts take from metrics.csv, the file names, and the pictures written.
+// A run's pictures besides its sample grids: the loss curves as PNGs
+// (tools/run_charts.h: the series the registry's charts take from
+// metrics.csv, the file names, the pictures) and the strip of the epochs
+// (tools/epoch_strip.h).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -9,6 +11,7 @@
 
 #include "engine/io/image.h"
 #include "support/temp_dir.h"
+#include "tools/epoch_strip.h"
 #include "tools/run_charts.h"
 #include "tools/run_folder.h"
 
@@ -68,4 +71,40 @@ TEST(RunCharts, SeriesComeFromTheRowsOfTheChartsKind) {
     EXPECT_TRUE(found) << f << " has no pixel of the first series' colour";
   }
   EXPECT_TRUE(save_run_charts(run, "no-such-model").empty());
+}
+
+// The strip of the epochs: each grid's first row, one under another, from
+// at most 16 epochs, the first and the last among them.
+TEST(EpochStrip, TheFirstRowOfEachEpochsGridOneUnderAnother) {
+  test::TempDir dir;
+  const std::string run = (dir.path() / "run").string();
+  std::filesystem::create_directories(run + "/samples");
+  EXPECT_EQ(save_epoch_strip(run, "epoch", 4), 0);  // no grids yet: nothing written
+  EXPECT_FALSE(std::filesystem::exists(run + "/samples/epoch_strip.png"));
+  auto grid_of = [](int64_t epoch) {  // 16 images of 4x4 pixels, each of value epoch / 40 + image / 1000
+    std::vector<float> v;
+    for (int64_t n = 0; n < 16; ++n)
+      for (int64_t i = 0; i < 16; ++i) v.push_back(float(epoch) / 40 + float(n) / 1000);
+    return from_vector(v, {16, 1, 4, 4});
+  };
+  for (int64_t epoch = 1; epoch <= 20; ++epoch) {
+    char name[32];
+    std::snprintf(name, sizeof name, "/samples/epoch_%03lld.png", (long long)epoch);
+    save_image_grid(run + name, grid_of(epoch), 8);
+  }
+  EXPECT_EQ(save_epoch_strip(run, "epoch", 4), 16);
+  const Tensor strip = load_image(run + "/samples/epoch_strip.png");
+  ASSERT_EQ(strip.shape(), (Shape{1, 16 * (2 + 4) + 2, 8 * 6 + 2}));
+  // Band k's first image is at rows 6k + 2.. and columns 2..5; the first band
+  // is epoch 1, the last epoch 20, and the epochs rise in between.
+  double previous = -1;
+  for (int64_t k = 0; k < 16; ++k) {
+    const double value = strip.select(0, 0).select(0, 6 * k + 2).select(0, 2).item();
+    EXPECT_GT(value, previous) << "band " << k;
+    previous = value;
+  }
+  EXPECT_NEAR(strip.select(0, 0).select(0, 2).select(0, 2).item(), 1.0 / 40, 0.6 / 255);
+  EXPECT_NEAR(strip.select(0, 0).select(0, 6 * 15 + 2).select(0, 2).item(), 20.0 / 40, 0.6 / 255);
+  // The second image of band 0 (columns 8..11) is the grid's second image.
+  EXPECT_NEAR(strip.select(0, 0).select(0, 2).select(0, 8).item(), 1.0 / 40 + 1.0 / 1000, 0.6 / 255);
 }

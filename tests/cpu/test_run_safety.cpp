@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/io/atomic_file.h"
+#include "engine/io/image.h"
 #include "engine/io/safetensors.h"
 #include "support/gradcheck.h"
 #include "support/runs.h"
@@ -386,4 +387,9 @@ TEST(TrainingStop, AStopBeforeTheEpochEndsStillWritesTheSampleGrids) {
   EXPECT_EQ(tools::train_vae(o, {}).steps, 3);
   EXPECT_TRUE(std::filesystem::exists(out + "/samples/epoch_001.png"));
   EXPECT_TRUE(std::filesystem::exists(out + "/samples/recon_001.png"));
+  // The VAE's interpolations: 8 rows of 10 images of 28 pixels, 2 apart.
+  EXPECT_EQ(load_image(out + "/samples/interpolation_001.png").shape(), (Shape{1, 8 * 30 + 2, 10 * 30 + 2}));
+  // The strip of the epochs so far (one) and the loss curves.
+  EXPECT_EQ(load_image(out + "/samples/epoch_strip.png").shape(), (Shape{1, 2 + 28 + 2, 8 * 30 + 2}));
+  EXPECT_TRUE(std::filesystem::exists(out + "/curves/training_loss_per_step.png"));
 }
