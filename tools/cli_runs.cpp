@@ -27,7 +27,8 @@ std::string text_of(const json& j, const std::string& key) {
 
 std::string count_of(const json& j, const std::string& key) {
   const std::optional<double> v = json_number(j, {key});
-  return v ? std::to_string(int64_t(*v)) : "?";
+  const std::optional<int64_t> n = v ? whole_number(*v) : std::nullopt;
+  return n ? std::to_string(*n) : "?";
 }
 
 // "40s ago", "12m ago", "5h ago", "3d ago": how stale a checkpoint is, at a glance.

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "engine/data/datasets.h"
@@ -61,13 +62,16 @@ std::pair<Tensor, double> draw_samples(EvaluatedModel& model, const EvalOptions&
   // worth of work, not only when a whole batch is done.
   int64_t n = 0;
   model.on_step = [&](int64_t step, int64_t steps) { bar.update(done + n * step / std::max<int64_t>(1, steps), ""); };
+  // The callback refers to this frame: it goes when the frame does, thrown out of or not.
+  const std::unique_ptr<EvaluatedModel, void (*)(EvaluatedModel*)> unhook(&model, [](EvaluatedModel* m) {
+    m->on_step = nullptr;
+  });
   while (done < o.n) {
     n = std::min(o.batch_size, o.n - done);
     batches.push_back(model.sample(n, gen));
     done += n;
     bar.update(done, "");
   }
-  model.on_step = nullptr;
   const double seconds = bar.elapsed_seconds();
   bar.finish(fmt("%.2f ms/image", 1000.0 * seconds / double(o.n)));
   return {cat(batches, 0), seconds};

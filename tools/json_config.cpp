@@ -66,12 +66,12 @@ std::vector<std::pair<std::string, std::string>> config_settings(const CLI::App&
     options.erase("out");
     options.erase("resume");
   } else {
-    for (const auto& [key, value] : config.items()) {
-      if ((key == "common" || key == model) && value.is_object())
-        options.update(value);
-      else
-        options[key] = value;
-    }
+    // Top-level keys first, then "common", then the model's own section:
+    // the more specific place wins when a key is in two.
+    for (const auto& [key, value] : config.items())
+      if (!((key == "common" || key == model) && value.is_object())) options[key] = value;
+    for (const char* section : {"common", model.c_str()})
+      if (const auto it = config.find(section); it != config.end() && it->is_object()) options.update(*it);
   }
 
   const std::vector<std::string> known = settable_names(cmd);
@@ -114,6 +114,8 @@ void add_config_option(CLI::App* cmd, const std::string& model) {
       }
     } catch (const CLI::ConversionError& e) {
       throw CLI::ConversionError("--config " + *path + ": " + e.what(), CLI::ExitCodes::ConversionError);
+    } catch (const CLI::ValidationError& e) {
+      throw CLI::ValidationError("--config " + *path + ": " + e.what(), CLI::ExitCodes::ValidationError);
     } catch (const std::exception& e) {
       throw CLI::ConfigError(e.what(), CLI::ExitCodes::ConfigError);
     }

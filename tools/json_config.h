@@ -6,7 +6,8 @@
 // - a file written by hand: one JSON object whose keys are the options,
 //   spelled as the flags are (with dashes) or as config.json spells them
 //   (with underscores), optionally grouped under "common" and the model's
-//   name: {"epochs": 5, "vae": {"z_dim": 32}};
+//   name: {"epochs": 5, "vae": {"z_dim": 32}} (a key in two places takes
+//   the most specific: the model's section, then "common", then the top);
 // - a run's own config.json, which names its "model": that run's options,
 //   except where it lives ("out") and how it was started ("resume"), so the
 //   same recipe trains a new run.

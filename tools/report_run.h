@@ -27,6 +27,7 @@ std::vector<EpochImage> epoch_images(const std::string& run, const std::string& 
 template <class T>
 std::vector<T> evenly_spaced(const std::vector<T>& all, size_t count) {
   if (all.size() <= count) return all;
+  if (count <= 1) return count == 1 ? std::vector<T>{all.back()} : std::vector<T>{};
   std::vector<T> out;
   size_t previous = all.size();
   for (size_t k = 0; k < count; ++k) {

@@ -4,6 +4,7 @@
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -39,10 +40,19 @@ std::optional<json> read_json_file(const std::string& path, const std::string& n
   return j;
 }
 
+}  // namespace
+
+std::optional<int64_t> whole_number(double v) {
+  constexpr double kExact = 9007199254740992.0;  // 2^53
+  if (!std::isfinite(v) || std::fabs(v) > kExact || v != std::floor(v)) return std::nullopt;
+  return int64_t(v);
+}
+
+namespace {
+
 std::optional<int64_t> json_integer(const json& j, const std::vector<std::string>& keys) {
   const std::optional<double> v = json_number(j, keys);
-  if (!v || *v != double(int64_t(*v))) return std::nullopt;
-  return int64_t(*v);
+  return v ? whole_number(*v) : std::nullopt;
 }
 
 // Seconds since the file was last written, or nullopt when it is missing.
@@ -72,14 +82,14 @@ void decide_state(RunStatus& r, std::optional<int64_t> max_steps, bool has_check
   } else if (!has_checkpoint) {
     r.state = "new";
     r.state_note = "no checkpoint yet";
+  } else if (max_steps.value_or(0) > 0 && r.last_step.value_or(0) >= *max_steps) {
+    r.state = "finished";  // whether mid-epoch or not: resuming as it is trains nothing
+    r.state_note = "reached --max-steps";
   } else if (last_row_is_stop) {
     r.state = "stopped";
     r.state_note = "mid-epoch, with a checkpoint; continue with --resume";
   } else if (r.epochs_done.value_or(0) >= *r.epochs_asked) {
     r.state = "finished";
-  } else if (max_steps.value_or(0) > 0 && r.last_step.value_or(0) >= *max_steps) {
-    r.state = "finished";
-    r.state_note = "reached --max-steps";
   } else {
     r.state = "interrupted";
     r.state_note = "ended before its last epoch; continue with --resume";
@@ -157,9 +167,10 @@ RunStatus read_run_status(const std::string& path) {
   if (r.metrics) {
     r.epochs_done = 0;
     if (const MetricsRow* row = r.last_epoch())
-      if (auto epoch = row->number("epoch")) r.epochs_done = int64_t(*epoch);
+      if (auto epoch = row->number("epoch")) r.epochs_done = whole_number(*epoch);
     for (const MetricsRow& row : r.metrics->rows)
-      if (auto step = row.number("step")) r.last_step = std::max(r.last_step.value_or(0), int64_t(*step));
+      if (auto step = row.number("step"); step && whole_number(*step))
+        r.last_step = std::max(r.last_step.value_or(0), *whole_number(*step));
   }
 
   if (fs::exists(r.path + "/eval.json")) {

@@ -58,6 +58,11 @@ struct MainMetric {
 // The last epoch's headline numbers of each model (none for an unknown one).
 std::vector<MainMetric> main_metrics(const std::string& model);
 
+// v as an integer when it is one (finite, whole, within +-2^53); else
+// nullopt. Files a person may have edited are read through it: casting NaN
+// or 1e300 to int64_t is undefined behaviour.
+std::optional<int64_t> whole_number(double v);
+
 // Reads the folder at `path`. Never throws for what is inside it.
 RunStatus read_run_status(const std::string& path);
 

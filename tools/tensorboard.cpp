@@ -311,7 +311,7 @@ void write_all(int fd, const std::string& bytes, const std::string& path) {
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    NG_CHECK(n > 0, "tensorboard: cannot write to ", path, ": ", std::strerror(errno));
+    NG_CHECK(n > 0, "tensorboard: cannot write to ", path, ": ", n == 0 ? "nothing was written" : std::strerror(errno));
     done += size_t(n);
   }
 }
@@ -346,7 +346,12 @@ TensorBoardWriter::TensorBoardWriter(const std::string& directory) {
   TensorBoardEvent first;
   first.wall_time = seconds_since_1970();
   first.file_version = kTensorBoardFileVersion;
-  write_event(first);
+  try {
+    write_event(first);
+  } catch (...) {  // the destructor does not run for a constructor that throws
+    ::close(fd_);
+    throw;
+  }
 }
 
 TensorBoardWriter::~TensorBoardWriter() {

@@ -74,8 +74,9 @@ class VAEJob final : public TrainingJob {
     const Tensor pairs = stack({recon_batch_.reshape(rows), recon.to(Device::cpu()).reshape(rows)}, 1);
     trainer_.run().save_sample_grid("recon", epoch, global_step,
                                     pairs.reshape({2 * recon_batch_.size(0), c.channels, c.height, c.width}), per_row_);
-    trainer_.run().save_sample_grid("interpolation", epoch, global_step, interpolation(mu).to(Device::cpu()),
-                                    kInterpolationSteps);
+    if (mu.size(0) >= 2)  // a pair of test images to walk between
+      trainer_.run().save_sample_grid("interpolation", epoch, global_step, interpolation(mu).to(Device::cpu()),
+                                      kInterpolationSteps);
     if (was_training) model_.train();
   }
 

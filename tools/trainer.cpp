@@ -184,8 +184,23 @@ Trainer::Trainer(std::string model, CommonOptions common)
       for (size_t i = 0; i < kept.size(); ++i) line += (i ? ", " : " ") + kept[i];
       run_.warn(line);
     }
+    // The run's length is this session's to change: config.json records the
+    // current target, so that `nanogen runs` judges "finished" against it.
+    config_["common"]["epochs"] = common_.epochs;
+    config_["common"]["max_steps"] = common_.max_steps;
+    config_["common"]["time_limit"] = common_.time_limit;
+    run_.write_config(config_);
   }
   noise_ = Generator(Streams::noise(common_.seed));
+}
+
+void Trainer::draw_curves_and_strip(int64_t image_height) {
+  try {
+    save_run_charts(run_.path(), model_);
+    save_epoch_strip(run_.path(), "epoch", image_height);
+  } catch (const std::exception& e) {
+    run_.warn(std::string("the loss curves or the epoch strip could not be drawn: ") + e.what());
+  }
 }
 
 Dataset Trainer::dataset(const std::string& split) const {
@@ -299,9 +314,8 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
                  std::to_string(at.global_step) + "; checkpoint saved, continue with --resume");
         // Last, after everything a resume and the run's costs need: a second
         // Ctrl-C while drawing them loses only the pictures.
-        save_run_charts(run_.path(), model_);
         job.save_samples(at.epoch, at.global_step);
-        save_epoch_strip(run_.path(), "epoch", train.height());
+        draw_curves_and_strip(train.height());
         clear_interrupt();
         return summary;
       }
@@ -320,10 +334,8 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     run_.log("epoch " + std::to_string(at.epoch) + ": " + line);
     at.step_in_epoch = 0;
     checkpoint(true);
-    // After the checkpoint: a failure here loses only pictures.
-    save_run_charts(run_.path(), model_);
-    save_epoch_strip(run_.path(), "epoch", train.height());
     job.after_epoch_checkpoint(at.epoch, at.global_step);
+    draw_curves_and_strip(train.height());
     summary.epochs_done = at.epoch;
     if (stop.reached(at.global_step)) break;
   }

@@ -158,6 +158,11 @@ class Trainer {
   RunSummary train(TrainingJob& job, const Dataset& train, const nlohmann::json& sections, const std::string& what);
 
  private:
+  // The loss curves (RUN/curves/) and the strip of the epochs' samples, after
+  // everything a resume needs is saved: a failure costs only these pictures
+  // (a warning), not the session.
+  void draw_curves_and_strip(int64_t image_height);
+
   std::string model_;
   CommonOptions common_;
   Device device_;

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "engine/autograd.h"
 #include "engine/cpu/reduce.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/pointwise_launch.h"
 
 namespace ng {
 
@@ -109,15 +111,30 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
   return sum(square(deviation), dims, keepdim) * (1.0 / double(count - correction));
 }
 
+// d std = d var / (2 std), taken as 0 where std is 0 (a constant slice), as
+// PyTorch does: there the variance's gradient is 0 too, and sqrt's backward
+// alone would make 0 * inf = NaN.
 Tensor std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
-  return sqrt(var(x, dims, correction, keepdim));
+  const Tensor v = var(x, dims, correction, keepdim);
+  Tensor out;
+  {
+    NoGradGuard forward_only;
+    out = sqrt(v);
+  }
+  return record("StdBackward", out, {v}, [so = SavedTensor::output(out)](const Tensor& g) {
+    const Tensor s = so.get();
+    return Grads{g * 0.5 / (s + eq(s, zeros_like(s))) * gt(s, zeros_like(s))};
+  });
 }
 
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   // Shifted by the largest term, held constant (its gradient would cancel):
-  // every exponent is <= 0. Clamped to the finite range so that a slice of
-  // all -inf gives exp(-inf) = 0 and log 0 = -inf rather than -inf - -inf.
-  const Tensor shift = clamp(max(x, dims, true).detach(), -3.4e38, 3.4e38);
+  // every exponent is <= 0. Clamped to the dtype's finite range so that a
+  // slice of all -inf gives exp(-inf) = 0 and log 0 = -inf rather than
+  // -inf - -inf.
+  const double finite = x.dtype() == DType::f32 ? double(std::numeric_limits<float>::max())
+                                                 : std::numeric_limits<double>::max();
+  const Tensor shift = clamp(max(x, dims, true).detach(), -finite, finite);
   const Tensor out = log(sum(exp(x - shift), dims, true)) + shift;
   return keepdim ? out : out.view(final_shape(x, reduced_mask("logsumexp", x, dims), false));
 }
@@ -126,19 +143,21 @@ Tensor vector_norm(const Tensor& x, double ord, const std::vector<int64_t>& dims
   NG_CHECK(ord >= 1.0, "vector_norm: ord must be >= 1 or inf, got ", ord);
   if (std::isinf(ord)) return max(abs(x), dims, keepdim);
   if (ord == 1.0) return sum(abs(x), dims, keepdim);
-  if (ord != 2.0) return pow(sum(pow(abs(x), ord), dims, keepdim), 1.0 / ord);
-  // d|x|/dx = x / |x|, taken as 0 where the norm is 0 (x is 0 there too, so
-  // dividing by 1 instead gives it).
+  // d||x||_p/dx = sign(x) |x|^(p-1) / ||x||^(p-1) (x / ||x|| for p = 2), taken
+  // as 0 where the norm is 0: x is 0 there too, so dividing by 1 instead
+  // gives it, where the composite pow(sum(...), 1/p) would give 0 * inf.
   const std::vector<bool> red = reduced_mask("vector_norm", x, dims);
   Tensor norm;
   {
     NoGradGuard forward_only;
-    norm = sqrt(sum(square(x), dims, true));
+    norm = ord == 2.0 ? sqrt(sum(square(x), dims, true)) : pow(sum(pow(abs(x), ord), dims, true), 1.0 / ord);
   }
-  norm = record("NormBackward", norm, {x}, [sx = SavedTensor(x), sn = SavedTensor::output(norm)](const Tensor& g) {
-    const Tensor n = sn.get();
-    return Grads{g * sx.get() / (n + eq(n, zeros_like(n)))};
-  });
+  norm = record("NormBackward", norm, {x},
+                [sx = SavedTensor(x), sn = SavedTensor::output(norm), ord](const Tensor& g) {
+                  const Tensor x_ = sx.get(), n = sn.get(), safe = n + eq(n, zeros_like(n));
+                  if (ord == 2.0) return Grads{g * x_ / safe};
+                  return Grads{g * launch_unary(kernels::Unary::sign, x_) * pow(abs(x_) / safe, ord - 1.0)};
+                });
   return keepdim ? norm : norm.view(final_shape(x, red, false));
 }
 

@@ -95,6 +95,14 @@ TEST(JsonConfig, KeysMaySpellOptionsEitherWayAndSitUnderTheirSections) {
   EXPECT_EQ(vae->get_option("--kl-warmup-steps")->as<int64_t>(), 100);
   EXPECT_DOUBLE_EQ(vae->get_option("--beta")->as<double>(), 0.5);
   EXPECT_EQ(vae->get_option("--epochs")->count(), 0u);  // left at its default
+
+  // A key in two places: the model's section wins over "common", which wins over the top.
+  const std::string twice =
+      write(dir, "twice.json", R"({"epochs": 5, "common": {"epochs": 3, "lr": 0.5}, "vae": {"epochs": 2}, "lr": 0.1})");
+  TrainCli again;
+  CLI::App* parsed = again.parse({"vae", "--config", twice});
+  EXPECT_EQ(parsed->get_option("--epochs")->as<int64_t>(), 2);
+  EXPECT_DOUBLE_EQ(parsed->get_option("--lr")->as<double>(), 0.5);
 }
 
 TEST(JsonConfig, AListIsTheCommaSeparatedValueOfItsOption) {

@@ -422,20 +422,28 @@ TEST(TensorBoardTraining, EventsEqualMetricsCsvAndHoldTheSampleGrids) {
   EXPECT_EQ(rows[3].at("kind"), "epoch");
   EXPECT_TRUE(rows[3].count("test_loss"));
 
-  // The grids: "epoch" and "recon" at the stop (5) and at the epoch's end (8).
-  ASSERT_EQ(image_events.size(), 4u);
+  // The grids: "epoch", "recon" and "interpolation" at the stop (5) and at
+  // the epoch's end (8).
+  ASSERT_EQ(image_events.size(), 6u);
   std::map<std::pair<std::string, int64_t>, std::vector<uint8_t>> grids;
   for (const TensorBoardEvent& e : image_events) grids[{e.images.at(0).tag, e.step}] = e.images.at(0).png;
-  ASSERT_EQ(grids.size(), 4u);
+  ASSERT_EQ(grids.size(), 6u);
   for (const auto& key : {std::pair<std::string, int64_t>{"samples/epoch", 5}, {"samples/recon", 5},
-                          {"samples/epoch", 8}, {"samples/recon", 8}})
+                          {"samples/interpolation", 5}, {"samples/epoch", 8}, {"samples/recon", 8},
+                          {"samples/interpolation", 8}})
     EXPECT_TRUE(grids.count(key)) << key.first << " at step " << key.second;
   const std::vector<uint8_t>& at_stop = grids[{"samples/epoch", 5}];
   const std::vector<uint8_t>& at_end = grids[{"samples/epoch", 8}];
   EXPECT_EQ(at_stop, stop_grid);
   EXPECT_EQ(std::string(at_end.begin(), at_end.end()), read_bytes(run + "/samples/epoch_001.png"));
   EXPECT_NE(at_stop, at_end) << "three more steps change the samples";
-  const tools::TensorBoardImage& image = image_events.back().images.at(0);
+  const std::vector<uint8_t>& recon_at_end = grids[{"samples/recon", 8}];
+  EXPECT_EQ(std::string(recon_at_end.begin(), recon_at_end.end()), read_bytes(run + "/samples/recon_001.png"));
+  const tools::TensorBoardImage* recon_image = nullptr;
+  for (const TensorBoardEvent& e : image_events)
+    if (e.images.at(0).tag == "samples/recon" && e.step == 8) recon_image = &e.images.at(0);
+  ASSERT_NE(recon_image, nullptr);
+  const tools::TensorBoardImage& image = *recon_image;
   const Tensor decoded = load_image(run + "/samples/recon_001.png");
   EXPECT_EQ(image.colorspace, decoded.size(0));
   EXPECT_EQ(image.height, decoded.size(1));
