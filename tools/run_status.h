@@ -24,11 +24,12 @@ namespace ng::tools {
 //   damaged      config.json, metrics.csv or eval.json cannot be read
 //   new          no checkpoint yet (a first session that stopped before
 //                one; train again without --resume)
-//   stopped      the last row of metrics.csv is a "stop" row: Ctrl-C,
-//                --max-steps or --time-limit ended a session mid-epoch, with
-//                a checkpoint; --resume continues it
-//   finished     every epoch config.json asked for is done (or its
-//                --max-steps is reached)
+//   finished     config.json's --max-steps is reached (mid-epoch or not:
+//                resuming as it is trains nothing), or every epoch it asks
+//                for is done (checked after "stopped")
+//   stopped      the last row of metrics.csv is a "stop" row: Ctrl-C or
+//                --time-limit ended a session mid-epoch, with a checkpoint;
+//                --resume continues it
 //   interrupted  a checkpoint but fewer epochs than asked and no "stop" row:
 //                the process was killed, crashed or diverged (or a
 //                --time-limit fell on an epoch's end); --resume continues it
