@@ -15,23 +15,16 @@
 #include "engine/io/image.h"
 #include "engine/nanogen.h"
 #include "support/temp_dir.h"
+#include "support/gradcheck.h"
 
 using namespace ng;
+using test::error_of;
 using ng::test::read_bytes;
 using ng::test::TempDir;
 using ng::test::write_bytes;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 #define EXPECT_ERROR(statement, text)                                                        \
   do {                                                                                       \

@@ -11,6 +11,7 @@
 #include "support/gradcheck.h"
 
 using namespace ng;
+using test::error_of;
 using test::expect_close;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
@@ -85,15 +86,6 @@ Tensor naive_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
 double dot(const Tensor& a, const Tensor& b) {
   NoGradGuard no_grad;
   return sum(a * b).item();
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 #define EXPECT_CONTAINS(text, piece) EXPECT_NE((text).find(piece), std::string::npos) << (text)

@@ -9,6 +9,7 @@
 #include "support/gradcheck.h"
 
 using namespace ng;
+using test::error_of;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
@@ -26,15 +27,6 @@ const TensorOptions kF64 = TensorOptions{}.with_dtype(DType::f64);
 
 // 0, 1, ..., 15 as a [1,1,4,4] image.
 Tensor ramp4x4(DType dtype = DType::f64) { return arange(16, TensorOptions{}.with_dtype(dtype)).reshape({1, 1, 4, 4}); }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 #define EXPECT_CONTAINS(text, piece) EXPECT_NE((text).find(piece), std::string::npos) << (text)
 

@@ -11,6 +11,7 @@
 #include "engine/io/jpeg_tables.h"
 #include "engine/nanogen.h"
 #include "support/temp_dir.h"
+#include "support/gradcheck.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
@@ -18,19 +19,11 @@
 #pragma GCC diagnostic pop
 
 using namespace ng;
+using test::error_of;
 using ng::test::TempDir;
 using ng::test::write_bytes;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // A value every 8-bit PNG stores exactly: level / 255.
 float level(int l) { return float(l) / 255.0f; }

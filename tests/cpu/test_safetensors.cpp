@@ -14,6 +14,7 @@
 #include "support/temp_dir.h"
 
 using namespace ng;
+using test::error_of;
 using ng::test::read_bytes;
 using ng::test::TempDir;
 using ng::test::write_bytes;
@@ -35,15 +36,6 @@ std::string raw(std::initializer_list<T> values) {
   std::string out(values.size() * sizeof(T), '\0');
   std::memcpy(out.data(), std::data(values), out.size());
   return out;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // Writes `bytes` as a file and expects loading it to fail with a message

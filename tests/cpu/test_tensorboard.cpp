@@ -25,8 +25,10 @@
 #include "tools/tensorboard.h"
 #include "tools/train_common.h"
 #include "tools/train_vae.h"
+#include "support/gradcheck.h"
 
 using namespace ng;
+using test::error_of;
 using tools::read_tensorboard_events;
 using tools::TensorBoardEvent;
 using tools::TensorBoardWriter;
@@ -35,15 +37,6 @@ using test::TempDir;
 using test::write_bytes;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 uint32_t crc_of(const std::string& bytes) { return tools::crc32c(bytes.data(), bytes.size()); }
 

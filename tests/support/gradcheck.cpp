@@ -167,4 +167,13 @@ void expect_close(const Tensor& actual, const Tensor& expected, double atol, dou
   }
 }
 
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 }  // namespace ng::test

@@ -36,6 +36,9 @@ void expect_error(F fn, std::initializer_list<std::string> pieces) {
   }
 }
 
+// The message of the ng::Error that f throws, or "(no error)".
+std::string error_of(const std::function<void()>& f);
+
 // The same values as t in a non-contiguous layout: the data lives in every
 // other slot of a larger buffer (and, for 2+ dims, transposed in memory).
 Tensor non_contiguous(const Tensor& t);
