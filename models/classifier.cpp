@@ -1,6 +1,7 @@
 #include "models/classifier.h"
 
 #include "engine/nanogen.h"
+#include "models/labels.h"
 
 namespace ng::models {
 
@@ -87,21 +88,12 @@ Tensor Classifier::logits_from_features(const Tensor& features) const {
   return (*head)(features);
 }
 
-Tensor one_hot(const std::vector<int>& labels, int64_t classes, TensorOptions options) {
-  std::vector<float> values(labels.size() * size_t(classes), 0.0f);
-  for (size_t i = 0; i < labels.size(); ++i) {
-    NG_CHECK(labels[i] >= 0 && labels[i] < classes, "one_hot: label ", labels[i], " (row ", i, ") is not in [0, ",
-             classes, ")");
-    values[i * size_t(classes) + size_t(labels[i])] = 1.0f;
-  }
-  return from_vector(values, {int64_t(labels.size()), classes}, options);
-}
-
 Tensor cross_entropy(const Tensor& logits, const std::vector<int>& labels) {
   NG_CHECK(logits.dim() == 2 && logits.size(0) == int64_t(labels.size()) && logits.size(0) > 0,
            "cross_entropy: logits ", shape_str(logits.shape()), " must be [N, K] with N = ", labels.size(),
            " labels (N > 0)");
-  const Tensor target = one_hot(labels, logits.size(1), TensorOptions{}.with_dtype(logits.dtype()).with_device(logits.device()));
+  const Tensor target =
+      ng::one_hot(to_labels(labels), logits.size(1), TensorOptions{}.with_dtype(logits.dtype()).with_device(logits.device()));
   return sum(log_softmax(logits, 1) * target) * (-1.0 / double(labels.size()));
 }
 

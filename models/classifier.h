@@ -62,9 +62,6 @@ class Classifier : public nn::Module {
 // logits [N, K], labels N values in [0, K).
 Tensor cross_entropy(const Tensor& logits, const std::vector<int>& labels);
 
-// [N, K] with a 1 at (i, labels[i]) and 0 elsewhere.
-Tensor one_hot(const std::vector<int>& labels, int64_t classes, TensorOptions options = {});
-
 // The most likely class of each row of logits [N, K] (the first on ties).
 std::vector<int> predicted_classes(const Tensor& logits);
 

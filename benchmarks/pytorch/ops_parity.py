@@ -1,5 +1,5 @@
 """PyTorch's values and gradients for the ops nanogen added for people who
-build their own models, as a fixture that tests/cpu/test_ops_parity.cpp
+build their own models (activations, reductions, losses, pad, embedding), as a fixture that tests/cpu/test_ops_parity.cpp
 checks nanogen against, in float64:
 
   python3 ops_parity.py tests/fixtures/ops_parity.safetensors
@@ -28,6 +28,8 @@ def cases(g):
     with_neg_inf = torch.randn(3, 4, generator=g, dtype=torch.float64) * 30
     with_neg_inf[2] = -math.inf
     target = torch.randn(4, 5, 3, generator=g, dtype=torch.float64)
+    image = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64)
+    table = torch.randn(6, 3, generator=g, dtype=torch.float64)
     return [
         ("gelu", {"op": "gelu"}, x, F.gelu),
         ("gelu_kinks", {"op": "gelu"}, kinks, F.gelu),
@@ -57,6 +59,14 @@ def cases(g):
          lambda v: torch.linalg.vector_norm(v, ord=math.inf, dim=0)),
         ("l1_mean", {"op": "l1_loss", "reduction": "mean"}, x, lambda v: F.l1_loss(v, target)),
         ("l1_none", {"op": "l1_loss", "reduction": "none"}, x, lambda v: F.l1_loss(v, target, reduction="none")),
+        ("pad_constant", {"op": "pad", "padding": [1, 2, 0, 3], "mode": "constant", "value": 0.5}, image,
+         lambda v: F.pad(v, (1, 2, 0, 3), mode="constant", value=0.5)),
+        ("pad_reflect", {"op": "pad", "padding": [3, 1, 2, 3], "mode": "reflect", "value": 0.0}, image,
+         lambda v: F.pad(v, (3, 1, 2, 3), mode="reflect")),
+        ("pad_replicate", {"op": "pad", "padding": [2, 0, 1, 2], "mode": "replicate", "value": 0.0}, image,
+         lambda v: F.pad(v, (2, 0, 1, 2), mode="replicate")),
+        ("embedding", {"op": "embedding", "indices": [5, 0, 5, 2, 5]}, table,
+         lambda w: F.embedding(torch.tensor([5, 0, 5, 2, 5]), w)),
     ], target
 
 

@@ -3,9 +3,11 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/ops/activation.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/embedding.h"
 #include "engine/ops/linalg.h"
 #include "engine/ops/norm.h"
 
@@ -27,6 +29,23 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator& gen) {
 }
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+
+Embedding::Embedding(int64_t num, int64_t dim, Generator& gen, int64_t fan_in) {
+  NG_CHECK(num > 0 && dim > 0, "Embedding: num ", num, " and dim ", dim, " must be positive");
+  if (fan_in > 0) {
+    weight = uniform_init({num, dim}, fan_in, gen);
+  } else {
+    NoGradGuard no_grad;
+    weight = randn({num, dim}, gen).detach();
+  }
+  register_parameter("weight", weight);
+}
+
+Tensor Embedding::forward(const std::vector<int64_t>& indices) const { return embedding(weight, indices); }
+
+Tensor Embedding::forward(const Tensor&) {
+  throw Error("Embedding: look rows up with a list of indices (forward(std::vector<int64_t>)), not a tensor");
+}
 
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_, bool with_bias,
                Generator& gen)
@@ -131,9 +150,12 @@ void Sequential::push_back(std::shared_ptr<Module> m) {
   register_module(std::to_string(children().size()), std::move(m));
 }
 
-Tensor Sequential::forward(const Tensor& x) {
+Tensor Sequential::forward(const Tensor& x) { return forward_range(x, 0, size()); }
+
+Tensor Sequential::forward_range(const Tensor& x, size_t begin, size_t end) const {
+  NG_CHECK(begin <= end && end <= size(), "Sequential: layers [", begin, ", ", end, ") of ", size());
   Tensor h = x;
-  for (const auto& [name, m] : children()) h = m->forward(h);
+  for (size_t i = begin; i < end; ++i) h = children()[i].second->forward(h);
   return h;
 }
 

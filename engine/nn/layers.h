@@ -21,6 +21,19 @@ class Linear : public Module {
   Tensor weight, bias;  // [out, in], [out]
 };
 
+// A table of `num` learned vectors of size `dim`, looked up by index
+// (engine/ops/embedding.h). Initialised N(0, 1) as PyTorch's nn.Embedding,
+// or, given `fan_in`, U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the initialisation
+// of the columns a Linear with that fan-in would give a concatenated one-hot
+// input, which is what the table stands in for.
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num, int64_t dim, Generator& gen = default_generator(), int64_t fan_in = 0);
+  Tensor forward(const std::vector<int64_t>& indices) const;  // [N, dim]
+  Tensor forward(const Tensor&) override;                     // refused: indices are not a float tensor
+  Tensor weight;                                              // [num, dim]
+};
+
 class Conv2d : public Module {
  public:
   Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0, bool bias = true,
@@ -100,6 +113,9 @@ class Sequential : public Module {
   Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
   void push_back(std::shared_ptr<Module> m);
   Tensor forward(const Tensor& x) override;
+  // Layers begin..end-1 only: a model that adds something between two
+  // layers (a class embedding) runs the halves on either side of it.
+  Tensor forward_range(const Tensor& x, size_t begin, size_t end) const;
   size_t size() const { return children().size(); }
   Module& operator[](size_t i) const { return *children()[i].second; }
 };

@@ -63,11 +63,19 @@ NamedTensors Module::state_dict() const {
   return values(refs);
 }
 
-int64_t Module::num_parameters() const {
+std::vector<Tensor> tensors_of(const NamedTensors& named) {
+  std::vector<Tensor> out;
+  for (const auto& [name, t] : named) out.push_back(t);
+  return out;
+}
+
+int64_t count_elements(const NamedTensors& named) {
   int64_t n = 0;
-  for (const Tensor& p : parameters()) n += p.numel();
+  for (const auto& [name, t] : named) n += t.numel();
   return n;
 }
+
+int64_t Module::num_parameters() const { return count_elements(named_parameters()); }
 
 void Module::load_state_dict(const NamedTensors& state, bool strict) {
   std::vector<std::pair<std::string, Tensor*>> refs;

@@ -17,6 +17,10 @@ namespace ng::nn {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// The tensors of a named list, in order, and their number of elements.
+std::vector<Tensor> tensors_of(const NamedTensors& named);
+int64_t count_elements(const NamedTensors& named);
+
 class Module {
  public:
   Module() = default;

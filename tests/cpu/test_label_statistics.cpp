@@ -13,13 +13,6 @@ using namespace ng;
 
 static const TensorOptions kF64 = TensorOptions{}.with_dtype(DType::f64);
 
-// [N, K] one-hot rows for the given classes.
-static Tensor one_hot(const std::vector<int64_t>& classes, int64_t k) {
-  std::vector<double> v(classes.size() * size_t(k), 0.0);
-  for (size_t i = 0; i < classes.size(); ++i) v[i * size_t(k) + size_t(classes[i])] = 1.0;
-  return from_vector(v, {int64_t(classes.size()), k});
-}
-
 TEST(LabelStatistics, UniformProbabilities) {
   const eval::LabelStatistics s = eval::label_statistics(full({7, 4}, 0.25, kF64));
   EXPECT_EQ(s.classes, 4);
@@ -34,7 +27,7 @@ TEST(LabelStatistics, UniformProbabilities) {
 TEST(LabelStatistics, OneHotBalanced) {
   std::vector<int64_t> classes;
   for (int64_t i = 0; i < 20; ++i) classes.push_back(i % 5);
-  const eval::LabelStatistics s = eval::label_statistics(one_hot(classes, 5));
+  const eval::LabelStatistics s = eval::label_statistics(one_hot(classes, 5, kF64));
   EXPECT_EQ(s.conditional_entropy, 0.0);  // 0 log 0 = 0 exactly, 1 log 1 = 0
   EXPECT_NEAR(s.marginal_entropy, std::log(5.0), 1e-14);
   EXPECT_NEAR(s.classifier_score, 5.0, 1e-13);
@@ -43,7 +36,7 @@ TEST(LabelStatistics, OneHotBalanced) {
 }
 
 TEST(LabelStatistics, OneHotAllOneClass) {
-  const eval::LabelStatistics s = eval::label_statistics(one_hot({2, 2, 2, 2, 2, 2}, 3));
+  const eval::LabelStatistics s = eval::label_statistics(one_hot({2, 2, 2, 2, 2, 2}, 3, kF64));
   EXPECT_EQ(s.conditional_entropy, 0.0);
   EXPECT_EQ(s.marginal_entropy, 0.0);
   EXPECT_EQ(s.classifier_score, 1.0);
@@ -74,8 +67,8 @@ TEST(LabelStatistics, HandComputedTwoClassCase) {
 
 TEST(LabelStatistics, CoverageBoundaryIsHalfTheFairShare) {
   // K = 4: a class is covered from 1/8 of the images on.
-  EXPECT_EQ(eval::label_statistics(one_hot({0, 0, 0, 0, 0, 1, 2, 3}, 4)).classes_covered, 4);     // 1/8 each
-  EXPECT_EQ(eval::label_statistics(one_hot({0, 0, 0, 0, 0, 0, 1, 2, 3}, 4)).classes_covered, 1);  // 1/9 < 1/8
+  EXPECT_EQ(eval::label_statistics(one_hot({0, 0, 0, 0, 0, 1, 2, 3}, 4, kF64)).classes_covered, 4);     // 1/8 each
+  EXPECT_EQ(eval::label_statistics(one_hot({0, 0, 0, 0, 0, 0, 1, 2, 3}, 4, kF64)).classes_covered, 1);  // 1/9 < 1/8
 }
 
 TEST(LabelStatistics, ErrorsNameTheProblem) {

@@ -1,5 +1,5 @@
 // The ops added for people who build their own models (gelu, elu, var, std,
-// logsumexp, vector_norm, l1_loss) against PyTorch's values and gradients in
+// logsumexp, vector_norm, l1_loss, pad, embedding) against PyTorch's values and gradients in
 // float64 (tests/fixtures/ops_parity.safetensors, written by
 // benchmarks/pytorch/ops_parity.py), on the CPU and, where one is visible,
 // the GPU; then their gradient checks, to second order where it exists.
@@ -34,6 +34,9 @@ Tensor apply(const json& args, const Tensor& x, const Tensor& l1_target) {
   }
   if (op == "l1_loss")
     return l1_loss(x, l1_target.to(x.device()), args.at("reduction") == "mean" ? Reduction::mean : Reduction::none);
+  if (op == "pad")
+    return pad(x, args.at("padding").get<std::vector<int64_t>>(), parse_pad_mode(args.at("mode")), args.at("value"));
+  if (op == "embedding") return embedding(x, args.at("indices").get<std::vector<int64_t>>());
   throw Error("unknown op in the fixture: " + op);
 }
 
@@ -61,7 +64,7 @@ void expect_matches(const Tensor& actual, const Tensor& expected, const std::str
 TEST(OpsParity, ValuesAndGradientsMatchPyTorch) {
   const SafetensorsContent fx = load_safetensors("tests/fixtures/ops_parity.safetensors");
   const json cases = json::parse(fx.metadata.at("cases"));
-  ASSERT_EQ(cases.size(), 17u);
+  ASSERT_EQ(cases.size(), 21u);
   for (const Device device : test::devices()) {
     for (const auto& [name, text] : cases.items()) {
       SCOPED_TRACE(name + " on " + device.str());
@@ -89,6 +92,9 @@ TEST(OpsParity, GradientsCheckAgainstCentralDifferences) {
       {"norm2", [](const Ins& in) { return vector_norm(in[0], 2.0, {1}); }},
       {"norm3", [](const Ins& in) { return vector_norm(in[0], 3.0); }},
       {"l1_loss", [](const Ins& in) { return l1_loss(in[0], test::uniform(in[0].shape(), 7, -2, 2), Reduction::sum); }},
+      {"pad_constant", [](const Ins& in) { return square(pad(in[0], {1, 2, 2, 0}, PadMode::constant, 0.5)); }},
+      {"pad_reflect", [](const Ins& in) { return square(pad(in[0], {1, 1, 2, 1}, PadMode::reflect)); }},
+      {"pad_replicate", [](const Ins& in) { return square(pad(in[0], {0, 3, 2, 2}, PadMode::replicate)); }},
   };
   for (const auto& [name, f] : ops) {
     SCOPED_TRACE(name);
@@ -111,4 +117,16 @@ TEST(OpsParity, EdgeCasesByHand) {
   EXPECT_NEAR(logsumexp(from_vector(std::vector<double>{1000, 1000}, {2})).item(), 1000 + std::log(2.0), 1e-12);
   test::expect_error([] { var(zeros({1})); }, {"var", "degrees of freedom"});
   test::expect_error([] { vector_norm(zeros({2}), 0.5); }, {"vector_norm", "ord"});
+  // pad: by hand on a row, and what it refuses.
+  const Tensor row = from_vector(std::vector<float>{1, 2, 3, 4}, {1, 4});
+  EXPECT_EQ(pad(row, {2, 1}, PadMode::reflect).to_vector<float>(), (std::vector<float>{3, 2, 1, 2, 3, 4, 3}));
+  EXPECT_EQ(pad(row, {1, 2}, PadMode::replicate).to_vector<float>(), (std::vector<float>{1, 1, 2, 3, 4, 4, 4}));
+  EXPECT_EQ(pad(row, {0, 0, 1, 0}, PadMode::constant, -1).to_vector<float>(),
+            (std::vector<float>{-1, -1, -1, -1, 1, 2, 3, 4}));
+  test::expect_error([&] { pad(row, {4, 0}, PadMode::reflect); }, {"pad", "reflect", "smaller than its size 4"});
+  test::expect_error([&] { pad(row, {1}); }, {"pad", "pairs"});
+  test::expect_error([&] { pad(row, {1, 1, 1, 1, 1, 1}); }, {"pad", "3 pairs", "2-d"});
+  test::expect_error([&] { pad(row, {-1, 0}); }, {"pad", ">= 0"});
+  test::expect_error([&] { pad(row, {1, 0}, PadMode::reflect, 2.0); }, {"pad", "constant padding only"});
+  test::expect_error([] { parse_pad_mode("circular"); }, {"circular", "constant, reflect or replicate"});
 }
