@@ -19,6 +19,22 @@
 // about. With a gradient penalty D uses no norm (Gulrajani et al.: "no
 // critic batch normalization"; DNorm::layer is their suggested alternative,
 // per sample and so fine too). Either way D.3 keeps its index.
+//
+// Conditional (classes > 0): G adds a learned vector per class right after
+// its first batch norm (G_label: a class-conditional shift, as the beta of
+// conditional batch norm; started at 0), and D is a projection
+// discriminator (Miyato & Koyama 2018): with phi(x) the flattened features
+// D.6 reads,
+//
+//   D(x, y) = w . phi(x) + b + e_y . phi(x),
+//
+// one linear head per class, the shared head plus the class's own row of
+// D_label (started at the shared head's scale). Fakes are drawn for the
+// labels of the real batch, so both sides of D's loss see one class mix.
+// Why after the batch norm: a label added before it (a one-hot concatenated
+// to z) is the same vector for every image of a one-class batch, and batch
+// norm subtracts it with the batch mean; G would then draw the same images
+// whatever class it is asked for.
 #pragma once
 
 #include <memory>
@@ -26,6 +42,7 @@
 
 #include "engine/nn/layers.h"
 #include "models/gan_losses.h"
+#include "models/labels.h"
 
 namespace ng::models {
 
@@ -38,6 +55,7 @@ struct GANConfig {
   int64_t z_dim = 64;
   int64_t g_width = 64, d_width = 64;  // narrow models for tests
   DNorm d_norm = DNorm::batch;
+  int64_t classes = 0;  // > 0: conditional on a label in [0, classes)
 };
 
 // How a training step scores D and G.
@@ -58,25 +76,33 @@ class GAN : public nn::Module {
  public:
   explicit GAN(const GANConfig& config, Generator& gen = default_generator());
 
-  // z [N, z_dim] -> images [N,C,H,W] in [-1,1].
-  Tensor generate(const Tensor& z) const;
-  // images [N,C,H,W] -> logits [N].
-  Tensor discriminate(const Tensor& x) const;
+  // z [N, z_dim] (and a label each when conditional) -> images [N,C,H,W] in [-1,1].
+  Tensor generate(const Tensor& z, const Labels& y = {}) const;
+  // images [N,C,H,W] (and a label each when conditional) -> logits [N].
+  Tensor discriminate(const Tensor& x, const Labels& y = {}) const;
 
-  // D's loss on a real batch and on G(z) (G run without a graph: D's step
-  // does not need G's gradients). alpha [N] mixes the interpolates of the
-  // gradient penalty (ignored without one).
+  // D's loss on a real batch (labelled y when conditional) and on G(z, y)
+  // (G run without a graph: D's step does not need G's gradients). alpha
+  // [N] mixes the interpolates of the gradient penalty (ignored without one).
   DiscriminatorTerms discriminator_terms(const Tensor& real, const Tensor& z, const Tensor& alpha,
-                                         const GANObjective& objective) const;
-  // G's loss on G(z), with the logits it saw.
-  std::pair<Tensor, Tensor> generator_terms(const Tensor& z, const GANObjective& objective) const;
+                                         const GANObjective& objective, const Labels& y = {}) const;
+  // G's loss on G(z, y), with the logits it saw.
+  std::pair<Tensor, Tensor> generator_terms(const Tensor& z, const GANObjective& objective,
+                                            const Labels& y = {}) const;
 
-  // The two players' parameters, named as in state_dict() ("G.0.weight").
+  // The two players' parameters, named as in state_dict() ("G.0.weight",
+  // "G_label.weight").
   nn::NamedTensors g_parameters() const;
   nn::NamedTensors d_parameters() const;
+  // The same tensors under the names their optimizer's state has in a
+  // checkpoint ("optim.G." + "0.weight", "optim.G." + "label.weight").
+  nn::NamedTensors g_optimized() const;
+  nn::NamedTensors d_optimized() const;
 
   const GANConfig& config() const { return config_; }
+  bool conditional() const { return config_.classes > 0; }
   std::shared_ptr<nn::Sequential> G, D;
+  std::shared_ptr<nn::Embedding> G_label, D_label;  // null unless conditional
 
  private:
   GANConfig config_;

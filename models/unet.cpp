@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/nanogen.h"
+#include "models/labels.h"
 
 namespace ng::models {
 
@@ -149,6 +150,8 @@ UNet::UNet(const UNetConfig& c, Generator& gen) : config_(c) {
   }
   out_norm = register_module("out_norm", std::make_shared<nn::GroupNorm>(c.groups, c.base));
   out_conv = register_module("out_conv", std::make_shared<nn::Conv2d>(c.base, c.channels, 3, 1, 1, true, gen));
+  if (c.classes > 0)
+    class_embed = register_module("class_embed", std::make_shared<nn::Embedding>(c.classes + 1, c.temb_dim, gen));
 }
 
 void UNet::set_dropout_generator(Generator& gen) {
@@ -159,14 +162,16 @@ void UNet::set_dropout_generator(Generator& gen) {
   mid_res2->dropout_gen = &gen;
 }
 
-Tensor UNet::forward(const Tensor& x, const std::vector<int64_t>& t) {
+Tensor UNet::forward(const Tensor& x, const std::vector<int64_t>& t, const Labels& y) {
   const UNetConfig& c = config_;
   NG_CHECK(x.dim() == 4 && x.size(1) == c.channels && x.size(2) == c.height && x.size(3) == c.width,
            "unet: input ", shape_str(x.shape()), " does not match the model's images [N,", c.channels, ",", c.height,
            ",", c.width, "]");
   NG_CHECK(int64_t(t.size()) == x.size(0), "unet: ", t.size(), " timesteps for a batch ", shape_str(x.shape()),
            "; expected one per image");
-  const Tensor temb = (*time_mlp)(timestep_embedding(t, c.base, x.device()).to(x.dtype()));
+  check_labels(y, conditional() ? c.classes + 1 : 0, x.size(0), "unet");
+  Tensor temb = (*time_mlp)(timestep_embedding(t, c.base, x.device()).to(x.dtype()));
+  if (conditional()) temb = temb + class_embed->forward(y);
 
   Tensor h = (*stem)(x);
   std::vector<Tensor> skips;

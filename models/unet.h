@@ -13,12 +13,20 @@
 //
 // Parameter names are those of the PyTorch twin (benchmarks/pytorch/ddpm.py):
 // time_mlp.0.weight, down.0.res.0.conv1.weight, mid.attn.qkv.weight, ...
+//
+// Class-conditional (classes > 0): a learned vector per class is added to the
+// time embedding (class_embed, as in Dhariwal & Nichol's guided diffusion),
+// so every residual block sees the label. Its table has one row more, the
+// "no label" row null_label() = classes: trained on a fraction of the images
+// with their label dropped, the same network also predicts the unconditional
+// noise, which classifier-free guidance needs (models/guidance.h).
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "engine/nn/layers.h"
+#include "models/labels.h"
 
 namespace ng::models {
 
@@ -31,6 +39,7 @@ struct UNetConfig {
   int64_t temb_dim = 256;                         // width of the time embedding MLP
   int64_t groups = 8;                             // GroupNorm groups
   double dropout = 0.0;                           // in each residual block, between the convs
+  int64_t classes = 0;                            // > 0: conditional on a label in [0, classes]
 };
 
 // {1,2,2} -> "1,2,2", as the command line writes it (tools::parse_int_list reads it).
@@ -88,10 +97,14 @@ class UNet : public nn::Module {
  public:
   explicit UNet(const UNetConfig& config, Generator& gen = default_generator());
 
-  // The predicted noise eps_theta(x_t, t) for images x [N,C,H,W] and one
-  // timestep per image (1..T).
-  Tensor forward(const Tensor& x, const std::vector<int64_t>& t);
+  // The predicted noise eps_theta(x_t, t[, y]) for images x [N,C,H,W], one
+  // timestep per image (1..T) and, when conditional, one label per image
+  // (null_label() for none).
+  Tensor forward(const Tensor& x, const std::vector<int64_t>& t, const Labels& y = {});
   using nn::Module::forward;
+
+  bool conditional() const { return config_.classes > 0; }
+  int64_t null_label() const { return config_.classes; }
 
   // Dropout masks are drawn from `gen` (a trainer's checkpointed stream).
   void set_dropout_generator(Generator& gen);
@@ -103,6 +116,7 @@ class UNet : public nn::Module {
   std::shared_ptr<ResBlock> mid_res1, mid_res2;
   std::shared_ptr<AttnBlock> mid_attn;
   std::shared_ptr<nn::GroupNorm> out_norm;
+  std::shared_ptr<nn::Embedding> class_embed;  // [classes + 1, temb_dim]; null unless conditional
 
  private:
   UNetConfig config_;

@@ -38,6 +38,11 @@ VAE::VAE(const VAEConfig& c, Generator& gen) : config_(c) {
                                    Unflatten({c.conv2, h4, w4}),
                                    std::make_shared<ConvTranspose2d>(c.conv2, c.conv1, 4, 2, 1, 0, true, gen), ReLU(),
                                    std::make_shared<ConvTranspose2d>(c.conv1, c.channels, 4, 2, 1, 0, true, gen)}));
+  if (c.classes > 0) {
+    // Initialised as the one-hot columns of the layers they join would be.
+    enc_label = register_module("enc_label", std::make_shared<Embedding>(c.classes, c.hidden, gen, flat + c.classes));
+    dec_label = register_module("dec_label", std::make_shared<Embedding>(c.classes, c.hidden, gen, c.z_dim + c.classes));
+  }
   if (c.likelihood != Likelihood::bernoulli) {
     NG_CHECK(c.sigma > 0, "vae: the Gaussian decoder's sigma must be positive, got ", c.sigma);
     log_sigma = full({}, std::log(c.sigma));
@@ -48,16 +53,28 @@ VAE::VAE(const VAEConfig& c, Generator& gen) : config_(c) {
   }
 }
 
-std::pair<Tensor, Tensor> VAE::encode(const Tensor& x) const {
+// The encoder's layers: 0 conv 1 relu 2 conv 3 relu 4 flatten 5 linear 6 relu 7 linear;
+// the decoder's: 0 linear 1 relu ... The label joins after enc[5] and dec[0].
+constexpr size_t kEncoderLabelAfter = 6, kDecoderLabelAfter = 1;
+
+std::pair<Tensor, Tensor> VAE::encode(const Tensor& x, const Labels& y) const {
   NG_CHECK(x.dim() == 4 && x.size(1) == config_.channels && x.size(2) == config_.height &&
                x.size(3) == config_.width,
            "vae: input ", shape_str(x.shape()), " does not match the model's images [N,", config_.channels, ",",
            config_.height, ",", config_.width, "]");
-  const std::vector<Tensor> halves = chunk((*enc)(x), 2, 1);
+  check_labels(y, config_.classes, x.size(0), "vae");
+  Tensor h = enc->forward_range(x, 0, kEncoderLabelAfter);
+  if (conditional()) h = h + enc_label->forward(y);
+  const std::vector<Tensor> halves = chunk(enc->forward_range(h, kEncoderLabelAfter, enc->size()), 2, 1);
   return {halves[0], halves[1]};
 }
 
-Tensor VAE::decode(const Tensor& z) const { return (*dec)(z); }
+Tensor VAE::decode(const Tensor& z, const Labels& y) const {
+  check_labels(y, config_.classes, z.size(0), "vae");
+  Tensor h = dec->forward_range(z, 0, kDecoderLabelAfter);
+  if (conditional()) h = h + dec_label->forward(y);
+  return dec->forward_range(h, kDecoderLabelAfter, dec->size());
+}
 
 Tensor reparameterize(const Tensor& mu, const Tensor& logvar, const Tensor& eps) {
   NG_CHECK(mu.shape() == logvar.shape() && mu.shape() == eps.shape(), "reparameterize: mu ", shape_str(mu.shape()),
@@ -68,9 +85,9 @@ Tensor reparameterize(const Tensor& mu, const Tensor& logvar, const Tensor& eps)
   return sample_gaussian(mu, logvar, eps);
 }
 
-ELBOTerms VAE::loss(const Tensor& x, const Tensor& eps, double beta) const {
-  const auto [mu, logvar] = encode(x);
-  const Tensor decoded = decode(reparameterize(mu, logvar, eps));
+ELBOTerms VAE::loss(const Tensor& x, const Tensor& eps, double beta, const Labels& y) const {
+  const auto [mu, logvar] = encode(x, y);
+  const Tensor decoded = decode(reparameterize(mu, logvar, eps), y);
   const double n = double(x.size(0));
   Tensor recon;
   if (config_.likelihood == Likelihood::bernoulli) {

@@ -71,7 +71,19 @@ std::vector<double> discretized_log_likelihood(const VAE& model, const Tensor& i
   return out;
 }
 
-std::vector<double> log_importance_weights(const VAE& model, const Tensor& images, const Tensor& eps) {
+namespace {
+
+// Labels n..n+count-1 of y (none when y is empty).
+Labels slice(const Labels& y, int64_t start, int64_t count) {
+  if (y.empty()) return y;
+  NG_CHECK(start + count <= int64_t(y.size()), "vae bound: ", y.size(), " labels for ", start + count, " images");
+  return Labels(y.begin() + start, y.begin() + start + count);
+}
+
+}  // namespace
+
+std::vector<double> log_importance_weights(const VAE& model, const Tensor& images, const Tensor& eps,
+                                           const Labels& y) {
   NoGradGuard no_grad;
   require_discrete_decoder(model, "log_importance_weights");
   const int64_t zd = model.config().z_dim;
@@ -81,10 +93,12 @@ std::vector<double> log_importance_weights(const VAE& model, const Tensor& image
            shape_str(images.shape()));
   const Device device = device_of(model);
   const int64_t n = images.size(0), K = eps.size(1);
-  const auto [mu, logvar] = model.encode(images.to(device));
+  const auto [mu, logvar] = model.encode(images.to(device), y);
   const Tensor e = eps.to(device);
   const Tensor z = (mu.unsqueeze(1) + exp(logvar * 0.5).unsqueeze(1) * e).reshape({n * K, zd});
-  const std::vector<double> log_px = discretized_log_likelihood(model, images, model.decode(z));
+  Labels y_z;  // each image's label for each of its K codes
+  for (const int64_t label : y) y_z.insert(y_z.end(), size_t(K), label);
+  const std::vector<double> log_px = discretized_log_likelihood(model, images, model.decode(z, y_z));
 
   // log N(z; 0, I) - log N(z; mu, diag(exp(logvar))): the 2 pi terms cancel,
   // and (z - mu)^2 / var = eps^2.
@@ -104,7 +118,8 @@ std::vector<double> log_importance_weights(const VAE& model, const Tensor& image
 }
 
 IWBound importance_weighted_bound(const VAE& model, const Tensor& images, int64_t samples, Generator& gen,
-                                  int64_t batch_size, const std::function<void(int64_t, int64_t)>& progress) {
+                                  int64_t batch_size, const std::function<void(int64_t, int64_t)>& progress,
+                                  const Labels& y) {
   NoGradGuard no_grad;
   require_discrete_decoder(model, "importance_weighted_bound");
   NG_CHECK(images.dim() == 4 && images.size(0) > 0, "importance_weighted_bound: expected images [N,C,H,W], got ",
@@ -122,7 +137,7 @@ IWBound importance_weighted_bound(const VAE& model, const Tensor& images, int64_
   for (int64_t start = 0; start < N; start += per_call) {
     const int64_t n = std::min(per_call, N - start);
     const Tensor eps = randn({n, samples, model.config().z_dim}, gen, TensorOptions{}.with_device(device));
-    const std::vector<double> log_w = log_importance_weights(model, images.narrow(0, start, n), eps);
+    const std::vector<double> log_w = log_importance_weights(model, images.narrow(0, start, n), eps, slice(y, start, n));
     for (int64_t i = 0; i < n; ++i) bound.push_back(logsumexp(log_w.data() + i * samples, samples) - log_K);
     if (progress) progress(start + n, N);
   }
@@ -140,7 +155,7 @@ IWBound importance_weighted_bound(const VAE& model, const Tensor& images, int64_
 }
 
 ELBOReport evaluate_elbo(const models::VAE& model, const Tensor& images, int64_t batch_size, uint64_t seed,
-                        Device device) {
+                        Device device, const Labels& y) {
   NoGradGuard no_grad;
   Generator gen(seed);
   ELBOReport r;
@@ -148,7 +163,7 @@ ELBOReport evaluate_elbo(const models::VAE& model, const Tensor& images, int64_t
     const int64_t n = std::min(batch_size, images.size(0) - start);
     const Tensor x = images.narrow(0, start, n).to(device);
     const Tensor eps = randn({n, model.config().z_dim}, gen, TensorOptions{}.with_device(device));
-    const models::ELBOTerms t = model.loss(x, eps);
+    const models::ELBOTerms t = model.loss(x, eps, 1.0, slice(y, start, n));
     r.loss += t.loss.item() * double(n);
     r.recon += t.recon.item() * double(n);
     r.kl += t.kl.item() * double(n);

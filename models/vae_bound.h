@@ -29,7 +29,9 @@ std::vector<double> discretized_log_likelihood(const VAE& model, const Tensor& i
 // log w_nk = log p(x_n|z_nk) + log p(z_nk) - log q(z_nk|x_n), z_nk = mu_n +
 // exp(logvar_n / 2) eps_nk, for the given noise eps [N,K,z]: N*K numbers,
 // image-major. Their mean over k estimates the ELBO of the discretised decoder.
-std::vector<double> log_importance_weights(const VAE& model, const Tensor& images, const Tensor& eps);
+// A conditional model takes the images' labels y and bounds log p(x | y).
+std::vector<double> log_importance_weights(const VAE& model, const Tensor& images, const Tensor& eps,
+                                           const Labels& y = {});
 
 struct IWBound {
   double nats_per_image = 0;  // -(the bound on log p(x)), averaged over the images
@@ -46,10 +48,11 @@ struct IWBound {
 // images (1024 is the fastest on a CPU; a GPU wants more). Successive calls
 // continue one stream of gen, so when K z_dim is a multiple of 4 (whole
 // Philox blocks a call) the split does not change the result. Runs without
-// autograd.
+// autograd. A conditional model takes the images' labels y (log p(x | y)).
 IWBound importance_weighted_bound(const VAE& model, const Tensor& images, int64_t samples, Generator& gen,
                                   int64_t batch_size = 1024,
-                                  const std::function<void(int64_t done, int64_t total)>& progress = {});
+                                  const std::function<void(int64_t done, int64_t total)>& progress = {},
+                                  const Labels& y = {});
 
 // Per-image averages in nats over a data set, evaluated in eval mode with a
 // fixed noise stream.
@@ -58,8 +61,9 @@ struct ELBOReport {
   int64_t images = 0;
 };
 
-// Evaluates the negative ELBO of a model over images [N,C,H,W] in [0,1].
+// Evaluates the negative ELBO of a model over images [N,C,H,W] in [0,1]
+// (with their labels y when the model is conditional).
 ELBOReport evaluate_elbo(const models::VAE& model, const Tensor& images, int64_t batch_size, uint64_t seed,
-                        Device device);
+                        Device device, const Labels& y = {});
 
 }  // namespace ng::models

@@ -73,6 +73,14 @@ void add_train_ddpm(CLI::App* train, Commands& commands) {
   cmd->add_option("--bound-timesteps", o->bound_timesteps,
                   "strata of timesteps of the bound's estimate (0: all T-1; -1: 20 on a CPU, 100 on a GPU)")
       ->capture_default_str();
+  cmd->add_flag("--conditional", o->conditional,
+                "condition on the data set's labels, with classifier-free guidance at sampling");
+  cmd->add_option("--label-dropout", o->label_dropout,
+                  "conditional: fraction of images trained without their label (the unconditional model guidance needs)")
+      ->capture_default_str();
+  cmd->add_option("--guidance-scale", o->guidance_scale,
+                  "conditional: guidance scale of the per-epoch samples and the default of sample/eval (1: none)")
+      ->capture_default_str();
   add_config_option(cmd, "ddpm");
   commands.emplace_back(cmd, [common, o, json] {
     apply_threads(*common);

@@ -36,6 +36,8 @@ void add_eval(CLI::App& app, Commands& commands) {
   cmd->add_option("--steps", o->steps,
                   "DDPM: sampling steps (0: every timestep; default: DDIM 100 on a GPU, 20 on a CPU; ancestral all)");
   cmd->add_option("--eta", o->eta, "DDIM: 0 is deterministic")->capture_default_str();
+  cmd->add_option("--guidance-scale", o->guidance_scale,
+                  "conditional DDPM: classifier-free guidance (1: none; default: the run's --guidance-scale)");
   cmd->add_option("--classifier", o->classifier,
                   "feature classifier (.safetensors from `nanogen train classifier`); default: the data set's "
                   "shipped one");

@@ -48,6 +48,8 @@ void add_train_gan(CLI::App* train, Commands& commands) {
       ->capture_default_str();
   cmd->add_option("--beta1", gan->beta1, "Adam's beta1 for both players")->capture_default_str();
   cmd->add_option("--beta2", gan->beta2, "Adam's beta2 for both players")->capture_default_str();
+  cmd->add_flag("--conditional", gan->conditional,
+                "condition on the data set's labels (G(z, y) and a projection discriminator)");
   add_config_option(cmd, "gan");
   commands.emplace_back(cmd, [common, gan, json] {
     apply_threads(*common);

@@ -30,11 +30,19 @@ void add_sample(CLI::App& app, Commands& commands) {
   cmd->add_option("--steps", so->steps,
                   "DDPM: sampling steps (0: every timestep; default: DDIM 100 on a GPU, 20 on a CPU; ancestral all)");
   cmd->add_option("--eta", so->eta, "DDIM: 0 is deterministic")->capture_default_str();
+  cmd->add_option("--class", so->classes,
+                  "conditional runs: classes to draw, by name or index (e.g. sneaker, 7, 'sneaker,bag', all; "
+                  "default all), a row of --nrow images each (or --n each when given)");
+  cmd->add_option("--guidance-scale", so->guidance_scale,
+                  "conditional DDPM: classifier-free guidance (1: none; default: the run's --guidance-scale)");
   add_output_flags(cmd, *json);
-  commands.emplace_back(cmd, [so, run, out, nrow, json] {
+  commands.emplace_back(cmd, [cmd, so, run, out, nrow, json] {
+    so->per_class = cmd->get_option("--n")->count() > 0 ? so->n : *nrow;
     const std::string path = out->empty() ? *run + "/samples/sample_seed" + std::to_string(so->seed) + ".png" : *out;
-    save_image_grid(path, sample_run(*run, *so), *nrow);
-    const nlohmann::json summary = {{"run", *run}, {"out", path}, {"n", so->n}, {"nrow", *nrow}, {"seed", so->seed}};
+    const Tensor images = sample_run(*run, *so);
+    save_image_grid(path, images, *nrow);
+    const nlohmann::json summary = {
+        {"run", *run}, {"out", path}, {"n", images.size(0)}, {"nrow", *nrow}, {"seed", so->seed}};
     print_summary(summary, *json, sample_summary_text);
   });
 }

@@ -40,6 +40,8 @@ void add_train_vae(CLI::App* train, Commands& commands) {
   cmd->add_option("--beta", vae->beta, "weight of the KL term")->capture_default_str();
   cmd->add_option("--kl-warmup-steps", vae->kl_warmup_steps, "ramp beta up from 0 over this many steps")
       ->capture_default_str();
+  cmd->add_flag("--conditional", vae->conditional,
+                "condition on the data set's labels (a CVAE): `nanogen sample RUN --class NAME` then draws a class");
   add_config_option(cmd, "vae");
   commands.emplace_back(cmd, [common, vae, json] {
     apply_threads(*common);

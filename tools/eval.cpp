@@ -52,9 +52,18 @@ Classified classify(const models::Classifier& classifier, const Tensor& images, 
   return {cat(features, 0), cat(probabilities, 0)};
 }
 
+// The class each sample is drawn for: image i of a conditional model is of
+// class i mod K, so every class gets n/K images; none when unconditional.
+models::Labels intended_labels(const EvaluatedModel& model, int64_t n) {
+  models::Labels y;
+  for (int64_t i = 0; i < n && model.conditioning.count > 0; ++i) y.push_back(i % model.conditioning.count);
+  return y;
+}
+
 // Draws n images in batches behind a progress bar; returns them and the
 // seconds it took (the last batch is on the CPU, so the GPU has finished).
 std::pair<Tensor, double> draw_samples(EvaluatedModel& model, const EvalOptions& o, Generator& gen) {
+  const models::Labels y = intended_labels(model, o.n);
   std::vector<Tensor> batches;
   Progress bar("sampling", o.n, std::max<int64_t>(1, o.n / 10), "image");
   int64_t done = 0;
@@ -68,13 +77,35 @@ std::pair<Tensor, double> draw_samples(EvaluatedModel& model, const EvalOptions&
   });
   while (done < o.n) {
     n = std::min(o.batch_size, o.n - done);
-    batches.push_back(model.sample(n, gen));
+    batches.push_back(model.sample(n, gen, y.empty() ? y : models::Labels(y.begin() + done, y.begin() + done + n)));
     done += n;
     bar.update(done, "");
   }
   const double seconds = bar.elapsed_seconds();
   bar.finish(fmt("%.2f ms/image", 1000.0 * seconds / double(o.n)));
   return {cat(batches, 0), seconds};
+}
+
+// For a conditional model: how often the classifier names the class each
+// sample was drawn for, overall and per class ({"overall": null, "per_class":
+// null} for an unconditional one).
+json conditional_accuracy(const models::Labels& intended, const Tensor& probabilities, const RunClasses& classes) {
+  if (intended.empty()) return {{"overall", nullptr}, {"per_class", nullptr}};
+  const std::vector<int> predicted = models::predicted_classes(probabilities);
+  std::vector<double> hits(size_t(classes.count), 0.0), drawn(size_t(classes.count), 0.0);
+  for (size_t i = 0; i < intended.size(); ++i) {
+    drawn[size_t(intended[i])] += 1;
+    hits[size_t(intended[i])] += predicted[i] == intended[i];
+  }
+  double all_hits = 0;
+  json per_class = json::array();
+  for (int64_t c = 0; c < classes.count; ++c) {
+    all_hits += hits[size_t(c)];
+    per_class.push_back({{"class", c},
+                         {"name", classes.names.empty() ? std::to_string(c) : classes.names[size_t(c)]},
+                         {"accuracy", drawn[size_t(c)] > 0 ? json(hits[size_t(c)] / drawn[size_t(c)]) : json(nullptr)}});
+  }
+  return {{"overall", all_hits / double(intended.size())}, {"per_class", per_class}};
 }
 
 Tensor flat(const Tensor& images) { return images.reshape({images.size(0), -1}).to(DType::f64); }
@@ -222,6 +253,8 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   const eval::KIDResult kid = eval::kid(gen_c.features, test_c.features, 100, 1000, o.seed);
   const eval::PrecisionRecall pr = eval::precision_recall(test_c.features, gen_c.features, 3);
   const eval::LabelStatistics labels = eval::label_statistics(gen_c.probabilities);
+  const json class_accuracy = conditional_accuracy(intended_labels(model, o.n), gen_c.probabilities,
+                                                   model.conditioning);
   const eval::KIDResult ref_kid = eval::kid(train_c.features, test_c.features, 100, 1000, o.seed);
   const eval::PrecisionRecall ref_pr = eval::precision_recall(test_c.features, train_c.features, 3);
 
@@ -293,6 +326,8 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
         {"classifier_score", labels.classifier_score},
         {"classes_covered", labels.classes_covered},
         {"class_histogram", labels.histogram},
+        {"class_accuracy", class_accuracy.at("overall")},
+        {"class_accuracy_per_class", class_accuracy.at("per_class")},
         {"bits_per_dim", or_null(bpd.value)},
         {"bits_per_dim_images", bpd.images},
         {"bits_per_dim_note", bpd.note},
@@ -344,6 +379,13 @@ std::string eval_table(const json& r) {
   row("classes covered", number(m["classes_covered"], "%.0f"));
   row("label entropy H(y|x), nats", number(m["conditional_entropy"], "%.3f"));
   row("label entropy H(y), nats", number(m["marginal_entropy"], "%.3f"));
+  if (m.contains("class_accuracy") && m["class_accuracy"].is_number()) {
+    // A conditional model: does each sample show the class it was drawn for?
+    row("class accuracy (classifier)", number(m["class_accuracy"], "%.3f"),
+        "of samples the classifier puts in the class asked for");
+    for (const json& one : m["class_accuracy_per_class"])
+      row("  " + one.value("name", std::string()), number(one["accuracy"], "%.3f"));
+  }
   row("bits/dim", number(m["bits_per_dim"], "%.3f"), m.value("bits_per_dim_note", ""));
   row("NN distance to train (median)", number(m["nn_distance_median"], "%.3f"),
       number(m["nn_distance_median_test"], "%.3f") + " (test images)");

@@ -8,12 +8,15 @@
 //   "run": "runs/vae", "model": "vae", "data": "fashion-mnist", "device": "cuda:0", "date": "2026-11-25T17:00:00Z",
 //   "n": 10000, "seed": 0,
 //   "sampler": {"name": "ddim", "steps": 100, "eta": 0.0},        // DDPM only, else null
+//                                      // (+ "guidance_scale" for a conditional DDPM)
 //   "classifier": {"path": "...", "feature_dim": 128, "test_accuracy": 0.92},
 //   "metrics": {
 //     "fid": 12.3, "kid_mean": 0.011, "kid_std": 0.001, "kid_subsets": 100, "kid_subset_size": 1000,
 //     "precision": 0.7, "recall": 0.5, "pr_k": 3,
 //     "conditional_entropy": 0.3, "marginal_entropy": 2.29, "classifier_score": 7.1,
 //     "classes_covered": 10, "class_histogram": [0.1, ...],
+//     "class_accuracy": 0.8,              // conditional models: samples classified as the class asked for
+//     "class_accuracy_per_class": [{"class": 0, "name": "T-shirt/top", "accuracy": 0.8}, ...],  // else null
 //     "bits_per_dim": 4.9, "bits_per_dim_images": 1000, "bits_per_dim_note": "...",
 //     "nn_distance_median": 3.1,          // generated -> nearest training image (pixels, L2)
 //     "nn_distance_median_test": 3.3      // test -> nearest training image: the same for real data
@@ -48,6 +51,7 @@ struct EvalOptions {
   std::string sampler = "ddim";      // DDPM: ancestral | ddim
   int64_t steps = -1;                // DDPM: sampling steps (0: every timestep; -1: default_sampling_steps)
   double eta = 0.0;                  // DDIM
+  double guidance_scale = -1;        // conditional DDPM: classifier-free guidance (-1: the run's own)
   std::string classifier;            // safetensors file; default: the data set's shipped one
   int64_t test_limit = 0;            // use only the first N test images (0: all)
   int64_t bound_images = -1;         // test images for bits/dim (0: skip; -1: with_defaults)

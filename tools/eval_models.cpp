@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "engine/nanogen.h"
+#include "models/guidance.h"
 #include "models/pixels.h"
 #include "models/vae_bound.h"
 #include "tools/model_registry.h"
@@ -21,11 +22,12 @@ namespace {
 // its images' C, H, W under "image") with the weights of its last checkpoint.
 template <class Model, class Options, class Config>
 std::unique_ptr<Model> rebuild(const SavedRun& saved, const std::string& name,
-                               Config (*config_of)(const Options&, int64_t, int64_t, int64_t),
+                               Config (*config_of)(const Options&, int64_t, int64_t, int64_t, int64_t),
                                const NamedTensors& weights, Device device) {
-  const ImageShape image = run_image_shape(saved.config, name + " run");
-  auto model = std::make_unique<Model>(
-      config_of(run_options<Options>(saved.config, name, name + " run"), image.channels, image.height, image.width));
+  const std::string where = name + " run";
+  const ImageShape image = run_image_shape(saved.config, where);
+  auto model = std::make_unique<Model>(config_of(run_options<Options>(saved.config, name, where), image.channels,
+                                                 image.height, image.width, run_classes(saved.config, where).count));
   model->load_state_dict(weights);
   model->to(device);
   model->eval();
@@ -36,20 +38,25 @@ NamedTensors trained_weights(const SavedRun& saved) {
   return without_prefixes(saved.checkpoint.tensors, {"optim.", "ema."});
 }
 
-int64_t count(const nn::NamedTensors& tensors) {
-  int64_t n = 0;
-  for (const auto& [name, t] : tensors) n += t.numel();
-  return n;
+// The classes of a run whose model has `classes` (0: none) for EvaluatedModel::conditioning.
+RunClasses conditioning_of(const std::string& run, int64_t classes) {
+  if (classes == 0) return {};
+  RunClasses c = run_classes(read_run_config(run, "sample"), run);
+  c.count = classes;
+  if (int64_t(c.names.size()) != classes) c.names.clear();
+  return c;
 }
 
 class VAEModel : public EvaluatedModel {
  public:
-  VAEModel(const std::string& run, Device device) : device_(device), model_(load_vae_run(run, device)) {}
+  VAEModel(const std::string& run, Device device) : device_(device), model_(load_vae_run(run, device)) {
+    conditioning = conditioning_of(run, model_->config().classes);
+  }
 
-  Tensor sample(int64_t n, Generator& gen) override {
+  Tensor sample(int64_t n, Generator& gen, const models::Labels& y) override {
     NoGradGuard no_grad;
     const Tensor z = randn({n, model_->config().z_dim}, gen, TensorOptions{}.with_device(device_));
-    return model_->generate(z).to(Device::cpu());
+    return model_->generate(z, y).to(Device::cpu());
   }
   int64_t parameters() const override { return model_->num_parameters(); }
 
@@ -58,6 +65,11 @@ class VAEModel : public EvaluatedModel {
     if (model_->config().likelihood == models::Likelihood::bernoulli) {
       b.note = "n/a: the Bernoulli decoder is not a distribution over 8-bit images (train with "
                "--likelihood gaussian-learned for a bound)";
+      return b;
+    }
+    if (model_->conditional()) {
+      b.note = "n/a: the conditional VAE bounds log p(x|y), the likelihood given the true label, which is not "
+               "comparable with the log p(x) of the other models";
       return b;
     }
     Generator gen(Streams::eval(o.seed));
@@ -79,15 +91,17 @@ class VAEModel : public EvaluatedModel {
 
 class GANModel : public EvaluatedModel {
  public:
-  GANModel(const std::string& run, Device device) : device_(device), model_(load_gan_run(run, device)) {}
+  GANModel(const std::string& run, Device device) : device_(device), model_(load_gan_run(run, device)) {
+    conditioning = conditioning_of(run, model_->config().classes);
+  }
 
-  Tensor sample(int64_t n, Generator& gen) override {
+  Tensor sample(int64_t n, Generator& gen, const models::Labels& y) override {
     NoGradGuard no_grad;
     const Tensor z = randn({n, model_->config().z_dim}, gen, TensorOptions{}.with_device(device_));
-    return models::signed_to_unit_pixels(model_->generate(z)).to(Device::cpu());
+    return models::signed_to_unit_pixels(model_->generate(z, y)).to(Device::cpu());
   }
-  int64_t parameters() const override { return count(model_->g_parameters()); }
-  int64_t extra_parameters() const override { return count(model_->d_parameters()); }
+  int64_t parameters() const override { return nn::count_elements(model_->g_parameters()); }
+  int64_t extra_parameters() const override { return nn::count_elements(model_->d_parameters()); }
   BitsPerDim bits_per_dim(const Tensor&, const EvalOptions&) override {
     BitsPerDim b;
     b.note = "n/a: a GAN defines no likelihood";
@@ -107,11 +121,18 @@ class DDPMModel : public EvaluatedModel {
     NG_CHECK(o.steps >= -1, "--steps must be >= 0 (0: every timestep; -1: the default), got ", o.steps);
     sampler_.steps = o.steps >= 0 ? o.steps : default_sampling_steps(sampler_.sampler, device);
     sampler_.eta = o.eta;
+    conditioning = conditioning_of(run, run_.model->config().classes);
+    const DDPMOptions trained = run_options<DDPMOptions>(read_run_config(run, "sample"), "ddpm", run);
+    guidance_scale_ = o.guidance_scale >= 0 ? o.guidance_scale : trained.guidance_scale;
+    NG_CHECK(std::isfinite(guidance_scale_), "--guidance-scale must be a finite number >= 0, got ", guidance_scale_);
+    NG_CHECK(guidance_scale_ == 1.0 || !run_.model->conditional() || trained.label_dropout > 0,
+             "--guidance-scale ", guidance_scale_, ": run ", run, " was trained with --label-dropout 0, so its ",
+             "unconditional prediction, which guidance needs, was never trained; use --guidance-scale 1");
   }
 
-  Tensor sample(int64_t n, Generator& gen) override {
+  Tensor sample(int64_t n, Generator& gen, const models::Labels& y) override {
     NoGradGuard no_grad;
-    return models::signed_to_unit_pixels(draw(n, gen, 0).x0).to(Device::cpu());
+    return models::signed_to_unit_pixels(draw(n, gen, 0, y).x0).to(Device::cpu());
   }
   int64_t parameters() const override { return run_.model->num_parameters(); }
 
@@ -131,37 +152,47 @@ class DDPMModel : public EvaluatedModel {
     b.note = "variational bound (L_T " + fmt("%.4f", t.prior) + " + L_1..T-1 " + fmt("%.3f", t.diffusion) +
              " + L_0 " + fmt("%.3f", t.decoder) + "), " + std::to_string(t.per_t.size()) + " strata of t, " +
              std::to_string(t.images) + " test images";
+    if (run_.model->conditional()) b.note += "; the conditional U-Net's unconditional prediction (null label), so a bound on log p(x)";
     return b;
   }
 
   nlohmann::json sampler() const override {
     const int64_t steps = int64_t(models::sampling_timesteps(run_.diffusion->T(), sampler_.steps).size());
-    return {{"name", sampler_.sampler == models::Sampler::ddim ? "ddim" : "ancestral"},
-            {"steps", steps},
-            {"eta", sampler_.eta}};
+    nlohmann::json j = {{"name", sampler_.sampler == models::Sampler::ddim ? "ddim" : "ancestral"},
+                        {"steps", steps},
+                        {"eta", sampler_.eta}};
+    if (run_.model->conditional()) j["guidance_scale"] = guidance_scale_;
+    return j;
   }
 
   Tensor trajectory(int64_t rows, int64_t columns, Generator& gen) override {
     NoGradGuard no_grad;
-    const models::SampleResult r = draw(rows, gen, columns);
+    // A conditional model's rows are classes 0, 1, ... in turn.
+    models::Labels y;
+    for (int64_t i = 0; i < rows && run_.model->conditional(); ++i) y.push_back(i % run_.model->config().classes);
+    const models::SampleResult r = draw(rows, gen, columns, y);
     const Tensor t = stack(r.trajectory, 1);  // [rows, columns, C, H, W], x_T first
     return models::signed_to_unit_pixels(t.reshape({t.size(0) * t.size(1), t.size(2), t.size(3), t.size(4)}));
   }
 
  private:
-  models::SampleResult draw(int64_t n, Generator& gen, int64_t snapshots) {
+  models::SampleResult draw(int64_t n, Generator& gen, int64_t snapshots, const models::Labels& y) {
+    models::check_labels(y, run_.model->config().classes, n, "ddpm sample");
     const models::UNetConfig& c = run_.model->config();
     const Tensor x_T = randn({n, c.channels, c.height, c.width}, gen, TensorOptions{}.with_device(device_));
     models::SamplerOptions so = sampler_;
     so.snapshots = snapshots;
     so.snapshot_images = n;
     so.progress = on_step;
-    return models::sample(*run_.diffusion, run_.predictor(), x_T, so, gen);
+    const models::EpsPredictor predictor =
+        run_.model->conditional() ? models::guided_predictor(*run_.model, y, guidance_scale_) : run_.predictor();
+    return models::sample(*run_.diffusion, predictor, x_T, so, gen);
   }
 
   Device device_;
   DDPMRun run_;
   models::SamplerOptions sampler_;
+  double guidance_scale_ = 1.0;
 };
 
 }  // namespace
@@ -181,9 +212,7 @@ std::unique_ptr<models::GAN> load_gan_run(const std::string& run, Device device)
   return rebuild<models::GAN>(saved, "gan", gan_config, trained_weights(saved), device);
 }
 
-models::EpsPredictor DDPMRun::predictor() const {
-  return [m = model.get()](const Tensor& x, const std::vector<int64_t>& t) { return m->forward(x, t); };
-}
+models::EpsPredictor DDPMRun::predictor() const { return models::unconditional_predictor(*model); }
 
 DDPMRun load_ddpm_run(const std::string& run, Device device, bool use_ema) {
   const SavedRun saved = open_saved_run(run, "ddpm");

@@ -17,9 +17,11 @@
 #include "engine/tensor.h"
 #include "models/diffusion.h"
 #include "models/gan.h"
+#include "models/labels.h"
 #include "models/unet.h"
 #include "models/vae.h"
 #include "tools/eval.h"
+#include "tools/train_common.h"
 
 namespace ng::tools {
 
@@ -33,8 +35,12 @@ struct BitsPerDim {
 class EvaluatedModel {
  public:
   virtual ~EvaluatedModel() = default;
-  // n images in [0,1], [n,C,H,W], on the CPU.
-  virtual Tensor sample(int64_t n, Generator& gen) = 0;
+  // n images in [0,1], [n,C,H,W], on the CPU. A class-conditional model
+  // draws image i of class y[i] (y holds n labels); an unconditional one
+  // takes no labels.
+  virtual Tensor sample(int64_t n, Generator& gen, const models::Labels& y) = 0;
+  // The classes a conditional model draws (count 0: unconditional).
+  RunClasses conditioning;
   // The parameters of the network that draws samples (the GAN's generator,
   // the VAE's encoder and decoder, the U-Net); extra ones trained beside it
   // (the GAN's discriminator) in `extra_parameters`.
@@ -63,6 +69,7 @@ std::unique_ptr<models::GAN> load_gan_run(const std::string& run, Device device)
 struct DDPMRun {
   std::unique_ptr<models::UNet> model;
   std::unique_ptr<models::Diffusion> diffusion;
+  // The noise predictor without a label (a conditional U-Net's null label).
   models::EpsPredictor predictor() const;
 };
 DDPMRun load_ddpm_run(const std::string& run, Device device, bool ema = true);

@@ -19,9 +19,17 @@ Config for_images(int64_t channels, int64_t height, int64_t width) {
   return c;
 }
 
+// The classes a model conditions on: the data set's when asked to, else 0.
+int64_t conditioning_classes(bool conditional, int64_t classes, const std::string& model) {
+  if (!conditional) return 0;
+  NG_CHECK(classes > 0, model, ": --conditional needs a labelled data set (Fashion-MNIST, MNIST, CIFAR-10, or an ",
+           "image folder with one subfolder per class); this one has no labels");
+  return classes;
+}
+
 }  // namespace
 
-models::VAEConfig vae_config(const VAEOptions& o, int64_t channels, int64_t height, int64_t width) {
+models::VAEConfig vae_config(const VAEOptions& o, int64_t channels, int64_t height, int64_t width, int64_t classes) {
   NG_CHECK(o.z_dim >= 1, "vae: --z-dim must be at least 1 (latent dimensions), got ", o.z_dim);
   NG_CHECK(std::isfinite(o.beta) && o.beta >= 0, "vae: --beta (the KL term's weight) must be >= 0, got ", o.beta);
   NG_CHECK(o.kl_warmup_steps >= 0, "vae: --kl-warmup-steps must be >= 0, got ", o.kl_warmup_steps);
@@ -29,6 +37,7 @@ models::VAEConfig vae_config(const VAEOptions& o, int64_t channels, int64_t heig
   c.z_dim = o.z_dim;
   c.likelihood = models::parse_likelihood(o.likelihood);
   c.sigma = o.sigma;
+  c.classes = conditioning_classes(o.conditional, classes, "vae");
   return c;
 }
 
@@ -49,12 +58,13 @@ GANOptions resolve_gan_options(GANOptions o) {
   return o;
 }
 
-models::GANConfig gan_config(const GANOptions& o, int64_t channels, int64_t height, int64_t width) {
+models::GANConfig gan_config(const GANOptions& o, int64_t channels, int64_t height, int64_t width, int64_t classes) {
   auto c = for_images<models::GANConfig>(channels, height, width);
   c.z_dim = o.z_dim;
   c.g_width = o.g_width;
   c.d_width = o.d_width;
   c.d_norm = models::parse_d_norm(resolve_gan_options(o).d_norm);
+  c.classes = conditioning_classes(o.conditional, classes, "gan");
   return c;
 }
 
@@ -63,7 +73,12 @@ std::unique_ptr<models::Diffusion> diffusion_of(const DDPMOptions& o) {
                                              models::parse_reverse_variance(o.sigma));
 }
 
-models::UNetConfig unet_config(const DDPMOptions& o, int64_t channels, int64_t height, int64_t width) {
+models::UNetConfig unet_config(const DDPMOptions& o, int64_t channels, int64_t height, int64_t width,
+                               int64_t classes) {
+  NG_CHECK(o.label_dropout >= 0 && o.label_dropout < 1, "ddpm: --label-dropout must be in [0, 1), got ",
+           o.label_dropout);
+  NG_CHECK(std::isfinite(o.guidance_scale) && o.guidance_scale >= 0,
+           "ddpm: --guidance-scale must be a number >= 0 (1: no guidance), got ", o.guidance_scale);
   auto c = for_images<models::UNetConfig>(channels, height, width);
   c.base = o.base_channels;
   c.mults = parse_int_list(o.channel_mults, "--channel-mults");
@@ -74,6 +89,7 @@ models::UNetConfig unet_config(const DDPMOptions& o, int64_t channels, int64_t h
   c.groups = o.groups;
   c.temb_dim = o.temb_dim > 0 ? o.temb_dim : 4 * o.base_channels;
   c.dropout = o.dropout;
+  c.classes = conditioning_classes(o.conditional, classes, "ddpm");
   return c;
 }
 

@@ -23,10 +23,15 @@ struct VAEOptions {
   double sigma = 0.1;                    // Gaussian decoder's (initial) standard deviation
   double beta = 1.0;                     // weight of the KL term
   int64_t kl_warmup_steps = 0;           // beta ramps linearly from 0 over these steps
+  bool conditional = false;              // q(z|x,y) and p(x|z,y) on the data set's labels
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VAEOptions, z_dim, likelihood, sigma, beta, kl_warmup_steps)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(VAEOptions, z_dim, likelihood, sigma, beta, kl_warmup_steps,
+                                                conditional)
 
-models::VAEConfig vae_config(const VAEOptions& o, int64_t channels, int64_t height, int64_t width);
+// `classes` is the data set's number of classes (0 when unlabelled), which a
+// conditional model needs and an unconditional one ignores.
+models::VAEConfig vae_config(const VAEOptions& o, int64_t channels, int64_t height, int64_t width,
+                             int64_t classes = 0);
 
 struct GANOptions {
   std::string loss = "nonsaturating";  // minimax | nonsaturating | kl | wasserstein | hinge
@@ -37,15 +42,17 @@ struct GANOptions {
   double gp = 0.0;                     // gradient penalty weight (WGAN-GP uses 10)
   double clip = -1.0;                  // D weight clipping; < 0: 0.01 for wasserstein without --gp, else off
   double beta1 = 0.5, beta2 = 0.999;   // Adam's betas for both players
+  bool conditional = false;            // G(z, y) and a projection discriminator D(x, y)
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GANOptions, loss, z_dim, g_width, d_width, d_norm, n_critic, gp, clip,
-                                                beta1, beta2)
+                                                beta1, beta2, conditional)
 
 // The options with every "auto" value decided (what config.json records);
 // throws on settings that contradict each other.
 GANOptions resolve_gan_options(GANOptions o);
 // Resolves the options first (resolving is idempotent).
-models::GANConfig gan_config(const GANOptions& o, int64_t channels, int64_t height, int64_t width);
+models::GANConfig gan_config(const GANOptions& o, int64_t channels, int64_t height, int64_t width,
+                             int64_t classes = 0);
 
 struct DDPMOptions {
   // The process.
@@ -72,13 +79,22 @@ struct DDPMOptions {
   // 20 timesteps on a CPU, 256 and 100 on a GPU; 0 images: off).
   int64_t bound_images = -1;
   int64_t bound_timesteps = -1;
+  // Class-conditional: eps(x_t, t, y), the label dropped (the null label)
+  // for this fraction of the training images so that the same network also
+  // learns eps(x_t, t), and the classifier-free guidance scale of the
+  // per-epoch grids and, unless told otherwise, of `sample` and `eval`
+  // (models/guidance.h: 1 is the conditional model, > 1 guided).
+  bool conditional = false;
+  double label_dropout = 0.1;
+  double guidance_scale = 1.0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DDPMOptions, schedule, timesteps, sigma, base_channels, channel_mults,
                                                 attention_res, blocks, groups, temb_dim, dropout, ema_decay, grad_clip,
                                                 warmup_steps, sample_sampler, sample_steps, sample_eta, bound_images,
-                                                bound_timesteps)
+                                                bound_timesteps, conditional, label_dropout, guidance_scale)
 
-models::UNetConfig unet_config(const DDPMOptions& o, int64_t channels, int64_t height, int64_t width);
+models::UNetConfig unet_config(const DDPMOptions& o, int64_t channels, int64_t height, int64_t width,
+                               int64_t classes = 0);
 // The forward process the options describe.
 std::unique_ptr<models::Diffusion> diffusion_of(const DDPMOptions& o);
 

@@ -89,6 +89,29 @@ ImageShape run_image_shape(const nlohmann::json& config, const std::string& path
   return {(*it)[0].get<int64_t>(), (*it)[1].get<int64_t>(), (*it)[2].get<int64_t>()};
 }
 
+RunClasses run_classes(const nlohmann::json& config, const std::string& path) {
+  RunClasses classes;
+  const auto it = config.find("classes");
+  if (it == config.end()) return classes;
+  const auto count = it->find("count");
+  NG_CHECK(it->is_object() && count != it->end() && count->is_number_integer() && count->get<int64_t>() >= 0 &&
+               count->get<int64_t>() <= 100000,
+           "run ", path, ": config.json's \"classes\" is ", it->dump(),
+           "; expected {\"count\": a whole number from 0 to 100000, \"names\": [...]}");
+  classes.count = count->get<int64_t>();
+  if (const auto names = it->find("names"); names != it->end()) {
+    NG_CHECK(names->is_array() && (names->empty() || int64_t(names->size()) == classes.count) &&
+                 std::all_of(names->begin(), names->end(), [](const nlohmann::json& n) { return n.is_string(); }),
+             "run ", path, ": config.json's class names ", names->dump(), " must be ", classes.count, " strings");
+    classes.names = names->get<std::vector<std::string>>();
+  }
+  return classes;
+}
+
+nlohmann::json classes_json(const Dataset& dataset) {
+  return {{"count", dataset.num_classes}, {"names", dataset.class_names}};
+}
+
 void check_finite_tensors(const NamedTensors& tensors, const std::string& where) {
   for (const auto& [name, t] : tensors) {
     // x * 0 is 0 for a finite x and NaN for a NaN or infinite one, so the

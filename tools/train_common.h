@@ -74,6 +74,16 @@ struct ImageShape {
 };
 ImageShape run_image_shape(const nlohmann::json& config, const std::string& path);
 
+// The classes of a run's data set, from its config.json's "classes":
+// {"count": 10, "names": ["T-shirt/top", ...]} (names may be empty). A run
+// from before labels were recorded, or on unlabelled images, has count 0.
+struct RunClasses {
+  int64_t count = 0;
+  std::vector<std::string> names;
+};
+RunClasses run_classes(const nlohmann::json& config, const std::string& path);
+nlohmann::json classes_json(const Dataset& dataset);  // what the trainer records
+
 // What a divergence message ends with (after "... became nan at step N").
 inline constexpr const char* kDivergedAdvice =
     "; training diverged (try a lower --lr); the run folder keeps its last checkpoint, if it has one";

@@ -4,7 +4,9 @@
 #include "engine/optim/ema.h"
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
+#include "models/guidance.h"
 #include "models/pixels.h"
+#include "tools/class_grid.h"
 #include "tools/cli.h"
 #include "tools/eval_models.h"
 #include "tools/progress.h"
@@ -13,10 +15,6 @@
 namespace ng::tools {
 
 namespace {
-
-models::EpsPredictor predictor_of(models::UNet& model) {
-  return [&model](const Tensor& x, const std::vector<int64_t>& t) { return model.forward(x, t); };
-}
 
 class DDPMJob final : public TrainingJob {
  public:
@@ -28,9 +26,16 @@ class DDPMJob final : public TrainingJob {
     ema_model_.to(trainer_.device());  // holds the averaged weights when sampling
     ema_model_.eval();
     model_.set_dropout_generator(trainer_.noise());
-    // A fixed x_T (and a fixed sampling-noise stream after it), so grids are comparable across epochs.
+    // A fixed x_T (and a fixed sampling-noise stream after it), so grids are
+    // comparable across epochs; a row per class, the same 8 x_T in each, for
+    // a conditional model.
     const models::UNetConfig& c = model.config();
-    x_T_ = randn({64, c.channels, c.height, c.width}, fixed_, on_device());
+    if (model.conditional()) {
+      x_T_ = repeat_rows(randn({8, c.channels, c.height, c.width}, fixed_, on_device()), c.classes);
+      labels_fixed_ = class_rows(all_classes(c.classes), 8);
+    } else {
+      x_T_ = randn({64, c.channels, c.height, c.width}, fixed_, on_device());
+    }
     const bool gpu = trainer_.device().is_cuda();
     bound_images_ = std::min(test.size(), o.bound_images >= 0 ? o.bound_images : (gpu ? 256 : 8));
     bound_timesteps_ = o.bound_timesteps >= 0 ? o.bound_timesteps : (gpu ? 100 : 20);
@@ -48,8 +53,14 @@ class DDPMJob final : public TrainingJob {
   StepMetrics step(const std::vector<Batch>& batches, int64_t global_step, bool) override {
     const Tensor x0 = batches[0].images.to(trainer_.device()) * 2.0 - 1.0;
     const std::vector<int64_t> t = diffusion_->sample_timesteps(x0.size(0), trainer_.noise());
-    const Tensor loss =
-        diffusion_->loss(predictor_of(model_), x0, t, trainer_.noise());  // eps drawn in the fused q_sample
+    // A conditional model trains with a fraction of the labels dropped (models/guidance.h).
+    const models::EpsPredictor predictor =
+        model_.conditional()
+            ? models::labelled_predictor(model_, models::drop_labels(models::to_labels(batches[0].labels),
+                                                                     o_.label_dropout, model_.null_label(),
+                                                                     trainer_.noise()))
+            : models::unconditional_predictor(model_);
+    const Tensor loss = diffusion_->loss(predictor, x0, t, trainer_.noise());  // eps drawn in the fused q_sample
     opt_.zero_grad();
     loss.backward();
     const Tensor grad_norm = o_.grad_clip > 0 ? optim::clip_grad_norm(model_.parameters(), o_.grad_clip)
@@ -82,7 +93,7 @@ class DDPMJob final : public TrainingJob {
     LazyProgress bar("bound");
     bo.progress = bar.callback();
     const Tensor x0 = test_.narrow(0, 0, bound_images_).to(trainer_.device()) * 2.0 - 1.0;
-    bound = models::variational_bound(*diffusion_, predictor_of(ema_model_), x0, bo);
+    bound = models::variational_bound(*diffusion_, models::unconditional_predictor(ema_model_), x0, bo);
     bar.finish("");
     row.insert({{"bpd", bound.total},
                 {"bpd_prior", bound.prior},
@@ -109,7 +120,10 @@ class DDPMJob final : public TrainingJob {
     so.snapshots = 10;
     so.progress = bar.callback();
     Generator sample_noise = fixed_;
-    const models::SampleResult r = models::sample(*diffusion_, predictor_of(ema_model_), x_T_, so, sample_noise);
+    const models::EpsPredictor predictor = ema_model_.conditional()
+                                               ? models::guided_predictor(ema_model_, labels_fixed_, o_.guidance_scale)
+                                               : models::unconditional_predictor(ema_model_);
+    const models::SampleResult r = models::sample(*diffusion_, predictor, x_T_, so, sample_noise);
     bar.finish(o_.sample_sampler + ", " + std::to_string(models::sampling_timesteps(o_.timesteps, so.steps).size()) +
                " steps");
     trainer_.run().save_sample_grid("epoch", epoch, global_step,
@@ -132,6 +146,7 @@ class DDPMJob final : public TrainingJob {
   optim::EMA ema_;
   optim::Schedule lr_schedule_;
   Tensor test_, x_T_;
+  models::Labels labels_fixed_;
   Generator fixed_{Streams::fixed(trainer_.common().seed)};
   int64_t bound_images_ = 0, bound_timesteps_ = 0;
   bool done_an_epoch_ = false;
@@ -144,13 +159,16 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& options) {
   const DDPMOptions o = trainer.options(options);
   NG_CHECK(o.ema_decay >= 0 && o.ema_decay < 1, "ddpm: --ema-decay must be in [0, 1), got ", o.ema_decay);
   const Dataset train = trainer.dataset("train"), test = trainer.dataset("test");
-  const auto model = trainer.build<models::UNet>(unet_config(o, train.channels(), train.height(), train.width()));
+  const auto model = trainer.build<models::UNet>(unet_config(o, train.channels(), train.height(), train.width(), train.num_classes));
   const models::UNetConfig& c = model->config();
   DDPMJob job(trainer, o, *model, test);
   DDPMSummary s;
   static_cast<RunSummary&>(s) =
       trainer.train(job, train, {{"ddpm", o}},
-                    "a DDPM (U-Net base " + std::to_string(c.base) + ", mults " + models::int_list_str(c.mults) +
+                    std::string(c.classes > 0 ? "a class-conditional DDPM (guidance " + fmt("%g", o.guidance_scale) +
+                                                    ", label dropout " + fmt("%g", o.label_dropout) + "; "
+                                              : "a DDPM (") +
+                        "U-Net base " + std::to_string(c.base) + ", mults " + models::int_list_str(c.mults) +
                         ", attention at " + (c.attention_res.empty() ? "none" : models::int_list_str(c.attention_res)) +
                         " + the middle, " + std::to_string(model->num_parameters()) + " parameters; " + o.schedule +
                         " schedule, T=" + std::to_string(o.timesteps) + ")");

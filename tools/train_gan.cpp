@@ -3,6 +3,7 @@
 #include "engine/nanogen.h"
 #include "engine/optim/optimizer.h"
 #include "models/pixels.h"
+#include "tools/class_grid.h"
 #include "tools/trainer.h"
 
 namespace ng::tools {
@@ -21,11 +22,18 @@ class GANJob final : public TrainingJob {
  public:
   GANJob(Trainer& trainer, const GANOptions& o, models::GAN& model)
       : TrainingJob(trainer), o_(o), obj_(objective(o)), model_(model),
-        opt_g_(model.G->named_parameters(), adam(trainer.common().lr, o)),
-        opt_d_(model.D->named_parameters(), adam(trainer.common().lr, o)) {
-    // A fixed noise batch, so the grids of successive epochs are comparable.
+        opt_g_(model.g_optimized(), adam(trainer.common().lr, o)),
+        opt_d_(model.d_optimized(), adam(trainer.common().lr, o)) {
+    // A fixed noise batch, so the grids of successive epochs are comparable;
+    // a row per class, the same 8 codes in each, for a conditional model.
     Generator fixed(Streams::fixed(trainer.common().seed));
-    z_fixed_ = randn({64, o.z_dim}, fixed, on_device());
+    if (model.conditional()) {
+      const int64_t classes = model.config().classes;
+      z_fixed_ = repeat_rows(randn({8, o.z_dim}, fixed, on_device()), classes);
+      labels_fixed_ = class_rows(all_classes(classes), 8);
+    } else {
+      z_fixed_ = randn({64, o.z_dim}, fixed, on_device());
+    }
   }
 
   CheckpointParts parts() override { return {&model_, {{"G.", &opt_g_}, {"D.", &opt_d_}}}; }
@@ -36,28 +44,30 @@ class GANJob final : public TrainingJob {
   std::vector<std::string> averaged() const override { return {"d_loss", "g_loss", "d_real", "d_fake"}; }
   int64_t batches_per_step() const override { return o_.n_critic; }
 
-  // n_critic discriminator steps, each on its own batch, then one generator step on fresh noise.
+  // n_critic discriminator steps, each on its own batch, then one generator
+  // step on fresh noise (a conditional G draws the last batch's labels).
   StepMetrics step(const std::vector<Batch>& batches, int64_t global_step, bool log_now) override {
     models::DiscriminatorTerms dt;
     Metrics m;
+    const std::vector<Tensor> d_params = nn::tensors_of(model_.d_optimized());
     for (const Batch& batch : batches) {
       const Tensor real = batch.images.to(trainer_.device()) * 2.0 - 1.0;
       const int64_t n = real.size(0);
       const Tensor z = randn({n, o_.z_dim}, trainer_.noise(), on_device());
       const Tensor alpha = o_.gp > 0 ? rand({n}, trainer_.noise(), on_device()) : Tensor();
-      dt = model_.discriminator_terms(real, z, alpha, obj_);
+      dt = model_.discriminator_terms(real, z, alpha, obj_, labels_of(batch));
       opt_d_.zero_grad();
       dt.loss.backward();
-      if (log_now && &batch == &batches.back()) m["d_grad_norm"] = optim::grad_norm(model_.D->parameters());
+      if (log_now && &batch == &batches.back()) m["d_grad_norm"] = optim::grad_norm(d_params);
       opt_d_.step();
-      if (o_.clip > 0) models::clip_weights(model_.D->parameters(), o_.clip);
+      if (o_.clip > 0) models::clip_weights(d_params, o_.clip);
       check_finite(dt.loss.item(), "gan: d_loss", global_step + 1);  // each critic step (the loop checks the last)
     }
     const Tensor z = randn({batches[0].images.size(0), o_.z_dim}, trainer_.noise(), on_device());
-    const auto [g_loss, g_logits] = model_.generator_terms(z, obj_);
+    const auto [g_loss, g_logits] = model_.generator_terms(z, obj_, labels_of(batches.back()));
     opt_g_.zero_grad();
     g_loss.backward();
-    if (log_now) m["g_grad_norm"] = optim::grad_norm(model_.G->parameters());
+    if (log_now) m["g_grad_norm"] = optim::grad_norm(nn::tensors_of(model_.g_optimized()));
     opt_g_.step();
     m.insert({{"d_loss", dt.loss.item()},
               {"g_loss", g_loss.item()},
@@ -76,7 +86,7 @@ class GANJob final : public TrainingJob {
   void save_samples(int64_t epoch, int64_t global_step) override {
     NoGradGuard no_grad;
     model_.eval();
-    const Tensor images = models::signed_to_unit_pixels(model_.generate(z_fixed_));
+    const Tensor images = models::signed_to_unit_pixels(model_.generate(z_fixed_, labels_fixed_));
     trainer_.run().save_sample_grid("epoch", epoch, global_step, images.to(Device::cpu()), 8);
     model_.train();
   }
@@ -94,12 +104,16 @@ class GANJob final : public TrainingJob {
   static optim::AdamOptions adam(double lr, const GANOptions& o) {
     return {.lr = lr, .beta1 = o.beta1, .beta2 = o.beta2};
   }
+  models::Labels labels_of(const Batch& batch) const {
+    return model_.conditional() ? models::to_labels(batch.labels) : models::Labels{};
+  }
 
   GANOptions o_;
   models::GANObjective obj_;
   models::GAN& model_;
   optim::Adam opt_g_, opt_d_;
   Tensor z_fixed_;
+  models::Labels labels_fixed_;
 };
 
 }  // namespace
@@ -108,15 +122,15 @@ RunSummary train_gan(CommonOptions common, const GANOptions& options) {
   Trainer trainer("gan", std::move(common));
   const GANOptions o = resolve_gan_options(trainer.options(options));
   const Dataset train = trainer.dataset("train");
-  const auto model = trainer.build<models::GAN>(gan_config(o, train.channels(), train.height(), train.width()));
+  const auto model = trainer.build<models::GAN>(gan_config(o, train.channels(), train.height(), train.width(), train.num_classes));
   GANJob job(trainer, o, *model);
   std::string how = o.loss + " loss, " + std::to_string(o.n_critic) + " D step(s) per G step";
   if (o.gp > 0) how += ", gradient penalty " + fmt("%g", o.gp);
   if (o.clip > 0) how += ", D weights clipped to " + fmt("%g", o.clip);
   return trainer.train(job, train, {{"gan", o}},
-                       "a DCGAN (" + how + "; D norm " + o.d_norm + "; G " +
-                           std::to_string(model->G->num_parameters()) + ", D " +
-                           std::to_string(model->D->num_parameters()) + " parameters)");
+                       std::string(o.conditional ? "a conditional DCGAN (projection discriminator, " : "a DCGAN (") + how + "; D norm " + o.d_norm + "; G " +
+                           std::to_string(nn::count_elements(model->g_parameters())) + ", D " +
+                           std::to_string(nn::count_elements(model->d_parameters())) + " parameters)");
 }
 
 }  // namespace ng::tools

@@ -233,7 +233,10 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     run_.log("resuming " + run_.path() + " at epoch " + std::to_string(at.epoch) + ", step " +
              std::to_string(at.global_step));
   } else {
-    config_ = {{"model", model_}, {"common", common_}, {"image", {train.channels(), train.height(), train.width()}}};
+    config_ = {{"model", model_},
+               {"common", common_},
+               {"image", {train.channels(), train.height(), train.width()}},
+               {"classes", classes_json(train)}};
     config_.update(sections);
     run_.write_config(config_);
     run_.log("training " + what + " on " + train.name + " (" + std::to_string(train.size()) + " images) on " +

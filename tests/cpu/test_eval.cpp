@@ -26,7 +26,7 @@ namespace {
 class StandIn : public EvaluatedModel {
  public:
   StandIn(Tensor images, bool collapse) : images_(std::move(images)), collapse_(collapse) {}
-  Tensor sample(int64_t n, Generator&) override {
+  Tensor sample(int64_t n, Generator&, const models::Labels&) override {
     Tensor out = collapse_ ? images_.narrow(0, 0, 1).expand({n, 1, 28, 28}).contiguous() : images_.narrow(0, next_, n);
     next_ += n;
     return out;
@@ -43,6 +43,34 @@ class StandIn : public EvaluatedModel {
  private:
   Tensor images_;
   bool collapse_;
+  int64_t next_ = 0;
+};
+
+// A "conditional generator" that answers a request for class y with the
+// next training image of class (y + shift) mod 10: shift 0 is a perfect
+// conditional model, shift 1 one that always draws the wrong class.
+class ConditionalStandIn : public EvaluatedModel {
+ public:
+  ConditionalStandIn(Dataset train, int shift) : train_(std::move(train)), shift_(shift) {
+    conditioning = {10, train_.class_names};
+  }
+  Tensor sample(int64_t n, Generator&, const models::Labels& y) override {
+    EXPECT_EQ(int64_t(y.size()), n);
+    std::vector<Tensor> out;
+    for (const int64_t label : y) {
+      const int wanted = int((label + shift_) % 10);
+      while (train_.labels[size_t(next_)] != wanted) ++next_;
+      out.push_back(train_.images.narrow(0, next_++, 1));
+      if (next_ >= train_.size() - 1) next_ = 0;
+    }
+    return cat(out, 0);
+  }
+  int64_t parameters() const override { return 1; }
+  BitsPerDim bits_per_dim(const Tensor&, const EvalOptions&) override { return {}; }
+
+ private:
+  Dataset train_;
+  int shift_;
   int64_t next_ = 0;
 };
 
@@ -134,6 +162,41 @@ TEST(Eval, ModeCollapseShowsInCoverageRecallAndFid) {
   EXPECT_NEAR(m["classifier_score"].get<double>(), 1.0, 1e-9);
   EXPECT_LT(m["recall"].get<double>(), 0.05);
   EXPECT_GT(m["fid"].get<double>(), 10 * r["reference"]["fid_train_vs_test"].get<double>());
+}
+
+TEST(Eval, ConditionalModelsAreScoredOnTheClassTheyWereAskedFor) {
+  if (!test::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const Dataset train = load_dataset("fashion-mnist", "train");
+  EvalOptions o = small_eval();
+  o.n = 200;
+  o.bound_images = 0;
+
+  ConditionalStandIn right(train, 0);
+  const json r = evaluate_model(right, stand_in_run("eval_conditional_right"), Device::cpu(), o);
+  // Real images of the class asked for: the classifier's own accuracy
+  // (0.92 on the test split), each of the 10 classes drawn 20 times.
+  const json& m = r["metrics"];
+  EXPECT_GT(m["class_accuracy"].get<double>(), 0.85);
+  ASSERT_EQ(m["class_accuracy_per_class"].size(), 10u);
+  EXPECT_EQ(m["class_accuracy_per_class"][7]["name"], "Sneaker");
+  double mean = 0;
+  for (const json& c : m["class_accuracy_per_class"]) mean += c["accuracy"].get<double>() / 10;
+  EXPECT_NEAR(mean, m["class_accuracy"].get<double>(), 1e-12);  // equal counts per class
+  EXPECT_EQ(m["classes_covered"], 10);
+  EXPECT_NE(eval_table(r).find("class accuracy"), std::string::npos);
+
+  ConditionalStandIn wrong(train, 1);
+  const json w = evaluate_model(wrong, stand_in_run("eval_conditional_wrong"), Device::cpu(), o);
+  // The same images as far as FID knows (every class, evenly), but never the class asked for.
+  EXPECT_LT(w["metrics"]["class_accuracy"].get<double>(), 0.15);
+  EXPECT_EQ(w["metrics"]["classes_covered"], 10);
+
+  // An unconditional model has no class accuracy.
+  StandIn plain(train.images, false);
+  const json u = evaluate_model(plain, stand_in_run("eval_unconditional"), Device::cpu(), o);
+  EXPECT_TRUE(u["metrics"]["class_accuracy"].is_null());
+  EXPECT_TRUE(u["metrics"]["class_accuracy_per_class"].is_null());
+  EXPECT_EQ(eval_table(u).find("class accuracy"), std::string::npos);
 }
 
 TEST(Eval, TinyRunsOfTheThreeModelsEndToEnd) {

@@ -20,11 +20,12 @@ void read_back(const std::string& run) {
   check_common_options(run_options<CommonOptions>(config, "common", run));
   const ImageShape image = run_image_shape(config, run);
   const auto [c, h, w] = image;
-  if (model == "vae") vae_config(run_options<VAEOptions>(config, "vae", run), c, h, w);
-  if (model == "gan") gan_config(run_options<GANOptions>(config, "gan", run), c, h, w);
+  const int64_t classes = run_classes(config, run).count;
+  if (model == "vae") vae_config(run_options<VAEOptions>(config, "vae", run), c, h, w, classes);
+  if (model == "gan") gan_config(run_options<GANOptions>(config, "gan", run), c, h, w, classes);
   if (model == "ddpm") {
     const DDPMOptions o = run_options<DDPMOptions>(config, "ddpm", run);
-    unet_config(o, c, h, w);
+    unet_config(o, c, h, w, classes);
     diffusion_of(o);
   }
   if (model == "classifier") classifier_config(run_options<ClassifierOptions>(config, "classifier", run), c, h, w, 10);
