@@ -12,6 +12,7 @@
 #include <string>
 
 #include "kernels/cuda_check.h"
+#include "kernels/max_pool_math.h"
 #include "kernels/pool.h"
 
 namespace ng::kernels {
@@ -79,6 +80,55 @@ __global__ void __launch_bounds__(kBlock)
     for (int64_t oh = oh_lo; oh <= oh_hi; ++oh)
       for (int64_t ow = ow_lo; ow <= ow_hi; ++ow) acc += mul_rn(src[oh * gi.sh + ow * gi.sw], scale);
     dx[p * h * w + i] = acc;
+  });
+}
+
+// A plane of a strided image, read as plane(r, c) by window_argmax.
+template <class T>
+struct StridedPlane {
+  const T* base;
+  int64_t sh, sw;
+  NG_HD T operator()(int64_t r, int64_t c) const { return base[r * sh + c * sw]; }
+};
+
+template <class T>
+__global__ void __launch_bounds__(kBlock)
+    max_pool_select(T* __restrict__ out, int64_t out_h, int64_t out_w, const T* __restrict__ x, Image4d xi,
+                    const T* __restrict__ v, Image4d vi, int64_t kernel, int64_t stride, int64_t padding) {
+  for_each_pixel(xi.n * xi.c, int(out_h * out_w), [&](int64_t p, int i) {
+    const StridedPlane<T> plane{x + plane_offset(xi, p), xi.sh, xi.sw};
+    const int64_t oh = i / int(out_w), ow = i - oh * out_w;
+    const WindowMax m = window_argmax<T>(plane, xi.h, xi.w, oh, ow, kernel, stride, padding);
+    out[p * out_h * out_w + i] = v[plane_offset(vi, p) + m.r * vi.sh + m.c * vi.sw];
+  });
+}
+
+// Each input element visits the windows that cover it, in row-major order
+// (the CPU twin's order of adding them), and takes g from those whose
+// maximum it is.
+template <class T>
+__global__ void __launch_bounds__(kBlock)
+    max_pool_scatter(T* __restrict__ dx, const T* __restrict__ x, Image4d xi, const T* __restrict__ g, Image4d gi,
+                     int64_t kernel, int64_t stride, int64_t padding) {
+  auto first_window = [&](int64_t r) {  // ceil((r + padding - kernel + 1) / stride), at least 0
+    const int64_t lo = r + padding - kernel + 1;
+    return lo <= 0 ? int64_t(0) : (lo + stride - 1) / stride;
+  };
+  auto last_window = [&](int64_t r, int64_t n_out) {
+    const int64_t hi = (r + padding) / stride;
+    return hi < n_out - 1 ? hi : n_out - 1;
+  };
+  for_each_pixel(xi.n * xi.c, int(xi.h * xi.w), [&](int64_t p, int i) {
+    const StridedPlane<T> plane{x + plane_offset(xi, p), xi.sh, xi.sw};
+    const T* src = g + plane_offset(gi, p);
+    const int64_t r = i / int(xi.w), c = i - r * xi.w;
+    T acc = 0;
+    for (int64_t oh = first_window(r); oh <= last_window(r, gi.h); ++oh)
+      for (int64_t ow = first_window(c); ow <= last_window(c, gi.w); ++ow) {
+        const WindowMax m = window_argmax<T>(plane, xi.h, xi.w, oh, ow, kernel, stride, padding);
+        if (m.r == r && m.c == c) acc += src[oh * gi.sh + ow * gi.sw];
+      }
+    dx[p * xi.h * xi.w + i] = acc;
   });
 }
 
@@ -152,6 +202,37 @@ void launch_avg_pool2d_backward(ScalarType t, void* dx, int64_t h, int64_t w, co
     avg_pool_backward<double><<<grid, kBlock, 0, s>>>(static_cast<double*>(dx), h, w, static_cast<const double*>(g),
                                                       gi, kernel, stride, padding, 1.0 / double(kernel * kernel));
   NG_CHECK_LAUNCH("avg_pool_backward");
+}
+
+void launch_max_pool2d_select(ScalarType t, void* out, int64_t out_h, int64_t out_w, const void* x, const Image4d& xi,
+                              const void* v, const Image4d& vi, int64_t kernel, int64_t stride, int64_t padding,
+                              cudaStream_t s) {
+  const int64_t planes = xi.n * xi.c;
+  if (empty(planes, out_h * out_w)) return;
+  const dim3 grid = grid_for(planes, out_h * out_w);
+  if (t == ScalarType::f32)
+    max_pool_select<float><<<grid, kBlock, 0, s>>>(static_cast<float*>(out), out_h, out_w,
+                                                   static_cast<const float*>(x), xi, static_cast<const float*>(v), vi,
+                                                   kernel, stride, padding);
+  else
+    max_pool_select<double><<<grid, kBlock, 0, s>>>(static_cast<double*>(out), out_h, out_w,
+                                                    static_cast<const double*>(x), xi, static_cast<const double*>(v),
+                                                    vi, kernel, stride, padding);
+  NG_CHECK_LAUNCH("max_pool_select");
+}
+
+void launch_max_pool2d_scatter(ScalarType t, void* dx, const void* x, const Image4d& xi, const void* g,
+                               const Image4d& gi, int64_t kernel, int64_t stride, int64_t padding, cudaStream_t s) {
+  const int64_t planes = xi.n * xi.c;
+  if (empty(planes, xi.h * xi.w)) return;
+  const dim3 grid = grid_for(planes, xi.h * xi.w);
+  if (t == ScalarType::f32)
+    max_pool_scatter<float><<<grid, kBlock, 0, s>>>(static_cast<float*>(dx), static_cast<const float*>(x), xi,
+                                                    static_cast<const float*>(g), gi, kernel, stride, padding);
+  else
+    max_pool_scatter<double><<<grid, kBlock, 0, s>>>(static_cast<double*>(dx), static_cast<const double*>(x), xi,
+                                                     static_cast<const double*>(g), gi, kernel, stride, padding);
+  NG_CHECK_LAUNCH("max_pool_scatter");
 }
 
 void launch_upsample_nearest2d_forward(ScalarType t, void* out, const void* x, const Image4d& xi, int64_t scale,

@@ -1,5 +1,5 @@
 """PyTorch's values and gradients for the ops nanogen added for people who
-build their own models (activations, reductions, losses, pad, embedding), as a fixture that tests/cpu/test_ops_parity.cpp
+build their own models (activations, reductions, losses, pad, max_pool2d, embedding), as a fixture that tests/cpu/test_ops_parity.cpp
 checks nanogen against, in float64:
 
   python3 ops_parity.py tests/fixtures/ops_parity.safetensors
@@ -30,6 +30,7 @@ def cases(g):
     target = torch.randn(4, 5, 3, generator=g, dtype=torch.float64)
     image = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64)
     table = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    ties = torch.round(torch.randn(2, 2, 6, 7, generator=g, dtype=torch.float64))  # many equal maxima
     return [
         ("gelu", {"op": "gelu"}, x, F.gelu),
         ("gelu_kinks", {"op": "gelu"}, kinks, F.gelu),
@@ -65,6 +66,12 @@ def cases(g):
          lambda v: F.pad(v, (3, 1, 2, 3), mode="reflect")),
         ("pad_replicate", {"op": "pad", "padding": [2, 0, 1, 2], "mode": "replicate", "value": 0.0}, image,
          lambda v: F.pad(v, (2, 0, 1, 2), mode="replicate")),
+        ("max_pool_3s2p1", {"op": "max_pool2d", "kernel": 3, "stride": 2, "padding": 1}, image,
+         lambda v: F.max_pool2d(v, 3, 2, 1)),
+        ("max_pool_ties", {"op": "max_pool2d", "kernel": 2, "stride": 1, "padding": 0}, ties,
+         lambda v: F.max_pool2d(v, 2, 1)),
+        ("max_pool_ties_padded", {"op": "max_pool2d", "kernel": 3, "stride": 3, "padding": 1}, ties,
+         lambda v: F.max_pool2d(v, 3, 3, 1)),
         ("embedding", {"op": "embedding", "indices": [5, 0, 5, 2, 5]}, table,
          lambda w: F.embedding(torch.tensor([5, 0, 5, 2, 5]), w)),
     ], target

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/cpu/loops.h"
+#include "kernels/max_pool_math.h"
 
 namespace ng::cpu {
 
@@ -68,6 +69,58 @@ void avg_pool2d_backward(const Tensor& dx, const Tensor& g, int64_t kernel, int6
             for (int64_t j = cols.lo; j < cols.hi; ++j) dst[i * w + j] += v;
         }
       }
+    });
+  });
+}
+
+namespace {
+
+// Calls f(x plane, other plane, out plane) for every (n, c) plane of the
+// contiguous x, other and out, threaded when the work is big enough.
+template <class T, class F>
+void for_each_plane3(const Tensor& x, const Tensor& other, const Tensor& out, F&& f) {
+  const int64_t planes = x.size(0) * x.size(1), x_size = x.size(2) * x.size(3);
+  const int64_t other_size = other.size(2) * other.size(3), out_size = out.size(2) * out.size(3);
+  const T* xs = x.data<T>();
+  const T* os = other.data<T>();
+  T* dst = out.data<T>();
+  const bool threads = planes > 1 && planes * std::max(x_size, out_size) >= (int64_t(1) << 15);
+#pragma omp parallel for schedule(static) if (threads)
+  for (int64_t i = 0; i < planes; ++i) f(xs + i * x_size, os + i * other_size, dst + i * out_size);
+}
+
+}  // namespace
+
+void max_pool2d_select(const Tensor& out, const Tensor& x, const Tensor& v, int64_t kernel, int64_t stride,
+                       int64_t padding) {
+  const Tensor xc = x.contiguous(), vc = v.contiguous();
+  const int64_t h = x.size(2), w = x.size(3), ho = out.size(2), wo = out.size(3);
+  dispatch_float(out.dtype(), [&]<class T>() {
+    for_each_plane3<T>(xc, vc, out, [&](const T* xp, const T* vp, T* dst) {
+      const auto plane = [&](int64_t r, int64_t c) { return xp[r * w + c]; };
+      for (int64_t oh = 0; oh < ho; ++oh)
+        for (int64_t ow = 0; ow < wo; ++ow) {
+          const kernels::WindowMax m = kernels::window_argmax<T>(plane, h, w, oh, ow, kernel, stride, padding);
+          dst[oh * wo + ow] = vp[m.r * w + m.c];
+        }
+    });
+  });
+}
+
+void max_pool2d_scatter(const Tensor& dx, const Tensor& x, const Tensor& g, int64_t kernel, int64_t stride,
+                        int64_t padding) {
+  const Tensor xc = x.contiguous(), gc = g.contiguous();
+  const int64_t h = x.size(2), w = x.size(3), ho = g.size(2), wo = g.size(3);
+  dispatch_float(dx.dtype(), [&]<class T>() {
+    for_each_plane3<T>(xc, gc, dx, [&](const T* xp, const T* gp, T* dst) {
+      const auto plane = [&](int64_t r, int64_t c) { return xp[r * w + c]; };
+      std::fill(dst, dst + h * w, T(0));
+      // Windows in row-major order: the order the CUDA kernel adds them in.
+      for (int64_t oh = 0; oh < ho; ++oh)
+        for (int64_t ow = 0; ow < wo; ++ow) {
+          const kernels::WindowMax m = kernels::window_argmax<T>(plane, h, w, oh, ow, kernel, stride, padding);
+          dst[m.r * w + m.c] += gp[oh * wo + ow];
+        }
     });
   });
 }

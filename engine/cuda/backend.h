@@ -38,6 +38,10 @@ void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int
 // pooling and resampling (engine/cuda/pool.cpp)
 void avg_pool2d_forward(const Tensor& out, const Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
 void avg_pool2d_backward(const Tensor& dx, const Tensor& g, int64_t kernel, int64_t stride, int64_t padding);
+void max_pool2d_select(const Tensor& out, const Tensor& x, const Tensor& v, int64_t kernel, int64_t stride,
+                       int64_t padding);
+void max_pool2d_scatter(const Tensor& dx, const Tensor& x, const Tensor& g, int64_t kernel, int64_t stride,
+                        int64_t padding);
 void upsample_nearest2d_forward(const Tensor& out, const Tensor& x, int64_t scale);
 void upsample_nearest2d_backward(const Tensor& dx, const Tensor& g, int64_t scale);
 

@@ -34,6 +34,22 @@ void avg_pool2d_backward(const Tensor& dx, const Tensor& g, int64_t kernel, int6
                                       image(g), kernel, stride, padding, stream(g.device()));
 }
 
+void max_pool2d_select(const Tensor& out, const Tensor& x, const Tensor& v, int64_t kernel, int64_t stride,
+                       int64_t padding) {
+  check_output("max_pool2d", out, x);
+  check_output("max_pool2d", out, v);
+  kernels::launch_max_pool2d_select(scalar_type(x.dtype()), out.raw_data(), out.size(2), out.size(3), x.raw_data(),
+                                    image(x), v.raw_data(), image(v), kernel, stride, padding, stream(x.device()));
+}
+
+void max_pool2d_scatter(const Tensor& dx, const Tensor& x, const Tensor& g, int64_t kernel, int64_t stride,
+                        int64_t padding) {
+  check_output("max_pool2d backward", dx, x);
+  check_output("max_pool2d backward", dx, g);
+  kernels::launch_max_pool2d_scatter(scalar_type(x.dtype()), dx.raw_data(), x.raw_data(), image(x), g.raw_data(),
+                                     image(g), kernel, stride, padding, stream(x.device()));
+}
+
 void upsample_nearest2d_forward(const Tensor& out, const Tensor& x, int64_t scale) {
   check_output("upsample_nearest2d", out, x);
   kernels::launch_upsample_nearest2d_forward(scalar_type(x.dtype()), out.raw_data(), x.raw_data(), image(x), scale,

@@ -2,6 +2,13 @@
 // backward of one is the other, so gradients of any order work.
 //   avg_pool2d          <-> avg_pool2d_grad  (spread g / k^2 over each window)
 //   upsample_nearest2d  <-> sum_pool2d       (sum each s x s block)
+//   max_pool_select     <-> max_pool_scatter (pick each window's argmax of x /
+//                                             add g back to it)
+// max_pool2d(x) is max_pool_select(x, x): x chooses the elements and
+// supplies their values. Only the values carry a gradient; the choice is
+// piecewise constant in x, so the selector is saved as data (an in-place
+// change of x before the backward is refused, as for any saved tensor) and
+// is no input of the recorded nodes.
 #include "engine/ops/pool.h"
 
 #include "engine/autograd.h"
@@ -37,7 +44,49 @@ Tensor sum_pool2d(const Tensor& g, int64_t scale) {
                 [scale](const Tensor& gg) { return Grads{upsample_nearest2d(gg, scale)}; });
 }
 
+Tensor max_pool_scatter(const Tensor& selector, const Tensor& g, int64_t kernel, int64_t stride, int64_t padding);
+
+// v's elements at the argmax of each window of `selector` (both [N,C,H,W]).
+Tensor max_pool_select(const Tensor& selector, const Tensor& v, int64_t kernel, int64_t stride, int64_t padding,
+                       int64_t out_h, int64_t out_w) {
+  Tensor out = empty({v.size(0), v.size(1), out_h, out_w}, v.options());
+  if (v.device().is_cpu())
+    cpu::max_pool2d_select(out, selector, v, kernel, stride, padding);
+  else
+    NG_ON_CUDA("max_pool2d", cuda::max_pool2d_select(out, selector, v, kernel, stride, padding), selector, v);
+  return record("MaxPool2dBackward", out, {v}, [ss = SavedTensor(selector), kernel, stride, padding](const Tensor& g) {
+    return Grads{max_pool_scatter(ss.get(), g, kernel, stride, padding)};
+  });
+}
+
+// g [N,C,Ho,Wo] added back to the argmax of each window of `selector`: [N,C,H,W].
+Tensor max_pool_scatter(const Tensor& selector, const Tensor& g, int64_t kernel, int64_t stride, int64_t padding) {
+  Tensor dx = empty(selector.shape(), g.options());
+  if (g.device().is_cpu())
+    cpu::max_pool2d_scatter(dx, selector, g, kernel, stride, padding);
+  else
+    NG_ON_CUDA("max_pool2d backward", cuda::max_pool2d_scatter(dx, selector, g, kernel, stride, padding), selector, g);
+  return record("MaxPool2dGradBackward", dx, {g},
+                [ss = SavedTensor(selector), kernel, stride, padding, out_h = g.size(2), out_w = g.size(3)](
+                    const Tensor& gg) { return Grads{max_pool_select(ss.get(), gg, kernel, stride, padding, out_h, out_w)}; });
+}
+
 }  // namespace
+
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
+  const char* op = "max_pool2d";
+  check_dim(op, "input", x, 4);
+  NG_CHECK(kernel >= 1, op, ": kernel must be at least 1, got ", kernel);
+  NG_CHECK(stride >= 0, op, ": stride must be non-negative (0 means the kernel size), got ", stride);
+  if (stride == 0) stride = kernel;
+  NG_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding ", padding,
+           " must be between 0 and half the kernel ", kernel);
+  const int64_t h = x.size(2), w = x.size(3);
+  NG_CHECK(h + 2 * padding >= kernel && w + 2 * padding >= kernel, op, ": kernel ", kernel, "x", kernel,
+           " is larger than input ", shape_str(x.shape()), " padded by ", padding);
+  return max_pool_select(x, x, kernel, stride, padding, (h + 2 * padding - kernel) / stride + 1,
+                         (w + 2 * padding - kernel) / stride + 1);
+}
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   const char* op = "avg_pool2d";

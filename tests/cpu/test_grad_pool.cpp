@@ -1,4 +1,4 @@
-// avg_pool2d and upsample_nearest2d: values worked out by hand, float64
+// avg_pool2d, max_pool2d and upsample_nearest2d: values worked out by hand, float64
 // gradient checks (first and second order), and the argument errors.
 #include <gtest/gtest.h>
 
@@ -69,6 +69,46 @@ TEST(AvgPool2d, GradientCountsTheCoveringWindows) {
   EXPECT_EQ(x.grad().to_vector<double>(), (V{0.25, 0.5, 0.25, 0.5, 1.0, 0.5, 0.25, 0.5, 0.25}));
 }
 
+TEST(MaxPool2d, TakesEachWindowsMaximum) {
+  const Tensor y = max_pool2d(ramp4x4(), 2);
+  EXPECT_EQ(y.to_vector<double>(), (V{5, 7, 13, 15}));
+  // Padding is -infinity: a window over it and a corner holds the corner's maximum.
+  EXPECT_EQ(max_pool2d(ramp4x4() * -1.0, 2, 2, 1).to_vector<double>(), (V{0, -1, -3, -4, -5, -7, -12, -13, -15}));
+  EXPECT_EQ(max_pool2d(ramp4x4(DType::f32), 3, 1).to_vector<float>(), (std::vector<float>{10, 11, 14, 15}));
+}
+
+TEST(MaxPool2d, TheGradientGoesToTheFirstMaximumOfEachWindow) {
+  // Ties: the first in row-major order takes the whole gradient (PyTorch's rule).
+  const Tensor x = from_vector(V{1, 3, 3, 0,  //
+                                 3, 2, 1, 3,  //
+                                 0, 0, 0, 0,  //
+                                 0, 0, 0, 0},
+                               {1, 1, 4, 4})
+                       .requires_grad_();
+  max_pool2d(x, 2).backward(from_vector(V{10, 20, 30, 40}, {1, 1, 2, 2}));
+  // The two all-zero windows of the bottom row answer their first elements.
+  EXPECT_EQ(x.grad().to_vector<double>(), (V{0, 10, 20, 0, 0, 0, 0, 0, 30, 0, 40, 0, 0, 0, 0, 0}));
+  // Overlapping windows add up at an element that is the maximum of several.
+  const Tensor peak = from_vector(V{0, 0, 0, 0, 9, 0, 0, 0, 0}, {1, 1, 3, 3}).requires_grad_();
+  sum(max_pool2d(peak, 2, 1)).backward();
+  EXPECT_EQ(peak.grad().to_vector<double>(), (V{0, 0, 0, 0, 4, 0, 0, 0, 0}));
+}
+
+TEST(MaxPool2d, NaNAndMinusInfinity) {
+  const double nan = std::nan(""), inf = INFINITY;
+  const Tensor x = from_vector(V{1, nan, 5, 2, -inf, -inf, -inf, -inf}, {1, 1, 2, 4}).requires_grad_();
+  const Tensor y = max_pool2d(x, 2);
+  const V values = y.to_vector<double>();
+  EXPECT_TRUE(std::isnan(values[0]));  // a NaN is the window's maximum
+  EXPECT_EQ(values[1], 5.0);
+  sum(y * from_vector(V{1, 1}, {1, 1, 1, 2})).backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (V{0, 1, 1, 0, 0, 0, 0, 0}));
+  // A window of -inf answers its first element.
+  const Tensor all_inf = full({1, 1, 2, 2}, -inf, kF64).requires_grad_();
+  sum(max_pool2d(all_inf, 2)).backward();
+  EXPECT_EQ(all_inf.grad().to_vector<double>(), (V{1, 0, 0, 0}));
+}
+
 TEST(UpsampleNearest2d, RepeatsEachPixel) {
   const Tensor x = from_vector(V{1, 2, 3, 4}, {1, 1, 2, 2});
   const Tensor y = upsample_nearest2d(x, 2);
@@ -100,6 +140,20 @@ TEST(GradPool, AvgPool2d) {
   expect_gradcheck([](const Ins& in) { return avg_pool2d(in[0], 4, 3, 2); }, {leaf({1, 2, 6, 7}, 3)});
 }
 
+TEST(GradPool, MaxPool2d) {
+  // Distinct values (no ties within a central difference's reach).
+  const auto distinct = [](const Shape& shape, uint64_t seed) {
+    return (arange(double(shape[0] * shape[1] * shape[2] * shape[3]), kF64).reshape(shape) * 0.37 +
+            uniform(shape, seed, 0, 0.01))
+        .detach()
+        .requires_grad_();
+  };
+  expect_gradcheck([](const Ins& in) { return max_pool2d(in[0], 3, 2, 1); }, {distinct({2, 3, 7, 6}, 1)});
+  expect_gradcheck([](const Ins& in) { return max_pool2d(in[0], 2); }, {distinct({2, 2, 5, 4}, 2)});
+  expect_gradgradcheck([](const Ins& in) { return square(max_pool2d(in[0], 3, 1, 1)); }, {distinct({1, 2, 5, 4}, 3)});
+  expect_gradcheck([](const Ins& in) { return max_pool2d(in[0].transpose(2, 3), 2, 1); }, {distinct({1, 2, 4, 5}, 4)});
+}
+
 TEST(GradPool, UpsampleNearest2d) {
   expect_gradcheck([](const Ins& in) { return upsample_nearest2d(in[0], 2); }, {leaf({2, 3, 3, 2}, 11)});
   expect_gradcheck([](const Ins& in) { return upsample_nearest2d(in[0], 3); }, {leaf_nc({1, 2, 3, 4}, 12)});
@@ -125,6 +179,9 @@ TEST(PoolErrors, MessagesNameTheProblem) {
   const std::string big = error_of([&] { avg_pool2d(x, 6); });
   EXPECT_CONTAINS(big, "kernel 6x6");
   EXPECT_CONTAINS(big, "[2,3,5,5]");
+  EXPECT_CONTAINS(error_of([&] { max_pool2d(zeros({3, 5, 5}), 2); }), "[3,5,5]");
+  EXPECT_CONTAINS(error_of([&] { max_pool2d(x, 3, 1, 2); }), "padding 2");
+  EXPECT_CONTAINS(error_of([&] { max_pool2d(x, 6); }), "kernel 6x6");
   EXPECT_CONTAINS(error_of([&] { upsample_nearest2d(zeros({3, 5, 5}), 2); }), "[3,5,5]");
   EXPECT_CONTAINS(error_of([&] { upsample_nearest2d(x, 0); }), "scale");
 }

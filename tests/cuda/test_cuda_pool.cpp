@@ -1,4 +1,4 @@
-// CUDA avg_pool2d and upsample_nearest2d, forward and backward
+// CUDA avg_pool2d, max_pool2d and upsample_nearest2d, forward and backward
 // (kernels/pool.cu), against the CPU twins: strided inputs, padding, kernels
 // larger than the stride and not dividing the image, NaN-poisoned outputs.
 // The kernels add the same values in the same order as the CPU, with
@@ -6,6 +6,8 @@
 // (upsampling copies) or to one rounding (1e-6 relative, in case a host
 // compiler contracts the CPU's multiply-adds).
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "engine/cpu/pool.h"
 #include "support/cuda_twin.h"
@@ -54,6 +56,46 @@ TEST(CudaPool, AvgPoolForwardAndBackwardMatchTheCpu) {
       NG_CUDA_CALL(cuda::avg_pool2d_backward(dx_gpu, layout(g.contiguous().to(test::gpu()), c.channels_last),
                                              c.kernel, c.stride, c.padding));
       test::expect_close(dx_gpu.to(Device::cpu()), dx, 0, 1e-6);
+    }
+}
+
+// max_pool2d's pair: the selection is a copy and the scatter adds the same
+// values in the same order as the CPU, so both are compared for equality,
+// on inputs with ties (values on a coarse grid) and a NaN.
+TEST(CudaPool, MaxPoolSelectAndScatterMatchTheCpu) {
+  NG_REQUIRE_GPU();
+  const PoolCase cases[] = {
+      {{2, 3, 9, 11}, 3, 2, 1, true}, {{1, 2, 8, 8}, 2, 2, 0, false}, {{3, 1, 7, 5}, 4, 1, 2, true},
+      {{2, 2, 5, 6}, 1, 1, 0, false}, {{1, 3, 13, 4}, 3, 3, 1, true}, {{4, 5, 28, 28}, 2, 2, 0, false},
+  };
+  uint64_t seed = 300;
+  for (DType dt : {DType::f32, DType::f64})
+    for (const PoolCase& c : cases) {
+      SCOPED_TRACE(shape_str(c.shape) + " kernel " + std::to_string(c.kernel) + " stride " +
+                   std::to_string(c.stride) + " padding " + std::to_string(c.padding));
+      std::vector<double> whole = test::uniform(c.shape, ++seed, -3, 3).to_vector<double>();
+      for (double& value : whole) value = std::round(value);  // ties everywhere
+      Tensor grid = from_vector(whole, c.shape).to(dt);
+      grid.narrow(3, 0, 1).narrow(2, 0, 1).fill_(std::nan(""));
+      const Tensor x = layout(grid, c.channels_last);
+      const Tensor v = layout(test::uniform(c.shape, ++seed, -1, 1, dt), !c.channels_last);
+      const int64_t ho = (c.shape[2] + 2 * c.padding - c.kernel) / c.stride + 1;
+      const int64_t wo = (c.shape[3] + 2 * c.padding - c.kernel) / c.stride + 1;
+      const Shape out_shape = {c.shape[0], c.shape[1], ho, wo};
+      Tensor want = empty(out_shape, x.options()), got = test::poisoned(out_shape, dt);
+      cpu::max_pool2d_select(want, x, v, c.kernel, c.stride, c.padding);
+      NG_CUDA_CALL(cuda::max_pool2d_select(got, layout(x.contiguous().to(test::gpu()), c.channels_last),
+                                           layout(v.contiguous().to(test::gpu()), !c.channels_last), c.kernel,
+                                           c.stride, c.padding));
+      test::expect_close(got.to(Device::cpu()), want, 0, 0);
+
+      const Tensor g = layout(test::uniform(out_shape, ++seed, -1, 1, dt), c.channels_last);
+      Tensor dx = empty(c.shape, x.options()), dx_gpu = test::poisoned(c.shape, dt);
+      cpu::max_pool2d_scatter(dx, x, g, c.kernel, c.stride, c.padding);
+      NG_CUDA_CALL(cuda::max_pool2d_scatter(dx_gpu, x.to(test::gpu()),
+                                            layout(g.contiguous().to(test::gpu()), c.channels_last), c.kernel,
+                                            c.stride, c.padding));
+      test::expect_close(dx_gpu.to(Device::cpu()), dx, 0, 0);
     }
 }
 
