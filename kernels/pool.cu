@@ -57,28 +57,31 @@ __global__ void __launch_bounds__(kBlock)
   });
 }
 
-// Input pixel (r, c) lies in the window of output oh when
-// oh * stride - padding <= r < oh * stride - padding + kernel.
+// Input pixel r lies in the window of output o when
+// o * stride - padding <= r < o * stride - padding + kernel: for o from
+// ceil((r + padding - kernel + 1) / stride) (at least 0) to
+// (r + padding) / stride (at most n_out - 1).
+struct Covering {
+  int64_t first, last;
+};
+__device__ __forceinline__ Covering covering_windows(int64_t r, int64_t kernel, int64_t stride, int64_t padding,
+                                                     int64_t n_out) {
+  const int64_t lo = r + padding - kernel + 1, hi = (r + padding) / stride;
+  return {lo <= 0 ? int64_t(0) : (lo + stride - 1) / stride, hi < n_out - 1 ? hi : n_out - 1};
+}
+
 template <class T>
 __global__ void __launch_bounds__(kBlock)
     avg_pool_backward(T* __restrict__ dx, int64_t h, int64_t w, const T* __restrict__ g, Image4d gi, int64_t kernel,
                       int64_t stride, int64_t padding, T scale) {
-  auto first_window = [&](int64_t r) {  // ceil((r + padding - kernel + 1) / stride), at least 0
-    const int64_t lo = r + padding - kernel + 1;
-    return lo <= 0 ? int64_t(0) : (lo + stride - 1) / stride;
-  };
-  auto last_window = [&](int64_t r, int64_t n_out) {
-    const int64_t hi = (r + padding) / stride;
-    return hi < n_out - 1 ? hi : n_out - 1;
-  };
   for_each_pixel(gi.n * gi.c, int(h * w), [&](int64_t p, int i) {
     const T* src = g + plane_offset(gi, p);
     const int64_t r = i / int(w), c = i - r * w;
-    const int64_t oh_lo = first_window(r), oh_hi = last_window(r, gi.h);
-    const int64_t ow_lo = first_window(c), ow_hi = last_window(c, gi.w);
+    const Covering rows = covering_windows(r, kernel, stride, padding, gi.h);
+    const Covering cols = covering_windows(c, kernel, stride, padding, gi.w);
     T acc = 0;
-    for (int64_t oh = oh_lo; oh <= oh_hi; ++oh)
-      for (int64_t ow = ow_lo; ow <= ow_hi; ++ow) acc += mul_rn(src[oh * gi.sh + ow * gi.sw], scale);
+    for (int64_t oh = rows.first; oh <= rows.last; ++oh)
+      for (int64_t ow = cols.first; ow <= cols.last; ++ow) acc += mul_rn(src[oh * gi.sh + ow * gi.sw], scale);
     dx[p * h * w + i] = acc;
   });
 }
@@ -110,21 +113,15 @@ template <class T>
 __global__ void __launch_bounds__(kBlock)
     max_pool_scatter(T* __restrict__ dx, const T* __restrict__ x, Image4d xi, const T* __restrict__ g, Image4d gi,
                      int64_t kernel, int64_t stride, int64_t padding) {
-  auto first_window = [&](int64_t r) {  // ceil((r + padding - kernel + 1) / stride), at least 0
-    const int64_t lo = r + padding - kernel + 1;
-    return lo <= 0 ? int64_t(0) : (lo + stride - 1) / stride;
-  };
-  auto last_window = [&](int64_t r, int64_t n_out) {
-    const int64_t hi = (r + padding) / stride;
-    return hi < n_out - 1 ? hi : n_out - 1;
-  };
   for_each_pixel(xi.n * xi.c, int(xi.h * xi.w), [&](int64_t p, int i) {
     const StridedPlane<T> plane{x + plane_offset(xi, p), xi.sh, xi.sw};
     const T* src = g + plane_offset(gi, p);
     const int64_t r = i / int(xi.w), c = i - r * xi.w;
+    const Covering rows = covering_windows(r, kernel, stride, padding, gi.h);
+    const Covering cols = covering_windows(c, kernel, stride, padding, gi.w);
     T acc = 0;
-    for (int64_t oh = first_window(r); oh <= last_window(r, gi.h); ++oh)
-      for (int64_t ow = first_window(c); ow <= last_window(c, gi.w); ++ow) {
+    for (int64_t oh = rows.first; oh <= rows.last; ++oh)
+      for (int64_t ow = cols.first; ow <= cols.last; ++ow) {
         const WindowMax m = window_argmax<T>(plane, xi.h, xi.w, oh, ow, kernel, stride, padding);
         if (m.r == r && m.c == c) acc += src[oh * gi.sh + ow * gi.sw];
       }

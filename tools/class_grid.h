@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/ops/random.h"
 #include "engine/tensor.h"
 #include "models/labels.h"
 
@@ -21,11 +22,20 @@ std::vector<int64_t> all_classes(int64_t count);
 // `rows` copies of noise [per_row, ...] one after another: [rows * per_row, ...].
 Tensor repeat_rows(const Tensor& noise, int64_t rows);
 
-// The classes a user named (`--class shoe`, `--class 3,7`, `--class all`):
-// each an index in [0, count) or a class name, matched without regard to
-// case, spaces and punctuation ("tshirt/top" and "T-shirt/top" agree), also
-// as the only name it begins or is part of ("sneak" for "Sneaker", "boot"
-// for "Ankle boot"). Throws naming the
+// The fixed noise of a run's per-epoch sample grids: 64 draws of `shape`
+// (per image), or for a model with `classes` > 0 classes 8 draws repeated
+// for each class, with the labels of those rows.
+struct GridNoise {
+  Tensor noise;
+  models::Labels labels;  // empty when unconditional
+};
+GridNoise grid_noise(int64_t classes, const Shape& shape, Generator& gen, TensorOptions opts);
+
+// The classes a user named (`--class sneaker`, `--class 3,7`, `--class all`):
+// each a class name, matched without regard to case, spaces and punctuation
+// ("tshirt/top" and "T-shirt/top" agree), else an index in [0, count), else
+// the beginning of exactly one name ("sneak" for "Sneaker"), else a part of
+// exactly one ("boot" for "Ankle boot"). Throws naming the
 // classes when one matches none or several.
 std::vector<int64_t> parse_classes(const std::string& text, int64_t count, const std::vector<std::string>& names);
 

@@ -42,6 +42,9 @@ namespace ng::tools {
 // The largest nearest-neighbour grid eval draws (--nearest-k, --nearest).
 inline constexpr int64_t kMaxNearestK = 64, kMaxNearestQueries = 256;
 
+// EvalOptions::guidance_scale when none is given: the run's --guidance-scale.
+inline constexpr double kRunsGuidance = -1;
+
 struct EvalOptions {
   int64_t n = -1;                    // generated samples (-1: with_defaults)
   int64_t batch_size = 500;          // samples per generator call
@@ -51,7 +54,7 @@ struct EvalOptions {
   std::string sampler = "ddim";      // DDPM: ancestral | ddim
   int64_t steps = -1;                // DDPM: sampling steps (0: every timestep; -1: default_sampling_steps)
   double eta = 0.0;                  // DDIM
-  double guidance_scale = -1;        // conditional DDPM: classifier-free guidance (-1: the run's own)
+  double guidance_scale = -1;        // conditional DDPM: classifier-free guidance (kRunsGuidance: the run's own)
   std::string classifier;            // safetensors file; default: the data set's shipped one
   int64_t test_limit = 0;            // use only the first N test images (0: all)
   int64_t bound_images = -1;         // test images for bits/dim (0: skip; -1: with_defaults)

@@ -123,9 +123,13 @@ class DDPMModel : public EvaluatedModel {
     sampler_.eta = o.eta;
     conditioning = conditioning_of(run, run_.model->config().classes);
     const DDPMOptions trained = run_options<DDPMOptions>(read_run_config(run, "sample"), "ddpm", run);
-    guidance_scale_ = o.guidance_scale >= 0 ? o.guidance_scale : trained.guidance_scale;
-    NG_CHECK(std::isfinite(guidance_scale_), "--guidance-scale must be a finite number >= 0, got ", guidance_scale_);
-    NG_CHECK(guidance_scale_ == 1.0 || !run_.model->conditional() || trained.label_dropout > 0,
+    NG_CHECK(o.guidance_scale == kRunsGuidance || (std::isfinite(o.guidance_scale) && o.guidance_scale >= 0),
+             "--guidance-scale must be a number >= 0 (1: no guidance), got ", o.guidance_scale);
+    NG_CHECK(o.guidance_scale == kRunsGuidance || run_.model->conditional(), "--guidance-scale: run ", run,
+             " is not class-conditional, so there is nothing to guide");
+    guidance_scale_ = o.guidance_scale == kRunsGuidance ? trained.guidance_scale : o.guidance_scale;
+    null_label_trained_ = trained.label_dropout > 0;
+    NG_CHECK(guidance_scale_ == 1.0 || !run_.model->conditional() || null_label_trained_,
              "--guidance-scale ", guidance_scale_, ": run ", run, " was trained with --label-dropout 0, so its ",
              "unconditional prediction, which guidance needs, was never trained; use --guidance-scale 1");
   }
@@ -138,6 +142,12 @@ class DDPMModel : public EvaluatedModel {
 
   BitsPerDim bits_per_dim(const Tensor& test, const EvalOptions& o) override {
     NoGradGuard no_grad;
+    if (run_.model->conditional() && !null_label_trained_) {
+      BitsPerDim none;
+      none.note = "n/a: the run was trained with --label-dropout 0, so its null label, which bounds log p(x), "
+                  "was never trained";
+      return none;
+    }
     models::BoundOptions bo;
     bo.timesteps = o.bound_timesteps;
     bo.seed = Streams::eval(o.seed);
@@ -193,6 +203,7 @@ class DDPMModel : public EvaluatedModel {
   DDPMRun run_;
   models::SamplerOptions sampler_;
   double guidance_scale_ = 1.0;
+  bool null_label_trained_ = true;
 };
 
 }  // namespace
@@ -223,11 +234,23 @@ DDPMRun load_ddpm_run(const std::string& run, Device device, bool use_ema) {
           diffusion_of(run_options<DDPMOptions>(saved.config, "ddpm", run))};
 }
 
-std::unique_ptr<EvaluatedModel> open_vae_run(const std::string& run, Device device, const EvalOptions&) {
+namespace {
+
+// Guidance is the DDPM's; a scale given for another model is a mistake worth naming.
+void refuse_guidance(const EvalOptions& o, const std::string& run, const char* model) {
+  NG_CHECK(o.guidance_scale == kRunsGuidance, "--guidance-scale: run ", run, " is a ", model,
+           "; classifier-free guidance applies to a class-conditional DDPM");
+}
+
+}  // namespace
+
+std::unique_ptr<EvaluatedModel> open_vae_run(const std::string& run, Device device, const EvalOptions& o) {
+  refuse_guidance(o, run, "VAE");
   return std::make_unique<VAEModel>(run, device);
 }
 
-std::unique_ptr<EvaluatedModel> open_gan_run(const std::string& run, Device device, const EvalOptions&) {
+std::unique_ptr<EvaluatedModel> open_gan_run(const std::string& run, Device device, const EvalOptions& o) {
+  refuse_guidance(o, run, "GAN");
   return std::make_unique<GANModel>(run, device);
 }
 

@@ -79,6 +79,9 @@ models::UNetConfig unet_config(const DDPMOptions& o, int64_t channels, int64_t h
            o.label_dropout);
   NG_CHECK(std::isfinite(o.guidance_scale) && o.guidance_scale >= 0,
            "ddpm: --guidance-scale must be a number >= 0 (1: no guidance), got ", o.guidance_scale);
+  NG_CHECK(!o.conditional || o.label_dropout > 0 || o.guidance_scale == 1.0, "ddpm: --guidance-scale ",
+           o.guidance_scale, " needs --label-dropout > 0: guidance mixes in the unconditional prediction, which only ",
+           "images trained without their label teach");
   auto c = for_images<models::UNetConfig>(channels, height, width);
   c.base = o.base_channels;
   c.mults = parse_int_list(o.channel_mults, "--channel-mults");

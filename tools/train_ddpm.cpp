@@ -30,14 +30,13 @@ class DDPMJob final : public TrainingJob {
     // comparable across epochs; a row per class, the same 8 x_T in each, for
     // a conditional model.
     const models::UNetConfig& c = model.config();
-    if (model.conditional()) {
-      x_T_ = repeat_rows(randn({8, c.channels, c.height, c.width}, fixed_, on_device()), c.classes);
-      labels_fixed_ = class_rows(all_classes(c.classes), 8);
-    } else {
-      x_T_ = randn({64, c.channels, c.height, c.width}, fixed_, on_device());
-    }
+    const GridNoise grid = grid_noise(c.classes, {c.channels, c.height, c.width}, fixed_, on_device());
+    x_T_ = grid.noise;
+    labels_fixed_ = grid.labels;
     const bool gpu = trainer_.device().is_cuda();
     bound_images_ = std::min(test.size(), o.bound_images >= 0 ? o.bound_images : (gpu ? 256 : 8));
+    // The bound uses the null label, which --label-dropout 0 never trains.
+    if (model.conditional() && o.label_dropout == 0) bound_images_ = 0;
     bound_timesteps_ = o.bound_timesteps >= 0 ? o.bound_timesteps : (gpu ? 100 : 20);
   }
 

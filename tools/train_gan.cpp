@@ -27,13 +27,9 @@ class GANJob final : public TrainingJob {
     // A fixed noise batch, so the grids of successive epochs are comparable;
     // a row per class, the same 8 codes in each, for a conditional model.
     Generator fixed(Streams::fixed(trainer.common().seed));
-    if (model.conditional()) {
-      const int64_t classes = model.config().classes;
-      z_fixed_ = repeat_rows(randn({8, o.z_dim}, fixed, on_device()), classes);
-      labels_fixed_ = class_rows(all_classes(classes), 8);
-    } else {
-      z_fixed_ = randn({64, o.z_dim}, fixed, on_device());
-    }
+    const GridNoise grid = grid_noise(model.config().classes, {o.z_dim}, fixed, on_device());
+    z_fixed_ = grid.noise;
+    labels_fixed_ = grid.labels;
   }
 
   CheckpointParts parts() override { return {&model_, {{"G.", &opt_g_}, {"D.", &opt_d_}}}; }

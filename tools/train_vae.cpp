@@ -27,13 +27,9 @@ class VAEJob final : public TrainingJob {
     // (32 test images, or fewer whole rows of up to eight with a small --test-limit).
     // A conditional model's grid has a row per class, the same 8 codes in each.
     Generator fixed(Streams::fixed(trainer_.common().seed));
-    if (model.conditional()) {
-      const int64_t classes = model.config().classes;
-      z_fixed_ = repeat_rows(randn({8, o.z_dim}, fixed, on_device()), classes);
-      labels_fixed_ = class_rows(all_classes(classes), 8);
-    } else {
-      z_fixed_ = randn({64, o.z_dim}, fixed, on_device());
-    }
+    const GridNoise grid = grid_noise(model.config().classes, {o.z_dim}, fixed, on_device());
+    z_fixed_ = grid.noise;
+    labels_fixed_ = grid.labels;
     per_row_ = std::min<int64_t>(8, test.size());
     recon_batch_ = first_rows(test.images, std::min<int64_t>(32, test.size() / per_row_ * per_row_));
     recon_labels_ = first_labels(model, test, recon_batch_.size(0));

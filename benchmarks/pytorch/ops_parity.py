@@ -1,5 +1,6 @@
 """PyTorch's values and gradients for the ops nanogen added for people who
-build their own models (activations, reductions, losses, pad, max_pool2d, embedding), as a fixture that tests/cpu/test_ops_parity.cpp
+build their own models (activations, reductions, losses, pad, max_pool2d,
+bilinear upsampling, embedding), as a fixture that tests/cpu/test_ops_parity.cpp
 checks nanogen against, in float64:
 
   python3 ops_parity.py tests/fixtures/ops_parity.safetensors
@@ -72,6 +73,12 @@ def cases(g):
          lambda v: F.max_pool2d(v, 2, 1)),
         ("max_pool_ties_padded", {"op": "max_pool2d", "kernel": 3, "stride": 3, "padding": 1}, ties,
          lambda v: F.max_pool2d(v, 3, 3, 1)),
+        ("bilinear_up", {"op": "upsample_bilinear2d", "size": [7, 9], "align_corners": False}, image,
+         lambda v: F.interpolate(v, size=(7, 9), mode="bilinear", align_corners=False)),
+        ("bilinear_up_corners", {"op": "upsample_bilinear2d", "size": [8, 11], "align_corners": True}, image,
+         lambda v: F.interpolate(v, size=(8, 11), mode="bilinear", align_corners=True)),
+        ("bilinear_down", {"op": "upsample_bilinear2d", "size": [3, 2], "align_corners": False}, ties,
+         lambda v: F.interpolate(v, size=(3, 2), mode="bilinear", align_corners=False)),
         ("embedding", {"op": "embedding", "indices": [5, 0, 5, 2, 5]}, table,
          lambda w: F.embedding(torch.tensor([5, 0, 5, 2, 5]), w)),
     ], target

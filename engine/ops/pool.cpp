@@ -11,9 +11,14 @@
 // is no input of the recorded nodes.
 #include "engine/ops/pool.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "engine/autograd.h"
 #include "engine/cpu/pool.h"
 #include "engine/ops/dispatch.h"
+#include "engine/ops/linalg.h"
+#include "engine/precision.h"
 
 namespace ng {
 
@@ -42,6 +47,21 @@ Tensor sum_pool2d(const Tensor& g, int64_t scale) {
     NG_ON_CUDA("upsample_nearest2d", cuda::upsample_nearest2d_backward(dx, g, scale), g);
   return record("SumPool2dBackward", dx, {g},
                 [scale](const Tensor& gg) { return Grads{upsample_nearest2d(gg, scale)}; });
+}
+
+// Checks a pooling's arguments (stride 0 becomes the kernel) and returns the output's height and width.
+std::pair<int64_t, int64_t> pooled_size(const char* op, const Tensor& x, int64_t kernel, int64_t& stride,
+                                        int64_t padding) {
+  check_dim(op, "input", x, 4);
+  NG_CHECK(kernel >= 1, op, ": kernel must be at least 1, got ", kernel);
+  NG_CHECK(stride >= 0, op, ": stride must be non-negative (0 means the kernel size), got ", stride);
+  if (stride == 0) stride = kernel;
+  NG_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding ", padding,
+           " must be between 0 and half the kernel ", kernel);
+  const int64_t h = x.size(2), w = x.size(3);
+  NG_CHECK(h + 2 * padding >= kernel && w + 2 * padding >= kernel, op, ": kernel ", kernel, "x", kernel,
+           " is larger than input ", shape_str(x.shape()), " padded by ", padding);
+  return {(h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1};
 }
 
 Tensor max_pool_scatter(const Tensor& selector, const Tensor& g, int64_t kernel, int64_t stride, int64_t padding);
@@ -74,35 +94,15 @@ Tensor max_pool_scatter(const Tensor& selector, const Tensor& g, int64_t kernel,
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
-  const char* op = "max_pool2d";
-  check_dim(op, "input", x, 4);
-  NG_CHECK(kernel >= 1, op, ": kernel must be at least 1, got ", kernel);
-  NG_CHECK(stride >= 0, op, ": stride must be non-negative (0 means the kernel size), got ", stride);
-  if (stride == 0) stride = kernel;
-  NG_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding ", padding,
-           " must be between 0 and half the kernel ", kernel);
-  const int64_t h = x.size(2), w = x.size(3);
-  NG_CHECK(h + 2 * padding >= kernel && w + 2 * padding >= kernel, op, ": kernel ", kernel, "x", kernel,
-           " is larger than input ", shape_str(x.shape()), " padded by ", padding);
-  return max_pool_select(x, x, kernel, stride, padding, (h + 2 * padding - kernel) / stride + 1,
-                         (w + 2 * padding - kernel) / stride + 1);
+  const auto [out_h, out_w] = pooled_size("max_pool2d", x, kernel, stride, padding);
+  return max_pool_select(x, x, kernel, stride, padding, out_h, out_w);
 }
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   const char* op = "avg_pool2d";
-  check_dim(op, "input", x, 4);
-  NG_CHECK(kernel >= 1, op, ": kernel must be at least 1, got ", kernel);
-  NG_CHECK(stride >= 0, op, ": stride must be non-negative (0 means the kernel size), got ", stride);
-  if (stride == 0) stride = kernel;
-  NG_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding ", padding,
-           " must be between 0 and half the kernel ", kernel);
+  const auto [out_h, out_w] = pooled_size(op, x, kernel, stride, padding);
   const int64_t h = x.size(2), w = x.size(3);
-  NG_CHECK(h + 2 * padding >= kernel && w + 2 * padding >= kernel, op, ": kernel ", kernel, "x", kernel,
-           " is larger than input ", shape_str(x.shape()), " padded by ", padding);
-
-  Tensor out = empty({x.size(0), x.size(1), (h + 2 * padding - kernel) / stride + 1,
-                      (w + 2 * padding - kernel) / stride + 1},
-                     x.options());
+  Tensor out = empty({x.size(0), x.size(1), out_h, out_w}, x.options());
   if (x.device().is_cpu())
     cpu::avg_pool2d_forward(out, x, kernel, stride, padding);
   else
@@ -110,6 +110,42 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   return record("AvgPool2dBackward", out, {x}, [kernel, stride, padding, h, w](const Tensor& g) {
     return Grads{avg_pool2d_grad(g, kernel, stride, padding, h, w)};
   });
+}
+
+namespace {
+
+// The [out, in] matrix of 1-d linear interpolation: row o holds 1 - t and t
+// at the two inputs around o's source coordinate (PyTorch's
+// area_pixel_compute_source_index: with align_corners the corners' centres
+// meet, else the pixel edges do and a negative coordinate is clamped to 0).
+Tensor linear_interpolation_matrix(int64_t in, int64_t out, bool align_corners, TensorOptions opts) {
+  std::vector<double> a(size_t(out * in), 0.0);
+  for (int64_t o = 0; o < out; ++o) {
+    double src;
+    if (align_corners)
+      src = out > 1 ? double(o) * double(in - 1) / double(out - 1) : 0.0;
+    else
+      src = std::max(0.0, (double(o) + 0.5) * double(in) / double(out) - 0.5);
+    const int64_t i0 = std::min(int64_t(src), in - 1), i1 = std::min(i0 + 1, in - 1);
+    const double t = src - double(i0);
+    a[size_t(o * in + i0)] += 1.0 - t;
+    a[size_t(o * in + i1)] += t;
+  }
+  return from_vector(a, {out, in}).to(opts.dtype).to(opts.device);
+}
+
+}  // namespace
+
+Tensor upsample_bilinear2d(const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners) {
+  const char* op = "upsample_bilinear2d";
+  check_dim(op, "input", x, 4);
+  NG_CHECK(out_h >= 1 && out_w >= 1, op, ": the output size ", out_h, "x", out_w, " must be positive");
+  NG_CHECK(x.size(2) >= 1 && x.size(3) >= 1, op, ": input ", shape_str(x.shape()), " has an empty image");
+  const TensorOptions opts = x.options();
+  const Tensor a_h = linear_interpolation_matrix(x.size(2), out_h, align_corners, opts);
+  const Tensor a_w = linear_interpolation_matrix(x.size(3), out_w, align_corners, opts);
+  MatmulPrecisionGuard exact(MatmulPrecision::fp32);
+  return matmul(a_h, matmul(x, a_w.transpose(0, 1)));  // [out_h,H] @ [N,C,H,out_w]
 }
 
 Tensor upsample_nearest2d(const Tensor& x, int64_t scale) {

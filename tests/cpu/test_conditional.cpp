@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "engine/io/image.h"
+#include "engine/io/safetensors.h"
 #include "engine/nanogen.h"
 #include "models/gan.h"
 #include "models/guidance.h"
@@ -67,18 +68,23 @@ TEST(ConditionalVAE, TheLabelEntersBothNetworksAsAConcatenatedOneHot) {
   Generator gen(1);
   models::VAE model(small_vae(10), gen);
   const Tensor x = images(3, 2);
-  // The encoder's first fully connected layer on [h, one_hot(y)] with the
-  // label table as the one-hot columns' weights: the same pre-activation.
   const models::Labels y = {7, 0, 7};
-  auto& fc = dynamic_cast<nn::Linear&>((*model.enc)[5]);
-  const Tensor h = model.enc->forward_range(x, 0, 5);
-  const Tensor concatenated =
-      linear(cat({h, one_hot(y, 10)}, 1), cat({fc.weight, model.enc_label->weight.transpose(0, 1)}, 1), fc.bias);
-  const Tensor ours = fc.forward(h) + model.enc_label->forward(y);
-  EXPECT_LT(max_abs_diff(ours, concatenated), 1e-6);
+  // Each network run by hand with its first fully connected layer fed
+  // [input, one_hot(y)] and the label table as the one-hot columns' weights.
+  const auto concatenated = [&](const nn::Linear& fc, const Tensor& table, const Tensor& in) {
+    return linear(cat({in, one_hot(y, 10)}, 1), cat({fc.weight, table.transpose(0, 1)}, 1), fc.bias);
+  };
+  auto& enc_fc = dynamic_cast<nn::Linear&>((*model.enc)[5]);
+  const Tensor h = concatenated(enc_fc, model.enc_label->weight, model.enc->forward_range(x, 0, 5));
+  const Tensor code = model.enc->forward_range(h, 6, model.enc->size());
+  const auto [mu, logvar] = model.encode(x, y);
+  EXPECT_LT(max_abs_diff(cat({mu, logvar}, 1), code), 1e-5);
+  auto& dec_fc = dynamic_cast<nn::Linear&>((*model.dec)[0]);
+  const Tensor z = randn({3, 4}, gen);
+  const Tensor image = model.dec->forward_range(concatenated(dec_fc, model.dec_label->weight, z), 1, model.dec->size());
+  EXPECT_LT(max_abs_diff(model.decode(z, y), image), 1e-5);
 
   // The label changes the code and the image; the same label gives the same ones.
-  const Tensor z = randn({3, 4}, gen);
   EXPECT_GT(max_abs_diff(model.encode(x, {1, 1, 1}).first, model.encode(x, {2, 2, 2}).first), 1e-4);
   EXPECT_GT(max_abs_diff(model.decode(z, {1, 1, 1}), model.decode(z, {2, 2, 2})), 1e-4);
   EXPECT_EQ(max_abs_diff(model.decode(z, {1, 1, 1}), model.decode(z, {1, 1, 1})), 0.0);
@@ -223,6 +229,15 @@ TEST(ClassGrid, ClassesByNameOrIndex) {
   EXPECT_NE(error_of([&] { parse_classes("s", 10, fashion); }).find("matches several classes"), std::string::npos);
   EXPECT_NE(error_of([&] { parse_classes("10", 10, fashion); }).find("10 is not a class"), std::string::npos);
   EXPECT_NE(error_of([&] { parse_classes("x", 0, {}); }).find("not class-conditional"), std::string::npos);
+  // Signs and punctuation do not make an index.
+  EXPECT_NE(error_of([&] { parse_classes("-1", 10, fashion); }).find("neither a class index nor a name"),
+            std::string::npos);
+  const std::vector<std::string> digits = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  EXPECT_NE(error_of([&] { parse_classes("-1", 10, digits); }).find("neither"), std::string::npos);
+  // A folder's classes named by numbers, sorted as text: a name as written wins over an index.
+  const std::vector<std::string> folders = {"0", "1", "10", "2"};
+  EXPECT_EQ(parse_classes("2", 4, folders), (std::vector<int64_t>{3}));
+  EXPECT_EQ(parse_classes("10", 4, folders), (std::vector<int64_t>{2}));
 }
 
 namespace {
@@ -313,6 +328,12 @@ TEST(ConditionalTraining, AGANRunDrawsTheClassesAskedFor) {
   o.d_width = 8;
   EXPECT_EQ(tools::train_gan(tiny_run(out), o).steps, 4);
   expect_a_conditional_run(out);
+  // Both class tables were trained, with their optimizers' state in the checkpoint.
+  const SafetensorsContent ckpt = load_safetensors(out + "/checkpoints/last.safetensors");
+  for (const char* name :
+       {"G_label.weight", "D_label.weight", "optim.G.label.weight.exp_avg", "optim.D.label.weight.exp_avg"})
+    EXPECT_NE(ckpt.find(name), nullptr) << name;
+  EXPECT_GT(max(abs(ckpt.at("G_label.weight"))).item(), 0.0);  // started at 0
 }
 
 TEST(ConditionalTraining, ADDPMRunDrawsTheClassesAskedForWithGuidance) {
@@ -342,4 +363,12 @@ TEST(ConditionalTraining, NeedsALabelledDataSet) {
   tools::DDPMOptions d;
   d.guidance_scale = -1;
   EXPECT_NE(error_of([&] { tools::unet_config(d, 1, 28, 28, 10); }).find("--guidance-scale"), std::string::npos);
+  // Guidance needs the unconditional prediction that label dropout trains.
+  d.conditional = true;
+  d.label_dropout = 0;
+  d.guidance_scale = 2;
+  EXPECT_NE(error_of([&] { tools::unet_config(d, 1, 28, 28, 10); }).find("needs --label-dropout > 0"),
+            std::string::npos);
+  d.guidance_scale = 1;
+  EXPECT_EQ(tools::unet_config(d, 1, 28, 28, 10).classes, 10);
 }

@@ -13,6 +13,7 @@ using test::error_of;
 using test::expect_gradcheck;
 using test::expect_gradgradcheck;
 using test::non_contiguous;
+using test::expect_close;
 using test::expect_error;
 using test::leaf;
 using test::leaf_nc;
@@ -109,6 +110,19 @@ TEST(MaxPool2d, NaNAndMinusInfinity) {
   EXPECT_EQ(all_inf.grad().to_vector<double>(), (V{1, 0, 0, 0}));
 }
 
+TEST(UpsampleBilinear2d, InterpolatesBetweenPixelCentres) {
+  // [0, 1] to 4 columns: source coordinates -0.25 (clamped to 0), 0.25, 0.75, 1.25 (past the last centre).
+  const Tensor row = from_vector(V{0, 1}, {1, 1, 1, 2});
+  EXPECT_EQ(upsample_bilinear2d(row, 1, 4).to_vector<double>(), (V{0, 0.25, 0.75, 1}));
+  // With aligned corners the end pixels land on the ends.
+  EXPECT_EQ(upsample_bilinear2d(row, 1, 3, true).to_vector<double>(), (V{0, 0.5, 1}));
+  // The same size is the identity; a constant stays constant.
+  expect_close(upsample_bilinear2d(ramp4x4(), 4, 4), ramp4x4(), 1e-15);
+  expect_close(upsample_bilinear2d(full({2, 3, 5, 4}, 0.7, kF64), 9, 2), full({2, 3, 9, 2}, 0.7, kF64), 1e-15);
+  EXPECT_CONTAINS(error_of([] { upsample_bilinear2d(zeros({1, 1, 2, 2}), 0, 3); }), "output size 0x3");
+  EXPECT_CONTAINS(error_of([] { upsample_bilinear2d(zeros({1, 2, 2}), 3, 3); }), "[1,2,2]");
+}
+
 TEST(UpsampleNearest2d, RepeatsEachPixel) {
   const Tensor x = from_vector(V{1, 2, 3, 4}, {1, 1, 2, 2});
   const Tensor y = upsample_nearest2d(x, 2);
@@ -152,6 +166,12 @@ TEST(GradPool, MaxPool2d) {
   expect_gradcheck([](const Ins& in) { return max_pool2d(in[0], 2); }, {distinct({2, 2, 5, 4}, 2)});
   expect_gradgradcheck([](const Ins& in) { return square(max_pool2d(in[0], 3, 1, 1)); }, {distinct({1, 2, 5, 4}, 3)});
   expect_gradcheck([](const Ins& in) { return max_pool2d(in[0].transpose(2, 3), 2, 1); }, {distinct({1, 2, 4, 5}, 4)});
+}
+
+TEST(GradPool, UpsampleBilinear2d) {
+  expect_gradcheck([](const Ins& in) { return upsample_bilinear2d(in[0], 7, 5); }, {leaf({2, 2, 3, 4}, 31)});
+  expect_gradcheck([](const Ins& in) { return upsample_bilinear2d(in[0], 2, 3, true); }, {leaf_nc({1, 2, 5, 4}, 32)});
+  expect_gradgradcheck([](const Ins& in) { return square(upsample_bilinear2d(in[0], 5, 6)); }, {leaf({1, 2, 3, 3}, 33)});
 }
 
 TEST(GradPool, UpsampleNearest2d) {

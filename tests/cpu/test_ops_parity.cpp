@@ -1,5 +1,6 @@
 // The ops added for people who build their own models (gelu, elu, var, std,
-// logsumexp, vector_norm, l1_loss, pad, max_pool2d, embedding) against PyTorch's values and gradients in
+// logsumexp, vector_norm, l1_loss, pad, max_pool2d, upsample_bilinear2d,
+// embedding) against PyTorch's values and gradients in
 // float64 (tests/fixtures/ops_parity.safetensors, written by
 // benchmarks/pytorch/ops_parity.py), on the CPU and, where one is visible,
 // the GPU; then their gradient checks, to second order where it exists.
@@ -37,6 +38,10 @@ Tensor apply(const json& args, const Tensor& x, const Tensor& l1_target) {
   if (op == "pad")
     return pad(x, args.at("padding").get<std::vector<int64_t>>(), parse_pad_mode(args.at("mode")), args.at("value"));
   if (op == "max_pool2d") return max_pool2d(x, args.at("kernel"), args.at("stride"), args.at("padding"));
+  if (op == "upsample_bilinear2d") {
+    const std::vector<int64_t> size = args.at("size");
+    return upsample_bilinear2d(x, size[0], size[1], args.at("align_corners"));
+  }
   if (op == "embedding") return embedding(x, args.at("indices").get<std::vector<int64_t>>());
   throw Error("unknown op in the fixture: " + op);
 }
@@ -65,7 +70,7 @@ void expect_matches(const Tensor& actual, const Tensor& expected, const std::str
 TEST(OpsParity, ValuesAndGradientsMatchPyTorch) {
   const SafetensorsContent fx = load_safetensors("tests/fixtures/ops_parity.safetensors");
   const json cases = json::parse(fx.metadata.at("cases"));
-  ASSERT_EQ(cases.size(), 24u);
+  ASSERT_EQ(cases.size(), 27u);
   for (const Device device : test::devices()) {
     for (const auto& [name, text] : cases.items()) {
       SCOPED_TRACE(name + " on " + device.str());
