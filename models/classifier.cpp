@@ -92,8 +92,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& labels) {
   NG_CHECK(logits.dim() == 2 && logits.size(0) == int64_t(labels.size()) && logits.size(0) > 0,
            "cross_entropy: logits ", shape_str(logits.shape()), " must be [N, K] with N = ", labels.size(),
            " labels (N > 0)");
-  const Tensor target =
-      ng::one_hot(to_labels(labels), logits.size(1), TensorOptions{}.with_dtype(logits.dtype()).with_device(logits.device()));
+  const Tensor target = ng::one_hot(to_labels(labels), logits.size(1), logits.options());
   return sum(log_softmax(logits, 1) * target) * (-1.0 / double(labels.size()));
 }
 

@@ -41,7 +41,8 @@ VAE::VAE(const VAEConfig& c, Generator& gen) : config_(c) {
   if (c.classes > 0) {
     // Initialised as the one-hot columns of the layers they join would be.
     enc_label = register_module("enc_label", std::make_shared<Embedding>(c.classes, c.hidden, gen, flat + c.classes));
-    dec_label = register_module("dec_label", std::make_shared<Embedding>(c.classes, c.hidden, gen, c.z_dim + c.classes));
+    dec_label =
+        register_module("dec_label", std::make_shared<Embedding>(c.classes, c.hidden, gen, c.z_dim + c.classes));
   }
   if (c.likelihood != Likelihood::bernoulli) {
     NG_CHECK(c.sigma > 0, "vae: the Gaussian decoder's sigma must be positive, got ", c.sigma);

@@ -71,17 +71,6 @@ std::vector<double> discretized_log_likelihood(const VAE& model, const Tensor& i
   return out;
 }
 
-namespace {
-
-// Labels n..n+count-1 of y (none when y is empty).
-Labels slice(const Labels& y, int64_t start, int64_t count) {
-  if (y.empty()) return y;
-  NG_CHECK(start + count <= int64_t(y.size()), "vae bound: ", y.size(), " labels for ", start + count, " images");
-  return Labels(y.begin() + start, y.begin() + start + count);
-}
-
-}  // namespace
-
 std::vector<double> log_importance_weights(const VAE& model, const Tensor& images, const Tensor& eps,
                                            const Labels& y) {
   NoGradGuard no_grad;
@@ -137,7 +126,8 @@ IWBound importance_weighted_bound(const VAE& model, const Tensor& images, int64_
   for (int64_t start = 0; start < N; start += per_call) {
     const int64_t n = std::min(per_call, N - start);
     const Tensor eps = randn({n, samples, model.config().z_dim}, gen, TensorOptions{}.with_device(device));
-    const std::vector<double> log_w = log_importance_weights(model, images.narrow(0, start, n), eps, slice(y, start, n));
+    const std::vector<double> log_w =
+        log_importance_weights(model, images.narrow(0, start, n), eps, slice_labels(y, start, n));
     for (int64_t i = 0; i < n; ++i) bound.push_back(logsumexp(log_w.data() + i * samples, samples) - log_K);
     if (progress) progress(start + n, N);
   }
@@ -163,7 +153,7 @@ ELBOReport evaluate_elbo(const models::VAE& model, const Tensor& images, int64_t
     const int64_t n = std::min(batch_size, images.size(0) - start);
     const Tensor x = images.narrow(0, start, n).to(device);
     const Tensor eps = randn({n, model.config().z_dim}, gen, TensorOptions{}.with_device(device));
-    const models::ELBOTerms t = model.loss(x, eps, 1.0, slice(y, start, n));
+    const models::ELBOTerms t = model.loss(x, eps, 1.0, slice_labels(y, start, n));
     r.loss += t.loss.item() * double(n);
     r.recon += t.recon.item() * double(n);
     r.kl += t.kl.item() * double(n);

@@ -60,10 +60,11 @@ models::Labels intended_labels(const EvaluatedModel& model, int64_t n) {
   return y;
 }
 
-// Draws n images in batches behind a progress bar; returns them and the
-// seconds it took (the last batch is on the CPU, so the GPU has finished).
-std::pair<Tensor, double> draw_samples(EvaluatedModel& model, const EvalOptions& o, Generator& gen) {
-  const models::Labels y = intended_labels(model, o.n);
+// Draws n images (image i of class y[i] for a conditional model) in batches
+// behind a progress bar; returns them and the seconds it took (the last
+// batch is on the CPU, so the GPU has finished).
+std::pair<Tensor, double> draw_samples(EvaluatedModel& model, const EvalOptions& o, const models::Labels& y,
+                                       Generator& gen) {
   std::vector<Tensor> batches;
   Progress bar("sampling", o.n, std::max<int64_t>(1, o.n / 10), "image");
   int64_t done = 0;
@@ -77,7 +78,7 @@ std::pair<Tensor, double> draw_samples(EvaluatedModel& model, const EvalOptions&
   });
   while (done < o.n) {
     n = std::min(o.batch_size, o.n - done);
-    batches.push_back(model.sample(n, gen, y.empty() ? y : models::Labels(y.begin() + done, y.begin() + done + n)));
+    batches.push_back(model.sample(n, gen, models::slice_labels(y, done, n)));
     done += n;
     bar.update(done, "");
   }
@@ -228,7 +229,8 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   // sampling does not include it (on a CPU it is the process's peak so far).
   Generator gen(o.seed);
   reset_peak_memory(device);
-  const auto [samples, sample_seconds] = draw_samples(model, o, gen);
+  const models::Labels intended = intended_labels(model, o.n);
+  const auto [samples, sample_seconds] = draw_samples(model, o, intended, gen);
   const double sample_peak = peak_memory_mb(device);
   std::filesystem::create_directories(run + "/eval");
   save_image_grid(run + "/eval/samples.png", samples.narrow(0, 0, std::min<int64_t>(64, o.n)), 8);
@@ -253,8 +255,7 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   const eval::KIDResult kid = eval::kid(gen_c.features, test_c.features, 100, 1000, o.seed);
   const eval::PrecisionRecall pr = eval::precision_recall(test_c.features, gen_c.features, 3);
   const eval::LabelStatistics labels = eval::label_statistics(gen_c.probabilities);
-  const json class_accuracy = conditional_accuracy(intended_labels(model, o.n), gen_c.probabilities,
-                                                   model.conditioning);
+  const json class_accuracy = conditional_accuracy(intended, gen_c.probabilities, model.conditioning);
   const eval::KIDResult ref_kid = eval::kid(train_c.features, test_c.features, 100, 1000, o.seed);
   const eval::PrecisionRecall ref_pr = eval::precision_recall(test_c.features, train_c.features, 3);
 

@@ -38,19 +38,16 @@ NamedTensors trained_weights(const SavedRun& saved) {
   return without_prefixes(saved.checkpoint.tensors, {"optim.", "ema."});
 }
 
-// The classes of a run whose model has `classes` (0: none) for EvaluatedModel::conditioning.
-RunClasses conditioning_of(const std::string& run, int64_t classes) {
-  if (classes == 0) return {};
-  RunClasses c = run_classes(read_run_config(run, "sample"), run);
-  c.count = classes;
-  if (int64_t(c.names.size()) != classes) c.names.clear();
-  return c;
+// EvaluatedModel::conditioning of a run whose model is conditional or not
+// (the model was built with the count config.json records).
+RunClasses conditioning_of(const nlohmann::json& config, const std::string& run, bool conditional) {
+  return conditional ? run_classes(config, run) : RunClasses{};
 }
 
 class VAEModel : public EvaluatedModel {
  public:
   VAEModel(const std::string& run, Device device) : device_(device), model_(load_vae_run(run, device)) {
-    conditioning = conditioning_of(run, model_->config().classes);
+    conditioning = conditioning_of(read_run_config(run, "vae run"), run, model_->conditional());
   }
 
   Tensor sample(int64_t n, Generator& gen, const models::Labels& y) override {
@@ -92,7 +89,7 @@ class VAEModel : public EvaluatedModel {
 class GANModel : public EvaluatedModel {
  public:
   GANModel(const std::string& run, Device device) : device_(device), model_(load_gan_run(run, device)) {
-    conditioning = conditioning_of(run, model_->config().classes);
+    conditioning = conditioning_of(read_run_config(run, "gan run"), run, model_->conditional());
   }
 
   Tensor sample(int64_t n, Generator& gen, const models::Labels& y) override {
@@ -121,8 +118,9 @@ class DDPMModel : public EvaluatedModel {
     NG_CHECK(o.steps >= -1, "--steps must be >= 0 (0: every timestep; -1: the default), got ", o.steps);
     sampler_.steps = o.steps >= 0 ? o.steps : default_sampling_steps(sampler_.sampler, device);
     sampler_.eta = o.eta;
-    conditioning = conditioning_of(run, run_.model->config().classes);
-    const DDPMOptions trained = run_options<DDPMOptions>(read_run_config(run, "sample"), "ddpm", run);
+    const nlohmann::json config = read_run_config(run, "ddpm run");
+    conditioning = conditioning_of(config, run, run_.model->conditional());
+    const DDPMOptions trained = run_options<DDPMOptions>(config, "ddpm", run);
     NG_CHECK(o.guidance_scale == kRunsGuidance || (std::isfinite(o.guidance_scale) && o.guidance_scale >= 0),
              "--guidance-scale must be a number >= 0 (1: no guidance), got ", o.guidance_scale);
     NG_CHECK(o.guidance_scale == kRunsGuidance || run_.model->conditional(), "--guidance-scale: run ", run,
@@ -162,7 +160,8 @@ class DDPMModel : public EvaluatedModel {
     b.note = "variational bound (L_T " + fmt("%.4f", t.prior) + " + L_1..T-1 " + fmt("%.3f", t.diffusion) +
              " + L_0 " + fmt("%.3f", t.decoder) + "), " + std::to_string(t.per_t.size()) + " strata of t, " +
              std::to_string(t.images) + " test images";
-    if (run_.model->conditional()) b.note += "; the conditional U-Net's unconditional prediction (null label), so a bound on log p(x)";
+    if (run_.model->conditional())
+      b.note += "; the conditional U-Net's unconditional prediction (null label), so a bound on log p(x)";
     return b;
   }
 

@@ -44,8 +44,7 @@ Tensor sample_run(const std::string& run, const SampleOptions& options) {
   std::vector<Tensor> batches;
   for (int64_t done = 0; done < n; done += kBatch) {
     const int64_t count = std::min(kBatch, n - done);
-    batches.push_back(
-        model->sample(count, gen, y.empty() ? y : models::Labels(y.begin() + done, y.begin() + done + count)));
+    batches.push_back(model->sample(count, gen, models::slice_labels(y, done, count)));
   }
   bar.finish("");
   return batches.size() == 1 ? batches[0] : cat(batches, 0);

@@ -158,7 +158,8 @@ DDPMSummary train_ddpm(CommonOptions common, const DDPMOptions& options) {
   const DDPMOptions o = trainer.options(options);
   NG_CHECK(o.ema_decay >= 0 && o.ema_decay < 1, "ddpm: --ema-decay must be in [0, 1), got ", o.ema_decay);
   const Dataset train = trainer.dataset("train"), test = trainer.dataset("test");
-  const auto model = trainer.build<models::UNet>(unet_config(o, train.channels(), train.height(), train.width(), train.num_classes));
+  const auto model = trainer.build<models::UNet>(unet_config(o, train.channels(), train.height(), train.width(),
+                                                                    train.num_classes));
   const models::UNetConfig& c = model->config();
   DDPMJob job(trainer, o, *model, test);
   DDPMSummary s;

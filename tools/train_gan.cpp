@@ -118,13 +118,15 @@ RunSummary train_gan(CommonOptions common, const GANOptions& options) {
   Trainer trainer("gan", std::move(common));
   const GANOptions o = resolve_gan_options(trainer.options(options));
   const Dataset train = trainer.dataset("train");
-  const auto model = trainer.build<models::GAN>(gan_config(o, train.channels(), train.height(), train.width(), train.num_classes));
+  const auto model = trainer.build<models::GAN>(gan_config(o, train.channels(), train.height(), train.width(),
+                                                                  train.num_classes));
   GANJob job(trainer, o, *model);
   std::string how = o.loss + " loss, " + std::to_string(o.n_critic) + " D step(s) per G step";
   if (o.gp > 0) how += ", gradient penalty " + fmt("%g", o.gp);
   if (o.clip > 0) how += ", D weights clipped to " + fmt("%g", o.clip);
+  const std::string kind = o.conditional ? "a conditional DCGAN (projection discriminator, " : "a DCGAN (";
   return trainer.train(job, train, {{"gan", o}},
-                       std::string(o.conditional ? "a conditional DCGAN (projection discriminator, " : "a DCGAN (") + how + "; D norm " + o.d_norm + "; G " +
+                       kind + how + "; D norm " + o.d_norm + "; G " +
                            std::to_string(nn::count_elements(model->g_parameters())) + ", D " +
                            std::to_string(nn::count_elements(model->d_parameters())) + " parameters)");
 }

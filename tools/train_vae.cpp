@@ -22,7 +22,8 @@ class VAEJob final : public TrainingJob {
   VAEJob(Trainer& trainer, const VAEOptions& o, models::VAE& model, const Dataset& train, const Dataset& test)
       : TrainingJob(trainer), o_(o), model_(model), opt_(model.named_parameters(), {.lr = trainer.common().lr}),
         test_(test.images), train_head_(first_rows(train.images, test.size())),
-        test_labels_(first_labels(model, test, test.size())), train_head_labels_(first_labels(model, train, test.size())) {
+        test_labels_(first_labels(model, test, test.size())),
+        train_head_labels_(first_labels(model, train, test.size())) {
     // A fixed prior batch and test batch, so grids are comparable across epochs
     // (32 test images, or fewer whole rows of up to eight with a small --test-limit).
     // A conditional model's grid has a row per class, the same 8 codes in each.
@@ -132,12 +133,14 @@ VAESummary train_vae(CommonOptions common, const VAEOptions& options) {
   Trainer trainer("vae", std::move(common));
   const VAEOptions o = trainer.options(options);
   const Dataset train = trainer.dataset("train"), test = trainer.dataset("test");
-  const auto model = trainer.build<models::VAE>(vae_config(o, train.channels(), train.height(), train.width(), train.num_classes));
+  const auto model = trainer.build<models::VAE>(vae_config(o, train.channels(), train.height(), train.width(),
+                                                                  train.num_classes));
   VAEJob job(trainer, o, *model, train, test);
   VAESummary summary;
-  static_cast<RunSummary&>(summary) = trainer.train(job, train, {{"vae", o}},
-                                                    std::string(o.conditional ? "a conditional VAE (" : "a VAE (") + o.likelihood + ", z=" + std::to_string(o.z_dim) + ", " +
-                                                        std::to_string(model->num_parameters()) + " parameters)");
+  const std::string what = std::string(o.conditional ? "a conditional VAE (" : "a VAE (") + o.likelihood +
+                           ", z=" + std::to_string(o.z_dim) + ", " + std::to_string(model->num_parameters()) +
+                           " parameters)";
+  static_cast<RunSummary&>(summary) = trainer.train(job, train, {{"vae", o}}, what);
   summary.test = job.last_test;
   return summary;
 }

@@ -17,15 +17,15 @@ Tensor one_hot(const std::vector<int64_t>& indices, int64_t classes, TensorOptio
     NG_CHECK(k >= 0 && k < classes, "one_hot: index ", k, " at position ", i, " is outside [0, ", classes, ")");
     values[size_t(i * classes + k)] = 1.0;
   }
-  // Built on the host in float64 (0 and 1 are exact in every dtype), then
-  // converted and uploaded in one copy.
-  return from_vector(values, {n, classes}).to(opts.dtype).to(opts.device);
+  // Built on the host in float64 (0 and 1 are exact in every dtype);
+  // from_vector converts and uploads it in one copy.
+  return from_vector(values, {n, classes}, opts);
 }
 
 Tensor embedding(const Tensor& weight, const std::vector<int64_t>& indices) {
   NG_CHECK(weight.dim() == 2, "embedding: weight ", shape_str(weight.shape()), " must be [num, dim]");
   NG_CHECK(!indices.empty(), "embedding: no indices to look up");
-  const Tensor rows = one_hot(indices, weight.size(0), TensorOptions{}.with_dtype(weight.dtype()).with_device(weight.device()));
+  const Tensor rows = one_hot(indices, weight.size(0), weight.options());
   MatmulPrecisionGuard exact(MatmulPrecision::fp32);
   return matmul(rows, weight);
 }

@@ -86,9 +86,11 @@ Tensor max_pool_scatter(const Tensor& selector, const Tensor& g, int64_t kernel,
     cpu::max_pool2d_scatter(dx, selector, g, kernel, stride, padding);
   else
     NG_ON_CUDA("max_pool2d backward", cuda::max_pool2d_scatter(dx, selector, g, kernel, stride, padding), selector, g);
+  const int64_t out_h = g.size(2), out_w = g.size(3);
   return record("MaxPool2dGradBackward", dx, {g},
-                [ss = SavedTensor(selector), kernel, stride, padding, out_h = g.size(2), out_w = g.size(3)](
-                    const Tensor& gg) { return Grads{max_pool_select(ss.get(), gg, kernel, stride, padding, out_h, out_w)}; });
+                [ss = SavedTensor(selector), kernel, stride, padding, out_h, out_w](const Tensor& gg) {
+                  return Grads{max_pool_select(ss.get(), gg, kernel, stride, padding, out_h, out_w)};
+                });
 }
 
 }  // namespace
@@ -131,7 +133,7 @@ Tensor linear_interpolation_matrix(int64_t in, int64_t out, bool align_corners, 
     a[size_t(o * in + i0)] += 1.0 - t;
     a[size_t(o * in + i1)] += t;
   }
-  return from_vector(a, {out, in}).to(opts.dtype).to(opts.device);
+  return from_vector(a, {out, in}, opts);
 }
 
 }  // namespace
