@@ -14,6 +14,7 @@
 #include "kernels/fused_math.h"
 #include "kernels/layouts.h"
 #include "kernels/pointwise.h"
+#include "kernels/unfold_math.h"
 
 namespace ng::cuda {
 
@@ -34,6 +35,10 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
 void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, const Tensor& b, int64_t stride,
                        int64_t padding);
 void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int64_t stride, int64_t padding);
+
+// unfold (im2col) and fold (engine/cuda/unfold.cpp), as engine/cpu/unfold.h
+void unfold(const Tensor& cols, const Tensor& x, const kernels::UnfoldGeometry& g);
+void fold(const Tensor& x, const Tensor& cols, const kernels::UnfoldGeometry& g);
 
 // pooling and resampling (engine/cuda/pool.cpp)
 void avg_pool2d_forward(const Tensor& out, const Tensor& x, int64_t kernel, int64_t stride, int64_t padding);

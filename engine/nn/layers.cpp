@@ -47,11 +47,16 @@ Tensor Embedding::forward(const Tensor&) {
   throw Error("Embedding: look rows up with a list of indices (forward(std::vector<int64_t>)), not a tensor");
 }
 
-Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_, bool with_bias,
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, bool with_bias,
                Generator& gen)
-    : stride(stride_), padding(padding_) {
-  const int64_t fan_in = in * kernel * kernel;
-  weight = uniform_init({out, in, kernel, kernel}, fan_in, gen);
+    : Conv2d(in, out, kernel, Conv2dOptions{.stride = stride, .padding = padding}, with_bias, gen) {}
+
+Conv2d::Conv2d(int64_t in, int64_t out, Size2 kernel, const Conv2dOptions& options_, bool with_bias, Generator& gen)
+    : options(options_) {
+  NG_CHECK(options.groups >= 1 && in % options.groups == 0 && out % options.groups == 0, "Conv2d: ", in,
+           " input and ", out, " output channels do not divide into ", options.groups, " groups");
+  const int64_t fan_in = in / options.groups * kernel.h * kernel.w;
+  weight = uniform_init({out, in / options.groups, kernel.h, kernel.w}, fan_in, gen);
   register_parameter("weight", weight);
   if (with_bias) {
     bias = uniform_init({out}, fan_in, gen);
@@ -59,7 +64,7 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t
   }
 }
 
-Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, stride, padding); }
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
 
 // PyTorch computes the fan-in of a transposed conv from weight.size(1),
 // which is the number of output channels.

@@ -6,6 +6,7 @@
 #include <initializer_list>
 
 #include "engine/nn/module.h"
+#include "engine/ops/conv.h"
 #include "engine/ops/random.h"
 
 namespace ng::nn {
@@ -38,9 +39,13 @@ class Conv2d : public Module {
  public:
   Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0, bool bias = true,
          Generator& gen = default_generator());
+  // Any kernel shape with groups, dilation and per-axis stride and padding;
+  // in and out must both divide into options.groups.
+  Conv2d(int64_t in, int64_t out, Size2 kernel, const Conv2dOptions& options, bool bias = true,
+         Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
-  Tensor weight, bias;  // [out, in, k, k], [out]
-  int64_t stride, padding;
+  Tensor weight, bias;  // [out, in / groups, kh, kw], [out]
+  Conv2dOptions options;
 };
 
 class ConvTranspose2d : public Module {

@@ -9,6 +9,8 @@
 #include "engine/autograd.h"
 #include "engine/cpu/conv.h"
 #include "engine/ops/dispatch.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linalg.h"
 #include "engine/ops/reduce.h"
 
 namespace ng {
@@ -165,6 +167,41 @@ Tensor conv2d_weight(const Tensor& x, const Tensor& grad_out, int64_t kh, int64_
                   return Grads{gx ? conv2d_input(sg.get(), gw, h, wd, stride, padding) : Tensor(),
                                gg ? conv2d(sx.get(), gw, {}, stride, padding) : Tensor()};
                 });
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o) {
+  const char* op = "conv2d";
+  check_dim(op, "input", x, 4);
+  check_weight(op, w);
+  check_same_dtype_device(op, {x, w, b});
+  const int64_t groups = o.groups, cout = w.size(0);
+  NG_CHECK(groups >= 1, op, ": groups must be at least 1, got ", groups);
+  NG_CHECK(x.size(1) == w.size(1) * groups, op, ": input ", shape_str(x.shape()), " has ", x.size(1),
+           " channels, weight ", shape_str(w.shape()), " with ", groups, " groups expects ", w.size(1) * groups);
+  NG_CHECK(cout % groups == 0, op, ": weight ", shape_str(w.shape()), " has ", cout,
+           " output channels, not divisible into ", groups, " groups");
+  check_bias(op, b, w, cout);
+  NG_CHECK(o.stride.h >= 1 && o.stride.w >= 1, op, ": stride ", o.stride.h, "x", o.stride.w, " must be at least 1");
+  NG_CHECK(o.padding.h >= 0 && o.padding.w >= 0, op, ": padding ", o.padding.h, "x", o.padding.w,
+           " must be non-negative");
+  NG_CHECK(o.dilation.h >= 1 && o.dilation.w >= 1, op, ": dilation ", o.dilation.h, "x", o.dilation.w,
+           " must be at least 1");
+  const int64_t span_h = o.dilation.h * (w.size(2) - 1) + 1, span_w = o.dilation.w * (w.size(3) - 1) + 1;
+  NG_CHECK(x.size(2) + 2 * o.padding.h >= span_h && x.size(3) + 2 * o.padding.w >= span_w, op, ": weight ",
+           shape_str(w.shape()), " with dilation ", o.dilation.h, "x", o.dilation.w, " spans ", span_h, "x", span_w,
+           " pixels, more than input ", shape_str(x.shape()), " padded by ", o.padding.h, "x", o.padding.w);
+  const bool plain = groups == 1 && o.dilation == Size2(1) && o.stride.h == o.stride.w && o.padding.h == o.padding.w;
+  if (plain) return conv2d(x, w, b, o.stride.h, o.padding.h);
+
+  // Every window as a column, then each group's weights times its columns:
+  // [G, Cout/G, K] @ [N, G, K, L] -> [N, G, Cout/G, L], K = Cin/G * kh * kw.
+  const Tensor cols = unfold(x, {w.size(2), w.size(3)}, o.dilation, o.padding, o.stride);
+  const int64_t n = x.size(0), k = w.size(1) * w.size(2) * w.size(3), positions = cols.size(2);
+  const Tensor y = matmul(w.reshape({groups, cout / groups, k}), cols.reshape({n, groups, k, positions}));
+  const int64_t out_h = (x.size(2) + 2 * o.padding.h - span_h) / o.stride.h + 1;
+  const int64_t out_w = (x.size(3) + 2 * o.padding.w - span_w) / o.stride.w + 1;
+  const Tensor out = y.reshape({n, cout, out_h, out_w});
+  return b.defined() ? out + b.reshape({1, cout, 1, 1}) : out;
 }
 
 }  // namespace ng

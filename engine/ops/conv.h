@@ -2,13 +2,30 @@
 // order (gradient penalties differentiate through the backward).
 #pragma once
 
+#include "engine/ops/unfold.h"
 #include "engine/tensor.h"
 
 namespace ng {
 
+// The settings of a general convolution, as in torch.nn.functional.conv2d:
+// (height, width) stride, zero padding and dilation (the kernel's taps
+// `dilation` pixels apart), and groups (input and output channels split into
+// `groups` independent convolutions; groups = channels is a depthwise one).
+struct Conv2dOptions {
+  Size2 stride = 1, padding = 0, dilation = 1;
+  int64_t groups = 1;
+};
+
 // x [N,Cin,H,W], w [Cout,Cin,kh,kw], b [Cout] or undefined.
 // Output [N,Cout,(H+2p-kh)/s+1,(W+2p-kw)/s+1].
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = {}, int64_t stride = 1, int64_t padding = 0);
+// The general convolution: w [Cout, Cin/groups, kh, kw], output
+// [N, Cout, out_h, out_w] with out = (in + 2 padding - dilation (k - 1) - 1) / stride + 1.
+// Square settings with dilation 1 and one group run the kernels above;
+// anything else is unfold + one (grouped) matrix product, which follows the
+// matmul precision in force (engine/precision.h) and differentiates through
+// unfold and matmul.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& options);
 
 // The adjoint of conv2d (PyTorch's ConvTranspose2d): x [N,Cin,H,W],
 // w [Cin,Cout,kh,kw], b [Cout] or undefined. Output
