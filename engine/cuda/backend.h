@@ -12,6 +12,7 @@
 
 #include "engine/tensor.h"
 #include "kernels/fused_math.h"
+#include "kernels/index_math.h"
 #include "kernels/layouts.h"
 #include "kernels/pointwise.h"
 #include "kernels/unfold_math.h"
@@ -49,6 +50,11 @@ void max_pool2d_scatter(const Tensor& dx, const Tensor& x, const Tensor& g, int6
                         int64_t padding);
 void upsample_nearest2d_forward(const Tensor& out, const Tensor& x, int64_t scale);
 void upsample_nearest2d_backward(const Tensor& dx, const Tensor& g, int64_t scale);
+
+// index ops (engine/cuda/index.cpp), as engine/cpu/index.h
+void gather(const Tensor& out, const Tensor& x, const Tensor& index, const kernels::AroundDim& x_shape);
+void gather_backward(const Tensor& dx, const Tensor& index, const Tensor& g, const kernels::AroundDim& x_shape);
+void argmax(const Tensor& out, const Tensor& x, const kernels::AroundDim& x_shape);
 
 // normalisation and softmax (engine/cuda/norm.cpp, engine/cuda/softmax.cpp)
 void norm_forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
