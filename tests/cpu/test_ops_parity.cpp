@@ -1,12 +1,16 @@
 // The ops added for people who build their own models (gelu, elu, var, std,
 // logsumexp, vector_norm, l1_loss, pad, max_pool2d, upsample_bilinear2d,
-// embedding) against PyTorch's values and gradients in
+// embedding, gather, index_select, masked_fill, argmax, nll_loss,
+// cross_entropy, unfold, fold and conv2d with groups, dilation and per-axis
+// stride and padding) against PyTorch's values and gradients in
 // float64 (tests/fixtures/ops_parity.safetensors, written by
 // benchmarks/pytorch/ops_parity.py), on the CPU and, where one is visible,
 // the GPU; then their gradient checks, to second order where it exists.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "engine/io/safetensors.h"
@@ -17,12 +21,22 @@
 using namespace ng;
 using nlohmann::json;
 using Ins = std::vector<Tensor>;
+using Inputs = std::map<std::string, Tensor>;
 
 namespace {
 
-// The op a fixture case names, with its arguments.
-Tensor apply(const json& args, const Tensor& x, const Tensor& l1_target) {
+Size2 size2(const json& pair) { return {pair.at(0).get<int64_t>(), pair.at(1).get<int64_t>()}; }
+
+Reduction reduction(const json& args) {
+  const std::string r = args.at("reduction");
+  return r == "mean" ? Reduction::mean : r == "sum" ? Reduction::sum : Reduction::none;
+}
+
+// The op a fixture case names, with its arguments and inputs.
+Tensor apply(const json& args, const Inputs& in, const Tensor& l1_target) {
   const std::string op = args.at("op");
+  const Tensor& x = in.at("x");
+  auto optional = [&](const char* name) { return in.count(name) ? in.at(name) : Tensor(); };
   auto dims = [&] { return args.at("dims").get<std::vector<int64_t>>(); };
   if (op == "gelu") return gelu(x);
   if (op == "elu") return elu(x, args.at("alpha"));
@@ -43,6 +57,24 @@ Tensor apply(const json& args, const Tensor& x, const Tensor& l1_target) {
     return upsample_bilinear2d(x, size[0], size[1], args.at("align_corners"));
   }
   if (op == "embedding") return embedding(x, args.at("indices").get<std::vector<int64_t>>());
+  if (op == "gather") return gather(x, args.at("dim"), in.at("index"));
+  if (op == "index_select") return index_select(x, args.at("dim"), in.at("index"));
+  if (op == "masked_fill") return masked_fill(x, in.at("mask"), args.at("value"));
+  if (op == "argmax") return argmax(x, args.at("dim"), args.at("keepdim"));
+  if (op == "nll_loss")
+    return nll_loss(x, in.at("target"), reduction(args), optional("weight"), args.at("ignore_index"));
+  if (op == "cross_entropy")
+    return cross_entropy(x, in.at("target"), reduction(args), optional("weight"), args.at("ignore_index"));
+  if (op == "conv2d")
+    return conv2d(x, in.at("w"), optional("b"),
+                  {.stride = size2(args.at("stride")), .padding = size2(args.at("padding")),
+                   .dilation = size2(args.at("dilation")), .groups = args.at("groups")});
+  if (op == "unfold")
+    return unfold(x, size2(args.at("kernel")), size2(args.at("dilation")), size2(args.at("padding")),
+                  size2(args.at("stride")));
+  if (op == "fold")
+    return fold(x, size2(args.at("size")), size2(args.at("kernel")), size2(args.at("dilation")),
+                size2(args.at("padding")), size2(args.at("stride")));
   throw Error("unknown op in the fixture: " + op);
 }
 
@@ -70,16 +102,24 @@ void expect_matches(const Tensor& actual, const Tensor& expected, const std::str
 TEST(OpsParity, ValuesAndGradientsMatchPyTorch) {
   const SafetensorsContent fx = load_safetensors("tests/fixtures/ops_parity.safetensors");
   const json cases = json::parse(fx.metadata.at("cases"));
-  ASSERT_EQ(cases.size(), 27u);
+  ASSERT_EQ(cases.size(), 42u);
   for (const Device device : test::devices()) {
     for (const auto& [name, text] : cases.items()) {
       SCOPED_TRACE(name + " on " + device.str());
       const json args = json::parse(text.get<std::string>());
-      const Tensor x = fx.at(name + ".x").to(device).requires_grad_();
-      const Tensor y = apply(args, x, fx.at("l1_target"));
+      const std::vector<std::string> grads = args.at("grads");
+      Inputs in;
+      const std::vector<std::string> inputs = args.at("inputs");
+      for (const std::string& input : inputs) {
+        in[input] = fx.at(name + "." + input).to(device);
+        if (std::find(grads.begin(), grads.end(), input) != grads.end()) in[input].requires_grad_();
+      }
+      const Tensor y = apply(args, in, fx.at("l1_target"));
       expect_matches(y, fx.at(name + ".y"), "value");
+      if (grads.empty()) continue;
       sum(y * fx.at(name + ".r").to(device)).backward();
-      expect_matches(x.grad(), fx.at(name + ".dx"), "gradient");
+      for (const std::string& input : grads)
+        expect_matches(in.at(input).grad(), fx.at(name + ".d" + input), "gradient of " + input);
     }
   }
 }
