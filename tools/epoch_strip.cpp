@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/io/gif.h"
 #include "engine/io/image.h"
 #include "engine/ops/shape.h"
 #include "tools/report_run.h"
@@ -26,6 +27,15 @@ int64_t save_epoch_strip(const std::string& run, const std::string& stem, int64_
   }
   save_png(run + "/samples/" + stem + "_strip.png", cat(bands, 1));
   return int64_t(bands.size());
+}
+
+int64_t save_epoch_animation(const std::string& run, const std::string& stem) {
+  const std::vector<EpochImage> shown = evenly_spaced(epoch_images(run, stem), 100);
+  if (shown.empty()) return 0;
+  std::vector<Tensor> frames;
+  for (const EpochImage& e : shown) frames.push_back(load_image(e.path));
+  save_gif(run + "/samples/" + stem + ".gif", frames);
+  return int64_t(frames.size());
 }
 
 }  // namespace ng::tools

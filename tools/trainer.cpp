@@ -198,8 +198,9 @@ void Trainer::draw_curves_and_strip(int64_t image_height) {
   try {
     save_run_charts(run_.path(), model_);
     save_epoch_strip(run_.path(), "epoch", image_height);
+    save_epoch_animation(run_.path(), "epoch");
   } catch (const std::exception& e) {
-    run_.warn(std::string("the loss curves or the epoch strip could not be drawn: ") + e.what());
+    run_.warn(std::string("the loss curves, the epoch strip or its animation could not be drawn: ") + e.what());
   }
 }
 

@@ -21,13 +21,13 @@
 
 namespace ng {
 
-namespace {
-
 uint8_t to_byte(float v) {
   if (!(v > 0.0f)) return 0;  // also NaN
   if (v >= 1.0f) return 255;
   return uint8_t(std::lround(v * 255.0f));
 }
+
+namespace {
 
 void append_bytes(void* context, void* data, int size) {
   auto* out = static_cast<std::vector<uint8_t>*>(context);

@@ -10,6 +10,10 @@
 
 namespace ng {
 
+// A pixel value in [0, 1] as one of 256 levels: clamped, rounded to the
+// nearest, NaN as 0. Every image writer uses this rule.
+uint8_t to_byte(float v);
+
 // Writes a [C,H,W] (C = 1 gray or 3 RGB) or [H,W] tensor as an 8-bit PNG.
 // Values are clamped to [0, 1] and rounded to the nearest of 256 levels (NaN
 // becomes 0). Any dtype/device/strides. The write is atomic.
