@@ -5,10 +5,12 @@
 // (The tensorboard Python package is not installed where these were written,
 // so no test reads the files with its EventFileLoader.)
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -16,6 +18,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/io/image.h"
 #include "engine/nanogen.h"
@@ -278,6 +282,29 @@ TEST(TensorBoardFile, DataThatIsNotAnEventIsRefused) {
 
 // The run folder's mapping: a row's columns become "<kind>/<column>"
 // ("train/" for step rows) at the row's step; the sample grids their images.
+// TensorBoard's own reader, where the tensorboard Python package is
+// installed (Debian does not package it: `pip install tensorboard`).
+TEST(TensorBoardFile, TheTensorBoardPackageReadsTheFile) {
+  TempDir dir;
+  {
+    TensorBoardWriter writer(dir.file("tb"));
+    writer.add_scalar("train/loss", 0.25, 7);
+    writer.add_scalar("train/loss", -1.5, 9);
+    writer.add_image("samples/epoch", full({3, 4, 5}, 0.5), 9);
+  }
+  const std::string out = dir.file("read.json");
+  const std::string command =
+      "python3 tests/support/read_tensorboard.py '" + dir.file("tb") + "' > '" + out + "' 2>/dev/null";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "the tensorboard Python package is not installed";
+  ASSERT_EQ(WEXITSTATUS(status), 0) << command;
+  std::ifstream in(out);
+  const nlohmann::json read = nlohmann::json::parse(in);
+  EXPECT_EQ(read.at("scalars").at("train/loss"), nlohmann::json::parse("[[7, 0.25], [9, -1.5]]"));
+  EXPECT_EQ(read.at("images").at("samples/epoch"), nlohmann::json::parse("[[9, 5, 4]]"));
+}
+
 TEST(TensorBoardRunFolder, RowsBecomeScalarsAndGridsImages) {
   TempDir dir;
   const std::string run = dir.file("run");
