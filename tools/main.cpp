@@ -46,10 +46,13 @@ int main(int argc, char** argv) {
     std::printf("%s\n", e.what());  // CLI11 2.1 prints it without a newline
     return 0;
   } catch (const CLI::ParseError& e) {
-    const int status = app.exit(e);
-    const std::string hint = status == 0 ? "" : command_line_hint(app, std::vector<std::string>(argv + 1, argv + argc));
-    if (!hint.empty()) std::fprintf(stderr, "%s\n", hint.c_str());
-    return status;
+    // A mistyped command or option gets our hint alone (what was wrong and
+    // the nearest name), not CLI11's generic message above it.
+    const std::string hint =
+        e.get_exit_code() == 0 ? "" : command_line_hint(app, std::vector<std::string>(argv + 1, argv + argc));
+    if (hint.empty()) return app.exit(e);
+    std::fprintf(stderr, "nanogen: error: %s\n", hint.c_str());
+    return e.get_exit_code();
   }
   try {
     for (auto& [cmd, action] : commands)

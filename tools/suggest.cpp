@@ -87,6 +87,11 @@ std::string command_line_hint(CLI::App& app, const std::vector<std::string>& wor
              (guess.empty() ? "" : "; did you mean '" + guess + "'?") + " (it has: " + joined(commands) + ")";
     }
   }
+  if (at->get_require_subcommand_min() > 0) {  // the words stopped before a command
+    std::vector<std::string> commands;
+    for (CLI::App* sub : at->get_subcommands([](CLI::App*) { return true; })) commands.push_back(sub->get_name());
+    return "'" + command_path(path) + "' needs a command: " + joined(commands);
+  }
   return "";
 }
 

@@ -22,7 +22,8 @@ std::string closest_name(const std::string& typed, const std::vector<std::string
 
 // Walks the words after the program's name through `app`'s subcommands and
 // options, as the parser would, to the first it does not know, and says
-// what it is and what was probably meant; "" when every word is known.
+// what it is and what was probably meant; when the words stop where a
+// command is required, lists the commands; "" when every word is known.
 std::string command_line_hint(CLI::App& app, const std::vector<std::string>& words);
 
 }  // namespace ng::tools

@@ -60,5 +60,6 @@ TEST(Suggest, TheHintNamesTheFirstUnknownWordAndWhatWasMeant) {
             "'nanogen train vae' has no option --batchsize; did you mean --batch-size? (see nanogen train vae --help)");
   EXPECT_EQ(command_line_hint(cli.app, {"train", "gan", "--epoch=1"}),
             "'nanogen train gan' has no option --epoch; did you mean --epochs? (see nanogen train gan --help)");
+  EXPECT_EQ(command_line_hint(cli.app, {"train"}), "'nanogen train' needs a command: vae, gan, ddpm");
   EXPECT_EQ(command_line_hint(cli.app, {"train", "vae", "--epochs", "2"}), "");
 }
