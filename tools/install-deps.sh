@@ -6,11 +6,12 @@ set -euo pipefail
 # by its full path (CMakeLists.txt), whatever Debian's alternatives name.
 # libsleef-dev: SLEEF, the CPU's vectorised exp, log1p and tanh.
 # libgif-dev: giflib, for the animated GIF of a run's samples over its epochs.
+# libopenmpi-dev, openmpi-bin: data-parallel training over MPI and its tests (mpirun).
 # chromium (and a font for its text): tests/cpu/test_compare.cpp renders the
 # page of `nanogen compare` headless and checks the screenshot; with CI set, a
 # missing chromium fails that test instead of skipping it.
 packages=(cmake ninja-build g++ libstb-dev libcli11-dev nlohmann-json3-dev libopenblas-openmp-dev libsleef-dev zlib1g-dev
-          libgif-dev libgtest-dev dataset-fashion-mnist chromium fonts-dejavu-core)
+          libgif-dev libopenmpi-dev openmpi-bin libgtest-dev dataset-fashion-mnist chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
