@@ -12,9 +12,11 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "engine/dist/communicator.h"
 #include "tools/cli.h"
 #include "tools/compare.h"
 #include "tools/model_registry.h"
+#include "tools/progress.h"
 #include "tools/suggest.h"
 
 using namespace ng::tools;
@@ -55,6 +57,14 @@ int main(int argc, char** argv) {
     return e.get_exit_code();
   }
   try {
+    // Under an MPI launcher every rank runs this program: rank 0 alone
+    // prints results and progress (any rank's error still reaches stderr).
+    if (ng::dist::started_by_mpi_launcher() && !ng::dist::world().is_root()) {
+      ng::tools::set_quiet(true);
+      if (std::freopen("/dev/null", "w", stdout) == nullptr) {
+        // stdout is closed instead: nothing prints either way.
+      }
+    }
     for (auto& [cmd, action] : commands)
       if (cmd->parsed()) action();
   } catch (const std::exception& e) {

@@ -68,9 +68,10 @@ std::string tensorboard_tag(const std::string& kind, const std::string& column) 
 
 }  // namespace
 
-RunFolder::RunFolder(const std::string& path, bool resume) : path_(path) {
+RunFolder::RunFolder(const std::string& path, bool resume, bool writer) : path_(path), writer_(writer) {
   NG_CHECK(resume || !fs::exists(last_checkpoint_path()), "run folder ", path_,
            " already holds a training run; pass --resume to continue it or --out to start another");
+  if (!writer_) return;
   // Made (and locked, which writes a file) before any data is read or step
   // trained, so that an --out that cannot be written is refused at once.
   try {
@@ -110,6 +111,7 @@ std::string RunFolder::sample_path(const std::string& stem, int64_t epoch) const
 
 void RunFolder::save_sample_grid(const std::string& stem, int64_t epoch, int64_t step, const Tensor& images,
                                  int64_t nrow) {
+  if (!writer_) return;
   // Encoded once, for the PNG file and for TensorBoard.
   const std::vector<uint8_t> png = encode_png(make_image_grid(images, nrow));
   write_file_atomically(sample_path(stem, epoch), png.data(), png.size());
@@ -122,6 +124,7 @@ TensorBoardWriter& RunFolder::tensorboard() {
 }
 
 void RunFolder::write_config(const nlohmann::json& config) const {
+  if (!writer_) return;
   const std::string text = config.dump(2) + "\n";
   write_file_atomically(file("config.json"), text.data(), text.size());
 }
@@ -131,11 +134,13 @@ nlohmann::json RunFolder::read_config() const {
 }
 
 void RunFolder::log(const std::string& line) {
+  if (!writer_) return;
   if (!quiet()) std::fprintf(stderr, "%s\n", line.c_str());
   append_to_log(line);
 }
 
 void RunFolder::warn(const std::string& line) {
+  if (!writer_) return;
   std::fprintf(stderr, "warning: %s\n", line.c_str());
   append_to_log("warning: " + line);
 }
@@ -147,6 +152,7 @@ void RunFolder::append_to_log(const std::string& line) {
 }
 
 void RunFolder::declare_metrics(const std::vector<std::string>& columns) {
+  if (!writer_) return;
   std::vector<std::string> want{"kind"};
   want.insert(want.end(), columns.begin(), columns.end());
   auto joined = [](const std::vector<std::string>& cols) {
@@ -184,6 +190,7 @@ void RunFolder::extend_metrics_header(const std::vector<std::string>& want) {
 }
 
 void RunFolder::metrics(const std::map<std::string, double>& row, const std::string& kind) {
+  if (!writer_) return;
   NG_CHECK(!columns_.empty(), "metrics: declare_metrics was not called");
   std::ofstream out(file("metrics.csv"), std::ios::app);
   for (const auto& [k, v] : row)
@@ -208,6 +215,7 @@ void RunFolder::metrics(const std::map<std::string, double>& row, const std::str
 }
 
 void RunFolder::drop_metrics_after(int64_t step) {
+  if (!writer_) return;
   std::ifstream in(file("metrics.csv"));
   std::string header;
   if (!std::getline(in, header)) return;
@@ -237,6 +245,7 @@ void RunFolder::drop_metrics_after(int64_t step) {
 
 void RunFolder::save_checkpoint(const NamedTensors& tensors, const Metadata& metadata, int64_t epoch,
                                 bool epoch_end) const {
+  if (!writer_) return;
   save_safetensors(last_checkpoint_path(), tensors, metadata);
   if (epoch_end) {
     char name[64];

@@ -35,7 +35,11 @@ class RunFolder {
   // file, released by the kernel even when the process is killed): a second
   // training into it is refused instead of interleaving with this one. The
   // temporaries that a killed checkpoint write left behind are removed.
-  RunFolder(const std::string& path, bool resume);
+  //
+  // With `writer` false (the other ranks of a data-parallel run, where rank
+  // 0 alone writes) the folder is only read: nothing is made, locked or
+  // written, log lines go nowhere, and every write below does nothing.
+  RunFolder(const std::string& path, bool resume, bool writer = true);
   ~RunFolder();
   RunFolder(const RunFolder&) = delete;
   RunFolder& operator=(const RunFolder&) = delete;
@@ -79,6 +83,7 @@ class RunFolder {
 
  private:
   std::string path_;
+  bool writer_ = true;
   int lock_fd_ = -1;
   std::ofstream log_;
   std::vector<std::string> columns_;

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/nn/module.h"
 #include "engine/ops/elementwise.h"
 #include "engine/precision.h"
 #include "tools/epoch_strip.h"
@@ -131,23 +133,53 @@ void load_checkpoint_tensors(const CheckpointParts& parts, const NamedTensors& c
 
 // The run folder, once the options are known to mean something (no folder
 // is made or locked for a run that would be refused).
-RunFolder checked_run_folder(const std::string& model, const CommonOptions& o) {
+RunFolder checked_run_folder(const std::string& model, const CommonOptions& o, const dist::Communicator& ranks) {
   check_common_options(o);
+  NG_CHECK(o.batch_size % ranks.world_size() == 0, "--batch-size ", o.batch_size, " does not split evenly over ",
+           ranks.world_size(), " ranks: the global batch must be a multiple of the number of ranks");
   const std::string path = o.out.empty() ? "runs/" + model : o.out;
   NG_CHECK(!o.resume || std::filesystem::exists(path + "/config.json"), "--resume: there is no run at ", path,
            " to resume (it has no config.json); train without --resume to start one, or name the run with --out");
-  return RunFolder(path, o.resume);
+  return RunFolder(path, o.resume, ranks.is_root());
 }
+
+// A data-parallel rank's device: on a GPU machine, a machine's rank i takes its GPU i.
+Device device_of_rank(Device d, const dist::Communicator& ranks) {
+  if (!d.is_cuda() || ranks.world_size() == 1) return d;
+  const int local = ranks.local_rank(), visible = cuda_device_count();
+  NG_CHECK(local < visible, "rank ", ranks.rank(), " is rank ", local, " of its machine and takes GPU ", local,
+           ", but ", visible, " GPU(s) are visible: start at most one rank per GPU");
+  return Device::cuda(local);
+}
+
+// While it lives, a rank's draws from `noise` are its shard of the draws of
+// the whole global batch (Generator::set_shard): a data-parallel step then
+// uses the very noise a single process would, and an N-rank run follows
+// the one-process run up to the rounding of the gradients' sum.
+class ShardedDraws {
+ public:
+  ShardedDraws(Generator& noise, const dist::Communicator& ranks) : noise_(noise) {
+    noise_.set_shard(uint64_t(ranks.rank()), uint64_t(ranks.world_size()));
+  }
+  ~ShardedDraws() { noise_.set_shard(0, 1); }
+  ShardedDraws(const ShardedDraws&) = delete;
+  ShardedDraws& operator=(const ShardedDraws&) = delete;
+
+ private:
+  Generator& noise_;
+};
 
 }  // namespace
 
 TensorOptions TrainingJob::on_device() const { return TensorOptions{}.with_device(trainer_.device()); }
 
 Trainer::Trainer(std::string model, CommonOptions common)
-    : model_(std::move(model)),
+    : ranks_(dist::world()),
+      model_(std::move(model)),
       common_(std::move(common)),
-      device_(resolve_device(common_.device, common_.precision)),
-      run_(checked_run_folder(model_, common_)), noise_(0) {
+      device_(device_of_rank(resolve_device(common_.device, common_.precision), ranks_)),
+      run_(checked_run_folder(model_, common_, ranks_)), noise_(0) {
+  if (!ranks_.is_root()) set_quiet(true);  // rank 0 prints for all
   if (common_.out.empty()) common_.out = run_.path();
   if (common_.resume && std::filesystem::exists(run_.file("config.json"))) {
     config_ = run_.read_config();
@@ -194,7 +226,51 @@ Trainer::Trainer(std::string model, CommonOptions common)
   noise_ = Generator(Streams::noise(common_.seed));
 }
 
+void Trainer::average_gradients(const std::vector<Tensor>& params) const {
+  const int n = ranks_.world_size();
+  if (n == 1) return;
+  std::vector<Tensor> grads;
+  for (const Tensor& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  ranks_.all_reduce_sum(grads);
+  NoGradGuard no_grad;
+  for (Tensor& g : grads) mul_(g, 1.0 / double(n));
+}
+
+Batch Trainer::shard(Batch global) const {
+  const int64_t n = ranks_.world_size();
+  if (n == 1) return global;
+  const int64_t rows = global.images.size(0) / n, first = rows * ranks_.rank();
+  Batch mine;
+  mine.images = global.images.narrow(0, first, rows).contiguous();
+  mine.labels.assign(global.labels.begin() + first, global.labels.begin() + first + rows);
+  mine.indices.assign(global.indices.begin() + first, global.indices.begin() + first + rows);
+  mine.index = global.index;
+  return mine;
+}
+
+Metrics Trainer::mean_over_ranks(Metrics local) const {
+  const int n = ranks_.world_size();
+  if (n == 1) return local;
+  std::vector<double> values;  // in the map's key order, the same on every rank
+  for (const auto& [name, value] : local) values.push_back(value);
+  const Tensor sums = from_vector(values, {int64_t(values.size())});
+  ranks_.all_reduce_sum({sums});
+  const std::vector<double> summed = sums.to_vector<double>();
+  size_t i = 0;
+  for (auto& [name, value] : local) value = summed[i++] / double(n);
+  return local;
+}
+
+bool Trainer::any_rank(bool local) const {
+  if (ranks_.world_size() == 1) return local;
+  const Tensor votes = full({1}, local ? 1.0 : 0.0, TensorOptions{}.with_dtype(DType::f64));
+  ranks_.all_reduce_sum({votes});
+  return votes.item() > 0;
+}
+
 void Trainer::draw_curves_and_strip(int64_t image_height) {
+  if (!ranks_.is_root()) return;  // drawn from the files rank 0 writes
   try {
     save_run_charts(run_.path(), model_);
     save_epoch_strip(run_.path(), "epoch", image_height);
@@ -241,8 +317,14 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     config_.update(sections);
     run_.write_config(config_);
     run_.log("training " + what + " on " + train.name + " (" + std::to_string(train.size()) + " images) on " +
-             device_.str() + " (" + to_string(matmul_precision()) + ")");
+             device_.str() + " (" + to_string(matmul_precision()) + ")" +
+             (ranks_.world_size() > 1 ? " on each of " + std::to_string(ranks_.world_size()) + " ranks (" +
+                                            ranks_.backend() + ")"
+                                      : ""));
   }
+  // Every rank starts from rank 0's weights (they agree already: one seed,
+  // one checkpoint; this makes it so whatever happened).
+  ranks_.broadcast(nn::tensors_of(job.parts().model->state_dict()));
   std::vector<std::string> columns = {"epoch", "step"};
   for (const std::string& c : job.columns()) columns.push_back(c);
   run_.declare_metrics(columns);
@@ -291,25 +373,29 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
       for (int64_t k = 0; k < per_step; ++k) {
         std::optional<Batch> batch = loader.next();
         NG_CHECK(batch.has_value(), model_, ": the epoch ran out of batches at step ", at.step_in_epoch + 1);
-        batches.push_back(std::move(*batch));
+        batches.push_back(shard(std::move(*batch)));
       }
       const bool log_now = (at.global_step + 1) % common_.log_every == 0;
-      const StepMetrics m = job.step(batches, at.global_step, log_now);
+      const StepMetrics m = [&] {
+        ShardedDraws shard_of_the_batch(noise_, ranks_);
+        return job.step(batches, at.global_step, log_now);
+      }();
       ++at.step_in_epoch;
       ++at.global_step;
       epoch.add(m);
       if (log_now) {
-        Metrics row = read(m);
+        Metrics row = mean_over_ranks(read(m));
         row.insert({{"epoch", double(at.epoch)}, {"step", double(at.global_step)}, {"it_per_s", progress.rate()}});
         run_.metrics(row, "step");
       }
       progress.update(at.step_in_epoch, [&] { return job.status(read(m)); });
-      if (interrupt_requested() || (stop.reached(at.global_step) && at.step_in_epoch < steps_per_epoch)) {
-        summary.last_means = epoch.means(model_, first_step, at.global_step);
+      const bool interrupted = any_rank(interrupt_requested());
+      if (interrupted || any_rank(stop.reached(at.global_step) && at.step_in_epoch < steps_per_epoch)) {
+        summary.last_means = mean_over_ranks(epoch.means(model_, first_step, at.global_step));
         checkpoint(false);
         progress.finish(job.status(summary.last_means));
         summary.steps = at.global_step;
-        summary.interrupted = interrupt_requested();
+        summary.interrupted = interrupted;
         // The partial epoch's training time, which no "epoch" row will report.
         run_.metrics(
             {{"epoch", double(at.epoch)}, {"step", double(at.global_step)}, {"time_s", progress.elapsed_seconds()}},
@@ -326,7 +412,7 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     }
     // The time of the training steps alone: the evaluation is not training.
     const double train_seconds = progress.elapsed_seconds();
-    summary.last_means = epoch.means(model_, first_step, at.global_step);
+    summary.last_means = mean_over_ranks(epoch.means(model_, first_step, at.global_step));
     progress.finish("mean " + job.status(summary.last_means));
 
     Metrics row = summary.last_means;
@@ -341,7 +427,7 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     job.after_epoch_checkpoint(at.epoch, at.global_step);
     draw_curves_and_strip(train.height());
     summary.epochs_done = at.epoch;
-    if (stop.reached(at.global_step)) break;
+    if (any_rank(stop.reached(at.global_step))) break;
   }
   summary.steps = at.global_step;
   return summary;

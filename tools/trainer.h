@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/data/dataset.h"
+#include "engine/dist/communicator.h"
 #include "engine/data/loader.h"
 #include "engine/nn/module.h"
 #include "engine/ops/random.h"
@@ -127,6 +128,15 @@ class Trainer {
 
   const CommonOptions& common() const { return common_; }
   Device device() const { return device_; }
+  // The ranks of a data-parallel run (docs/distributed.md): one without an
+  // MPI launcher. Each trains on its share of every global batch; rank 0
+  // alone writes the run folder and prints.
+  dist::Communicator& ranks() const { return ranks_; }
+  // Call after each backward pass, before anything reads the gradients
+  // (clipping, norms, the optimizer): replaces the gradient of each of
+  // `params` by its mean over the ranks, so that every rank takes the step of
+  // the whole global batch. Does nothing in one process.
+  void average_gradients(const std::vector<Tensor>& params) const;
   RunFolder& run() { return run_; }
   // The training-noise stream; its state is saved in every checkpoint.
   Generator& noise() { return noise_; }
@@ -162,7 +172,14 @@ class Trainer {
   // everything a resume needs is saved: a failure costs only these pictures
   // (a warning), not the session.
   void draw_curves_and_strip(int64_t image_height);
+  // This rank's rows of a global batch.
+  Batch shard(Batch global) const;
+  // The metrics' means over the ranks (the same numbers on every rank).
+  Metrics mean_over_ranks(Metrics local) const;
+  // Whether any rank says yes: ranks stop together (Ctrl-C, --time-limit).
+  bool any_rank(bool local) const;
 
+  dist::Communicator& ranks_;
   std::string model_;
   CommonOptions common_;
   Device device_;

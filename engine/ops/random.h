@@ -23,15 +23,28 @@ class Generator {
   uint64_t offset() const { return offset_; }
   // Reserves the blocks for n numbers; returns the first block's offset.
   uint64_t take(int64_t n) {
-    const uint64_t first = offset_;
-    offset_ += (uint64_t(n) + 3) / 4;
+    const uint64_t blocks = (uint64_t(n) + 3) / 4;
+    const uint64_t first = offset_ + shard_ * blocks;
+    offset_ += shards_ * blocks;
     return first;
   }
   void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
 
+  // Data-parallel draws (docs/distributed.md). With shard i of `count` set,
+  // a draw of n numbers is part i of a draw of count * n numbers (its blocks
+  // follow the parts before it), and the offset moves past the whole draw.
+  // So when n is a multiple of 4, the ranks of a data-parallel step, each
+  // drawing the noise of its rows, together draw exactly the numbers one
+  // process draws for the whole batch, and their generators stay equal.
+  void set_shard(uint64_t index, uint64_t count) {
+    shard_ = index;
+    shards_ = count;
+  }
+
  private:
   uint64_t seed_;
   uint64_t offset_;
+  uint64_t shard_ = 0, shards_ = 1;
 };
 
 // The process-wide generator used when none is passed.

@@ -399,3 +399,28 @@ TEST(Dropout, RejectsPOutsideZeroToOne) {
   }
   EXPECT_EQ(g.offset(), 0u);
 }
+
+// Data-parallel draws: the shards of a draw, each taken by its own
+// generator, are the rows of one draw of the whole (when each shard holds a
+// multiple of 4 numbers), and every generator ends where the whole draw's does.
+TEST(Random, ShardedDrawsAreTheRowsOfTheWholeDraw) {
+  Generator whole(42, 7);
+  const std::vector<double> all = randn({6, 8}, whole, TensorOptions{}.with_dtype(DType::f64)).to_vector<double>();
+  const std::vector<double> u_all = rand({6}, whole).to_vector<double>();
+  for (uint64_t shard = 0; shard < 3; ++shard) {
+    Generator g(42, 7);
+    g.set_shard(shard, 3);
+    const std::vector<double> rows = randn({2, 8}, g, TensorOptions{}.with_dtype(DType::f64)).to_vector<double>();
+    EXPECT_EQ(rows, std::vector<double>(all.begin() + long(shard * 16), all.begin() + long(shard * 16 + 16)));
+    // Two numbers a shard: not a multiple of 4, so the shards' blocks are
+    // their own (distinct from the other shards'), not the whole draw's.
+    const std::vector<double> u = rand({2}, g).to_vector<double>();
+    if (shard == 0) {
+      EXPECT_EQ(u, std::vector<double>(u_all.begin(), u_all.begin() + 2));
+    }
+    g.set_shard(0, 1);
+    // Every shard's generator is where the others' are: past 3 one-block
+    // parts of the two-number draws, one block more than the whole took.
+    EXPECT_EQ(g.offset(), whole.offset() + 1) << "shard " << shard;
+  }
+}
