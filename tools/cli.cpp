@@ -32,6 +32,8 @@ void add_common_flags(CLI::App* app, CommonOptions& o) {
   app->add_option("--precision", o.precision,
                   "matmul and conv math on a GPU: auto (fp32 for now) | fp32 | tf32 | bf16 (tensor cores, sm_80+)")
       ->capture_default_str();
+  app->add_flag("--sync-batch-norm", o.sync_batch_norm,
+                "under mpirun: batch norm over the batches of all ranks, not each rank's own (docs/distributed.md)");
 }
 
 void add_output_flags(CLI::App* cmd, bool& json) {

@@ -10,6 +10,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/nn/layers.h"
 #include "engine/nn/module.h"
 #include "engine/ops/elementwise.h"
 #include "engine/precision.h"
@@ -319,9 +320,11 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
     run_.log("training " + what + " on " + train.name + " (" + std::to_string(train.size()) + " images) on " +
              device_.str() + " (" + to_string(matmul_precision()) + ")" +
              (ranks_.world_size() > 1 ? " on each of " + std::to_string(ranks_.world_size()) + " ranks (" +
-                                            ranks_.backend() + ")"
+                                            ranks_.backend() +
+                                            (common_.sync_batch_norm ? ", batch norm over all ranks)" : ")")
                                       : ""));
   }
+  nn::set_batch_norm_ranks(common_.sync_batch_norm ? &ranks_ : nullptr);
   // Every rank starts from rank 0's weights (they agree already: one seed,
   // one checkpoint; this makes it so whatever happened).
   ranks_.broadcast(nn::tensors_of(job.parts().model->state_dict()));

@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops/activation.h"
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/embedding.h"
@@ -99,11 +100,19 @@ BatchNorm::BatchNorm(int64_t channels, double eps_, double momentum_, bool affin
   register_buffer("num_batches_tracked", num_batches_tracked);
 }
 
+namespace {
+dist::Communicator* batch_norm_ranks = nullptr;
+}  // namespace
+
+void set_batch_norm_ranks(dist::Communicator* ranks) { batch_norm_ranks = ranks; }
+
 Tensor BatchNorm::forward(const Tensor& x) {
   if (is_training()) {
     NoGradGuard no_grad;
     num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   }
+  if (is_training() && batch_norm_ranks != nullptr && batch_norm_ranks->world_size() > 1)
+    return dist::sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, *batch_norm_ranks);
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 

@@ -5,6 +5,7 @@
 #include <functional>
 #include <initializer_list>
 
+#include "engine/dist/communicator.h"
 #include "engine/nn/module.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/random.h"
@@ -56,6 +57,12 @@ class ConvTranspose2d : public Module {
   Tensor weight, bias;  // [in, out, k, k], [out]
   int64_t stride, padding, output_padding;
 };
+
+// Data-parallel runs with --sync-batch-norm (docs/distributed.md): while
+// `ranks` is set and has several ranks, every BatchNorm in training mode
+// normalises over the batches of all of them (dist/sync_batch_norm.h).
+// nullptr, the default: each rank normalises its own batch.
+void set_batch_norm_ranks(dist::Communicator* ranks);
 
 // BatchNorm1d and BatchNorm2d are the same computation over dim 1.
 class BatchNorm : public Module {

@@ -10,8 +10,9 @@
 #      uninterrupted 2-rank run ends (same numbers in metrics.csv);
 #   3. rank 0 alone writes: one log line per event, one TensorBoard file, the
 #      summary printed once;
-#   4. a GAN trains a few steps on 2 ranks with finite losses (its batch norm
-#      normalises each rank's half batch, so it is not compared);
+#   4. a GAN (batch norm in both networks) trained 3 steps on 2 ranks with
+#      --sync-batch-norm has one process's losses to 1e-3; without it, each
+#      rank normalises its half batch, and the losses are only finite;
 #   5. a --batch-size that does not split over the ranks is refused.
 # Usage: data_parallel_runs.sh NANOGEN MPIRUN
 set -euo pipefail
@@ -57,9 +58,17 @@ resumed=$(last_epoch "$work/resumed" test_loss)
 [ "$(grep -c '^test -ELBO' "$work/two.out")" = 1 ] || fail "the summary was printed more than once"
 grep -q "on each of 2 ranks (mpi)" "$work/two/log.txt" || fail "log.txt does not say the run had 2 ranks"
 
-# 4. the GAN on two ranks
-two_ranks train gan --device cpu --limit 256 --test-limit 64 --batch-size 32 --max-steps 3 --log-every 1 \
-  --out "$work/gan" > /dev/null 2>&1 || fail "2-rank GAN run"
+# 4. the GAN on two ranks, with and without synchronised batch norm
+gan=(train gan --device cpu --limit 256 --test-limit 64 --batch-size 32 --max-steps 3 --log-every 1)
+"$nanogen" "${gan[@]}" --out "$work/gan_one" > /dev/null 2>&1 || fail "1-process GAN run"
+two_ranks "${gan[@]}" --sync-batch-norm --out "$work/gan_sync" > /dev/null 2>&1 || fail "2-rank GAN run, sync batch norm"
+two_ranks "${gan[@]}" --out "$work/gan" > /dev/null 2>&1 || fail "2-rank GAN run"
+gan_losses() { awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "d_loss") d = i; if ($i == "g_loss") g = i } }
+                        $1 == "step" { print $d; print $g }' "$1/metrics.csv"; }
+paste <(gan_losses "$work/gan_one") <(gan_losses "$work/gan_sync") |
+  awk '{ n++; d = ($1 - $2) / $1; if (d < 0) d = -d; if (d > 1e-3) bad++ } END { exit !(n == 6 && !bad) }' ||
+  fail "the 2-rank GAN with --sync-batch-norm differs from one process: $(paste -d' ' <(gan_losses "$work/gan_one") <(gan_losses "$work/gan_sync"))"
+grep -q "batch norm over all ranks" "$work/gan_sync/log.txt" || fail "log.txt does not say batch norm was synchronised"
 rows=$(grep -c '^step,' "$work/gan/metrics.csv")
 [ "$rows" = 3 ] || fail "gan: $rows step rows in metrics.csv, expected 3"
 ! grep -qiE 'nan|inf' "$work/gan/metrics.csv" || fail "gan: a loss is not finite"

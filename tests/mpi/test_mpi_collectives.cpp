@@ -4,7 +4,10 @@
 // exact and compared for equality.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "engine/dist/communicator.h"
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/nanogen.h"
 
 using namespace ng;
@@ -50,4 +53,43 @@ TEST(MpiCommunicator, BroadcastCopiesTheRootsTensors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("root 2 is not a rank of 2"), std::string::npos) << e.what();
   }
+}
+
+// Synchronised batch norm on 2 ranks, each holding half of a batch, against
+// the one-process batch norm of the whole batch (computed on every rank):
+// the outputs and the input gradients are the whole batch's rows, the
+// weight's gradients sum to the whole batch's, and the running statistics
+// are the whole batch's.
+TEST(MpiCommunicator, SyncBatchNormNormalisesOverEveryRanksBatch) {
+  dist::Communicator& w = dist::world();
+  ASSERT_EQ(w.world_size(), 2);
+  const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64);
+  std::vector<double> v(8 * 3 * 2 * 2), r(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i] = std::sin(0.7 * double(i)) * 3 + double(i % 5);
+    r[i] = std::cos(1.3 * double(i));
+  }
+  const Tensor whole = from_vector(v, {8, 3, 2, 2}).requires_grad_();
+  const Tensor weight_whole = from_vector(std::vector<double>{1.5, -0.5, 2.0}, {3}).requires_grad_();
+  const Tensor bias = from_vector(std::vector<double>{0.1, 0.2, -0.3}, {3});
+  Tensor rm_whole = zeros({3}, f64), rv_whole = ones({3}, f64);
+  const Tensor cotangent = from_vector(r, {8, 3, 2, 2});
+  const Tensor y_whole = batch_norm(whole, weight_whole, bias, rm_whole, rv_whole, true, 0.1, 1e-5);
+  sum(y_whole * cotangent).backward();
+
+  const int64_t first = 4 * w.rank();
+  const Tensor mine = whole.detach().narrow(0, first, 4).clone().requires_grad_();
+  const Tensor weight = weight_whole.detach().clone().requires_grad_();
+  Tensor rm = zeros({3}, f64), rv = ones({3}, f64);
+  const Tensor y = dist::sync_batch_norm(mine, weight, bias, rm, rv, 0.1, 1e-5, w);
+  sum(y * cotangent.narrow(0, first, 4)).backward();
+
+  auto close = [](const Tensor& a, const Tensor& b) { return max(abs(a - b)).item() < 1e-12; };
+  EXPECT_TRUE(close(y, y_whole.detach().narrow(0, first, 4)));
+  EXPECT_TRUE(close(mine.grad(), whole.grad().narrow(0, first, 4)));
+  Tensor weight_grad = weight.grad().clone();
+  w.all_reduce_sum({weight_grad});
+  EXPECT_TRUE(close(weight_grad, weight_whole.grad()));
+  EXPECT_TRUE(close(rm, rm_whole));
+  EXPECT_TRUE(close(rv, rv_whole));
 }
