@@ -5,27 +5,15 @@
 #include <cstdint>
 
 #include "kernels/cuda_check.h"
+#include "kernels/grid_1d.cuh"
 #include "kernels/index.h"
 
 namespace ng::kernels {
 
 namespace {
 
-constexpr int kBlock = 256;
-
-dim3 grid_for(int64_t n) {
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  return dim3(unsigned(blocks < 65535 ? blocks : 65535));
-}
-
-// Calls f(e) for every e < n.
-template <class F>
-__device__ __forceinline__ void for_each_element(int64_t n, F&& f) {
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) f(e);
-}
-
 template <class T>
-__global__ void __launch_bounds__(kBlock)
+__global__ void __launch_bounds__(kBlock1d)
     gather_kernel(T* __restrict__ out, const T* __restrict__ x, const T* __restrict__ index, int64_t index_numel,
                   AroundDim xs) {
   const int64_t m = index_numel / (xs.outer * xs.inner);
@@ -36,7 +24,7 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 template <class T>
-__global__ void __launch_bounds__(kBlock)
+__global__ void __launch_bounds__(kBlock1d)
     gather_backward_kernel(T* __restrict__ dx, const T* __restrict__ index, const T* __restrict__ g,
                            int64_t index_numel, AroundDim xs) {
   const int64_t m = index_numel / (xs.outer * xs.inner);
@@ -52,7 +40,7 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 template <class T>
-__global__ void __launch_bounds__(kBlock) argmax_kernel(T* __restrict__ out, const T* __restrict__ x, AroundDim xs) {
+__global__ void __launch_bounds__(kBlock1d) argmax_kernel(T* __restrict__ out, const T* __restrict__ x, AroundDim xs) {
   for_each_element(xs.outer * xs.inner, [&](int64_t e) {
     const int64_t o = e / xs.inner, i = e % xs.inner;
     const T* row = x + o * xs.n * xs.inner + i;
@@ -66,20 +54,20 @@ __global__ void __launch_bounds__(kBlock) argmax_kernel(T* __restrict__ out, con
 template <class T>
 void gather_as(void* out, const void* x, const void* index, int64_t index_numel, const AroundDim& xs,
                cudaStream_t s) {
-  gather_kernel<T><<<grid_for(index_numel), kBlock, 0, s>>>(static_cast<T*>(out), static_cast<const T*>(x),
+  gather_kernel<T><<<grid_1d(index_numel), kBlock1d, 0, s>>>(static_cast<T*>(out), static_cast<const T*>(x),
                                                             static_cast<const T*>(index), index_numel, xs);
 }
 
 template <class T>
 void gather_backward_as(void* dx, const void* index, const void* g, int64_t index_numel, const AroundDim& xs,
                         cudaStream_t s) {
-  gather_backward_kernel<T><<<grid_for(xs.outer * xs.n * xs.inner), kBlock, 0, s>>>(
+  gather_backward_kernel<T><<<grid_1d(xs.outer * xs.n * xs.inner), kBlock1d, 0, s>>>(
       static_cast<T*>(dx), static_cast<const T*>(index), static_cast<const T*>(g), index_numel, xs);
 }
 
 template <class T>
 void argmax_as(void* out, const void* x, const AroundDim& xs, cudaStream_t s) {
-  argmax_kernel<T><<<grid_for(xs.outer * xs.inner), kBlock, 0, s>>>(static_cast<T*>(out), static_cast<const T*>(x),
+  argmax_kernel<T><<<grid_1d(xs.outer * xs.inner), kBlock1d, 0, s>>>(static_cast<T*>(out), static_cast<const T*>(x),
                                                                     xs);
 }
 

@@ -35,4 +35,31 @@ NG_HD int64_t window_reading(int64_t r, int64_t k, int64_t stride, int64_t pad, 
   return t / stride < out ? t / stride : -1;
 }
 
+// Entry (tap, position) of one image plane's columns: the pixel that tap
+// reads at that window position, or 0 in the padding.
+template <class T>
+NG_HD T unfold_entry(const T* image, int64_t tap, int64_t position, const UnfoldGeometry& g) {
+  const int64_t r = tap_source(position / g.out_w, tap / g.kw, g.stride_h, g.pad_h, g.dilation_h);
+  const int64_t q = tap_source(position % g.out_w, tap % g.kw, g.stride_w, g.pad_w, g.dilation_w);
+  const bool inside = r >= 0 && r < g.h && q >= 0 && q < g.w;
+  return inside ? image[r * g.w + q] : T(0);
+}
+
+// Pixel (r, q) of one plane folded back: the sum of the column entries read
+// from it, the taps in row-major order (so both devices add alike).
+template <class T>
+NG_HD T fold_pixel(const T* plane_cols, int64_t r, int64_t q, const UnfoldGeometry& g) {
+  const int64_t positions = g.out_h * g.out_w;
+  T acc = 0;
+  for (int64_t i = 0; i < g.kh; ++i) {
+    const int64_t oh = window_reading(r, i, g.stride_h, g.pad_h, g.dilation_h, g.out_h);
+    if (oh < 0) continue;
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const int64_t ow = window_reading(q, j, g.stride_w, g.pad_w, g.dilation_w, g.out_w);
+      if (ow >= 0) acc += plane_cols[(i * g.kw + j) * positions + oh * g.out_w + ow];
+    }
+  }
+  return acc;
+}
+
 }  // namespace ng::kernels
