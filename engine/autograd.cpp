@@ -200,8 +200,12 @@ struct Walk {
     NG_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "backward: ", outputs.size(),
              " outputs but ", grad_outputs.size(), " gradients");
     GradModeGuard mode(create_graph);
-    std::unordered_map<Node*, Tensor> pending;
     std::vector<Node*> roots;
+    for (const Tensor& out : outputs)
+      if (out.grad_fn()) roots.push_back(out.grad_fn().get());
+    const std::vector<Node*> order = topological_order(roots);
+    if (leaf_grads == nullptr && autograd::LeafReadyHook::active()) count_leaf_edges(outputs, order);
+    std::unordered_map<Node*, Tensor> pending;
     for (size_t i = 0; i < outputs.size(); ++i) {
       const Tensor& out = outputs[i];
       NG_CHECK(out.requires_grad(), "backward: output ", i, " of shape ", shape_str(out.shape()),
@@ -209,45 +213,74 @@ struct Walk {
       Tensor g = default_root_grad(out, grad_outputs.empty() ? Tensor() : grad_outputs[i]);
       if (out.grad_fn()) {
         pending[out.grad_fn().get()] = accumulate(pending[out.grad_fn().get()], g);
-        roots.push_back(out.grad_fn().get());
       } else {
         deliver_to_leaf(out.impl(), g);
       }
     }
-    for (Node* node : topological_order(roots)) {
-      auto it = pending.find(node);
-      if (it == pending.end()) continue;  // no gradient reached it
-      Tensor g = std::move(it->second);
-      pending.erase(it);
-      if (node_grads && node_grads->count(node)) (*node_grads)[node] = g;
-      if (needed && !needed->count(node)) continue;
-      NG_CHECK(!node->released, "autograd: trying to backward through ", node->name,
-               " a second time, but its saved tensors were freed by the first backward; "
-               "pass retain_graph=true to the first backward to keep them");
-      Node* const outer = g_running_node;
-      g_running_node = node;
-      std::vector<Tensor> grads;
-      try {
-        grads = node->apply(g);
-      } catch (...) {
-        g_running_node = outer;
-        throw;
-      }
-      g_running_node = outer;
-      if (autograd::BackwardTrace* trace = autograd::BackwardTrace::active()) trace->add({node->name, g, grads});
-      NG_CHECK(grads.size() == node->next.size(), "autograd: ", node->name, " returned ", grads.size(),
-               " gradients for ", node->next.size(), " inputs");
-      if (!retain_graph) node->release();
-      for (size_t i = 0; i < grads.size(); ++i) {
-        const Edge& e = node->next[i];
-        if (!e.valid() || !grads[i].defined()) continue;
-        check_grad_matches(*node, i, grads[i]);
-        if (e.fn)
-          pending[e.fn.get()] = accumulate(pending[e.fn.get()], grads[i]);
-        else
-          deliver_to_leaf(e.leaf, grads[i]);
-      }
+    for (const Tensor& out : outputs)
+      if (!out.grad_fn()) leaf_edge_spent(out.impl());
+    for (Node* node : order) {
+      run_node(node, pending);
+      // Whether it ran or not, this node's edges to leaves are now spent.
+      if (!leaf_edges_left.empty())
+        for (const Edge& e : node->next)
+          if (e.leaf) leaf_edge_spent(e.leaf);
     }
+  }
+
+  void run_node(Node* node, std::unordered_map<Node*, Tensor>& pending) {
+    auto it = pending.find(node);
+    if (it == pending.end()) return;  // no gradient reached it
+    Tensor g = std::move(it->second);
+    pending.erase(it);
+    if (node_grads && node_grads->count(node)) (*node_grads)[node] = g;
+    if (needed && !needed->count(node)) return;
+    NG_CHECK(!node->released, "autograd: trying to backward through ", node->name,
+             " a second time, but its saved tensors were freed by the first backward; "
+             "pass retain_graph=true to the first backward to keep them");
+    Node* const outer = g_running_node;
+    g_running_node = node;
+    std::vector<Tensor> grads;
+    try {
+      grads = node->apply(g);
+    } catch (...) {
+      g_running_node = outer;
+      throw;
+    }
+    g_running_node = outer;
+    if (autograd::BackwardTrace* trace = autograd::BackwardTrace::active()) trace->add({node->name, g, grads});
+    NG_CHECK(grads.size() == node->next.size(), "autograd: ", node->name, " returned ", grads.size(),
+             " gradients for ", node->next.size(), " inputs");
+    if (!retain_graph) node->release();
+    for (size_t i = 0; i < grads.size(); ++i) {
+      const Edge& e = node->next[i];
+      if (!e.valid() || !grads[i].defined()) continue;
+      check_grad_matches(*node, i, grads[i]);
+      if (e.fn)
+        pending[e.fn.get()] = accumulate(pending[e.fn.get()], grads[i]);
+      else
+        deliver_to_leaf(e.leaf, grads[i]);
+    }
+  }
+
+  // LeafReadyHook: for each leaf, the edges still to be walked that end in it.
+  std::unordered_map<TensorImpl*, int64_t> leaf_edges_left;
+
+  void count_leaf_edges(const std::vector<Tensor>& outputs, const std::vector<Node*>& order) {
+    for (const Tensor& out : outputs)
+      if (!out.grad_fn()) ++leaf_edges_left[out.impl().get()];
+    for (const Node* node : order)
+      for (const Edge& e : node->next)
+        if (e.leaf) ++leaf_edges_left[e.leaf.get()];
+  }
+
+  // One edge into `leaf` has been walked (or will never carry a gradient);
+  // after its last, the leaf's gradient is final.
+  void leaf_edge_spent(const std::shared_ptr<TensorImpl>& leaf) {
+    auto it = leaf_edges_left.find(leaf.get());
+    if (it == leaf_edges_left.end() || --it->second > 0) return;
+    leaf_edges_left.erase(it);
+    autograd::LeafReadyHook::active()->report(Tensor(leaf));
   }
 
   void deliver_to_leaf(const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
@@ -268,6 +301,15 @@ struct Walk {
 }  // namespace
 
 namespace autograd {
+
+static thread_local LeafReadyHook* g_leaf_ready_hook = nullptr;
+
+LeafReadyHook::LeafReadyHook(std::function<void(const Tensor& leaf)> ready)
+    : ready_(std::move(ready)), outer_(g_leaf_ready_hook) {
+  g_leaf_ready_hook = this;
+}
+LeafReadyHook::~LeafReadyHook() { g_leaf_ready_hook = outer_; }
+LeafReadyHook* LeafReadyHook::active() { return g_leaf_ready_hook; }
 
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool retain_graph,
               bool create_graph) {

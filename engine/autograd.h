@@ -129,5 +129,28 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
                          bool create_graph = false, bool allow_unused = false);
 
+// Tells, during backward(), when each leaf's gradient is final: as soon as
+// no node still to run can add to the leaf's .grad, `ready(leaf)` is called
+// (once per leaf the walk reaches, its .grad undefined where no gradient
+// arrived). Data-parallel training uses it to send a layer's gradients to the
+// other ranks while the backward pass goes on through the layers below
+// (dist/gradient_buckets.h). Installed for its scope, on this thread;
+// autograd::grad() does not report.
+class LeafReadyHook {
+ public:
+  explicit LeafReadyHook(std::function<void(const Tensor& leaf)> ready);
+  ~LeafReadyHook();
+  LeafReadyHook(const LeafReadyHook&) = delete;
+  LeafReadyHook& operator=(const LeafReadyHook&) = delete;
+
+  // The innermost hook of this thread, or null.
+  static LeafReadyHook* active();
+  void report(const Tensor& leaf) const { ready_(leaf); }
+
+ private:
+  std::function<void(const Tensor& leaf)> ready_;
+  LeafReadyHook* outer_;
+};
+
 }  // namespace autograd
 }  // namespace ng

@@ -34,6 +34,9 @@ void add_common_flags(CLI::App* app, CommonOptions& o) {
       ->capture_default_str();
   app->add_flag("--sync-batch-norm", o.sync_batch_norm,
                 "under mpirun: batch norm over the batches of all ranks, not each rank's own (docs/distributed.md)");
+  app->add_option("--bucket-mb", o.bucket_mb,
+                  "under mpirun: MiB of gradients per all-reduce, started while backward runs (0: one, after it)")
+      ->capture_default_str();
 }
 
 void add_output_flags(CLI::App* cmd, bool& json) {

@@ -36,8 +36,7 @@ class ClassifierJob final : public TrainingJob {
     const Tensor logits = model_.logits(batch.images.to(trainer_.device()));
     const Tensor loss = models::cross_entropy(logits, batch.labels);
     opt_.zero_grad();
-    loss.backward();
-    trainer_.average_gradients(model_.parameters());
+    trainer_.backward(loss, model_.parameters());
     opt_.lr = schedule_.at(global_step);
     opt_.step();
     const double l = loss.item();

@@ -55,6 +55,8 @@ void check_common_options(const CommonOptions& o) {
   NG_CHECK(o.limit >= 0, "--limit must be >= 0 (0: every training image), got ", o.limit);
   NG_CHECK(o.test_limit >= 0, "--test-limit must be >= 0 (0: every test image), got ", o.test_limit);
   NG_CHECK(o.threads >= 0, "--threads must be >= 0 (0: every core), got ", o.threads);
+  NG_CHECK(std::isfinite(o.bucket_mb) && o.bucket_mb >= 0,
+           "--bucket-mb must be >= 0 MiB (0: one all-reduce after backward), got ", o.bucket_mb);
 }
 
 StopRule::StopRule(const CommonOptions& o)

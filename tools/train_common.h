@@ -33,12 +33,13 @@ struct CommonOptions {
   int threads = 0;           // CPU threads (0: all cores)
   std::string precision = "auto";  // auto | fp32 | tf32 | bf16 (engine/precision.h)
   bool sync_batch_norm = false;     // data-parallel runs: batch norm over every rank's batch
+  double bucket_mb = 4;             // data-parallel runs: MiB of gradients per all-reduce (0: one after backward)
 };
 
 // config.json's "common": every option, those missing from an older run's file at their defaults.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CommonOptions, data, device, epochs, max_steps, time_limit,
                                                 batch_size, lr, seed, out, resume, log_every, limit, test_limit,
-                                                threads, precision, sync_batch_norm)
+                                                threads, precision, sync_batch_norm, bucket_mb)
 
 // Refuses options that mean nothing (--epochs -2, --log-every 0, --lr -1,
 // ...) with a message naming the option and what it must be. Every trainer

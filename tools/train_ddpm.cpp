@@ -61,8 +61,7 @@ class DDPMJob final : public TrainingJob {
             : models::unconditional_predictor(model_);
     const Tensor loss = diffusion_->loss(predictor, x0, t, trainer_.noise());  // eps drawn in the fused q_sample
     opt_.zero_grad();
-    loss.backward();
-    trainer_.average_gradients(model_.parameters());
+    trainer_.backward(loss, model_.parameters());
     const Tensor grad_norm = o_.grad_clip > 0 ? optim::clip_grad_norm(model_.parameters(), o_.grad_clip)
                                               : scalar_tensor(0.0, TensorOptions{}.with_dtype(DType::f64));
     opt_.lr = lr_schedule_.at(global_step);

@@ -53,8 +53,7 @@ class GANJob final : public TrainingJob {
       const Tensor alpha = o_.gp > 0 ? rand({n}, trainer_.noise(), on_device()) : Tensor();
       dt = model_.discriminator_terms(real, z, alpha, obj_, labels_of(batch));
       opt_d_.zero_grad();
-      dt.loss.backward();
-      trainer_.average_gradients(d_params);
+      trainer_.backward(dt.loss, d_params);
       if (log_now && &batch == &batches.back()) m["d_grad_norm"] = optim::grad_norm(d_params);
       opt_d_.step();
       if (o_.clip > 0) models::clip_weights(d_params, o_.clip);
@@ -63,8 +62,7 @@ class GANJob final : public TrainingJob {
     const Tensor z = randn({batches[0].images.size(0), o_.z_dim}, trainer_.noise(), on_device());
     const auto [g_loss, g_logits] = model_.generator_terms(z, obj_, labels_of(batches.back()));
     opt_g_.zero_grad();
-    g_loss.backward();
-    trainer_.average_gradients(nn::tensors_of(model_.g_optimized()));
+    trainer_.backward(g_loss, nn::tensors_of(model_.g_optimized()));
     if (log_now) m["g_grad_norm"] = optim::grad_norm(nn::tensors_of(model_.g_optimized()));
     opt_g_.step();
     m.insert({{"d_loss", dt.loss.item()},

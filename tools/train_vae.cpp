@@ -51,8 +51,7 @@ class VAEJob final : public TrainingJob {
     const models::ELBOTerms t =
         model_.loss(x, eps, beta, model_.conditional() ? models::to_labels(batches[0].labels) : models::Labels{});
     opt_.zero_grad();
-    t.loss.backward();
-    trainer_.average_gradients(model_.parameters());
+    trainer_.backward(t.loss, model_.parameters());
     opt_.step();
     StepMetrics m({{"beta", beta}, {"lr", opt_.lr}});
     m.device = {{"loss", t.loss.detach()}, {"recon", t.recon.detach()}, {"kl", t.kl.detach()}};

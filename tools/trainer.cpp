@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/dist/gradient_buckets.h"
 #include "engine/error.h"
 #include "engine/nn/layers.h"
 #include "engine/nn/module.h"
@@ -227,15 +228,9 @@ Trainer::Trainer(std::string model, CommonOptions common)
   noise_ = Generator(Streams::noise(common_.seed));
 }
 
-void Trainer::average_gradients(const std::vector<Tensor>& params) const {
-  const int n = ranks_.world_size();
-  if (n == 1) return;
-  std::vector<Tensor> grads;
-  for (const Tensor& p : params)
-    if (p.grad().defined()) grads.push_back(p.grad());
-  ranks_.all_reduce_sum(grads);
-  NoGradGuard no_grad;
-  for (Tensor& g : grads) mul_(g, 1.0 / double(n));
+void Trainer::backward(const Tensor& loss, const std::vector<Tensor>& params) const {
+  if (ranks_.world_size() == 1) return loss.backward();
+  dist::GradientBuckets(ranks_, params, int64_t(common_.bucket_mb * (1 << 20))).backward(loss);
 }
 
 Batch Trainer::shard(Batch global) const {

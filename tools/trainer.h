@@ -132,11 +132,11 @@ class Trainer {
   // MPI launcher. Each trains on its share of every global batch; rank 0
   // alone writes the run folder and prints.
   dist::Communicator& ranks() const { return ranks_; }
-  // Call after each backward pass, before anything reads the gradients
-  // (clipping, norms, the optimizer): replaces the gradient of each of
-  // `params` by its mean over the ranks, so that every rank takes the step of
-  // the whole global batch. Does nothing in one process.
-  void average_gradients(const std::vector<Tensor>& params) const;
+  // loss.backward(), and in a data-parallel run the gradient of each of
+  // `params` replaced by its mean over the ranks, so that every rank takes
+  // the step of the whole global batch. The sums travel in buckets of
+  // --bucket-mb while backward still runs (dist/gradient_buckets.h).
+  void backward(const Tensor& loss, const std::vector<Tensor>& params) const;
   RunFolder& run() { return run_; }
   // The training-noise stream; its state is saved in every checkpoint.
   Generator& noise() { return noise_; }

@@ -16,6 +16,18 @@
 
 namespace ng::dist {
 
+// A collective under way (Communicator::start_all_reduce_sum). Its tensors
+// hold the result once wait() has returned, and must not be touched before.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  // Lets the transport move the data along without blocking (MPI progresses
+  // a non-blocking collective only inside MPI calls); true once it is done.
+  virtual bool test() { return true; }
+  // Returns when the collective is done and its tensors hold the result.
+  virtual void wait() {}
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -29,6 +41,13 @@ class Communicator {
   // rank must pass tensors of the same shapes and dtypes in the same order;
   // those of one dtype travel as one message.
   virtual void all_reduce_sum(const std::vector<Tensor>& tensors) = 0;
+  // The same, started and returned from at once: the caller computes on
+  // (the rest of a backward pass) while the sum travels. The tensors' values
+  // are read before this returns. By default it runs to the end here.
+  virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(const std::vector<Tensor>& tensors) {
+    all_reduce_sum(tensors);
+    return std::make_unique<PendingCollective>();
+  }
   // Replaces each tensor by rank `root`'s.
   virtual void broadcast(const std::vector<Tensor>& tensors, int root = 0) = 0;
   // Returns once every rank has called it.

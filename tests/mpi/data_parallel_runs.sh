@@ -5,7 +5,9 @@
 #      with the same global batch within 0.1%: the ranks train on the same
 #      examples with the same noise (Generator::set_shard), so the runs differ
 #      only by the rounding of the gradients' sum, which training amplifies;
-#      a small DDPM's step losses agree to 1e-4;
+#      gradients sent in buckets during backward (--bucket-mb) or in one
+#      all-reduce after it give the same bits; a small DDPM's step losses
+#      agree to 1e-4;
 #   2. a 2-rank run stopped by --max-steps and resumed ends exactly where an
 #      uninterrupted 2-rank run ends (same numbers in metrics.csv);
 #   3. rank 0 alone writes: one log line per event, one TensorBoard file, the
@@ -37,6 +39,13 @@ two=$(last_epoch "$work/two" test_loss)
 echo "test -ELBO: one process $one, two ranks $two"
 awk -v a="$one" -v b="$two" 'BEGIN { d = (a - b) / a; if (d < 0) d = -d; exit !(d < 0.001) }' ||
   fail "the 2-rank test -ELBO $two is not within 0.1% of the 1-process $one"
+# The gradients' sums, sent in buckets while backward runs (the default) or
+# as one message after it, are the same numbers: a sum of two is one rounding.
+for mb in 0 0.01; do  # one bucket after backward; a bucket every 10 kB
+  two_ranks "${vae[@]}" --epochs 2 --bucket-mb $mb --out "$work/bucket_$mb" > /dev/null 2>&1 || fail "--bucket-mb $mb"
+  [ "$(last_epoch "$work/bucket_$mb" test_loss)" = "$two" ] ||
+    fail "--bucket-mb $mb ends at $(last_epoch "$work/bucket_$mb" test_loss), the default buckets at $two"
+done
 ddpm=(train ddpm --device cpu --limit 64 --test-limit 16 --batch-size 8 --max-steps 4 --log-every 1
       --base-channels 8 --channel-mults 1,2 --attention-res none --groups 4 --sample-steps 2)
 "$nanogen" "${ddpm[@]}" --out "$work/ddpm_one" > /dev/null 2>&1 || fail "1-process DDPM run"
