@@ -17,12 +17,17 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 #include <thread>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/dist/packed_tensors.h"
+#ifdef NANOGEN_WITH_NCCL
+#include "engine/dist/nccl_communicator.h"
+#endif
 #include "engine/ops/shape.h"
 
 namespace ng::dist {
@@ -39,43 +44,13 @@ void check_mpi(int status, const char* call) {
 
 MPI_Datatype mpi_type(DType t) { return t == DType::f32 ? MPI_FLOAT : MPI_DOUBLE; }
 
-// The tensors of one dtype, packed into one contiguous host buffer: one
-// message whatever the number of tensors.
-struct Packed {
-  std::vector<Tensor> parts;
-  Tensor buffer;
-
-  // Packs the tensors of `dtype` (their values when `fill`); empty when none.
-  Packed(const std::vector<Tensor>& tensors, DType dtype, bool fill) {
-    NoGradGuard no_grad;
-    int64_t total = 0;
-    for (const Tensor& t : tensors)
-      if (t.defined() && t.dtype() == dtype) {
-        parts.push_back(t);
-        total += t.numel();
-      }
-    if (parts.empty()) return;
-    NG_CHECK(total < (int64_t(1) << 31), "MPI: ", total, " numbers in one message; at most 2^31 - 1 fit");
-    buffer = empty({total}, TensorOptions{}.with_dtype(dtype));
-    int64_t at = 0;
-    for (const Tensor& t : parts) {
-      if (fill) buffer.narrow(0, at, t.numel()).copy_(t.reshape({-1}));
-      at += t.numel();
-    }
+// The tensors of one dtype in one host buffer: one message.
+struct Packed : PackedTensors {
+  Packed(const std::vector<Tensor>& tensors, DType dtype, bool fill)
+      : PackedTensors(tensors, dtype, Device::cpu(), fill) {
+    NG_CHECK(count() < (int64_t(1) << 31), "MPI: ", count(), " numbers in one message; at most 2^31 - 1 fit");
   }
-  bool none() const { return parts.empty(); }
-  int count() const { return int(buffer.numel()); }
-
-  // Copies the buffer back into the tensors.
-  void unpack() const {
-    NoGradGuard no_grad;
-    int64_t at = 0;
-    for (const Tensor& t : parts) {
-      Tensor target = t;  // a handle to the same storage
-      target.copy_(buffer.narrow(0, at, t.numel()).reshape(t.shape()));
-      at += t.numel();
-    }
-  }
+  int size() const { return int(count()); }
 };
 
 // Waits for `requests` until the deadline, then ends every rank (MPI has no
@@ -130,6 +105,21 @@ class MpiPending final : public PendingCollective {
   bool waited_ = false;
 };
 
+// A collective of GPU tensors through NCCL beside one of host tensors.
+class BothPending final : public PendingCollective {
+ public:
+  BothPending(std::unique_ptr<PendingCollective> gpu, std::unique_ptr<PendingCollective> host)
+      : gpu_(std::move(gpu)), host_(std::move(host)) {}
+  bool test() override { return gpu_->test() & host_->test(); }  // both, each moved along
+  void wait() override {
+    gpu_->wait();
+    host_->wait();
+  }
+
+ private:
+  std::unique_ptr<PendingCollective> gpu_, host_;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator() {
@@ -162,31 +152,22 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(const std::vector<Tensor>& tensors) override { start_all_reduce_sum(tensors)->wait(); }
 
   std::unique_ptr<PendingCollective> start_all_reduce_sum(const std::vector<Tensor>& tensors) override {
-    std::vector<Packed> packs;
-    std::vector<MPI_Request> requests;
-    int64_t numbers = 0;
-    for (DType dtype : {DType::f32, DType::f64}) {
-      Packed p(tensors, dtype, true);
-      if (p.none()) continue;
-      requests.emplace_back();
-      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, p.buffer.raw_data(), p.count(), mpi_type(dtype), MPI_SUM,
-                               MPI_COMM_WORLD, &requests.back()),
-                "MPI_Iallreduce");
-      numbers += p.count();
-      packs.push_back(std::move(p));
-    }
-    return std::make_unique<MpiPending>(std::move(packs), std::move(requests),
-                                        "an all-reduce of " + std::to_string(numbers) + " numbers");
+    auto [on_gpus, on_host] = split(tensors);
+    std::unique_ptr<PendingCollective> host = host_all_reduce_sum(on_host);
+    if (on_gpus.empty()) return host;
+    return std::make_unique<BothPending>(gpu_ranks_->start_all_reduce_sum(on_gpus), std::move(host));
   }
 
   void broadcast(const std::vector<Tensor>& tensors, int root) override {
     NG_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of ", size_);
+    auto [on_gpus, on_host] = split(tensors);
+    if (!on_gpus.empty()) gpu_ranks_->broadcast(on_gpus, root);
     for (DType dtype : {DType::f32, DType::f64}) {
-      Packed p(tensors, dtype, rank_ == root);
+      Packed p(on_host, dtype, rank_ == root);
       if (p.none()) continue;
-      std::string what = "a broadcast of " + std::to_string(p.count()) + " numbers from rank " + std::to_string(root);
+      std::string what = "a broadcast of " + std::to_string(p.size()) + " numbers from rank " + std::to_string(root);
       std::vector<MPI_Request> request(1);
-      check_mpi(MPI_Ibcast(p.buffer.raw_data(), p.count(), mpi_type(dtype), root, MPI_COMM_WORLD, &request[0]),
+      check_mpi(MPI_Ibcast(p.buffer.raw_data(), p.size(), mpi_type(dtype), root, MPI_COMM_WORLD, &request[0]),
                 "MPI_Ibcast");
       std::vector<Packed> packs;
       packs.push_back(std::move(p));
@@ -201,8 +182,70 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  // Through MPI from host memory (GPU tensors are staged there).
+  std::unique_ptr<PendingCollective> host_all_reduce_sum(const std::vector<Tensor>& tensors) {
+    std::vector<Packed> packs;
+    std::vector<MPI_Request> requests;
+    int64_t numbers = 0;
+    for (DType dtype : {DType::f32, DType::f64}) {
+      Packed p(tensors, dtype, true);
+      if (p.none()) continue;
+      requests.emplace_back();
+      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, p.buffer.raw_data(), p.size(), mpi_type(dtype), MPI_SUM,
+                               MPI_COMM_WORLD, &requests.back()),
+                "MPI_Iallreduce");
+      numbers += p.size();
+      packs.push_back(std::move(p));
+    }
+    return std::make_unique<MpiPending>(std::move(packs), std::move(requests),
+                                        "an all-reduce of " + std::to_string(numbers) + " numbers");
+  }
+
+  // The tensors NCCL carries (those on a GPU, when NCCL is there) and the rest.
+  std::pair<std::vector<Tensor>, std::vector<Tensor>> split(const std::vector<Tensor>& tensors) {
+    std::pair<std::vector<Tensor>, std::vector<Tensor>> parts;
+    for (const Tensor& t : tensors)
+      if (t.defined()) (t.device().is_cuda() && join_gpu_ranks(t.device()) ? parts.first : parts.second).push_back(t);
+    return parts;
+  }
+
+  // At the first collective of GPU tensors, every rank joins an NCCL clique
+  // on its GPU, when every rank can load NCCL; else, and with NANOGEN_NCCL=0,
+  // GPU tensors travel through host memory. True when the clique is there.
+  bool join_gpu_ranks(Device gpu) {
+#ifdef NANOGEN_WITH_NCCL
+    if (!tried_nccl_) {
+      tried_nccl_ = true;
+      std::string why;
+      const char* setting = std::getenv("NANOGEN_NCCL");
+      int usable = (setting != nullptr && std::string(setting) == "0") ? 0 : int(nccl_loadable(&why));
+      if (setting != nullptr && std::string(setting) == "0") why = "NANOGEN_NCCL=0";
+      std::vector<MPI_Request> request(1);  // NCCL for all ranks or none
+      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, &usable, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request[0]),
+                "MPI_Iallreduce");
+      wait_or_abort(request, "the vote on NCCL");
+      if (usable) {
+        NcclId id{};
+        if (rank_ == 0) id = new_nccl_id();
+        check_mpi(MPI_Ibcast(id.data(), int(id.size()), MPI_CHAR, 0, MPI_COMM_WORLD, &request[0]), "MPI_Ibcast");
+        wait_or_abort(request, "the broadcast of NCCL's id");
+        gpu_ranks_ = make_nccl_communicator(id, rank_, size_, gpu.index);
+      } else if (!why.empty()) {
+        std::fprintf(stderr, "nanogen: rank %d: GPU tensors travel through host memory over MPI (%s)\n", rank_,
+                     why.c_str());
+      }
+    }
+    return gpu_ranks_ != nullptr;
+#else
+    (void)gpu;
+    return false;
+#endif
+  }
+
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   bool owns_mpi_ = false;
+  bool tried_nccl_ = false;
+  std::unique_ptr<Communicator> gpu_ranks_;  // the NCCL clique, once joined
 };
 
 }  // namespace
