@@ -17,7 +17,7 @@ struct PackedTensors {
   // `fill`) into a buffer on `where`; leaves both empty when there are none.
   PackedTensors(const std::vector<Tensor>& tensors, DType dtype, Device where, bool fill);
   bool none() const { return parts.empty(); }
-  int64_t count() const { return buffer.numel(); }
+  int64_t count() const { return none() ? 0 : buffer.numel(); }
   // Copies the buffer back into the tensors.
   void unpack() const;
 };
