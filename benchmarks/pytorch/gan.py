@@ -5,6 +5,7 @@ parity fixtures, checkpoint interchange and step-time races.
   python3 gan.py --dump tests/fixtures/gan_parity.safetensors   # parity fixture (narrow DCGAN)
   python3 gan.py --bench [--batch 64 --threads 2]               # median time of one D step + one G step
   python3 gan.py --check RUN/checkpoints/last.safetensors       # loads a nanogen checkpoint, prints D(G(z))
+  python3 gan.py --train --seed 1 --out RUN_PT --like RUN       # trains; a run folder `nanogen eval` scores
 
 A training step (nanogen's tools/train_gan.cpp does the same): for each of
 n_critic batches, fake = G(z) without a graph, D(real) then D(fake), D's loss
@@ -27,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpu_math  # noqa: E402
 import peak_memory  # noqa: E402
 import safetensors_io  # noqa: E402
+import twin_run  # noqa: E402
 
 LOSSES = ["minimax", "nonsaturating", "kl", "wasserstein", "hinge"]
 
@@ -201,6 +203,38 @@ def bench(batch, threads, steps, device, loss):
     return med
 
 
+def train(epochs, batch, threads, seed, loss, out=None, like=None):
+    """DCGAN training as nanogen's default run: Adam 2e-4, betas (0.5, 0.999),
+    one D step then one G step on fresh noise per batch of `batch` images
+    scaled to [-1, 1], `epochs` passes over the 60,000 images (the last
+    partial batch dropped). With `out`, the weights go to a run folder
+    `nanogen eval` reads (twin_run.py), configured as the nanogen run `like`."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    train_x = read_idx_images(os.path.join(DATA, "train-images-idx3-ubyte.gz")) * 2 - 1
+    model = GAN()
+    model.train()
+    opt_d = torch.optim.Adam(model.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(model.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    for epoch in range(1, epochs + 1):
+        t0 = time.time()
+        perm = torch.randperm(len(train_x))
+        for i in range(len(train_x) // batch):
+            real = train_x[perm[i * batch:(i + 1) * batch]]
+            opt_d.zero_grad()
+            ld, _ = d_terms(model, loss, real, torch.randn(batch, model.z_dim), None, 0.0)
+            ld.backward()
+            opt_d.step()
+            opt_g.zero_grad()
+            lg = g_terms(model, loss, torch.randn(batch, model.z_dim))
+            lg.backward()
+            opt_g.step()
+        print(f"epoch {epoch}: d_loss {ld.item():.4f} g_loss {lg.item():.4f} ({time.time() - t0:.0f} s)")
+    if out:
+        twin_run.write_run(out, like, model.state_dict(),
+                           f"pytorch {torch.__version__} gan.py --train --epochs {epochs} --seed {seed} --loss {loss}")
+
+
 def check(path, n):
     """Loads a nanogen checkpoint into the twin; prints the mean D logit of
     G(z) for z = 0.1 * arange, in eval mode (running statistics)."""
@@ -219,6 +253,11 @@ if __name__ == "__main__":
     ap.add_argument("--dump")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--check")
+    ap.add_argument("--train", action="store_true")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", help="with --train: write the weights as a run folder nanogen evaluates")
+    ap.add_argument("--like", help="with --out: the nanogen run whose config.json (model options) to use")
     ap.add_argument("--loss", default="nonsaturating", choices=LOSSES)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
@@ -231,5 +270,9 @@ if __name__ == "__main__":
     if a.bench:
         gpu_math.set_gpu_math(a.tf32)
         bench(a.batch, a.threads, a.steps, a.device, a.loss)
+    if a.train:
+        if bool(a.out) != bool(a.like):
+            ap.error("--out and --like go together")
+        train(a.epochs, a.batch, a.threads, a.seed, a.loss, a.out, a.like)
     if a.check:
         check(a.check, 8)

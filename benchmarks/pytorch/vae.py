@@ -4,6 +4,7 @@ names, for parity fixtures, checkpoint interchange and step-time races.
   python3 vae.py --dump tests/fixtures/vae_parity.safetensors   # parity fixture (narrow model)
   python3 vae.py --bench [--batch 64 --threads 2]               # median training-step time
   python3 vae.py --train [--epochs 3]                           # the reference test -ELBO per epoch
+  python3 vae.py --train --seed 1 --out RUN_PT --like RUN       # ... and a run folder `nanogen eval` scores
   python3 vae.py --check RUN/checkpoints/last.safetensors       # loads a nanogen checkpoint, prints its loss
 """
 import argparse
@@ -22,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpu_math  # noqa: E402
 import peak_memory  # noqa: E402
 import safetensors_io  # noqa: E402
+import twin_run  # noqa: E402
 
 
 class VAE(nn.Module):
@@ -125,7 +127,11 @@ def bench(batch, threads, steps, device):
     return med
 
 
-def train(epochs, batch, threads, seed):
+def train(epochs, batch, threads, seed, out=None, like=None):
+    """Adam 1e-3, `epochs` passes over the 60,000 images in batches of `batch`
+    (the last partial batch dropped, as nanogen does); with `out`, the weights
+    go to a run folder `nanogen eval` reads (twin_run.py), configured as the
+    nanogen run `like`."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     train_x = read_idx_images(f"{DATA}/train-images-idx3-ubyte.gz")
@@ -149,6 +155,9 @@ def train(epochs, batch, threads, seed):
                 x = test_x[i:i + 256]
                 total += model.loss(x, torch.randn(len(x), 16))[0].item() * len(x)
         print(f"epoch {epoch}: test -ELBO {total / len(test_x):.2f} nats/image ({time.time() - t0:.0f} s)")
+    if out:
+        twin_run.write_run(out, like, model.state_dict(),
+                           f"pytorch {torch.__version__} vae.py --train --epochs {epochs} --seed {seed}")
 
 
 def check(path, batch):
@@ -175,6 +184,8 @@ if __name__ == "__main__":
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", help="with --train: write the weights as a run folder nanogen evaluates")
+    ap.add_argument("--like", help="with --out: the nanogen run whose config.json (model options) to use")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 tensor cores on a GPU (gpu_math.py)")
     a = ap.parse_args()
@@ -184,6 +195,8 @@ if __name__ == "__main__":
         gpu_math.set_gpu_math(a.tf32)
         bench(a.batch, a.threads, a.steps, a.device)
     if a.train:
-        train(a.epochs, a.batch, a.threads, a.seed)
+        if bool(a.out) != bool(a.like):
+            ap.error("--out and --like go together")
+        train(a.epochs, a.batch, a.threads, a.seed, a.out, a.like)
     if a.check:
         check(a.check, a.batch)
