@@ -50,5 +50,7 @@ void add_eval(CLI::App& app, Commands& commands);
 void add_sample(CLI::App& app, Commands& commands);
 // `nanogen runs [DIR]` and `nanogen show RUN`.
 void add_runs(CLI::App& app, Commands& commands);
+// `nanogen plot SOURCE... --y COLUMN --out FILE.png`.
+void add_plot(CLI::App& app, Commands& commands);
 
 }  // namespace ng::tools

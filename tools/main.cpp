@@ -5,6 +5,7 @@
 //   nanogen eval runs/vae --n 10000
 //   nanogen compare runs/vae runs/gan runs/ddpm --out report
 //   nanogen runs [DIR] [--json]          nanogen show runs/vae [--json]
+//   nanogen plot runs/gan-a runs/gan-b --y d_fake --out d_fake.png
 //
 // Results go to stdout, progress and logs to stderr (train, sample and eval
 // take --quiet: no progress there; and --json: the summary as one JSON
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   add_sample(app, commands);
   add_eval(app, commands);
   add_runs(app, commands);
+  add_plot(app, commands);
 
   CLI::App* compare = app.add_subcommand("compare", "put evaluated runs side by side in one HTML page (DIR/report.html)");
   std::vector<std::string> compare_runs;
