@@ -4,8 +4,15 @@ the same parameter names, for the parity fixture and step-time races.
   python3 ddpm.py --dump tests/fixtures/ddpm_parity.safetensors   # parity fixture (narrow U-Net)
   python3 ddpm.py --bench [--batch 64 --threads 2 --device cpu]   # median training-step time, canonical U-Net
   python3 ddpm.py --params                                        # parameter names and count of the canonical U-Net
+  python3 ddpm.py --train --seed 1 --out RUN_PT --like RUN        # trains RUN's U-Net; a run folder `nanogen eval` scores
+
+A training step (nanogen's tools/train_ddpm.cpp does the same): a batch of
+images scaled to [-1, 1], t uniform in 1..T, L_simple, the global gradient
+norm clipped, Adam (with the run's linear warm-up), then the EMA of the
+weights with its warmed-up decay min(decay, (1 + n) / (10 + n)).
 """
 import argparse
+import json
 import math
 import os
 import statistics
@@ -20,6 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpu_math  # noqa: E402
 import peak_memory  # noqa: E402
 import safetensors_io  # noqa: E402
+import twin_run  # noqa: E402
+from fashion_mnist import images  # noqa: E402
 
 
 def timestep_embedding(t, dim):
@@ -194,6 +203,70 @@ def dump(path):
     print(f"wrote {path}: {count} parameters, loss {loss.item():.6f}, after 10 Adam steps {losses[-1]:.6f}")
 
 
+def unet_options(ddpm):
+    """The twin's UNet arguments from a nanogen run's "ddpm" options (tools/model_options.h)."""
+    attn = ddpm["attention_res"]
+    return dict(base=ddpm["base_channels"], mults=tuple(int(m) for m in ddpm["channel_mults"].split(",")),
+                blocks=ddpm["blocks"], attn_res=() if attn in ("", "none") else tuple(int(r) for r in attn.split(",")),
+                temb_dim=ddpm["temb_dim"] or 4 * ddpm["base_channels"], groups=ddpm["groups"], dropout=ddpm["dropout"])
+
+
+def train(epochs, batch, threads, seed, out=None, like=None):
+    """The U-Net (canonical, or the nanogen run `like`'s) trained as nanogen
+    trains it, with the run's options: Adam at the run's lr, gradient clipping,
+    warm-up and EMA; `epochs` passes over the 60,000 images, the last partial
+    batch dropped. The linear schedule only. With `out`, the raw and the EMA
+    weights ("ema.*", which `nanogen eval` samples from) go to a run folder."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    ddpm = {"attention_res": "7", "base_channels": 64, "channel_mults": "1,2,2", "blocks": 1, "temb_dim": 0,
+            "groups": 8, "dropout": 0.0, "ema_decay": 0.9999, "grad_clip": 1.0, "warmup_steps": 0,
+            "schedule": "linear", "timesteps": 1000}
+    lr = 2e-4
+    if like:
+        with open(os.path.join(like, "config.json")) as f:
+            config = json.load(f)
+        ddpm.update(config["ddpm"])
+        lr, batch = config["common"]["lr"], config["common"]["batch_size"]
+    if ddpm["schedule"] != "linear" or ddpm["timesteps"] != 1000:
+        sys.exit("ddpm.py --train: the twin has the linear schedule with T = 1000 only")
+    train_x = images("train") * 2 - 1
+    model = UNet(**unet_options(ddpm))
+    model.train()
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    abar = linear_abar()
+    step = 0
+    for epoch in range(1, epochs + 1):
+        t0, total = time.time(), 0.0
+        perm = torch.randperm(len(train_x))
+        steps = len(train_x) // batch
+        for i in range(steps):
+            x0 = train_x[perm[i * batch:(i + 1) * batch]]
+            t = torch.randint(1, 1001, (batch,))
+            loss = l_simple(model, x0, t, torch.randn_like(x0), abar)
+            opt.zero_grad()
+            loss.backward()
+            if ddpm["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), ddpm["grad_clip"])
+            if ddpm["warmup_steps"] > 0:
+                for g in opt.param_groups:
+                    g["lr"] = lr * min(1.0, (step + 1) / ddpm["warmup_steps"])
+            opt.step()
+            decay = min(ddpm["ema_decay"], (1 + step) / (10 + step))
+            with torch.no_grad():
+                for k, v in model.state_dict().items():
+                    ema[k].mul_(decay).add_(v, alpha=1 - decay)
+            step += 1
+            total += loss.item()
+        print(f"epoch {epoch}: mean L_simple {total / steps:.4f} ({time.time() - t0:.0f} s)")
+    if out:
+        state = dict(model.state_dict())
+        state.update({f"ema.{k}": v for k, v in ema.items()})
+        state["ema.updates"] = torch.tensor(float(step), dtype=torch.float64)
+        twin_run.write_run(out, like, state, f"pytorch {torch.__version__} ddpm.py --train --epochs {epochs} --seed {seed}")
+
+
 def bench(batch, threads, steps, device):
     torch.set_num_threads(threads)
     base_mib = peak_memory.reset_peak()
@@ -228,6 +301,11 @@ if __name__ == "__main__":
     ap.add_argument("--dump")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--params", action="store_true")
+    ap.add_argument("--train", action="store_true")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", help="with --train: write the weights as a run folder nanogen evaluates")
+    ap.add_argument("--like", help="with --out: the nanogen run whose config.json (U-Net and training options) to use")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
@@ -239,6 +317,10 @@ if __name__ == "__main__":
     if a.bench:
         gpu_math.set_gpu_math(a.tf32)
         bench(a.batch, a.threads, a.steps, a.device)
+    if a.train:
+        if bool(a.out) != bool(a.like):
+            ap.error("--out and --like go together")
+        train(a.epochs, a.batch, a.threads, a.seed, a.out, a.like)
     if a.params:
         m = UNet()
         for k, v in m.state_dict().items():

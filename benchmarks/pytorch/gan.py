@@ -14,7 +14,6 @@ fresh noise, D(G(z')) with D's weights frozen, G's loss, G update. Both
 players in training mode.
 """
 import argparse
-import gzip
 import os
 import statistics
 import sys
@@ -29,6 +28,7 @@ import gpu_math  # noqa: E402
 import peak_memory  # noqa: E402
 import safetensors_io  # noqa: E402
 import twin_run  # noqa: E402
+from fashion_mnist import DATA, read_idx_images  # noqa: E402
 
 LOSSES = ["minimax", "nonsaturating", "kl", "wasserstein", "hinge"]
 
@@ -101,15 +101,6 @@ def g_terms(model, loss, z):
     return g_loss(loss, logits)
 
 
-def read_idx_images(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    n, h, w = int.from_bytes(raw[4:8], "big"), int.from_bytes(raw[8:12], "big"), int.from_bytes(raw[12:16], "big")
-    x = torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).reshape(n, 1, h, w)
-    return x.float() / 255.0
-
-
-DATA = os.environ.get("NANOGEN_DATA_DIR", "/usr/share/datasets/fashion-mnist")
 NARROW = dict(z_dim=4, g_width=4, d_width=4)
 # (case name, loss, gradient penalty weight, clipping bound, D's norm)
 CASES = [("minimax", "minimax", 0.0, 0.0, "batch"), ("nonsaturating", "nonsaturating", 0.0, 0.0, "batch"),

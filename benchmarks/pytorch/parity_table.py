@@ -11,7 +11,7 @@ import statistics
 import sys
 
 METRICS = [("fid", "FID"), ("kid_mean", "KID x 1000"), ("precision", "precision"), ("recall", "recall"),
-           ("classes_covered", "classes covered")]
+           ("classes_covered", "classes covered"), ("bits_per_dim", "bits/dim (bound)")]
 CRITERION = ["fid", "kid_mean"]
 
 
@@ -38,7 +38,8 @@ def main(folder):
         print("| metric | nanogen | PyTorch twin | nanogen within 2 std of the twin |")
         print("|---|---|---|---|")
         for key, name in METRICS:
-            a, b = [m[key] for m in ng], [m[key] for m in pt]
+            # A metric a model does not define (a GAN's bits/dim) is null.
+            a, b = [m[key] for m in ng if m.get(key) is not None], [m[key] for m in pt if m.get(key) is not None]
             if not a or not b:
                 continue
             (ma, sa), (mb, sb) = spread(a), spread(b)

@@ -8,7 +8,6 @@ names, for parity fixtures, checkpoint interchange and step-time races.
   python3 vae.py --check RUN/checkpoints/last.safetensors       # loads a nanogen checkpoint, prints its loss
 """
 import argparse
-import gzip
 import math
 import os
 import statistics
@@ -24,6 +23,7 @@ import gpu_math  # noqa: E402
 import peak_memory  # noqa: E402
 import safetensors_io  # noqa: E402
 import twin_run  # noqa: E402
+from fashion_mnist import DATA, read_idx_images  # noqa: E402
 
 
 class VAE(nn.Module):
@@ -58,17 +58,6 @@ class VAE(nn.Module):
             recon = (0.5 * (math.log(2 * math.pi) + torch.log(var) + (x - out) ** 2 / var)).sum() / n
         kl = 0.5 * (torch.exp(logvar) + mu ** 2 - 1 - logvar).sum() / n
         return recon + beta * kl, recon, kl
-
-
-def read_idx_images(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    n, h, w = int.from_bytes(raw[4:8], "big"), int.from_bytes(raw[8:12], "big"), int.from_bytes(raw[12:16], "big")
-    x = torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).reshape(n, 1, h, w)
-    return x.float() / 255.0
-
-
-DATA = os.environ.get("NANOGEN_DATA_DIR", "/usr/share/datasets/fashion-mnist")
 
 
 def dump(path):
