@@ -47,6 +47,10 @@ void add_eval(CLI::App& app, Commands& commands) {
   cmd->add_option("--bound-timesteps", o->bound_timesteps,
                   "DDPM bound: strata of timesteps (0: all T; default 100; 20 on a CPU)");
   cmd->add_option("--iw-samples", o->iw_samples, "VAE bound: importance samples per image")->capture_default_str();
+  cmd->add_option("--vae-output", o->vae_output,
+                  "VAE: what is scored: mean (E[x|z], z ~ p(z)) | draw (x ~ p(x|z)) | reconstruction (E[x|z], "
+                  "z ~ q(z|x) of the first --n test images: recall without mode dropping)")
+      ->capture_default_str();
   cmd->add_option("--nearest", o->nearest_queries, "samples shown with their nearest training images")
       ->capture_default_str();
   cmd->add_option("--nearest-k", o->nearest_k, "training images per sample")->capture_default_str();

@@ -228,6 +228,7 @@ json evaluate_model(EvaluatedModel& model, const std::string& run, Device device
   // Samples before the training set is loaded, so that the peak memory of
   // sampling does not include it (on a CPU it is the process's peak so far).
   Generator gen(o.seed);
+  model.see_test_images(test.images);
   reset_peak_memory(device);
   const models::Labels intended = intended_labels(model, o.n);
   const auto [samples, sample_seconds] = draw_samples(model, o, intended, gen);

@@ -60,6 +60,12 @@ struct EvalOptions {
   int64_t bound_images = -1;         // test images for bits/dim (0: skip; -1: with_defaults)
   int64_t bound_timesteps = -1;      // DDPM bound: timestep strata (0: all; -1: with_defaults)
   int64_t iw_samples = 64;           // VAE importance samples per image
+  // What a VAE's "samples" are: "mean", E[x|z] for z ~ p(z) (the usual
+  // choice, and the default); "draw", x ~ p(x|z) itself (binary pixels for a
+  // Bernoulli decoder); "reconstruction", E[x|z] for z ~ q(z|x) of the first
+  // n test images: a diagnostic that covers every mode by construction, so
+  // what it lacks in recall is the decoder's blur, not mode dropping.
+  std::string vae_output = "mean";
   int64_t nearest_queries = 8;       // samples shown with their nearest training images
   int64_t nearest_k = 5;
 };

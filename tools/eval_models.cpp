@@ -46,14 +46,32 @@ RunClasses conditioning_of(const nlohmann::json& config, const std::string& run,
 
 class VAEModel : public EvaluatedModel {
  public:
-  VAEModel(const std::string& run, Device device) : device_(device), model_(load_vae_run(run, device)) {
+  VAEModel(const std::string& run, Device device, const std::string& output)
+      : device_(device), model_(load_vae_run(run, device)), output_(output) {
     conditioning = conditioning_of(read_run_config(run, "vae run"), run, model_->conditional());
+    NG_CHECK(output == "mean" || output == "draw" || output == "reconstruction",
+             "eval: --vae-output must be mean, draw or reconstruction, got '", output, "'");
+    NG_CHECK(output != "reconstruction" || !model_->conditional(),
+             "eval: --vae-output reconstruction is for an unconditional VAE; run ", run, " is conditional");
   }
+
+  void see_test_images(const Tensor& test_images) override { test_ = test_images; }
 
   Tensor sample(int64_t n, Generator& gen, const models::Labels& y) override {
     NoGradGuard no_grad;
-    const Tensor z = randn({n, model_->config().z_dim}, gen, TensorOptions{}.with_device(device_));
-    return model_->generate(z, y).to(Device::cpu());
+    const Tensor z = output_ == "reconstruction" ? posterior_draw(n, gen)
+                                                 : randn({n, model_->config().z_dim}, gen,
+                                                         TensorOptions{}.with_device(device_));
+    const Tensor mean = model_->generate(z, y);
+    if (output_ != "draw") return mean.to(Device::cpu());
+    // x ~ p(x|z): Bernoulli pixels, or the Gaussian's mean plus its noise (clamped to the image range).
+    if (model_->config().likelihood == models::Likelihood::bernoulli) return bernoulli(mean, gen).to(Device::cpu());
+    const Tensor noise = randn(mean.shape(), gen, TensorOptions{}.with_device(device_)) * exp(model_->log_sigma);
+    return clamp(model_->decode(z, y) + noise, 0.0, 1.0).to(Device::cpu());
+  }
+  nlohmann::json sampler() const override {
+    if (output_ == "mean") return nullptr;
+    return {{"name", output_ == "draw" ? "x ~ p(x|z)" : "reconstructions of test images"}};
   }
   int64_t parameters() const override { return model_->num_parameters(); }
 
@@ -82,8 +100,21 @@ class VAEModel : public EvaluatedModel {
   }
 
  private:
+  // z ~ q(z|x) for the next n test images, in order.
+  Tensor posterior_draw(int64_t n, Generator& gen) {
+    NG_CHECK(test_.defined() && next_test_ + n <= test_.size(0), "eval: --vae-output reconstruction needs --n (",
+             next_test_ + n, ") at most the number of test images (", test_.defined() ? test_.size(0) : 0, ")");
+    const Tensor x = test_.narrow(0, next_test_, n).to(device_);
+    next_test_ += n;
+    const auto [mu, logvar] = model_->encode(x);
+    return models::reparameterize(mu, logvar, randn(mu.shape(), gen, TensorOptions{}.with_device(device_)));
+  }
+
   Device device_;
   std::unique_ptr<models::VAE> model_;
+  std::string output_;
+  Tensor test_;
+  int64_t next_test_ = 0;
 };
 
 class GANModel : public EvaluatedModel {
@@ -241,20 +272,26 @@ void refuse_guidance(const EvalOptions& o, const std::string& run, const char* m
            "; classifier-free guidance applies to a class-conditional DDPM");
 }
 
+void refuse_vae_output(const EvalOptions& o, const std::string& run, const char* model) {
+  NG_CHECK(o.vae_output == "mean", "--vae-output: run ", run, " is a ", model, "; it applies to a VAE");
+}
+
 }  // namespace
 
 std::unique_ptr<EvaluatedModel> open_vae_run(const std::string& run, Device device, const EvalOptions& o) {
   refuse_guidance(o, run, "VAE");
-  return std::make_unique<VAEModel>(run, device);
+  return std::make_unique<VAEModel>(run, device, o.vae_output);
 }
 
 std::unique_ptr<EvaluatedModel> open_gan_run(const std::string& run, Device device, const EvalOptions& o) {
   refuse_guidance(o, run, "GAN");
+  refuse_vae_output(o, run, "GAN");
   return std::make_unique<GANModel>(run, device);
 }
 
 std::unique_ptr<EvaluatedModel> open_ddpm_run(const std::string& run, Device device,
                                                    const EvalOptions& options) {
+  refuse_vae_output(options, run, "DDPM");
   return std::make_unique<DDPMModel>(run, device, options);
 }
 

@@ -5,9 +5,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 
 #include "engine/data/datasets.h"
 #include "engine/nanogen.h"
+#include "support/gradcheck.h"
 #include "support/runs.h"
 #include "tools/eval.h"
 #include "tools/eval_models.h"
@@ -278,4 +280,48 @@ TEST(Eval, DefaultsAreSizedForTheModelAndTheDevice) {
   EXPECT_EQ(default_sampling_steps(models::Sampler::ddim, cpu), 20);
   EXPECT_EQ(default_sampling_steps(models::Sampler::ddim, gpu), 100);
   EXPECT_EQ(default_sampling_steps(models::Sampler::ancestral, cpu), 0);  // the whole chain
+}
+
+// --vae-output: the VAE's decoder means (the default), draws from p(x|z), or
+// reconstructions of the test images in order (z ~ q(z|x)), each as the
+// model computes it by hand.
+TEST(Eval, VaeOutputsAreMeansDrawsOrReconstructions) {
+  if (!test::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  CommonOptions c;
+  c.device = "cpu";
+  c.epochs = 1;
+  c.batch_size = 16;
+  c.limit = 32;
+  c.test_limit = 16;
+  c.out = test::temp_run("eval_vae_outputs");
+  train_vae(c, VAEOptions{});  // Bernoulli
+  const std::unique_ptr<models::VAE> vae = load_vae_run(c.out, Device::cpu());
+  const Tensor test = load_dataset_limited("fashion-mnist", "test", 8).images;
+  EvalOptions o;
+  auto samples = [&](const std::string& output, int64_t n) {
+    o.vae_output = output;
+    const std::unique_ptr<EvaluatedModel> model = open_evaluated_model(c.out, Device::cpu(), o);
+    model->see_test_images(test);
+    Generator gen(7);
+    return model->sample(n, gen, {});
+  };
+  NoGradGuard no_grad;
+  Generator gen(7);
+  const Tensor z = randn({5, vae->config().z_dim}, gen);
+  const Tensor mean = vae->generate(z);
+  EXPECT_EQ(samples("mean", 5).to_vector<float>(), mean.to_vector<float>());
+
+  const std::vector<float> drawn = samples("draw", 5).to_vector<float>();
+  for (const float v : drawn) ASSERT_TRUE(v == 0.0f || v == 1.0f) << v;
+  const double drawn_mean = std::accumulate(drawn.begin(), drawn.end(), 0.0) / double(drawn.size());
+  const std::vector<float> p = mean.to_vector<float>();
+  EXPECT_NEAR(drawn_mean, std::accumulate(p.begin(), p.end(), 0.0) / double(p.size()), 0.05);  // 3920 pixels
+
+  gen = Generator(7);
+  const auto [mu, logvar] = vae->encode(test.narrow(0, 0, 5));
+  const Tensor reconstructed = vae->generate(models::reparameterize(mu, logvar, randn(mu.shape(), gen)));
+  EXPECT_EQ(samples("reconstruction", 5).to_vector<float>(), reconstructed.to_vector<float>());
+
+  test::expect_error([&] { samples("reconstruction", 9); }, {"--vae-output reconstruction needs --n (9)", "(8)"});
+  test::expect_error([&] { samples("decoder", 1); }, {"--vae-output must be mean, draw or reconstruction"});
 }
