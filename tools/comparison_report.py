@@ -74,9 +74,10 @@ def quality_cells(runs):
     return [mean_std([e[key] for e in evals], digits) for key, _, digits in QUALITY]
 
 
-def plot(nanogen, runs, labels, column, out, title, log_y=False):
-    args = [nanogen, "plot", *runs, "--y", column, "--labels", ",".join(labels), "--title", title, "--out", out]
-    subprocess.run(args + (["--log-y"] if log_y else []), check=True, stdout=subprocess.DEVNULL)
+def plot(nanogen, sources, labels, column, out, title, *extra):
+    """`nanogen plot`: a line per source (a run folder or a CSV file like metrics.csv)."""
+    args = [nanogen, "plot", *sources, "--y", column, "--labels", ",".join(labels), "--title", title, "--out", out]
+    subprocess.run(args + list(extra), check=True, stdout=subprocess.DEVNULL)
 
 
 def copy_figure(src, figures, name):
@@ -129,7 +130,7 @@ def gan_losses_section(out, nanogen, figures):
                                  ("d_fake", "D(G(z)) per step (WGAN: the critic's mean f(G(z)))", False),
                                  ("g_grad_norm", "generator gradient norm per step", True)]:
         path = os.path.join(figures, f"gan_losses_{column}.png")
-        plot(nanogen, runs, labels, column, path, title, log_y)
+        plot(nanogen, runs, labels, column, path, title, *(["--log-y"] if log_y else []))
         text += f"\n![{column}](figures/gan_losses_{column}.png)\n"
     text += "\nSamples of the first seed, a grid per loss:\n\n"
     for loss, run in first.items():
@@ -185,28 +186,31 @@ def ddpm_steps_section(out, nanogen, figures):
         sources.append(path)
     labels = [os.path.basename(p)[len("ddpm_"):-len(".csv")].replace("_", " ") for p in sources]
     for column in ("fid", "kid"):
-        args = [nanogen, "plot", *sources, "--kind", "point", "--x", "steps", "--y", column, "--labels", ",".join(labels),
-                "--title", f"DDPM {column.upper()} against sampling steps", "--out",
-                os.path.join(figures, f"ddpm_steps_{column}.png")]
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+        plot(nanogen, sources, labels, column, os.path.join(figures, f"ddpm_steps_{column}.png"),
+             f"DDPM {column.upper()} against sampling steps", "--kind", "point", "--x", "steps")
         text += f"\n![{column}](figures/ddpm_steps_{column}.png)\n"
     return text
+
+
+def tradeoff_table(models):
+    """A row per model: quality, diversity, likelihood, and the costs eval.json records."""
+    rows = []
+    for model, runs in models.items():
+        evals = [load_eval(r) for r in runs]
+        costs = [e["costs"] for e in evals]
+        rows.append([model, *quality_cells(runs), mean_std([e["metrics"]["bits_per_dim"] for e in evals], 3),
+                     mean_std([c["train_steps"] for c in costs], 0), mean_std([c["train_time_s"] for c in costs], 0),
+                     mean_std([c["sample_time_per_image_ms"] for c in costs], 2),
+                     mean_std([c["train_peak_memory_mb"] for c in costs], 0), f"{costs[0]['parameters']:,}"])
+    return table(["model", *[name for _, name, _ in QUALITY], "bits/dim", "train steps", "train s", "sample ms/image",
+                  "train peak MB", "parameters"], rows)
 
 
 def models_section(out, figures):
     found = variants(os.path.join(out, "models"))
     if not found:
         return ""
-    rows = []
-    for model, runs in found.items():
-        evals = [load_eval(r) for r in runs]
-        costs = [e["costs"] for e in evals]
-        rows.append([model, *quality_cells(runs), mean_std([e["metrics"]["bits_per_dim"] for e in evals], 3),
-                     mean_std([c["train_steps"] for c in costs], 0), mean_std([c["epochs"] for c in costs], 1),
-                     mean_std([c["sample_time_per_image_ms"] for c in costs], 2)])
-    text = "## The three models at equal wall time\n\n"
-    text += table(["model", *[name for _, name, _ in QUALITY], "bits/dim", "train steps", "epochs",
-                   "sample ms/image"], rows)
+    text = "## The three models at equal wall time\n\n" + tradeoff_table(found)
     text += "\nThe first seed's samples:\n\n"
     for model, runs in found.items():
         text += f"{model}: " + copy_figure(os.path.join(runs[0], "eval", "samples.png"), figures,
@@ -217,19 +221,10 @@ def models_section(out, figures):
 def tradeoff_section(out):
     """The three models as trained for the parity (one epoch each, nanogen side)."""
     found = variants(os.path.join(out, "parity"))
-    models = {k.rsplit("_", 1)[0]: v for k, v in found.items() if k.endswith("_nanogen")}
+    models = {k.rsplit("_", 1)[0]: v for k, v in sorted(found.items()) if k.endswith("_nanogen")}
     if not models:
         return ""
-    rows = []
-    for model, runs in sorted(models.items()):
-        evals = [load_eval(r) for r in runs]
-        costs = [e["costs"] for e in evals]
-        rows.append([model, *quality_cells(runs), mean_std([e["metrics"]["bits_per_dim"] for e in evals], 3),
-                     mean_std([c["train_time_s"] for c in costs], 0), mean_std([c["sample_time_per_image_ms"] for c in costs], 2),
-                     mean_std([c["train_peak_memory_mb"] for c in costs], 0), f"{costs[0]['parameters']:,}"])
-    text = "## The trade-offs at equal epochs\n\n"
-    return text + table(["model", *[name for _, name, _ in QUALITY], "bits/dim", "train s", "sample ms/image",
-                         "train peak MB", "parameters"], rows)
+    return "## The trade-offs at equal epochs\n\n" + tradeoff_table(models)
 
 
 def main():
