@@ -62,12 +62,12 @@ class VAEModel : public EvaluatedModel {
     const Tensor z = output_ == "reconstruction" ? posterior_draw(n, gen)
                                                  : randn({n, model_->config().z_dim}, gen,
                                                          TensorOptions{}.with_device(device_));
-    const Tensor mean = model_->generate(z, y);
+    const Tensor decoded = model_->decode(z, y), mean = model_->to_image(decoded);
     if (output_ != "draw") return mean.to(Device::cpu());
     // x ~ p(x|z): Bernoulli pixels, or the Gaussian's mean plus its noise (clamped to the image range).
     if (model_->config().likelihood == models::Likelihood::bernoulli) return bernoulli(mean, gen).to(Device::cpu());
-    const Tensor noise = randn(mean.shape(), gen, TensorOptions{}.with_device(device_)) * exp(model_->log_sigma);
-    return clamp(model_->decode(z, y) + noise, 0.0, 1.0).to(Device::cpu());
+    const Tensor noise = randn(decoded.shape(), gen, TensorOptions{}.with_device(device_)) * exp(model_->log_sigma);
+    return clamp(decoded + noise, 0.0, 1.0).to(Device::cpu());
   }
   nlohmann::json sampler() const override {
     if (output_ == "mean") return nullptr;

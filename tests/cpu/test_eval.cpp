@@ -3,6 +3,7 @@
 // the three real models end to end on tiny runs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -293,6 +294,8 @@ TEST(Eval, VaeOutputsAreMeansDrawsOrReconstructions) {
   c.batch_size = 16;
   c.limit = 32;
   c.test_limit = 16;
+  const std::string gaussian_run = c.out = test::temp_run("eval_vae_outputs_gaussian");
+  train_vae(c, VAEOptions{.likelihood = "gaussian", .sigma = 0.1});
   c.out = test::temp_run("eval_vae_outputs");
   train_vae(c, VAEOptions{});  // Bernoulli
   const std::unique_ptr<models::VAE> vae = load_vae_run(c.out, Device::cpu());
@@ -324,4 +327,15 @@ TEST(Eval, VaeOutputsAreMeansDrawsOrReconstructions) {
 
   test::expect_error([&] { samples("reconstruction", 9); }, {"--vae-output reconstruction needs --n (9)", "(8)"});
   test::expect_error([&] { samples("decoder", 1); }, {"--vae-output must be mean, draw or reconstruction"});
+
+  // A Gaussian decoder's draws: its mean plus noise of its sigma (0.1), clamped to [0, 1].
+  c.out = gaussian_run;
+  const std::unique_ptr<models::VAE> gaussian = load_vae_run(c.out, Device::cpu());
+  gen = Generator(7);
+  const Tensor decoded = gaussian->decode(randn({5, gaussian->config().z_dim}, gen));
+  const Tensor noise = randn(decoded.shape(), gen);
+  const std::vector<float> draws = samples("draw", 5).to_vector<float>();
+  const std::vector<float> d = decoded.to_vector<float>(), e = noise.to_vector<float>();
+  for (size_t i = 0; i < draws.size(); ++i)
+    ASSERT_NEAR(draws[i], std::clamp(d[i] + 0.1f * e[i], 0.0f, 1.0f), 1e-6) << i;  // sigma = exp(log 0.1)
 }
