@@ -144,7 +144,7 @@ part_models() {
     mkdir -p "$d"
     train "$d/vae_$seed" -- vae "${common[@]}"
     train "$d/gan_$seed" -- gan "${common[@]}"
-    train "$d/ddpm_$seed" --n "$DDPM_N" -- ddpm "${common[@]}" "${unet[@]}"
+    N=$DDPM_N train "$d/ddpm_$seed" -- ddpm "${common[@]}" "${unet[@]}"
   done
 }
 

@@ -166,7 +166,9 @@ def ddpm_steps_section(out, nanogen, figures):
     if not found:
         return ""
     rows, curves = [], {}
-    for name, runs in found.items():
+    # linear-ddim-10, ...: by schedule, then sampler, then steps as a number.
+    key = lambda item: (item[0].split("-")[0], item[0].split("-")[1], int(item[0].split("-")[2]))  # noqa: E731
+    for name, runs in sorted(found.items(), key=key):
         schedule, sampler, steps = name.split("-")
         e = load_eval(runs[0])
         m = e["metrics"]
