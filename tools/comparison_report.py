@@ -111,8 +111,9 @@ def gan_losses_section(out, nanogen, figures):
         last = [metrics_rows(r, "step")[-1] for r in runs]
         steps = [metrics_rows(r, "step") for r in runs]
         evals = [load_eval(r) for r in runs]
-        # Collapsed: the samples cover at most 3 of the 10 classes, or hardly
-        # any real image has a sample near it. Diverged: a loss went non-finite.
+        # Failed (collapsed, or never learned): the samples cover at most 3 of
+        # the 10 classes, or hardly any real image has a sample near it.
+        # Diverged: a loss went non-finite.
         collapsed = sum(e["metrics"]["classes_covered"] <= 3 or e["metrics"]["recall"] < 0.02 for e in evals)
         diverged = sum(any(not math.isfinite(row.get(c, 0.0)) for row in s for c in ("d_loss", "g_loss"))
                        for s in steps)
@@ -123,15 +124,20 @@ def gan_losses_section(out, nanogen, figures):
                      f"{collapsed} of {len(runs)}", f"{diverged} of {len(runs)}"])
     text = "## The GAN's losses at an equal number of generator steps\n\n"
     text += table(["loss", *[name for _, name, _ in QUALITY], "last D(x)", "last D(G(z))", "median G grad norm",
-                   "train s", "collapsed", "diverged"], rows)
+                   "train s", "failed", "diverged"], rows)
     first = {loss: runs[0] for loss, runs in found.items()}
-    labels, runs = list(first), list(first.values())
-    for column, title, log_y in [("d_real", "D(x) per step (WGAN: the critic's mean f(x))", False),
-                                 ("d_fake", "D(G(z)) per step (WGAN: the critic's mean f(G(z)))", False),
-                                 ("g_grad_norm", "generator gradient norm per step", True)]:
-        path = os.path.join(figures, f"gan_losses_{column}.png")
-        plot(nanogen, runs, labels, column, path, title, *(["--log-y"] if log_y else []))
-        text += f"\n![{column}](figures/gan_losses_{column}.png)\n"
+    # D's outputs are probabilities under the logistic losses and unbounded
+    # critic values under hinge and Wasserstein: one chart each.
+    logistic = [loss for loss in first if loss in ("minimax", "nonsaturating", "kl")]
+    critic = [loss for loss in first if loss not in logistic]
+    charts = [("d_outputs_logistic", logistic, "d_real,d_fake", "D(x) and D(G(z)) per step, logistic losses", []),
+              ("d_outputs_critic", critic, "d_real,d_fake", "f(x) and f(G(z)) per step, critic losses", []),
+              ("g_grad_norm", list(first), "g_grad_norm", "generator gradient norm per step", ["--log-y"])]
+    for name, losses, columns, title, extra in charts:
+        if losses:
+            plot(nanogen, [first[loss] for loss in losses], losses, columns, os.path.join(figures, f"gan_losses_{name}.png"),
+                 title, *extra)
+            text += f"\n![{name}](figures/gan_losses_{name}.png)\n"
     text += "\nSamples of the first seed, a grid per loss:\n\n"
     for loss, run in first.items():
         text += f"{loss}: " + copy_figure(last_grid(run, "epoch"), figures, f"gan_losses_{loss}.png") + "\n\n"
