@@ -1,6 +1,6 @@
 // The repository is self-contained: nothing in it cites a file outside it
 // (the first design sketch lived beside the checkout, not in it), and every
-// docs/*.md page a file names exists.
+// docs/*.md page a file names exists, as does every picture a page shows.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -64,4 +64,28 @@ TEST(Repository, EveryDocsPageNamedExists) {
   }
   EXPECT_GT(named, 10);
   EXPECT_TRUE(fs::exists("docs/design.md"));
+}
+
+// Every picture a page shows (![...](path), relative to the page) is in the
+// repository, and the pictures under docs/ stay small enough to clone: at
+// most 3 MB in all.
+TEST(Repository, EveryPictureAPageShowsExistsAndTheyStaySmall) {
+  const std::regex picture(R"(!\[[^\]]*\]\(([^)\s]+)\))");
+  int shown = 0;
+  for (const fs::path& f : source_files()) {
+    if (f.extension() != ".md") continue;
+    const std::string text = read(f);
+    for (auto m = std::sregex_iterator(text.begin(), text.end(), picture); m != std::sregex_iterator(); ++m) {
+      const std::string target = (*m)[1].str();
+      if (target.starts_with("http")) continue;
+      ++shown;
+      EXPECT_TRUE(fs::exists(f.parent_path() / target)) << f << " shows " << target << ", which does not exist";
+    }
+  }
+  EXPECT_GT(shown, 10);
+  uintmax_t bytes = 0;
+  for (const auto& entry : fs::recursive_directory_iterator("docs"))
+    if (entry.is_regular_file() && (entry.path().extension() == ".png" || entry.path().extension() == ".gif"))
+      bytes += entry.file_size();
+  EXPECT_LE(bytes, 3u << 20) << "the pictures under docs/ take " << bytes << " bytes";
 }
