@@ -158,12 +158,16 @@ def vae_decoders_section(out, figures):
     text = "## The VAE's decoders\n\n"
     text += table(["decoder", *[name for _, name, _ in QUALITY], "test -ELBO (nats)", "reconstruction", "KL",
                    "bits/dim"], rows)
-    text += "\nThe first seed of each: samples, reconstructions (originals above), a latent interpolation.\n\n"
+    text += ("\nThe first seed of each: samples, reconstructions (originals above), a latent interpolation; "
+             "for a run scored on other outputs, the first 64 it scored.\n\n")
     for decoder, runs in found.items():
         run = runs[0]
-        text += f"{decoder}:\n\n" + " ".join(
-            copy_figure(last_grid(run, prefix), figures, f"vae_{decoder}_{prefix}.png")
-            for prefix in ("epoch", "recon", "interpolation")) + "\n\n"
+        if load_eval(run)["sampler"] is not None:  # rescored with --vae-output: its training grids are another row's
+            figures_shown = [copy_figure(os.path.join(run, "eval", "samples.png"), figures, f"vae_{decoder}_scored.png")]
+        else:
+            figures_shown = [copy_figure(last_grid(run, prefix), figures, f"vae_{decoder}_{prefix}.png")
+                             for prefix in ("epoch", "recon", "interpolation")]
+        text += f"{decoder}:\n\n" + " ".join(figures_shown) + "\n\n"
     return text
 
 
