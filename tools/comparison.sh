@@ -59,6 +59,16 @@ rescore() {
     { echo "comparison: evaluating $copy failed (see $copy.log)" >&2; return 1; }
 }
 
+# fit RUN TRAIN_ARGS...: trains RUN afresh, logging to RUN.log.
+fit() {
+  local run=$1
+  shift
+  echo "== $run: nanogen train $*" >&2
+  rm -rf "$run"
+  "$NANOGEN" train "$@" --limit "$LIMIT" --threads "$THREADS" --device "$DEVICE" --out "$run" --quiet > "$run.log" 2>&1 ||
+    { echo "comparison: training $run failed (see $run.log)" >&2; return 1; }
+}
+
 # train RUN EVAL_ARGS -- TRAIN_ARGS: trains and evaluates RUN unless its eval.json exists.
 train() {
   local run=$1 eval_args=()
@@ -66,10 +76,7 @@ train() {
   while [[ $1 != -- ]]; do eval_args+=("$1"); shift; done
   shift
   [[ -f $run/eval.json ]] && return
-  echo "== $run: nanogen train $*" >&2
-  rm -rf "$run"
-  "$NANOGEN" train "$@" --limit "$LIMIT" --threads "$THREADS" --device "$DEVICE" --out "$run" --quiet > "$run.log" 2>&1 ||
-    { echo "comparison: training $run failed (see $run.log)" >&2; return 1; }
+  fit "$run" "$@"
   "$NANOGEN" eval "$run" --n "$N" --device "$DEVICE" --quiet "${eval_args[@]}" >> "$run.log" 2>&1 ||
     { echo "comparison: evaluating $run failed (see $run.log)" >&2; return 1; }
 }
@@ -120,13 +127,9 @@ part_ddpm_steps() {
   mkdir -p "$d"
   for schedule in linear cosine; do
     local run=$d/$schedule-train_$seed
-    [[ -f $run/checkpoints/last.safetensors ]] || {
-      echo "== $run: nanogen train ddpm --schedule $schedule" >&2
-      rm -rf "$run"
-      "$NANOGEN" train ddpm --epochs "$DDPM_EPOCHS" --seed "$seed" --schedule "$schedule" "${unet[@]}" \
-        --limit "$LIMIT" --threads "$THREADS" --device "$DEVICE" --out "$run" --quiet > "$run.log" 2>&1 ||
-        { echo "comparison: training $run failed (see $run.log)" >&2; return 1; }
-    }
+    # Trained once, not evaluated: each sampler scores a copy (rescore).
+    [[ -f $run/checkpoints/last.safetensors ]] ||
+      fit "$run" ddpm --epochs "$DDPM_EPOCHS" --seed "$seed" --schedule "$schedule" "${unet[@]}"
     for steps in 10 20 50 100 250; do
       N=$STEPS_N rescore "$run" "$d/$schedule-ddim-${steps}_$seed" --sampler ddim --steps "$steps" --bound-images 0
     done

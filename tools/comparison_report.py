@@ -60,7 +60,8 @@ def mean_std(values, digits):
         return "n/a"
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
-    return f"{statistics.fmean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f}"
+    mean, std = parity_table.spread(values)
+    return f"{mean:.{digits}f} +- {std:.{digits}f}"
 
 
 def table(header, rows):
@@ -69,8 +70,8 @@ def table(header, rows):
     return "\n".join(lines) + "\n"
 
 
-def quality_cells(runs):
-    evals = [load_eval(r)["metrics"] for r in runs]
+def quality_cells(evals):
+    """The QUALITY columns of eval.json metrics, one per seed."""
     return [mean_std([e[key] for e in evals], digits) for key, _, digits in QUALITY]
 
 
@@ -108,8 +109,8 @@ def gan_losses_section(out, nanogen, figures):
         return ""
     rows = []
     for loss, runs in found.items():
-        last = [metrics_rows(r, "step")[-1] for r in runs]
         steps = [metrics_rows(r, "step") for r in runs]
+        last = [s[-1] for s in steps]
         evals = [load_eval(r) for r in runs]
         # Failed (collapsed, or never learned): the samples cover at most 3 of
         # the 10 classes, or hardly any real image has a sample near it.
@@ -117,7 +118,7 @@ def gan_losses_section(out, nanogen, figures):
         collapsed = sum(e["metrics"]["classes_covered"] <= 3 or e["metrics"]["recall"] < 0.02 for e in evals)
         diverged = sum(any(not math.isfinite(row.get(c, 0.0)) for row in s for c in ("d_loss", "g_loss"))
                        for s in steps)
-        rows.append([loss, *quality_cells(runs),
+        rows.append([loss, *quality_cells([e["metrics"] for e in evals]),
                      mean_std([row.get("d_real") for row in last], 3), mean_std([row.get("d_fake") for row in last], 3),
                      mean_std([statistics.median(x["g_grad_norm"] for x in s if "g_grad_norm" in x) for s in steps], 2),
                      mean_std([e["costs"]["train_time_s"] for e in evals], 0),
@@ -152,7 +153,7 @@ def vae_decoders_section(out, figures):
     for decoder, runs in found.items():
         epochs = [metrics_rows(r, "epoch")[-1] for r in runs]
         evals = [load_eval(r)["metrics"] for r in runs]
-        rows.append([decoder, *quality_cells(runs), mean_std([e.get("test_loss") for e in epochs], 2),
+        rows.append([decoder, *quality_cells(evals), mean_std([e.get("test_loss") for e in epochs], 2),
                      mean_std([e.get("test_recon") for e in epochs], 2), mean_std([e.get("test_kl") for e in epochs], 2),
                      mean_std([e["bits_per_dim"] for e in evals], 3)])
     text = "## The VAE's decoders\n\n"
@@ -210,7 +211,7 @@ def tradeoff_table(models):
     for model, runs in models.items():
         evals = [load_eval(r) for r in runs]
         costs = [e["costs"] for e in evals]
-        rows.append([model, *quality_cells(runs), mean_std([e["metrics"]["bits_per_dim"] for e in evals], 3),
+        rows.append([model, *quality_cells([e["metrics"] for e in evals]), mean_std([e["metrics"]["bits_per_dim"] for e in evals], 3),
                      mean_std([c["train_steps"] for c in costs], 0), mean_std([c["train_time_s"] for c in costs], 0),
                      mean_std([c["sample_time_per_image_ms"] for c in costs], 2),
                      mean_std([c["train_peak_memory_mb"] for c in costs], 0), f"{costs[0]['parameters']:,}"])

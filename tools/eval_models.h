@@ -50,11 +50,11 @@ class EvaluatedModel {
   virtual BitsPerDim bits_per_dim(const Tensor& test_images, const EvalOptions& options) = 0;
   // The sampler's settings (DDPM), else null.
   virtual nlohmann::json sampler() const { return nullptr; }
-  // Snapshots of the sampling chain as one grid image [rows * columns, C, H, W]
-  // in [0,1] with `columns` images a row (DDPM), else undefined.
   // The test images [N,C,H,W] in [0,1] on the CPU, shown to the model before
   // it samples (a VAE evaluated on reconstructions draws from them).
   virtual void see_test_images(const Tensor& test_images) { (void)test_images; }
+  // Snapshots of the sampling chain as one grid image [rows * columns, C, H, W]
+  // in [0,1] with `columns` images a row (DDPM), else undefined.
   virtual Tensor trajectory(int64_t rows, int64_t columns, Generator& gen) {
     (void)rows, (void)columns, (void)gen;
     return Tensor();

@@ -28,7 +28,7 @@ import gpu_math  # noqa: E402
 import peak_memory  # noqa: E402
 import safetensors_io  # noqa: E402
 import twin_run  # noqa: E402
-from fashion_mnist import DATA, read_idx_images  # noqa: E402
+from fashion_mnist import DATA, images, read_idx_images  # noqa: E402
 
 LOSSES = ["minimax", "nonsaturating", "kl", "wasserstein", "hinge"]
 
@@ -117,8 +117,8 @@ def dump(path):
     torch.manual_seed(0)
     n = 6
     init = GAN(**NARROW).state_dict()
-    images = os.path.join(DATA, "train-images-idx3-ubyte.gz")
-    x = read_idx_images(images)[:n] * 2 - 1 if os.path.exists(images) else torch.rand(n, 1, 28, 28) * 2 - 1
+    data_file = os.path.join(DATA, "train-images-idx3-ubyte.gz")
+    x = read_idx_images(data_file)[:n] * 2 - 1 if os.path.exists(data_file) else torch.rand(n, 1, 28, 28) * 2 - 1
     z_d, z_g, alpha = torch.randn(n, NARROW["z_dim"]), torch.randn(n, NARROW["z_dim"]), torch.rand(n)
     tensors = {f"param.{k}": v.clone() for k, v in init.items()}
     tensors.update({"x": x, "z_d": z_d, "z_g": z_g, "alpha": alpha})
@@ -202,7 +202,7 @@ def train(epochs, batch, threads, seed, loss, out=None, like=None):
     `nanogen eval` reads (twin_run.py), configured as the nanogen run `like`."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    train_x = read_idx_images(os.path.join(DATA, "train-images-idx3-ubyte.gz")) * 2 - 1
+    train_x = images("train") * 2 - 1
     model = GAN()
     model.train()
     opt_d = torch.optim.Adam(model.D.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -23,7 +23,7 @@ import gpu_math  # noqa: E402
 import peak_memory  # noqa: E402
 import safetensors_io  # noqa: E402
 import twin_run  # noqa: E402
-from fashion_mnist import DATA, read_idx_images  # noqa: E402
+from fashion_mnist import images  # noqa: E402
 
 
 class VAE(nn.Module):
@@ -123,8 +123,7 @@ def train(epochs, batch, threads, seed, out=None, like=None):
     nanogen run `like`."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    train_x = read_idx_images(f"{DATA}/train-images-idx3-ubyte.gz")
-    test_x = read_idx_images(f"{DATA}/t10k-images-idx3-ubyte.gz")
+    train_x, test_x = images("train"), images("test")
     model = VAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for epoch in range(1, epochs + 1):
@@ -156,7 +155,7 @@ def check(path, batch):
     state = {k: v for k, v in tensors.items() if not k.startswith(("optim.", "ema."))}
     model = VAE()
     model.load_state_dict(state)
-    x = read_idx_images(f"{DATA}/t10k-images-idx3-ubyte.gz")[:batch]
+    x = images("test")[:batch]
     with torch.no_grad():
         loss, recon, kl = model.loss(x, torch.zeros(batch, 16))
     print(f"{loss.item():.6f} {recon.item():.6f} {kl.item():.6f}")
