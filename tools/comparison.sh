@@ -12,10 +12,14 @@
 #   vae-decoders  Bernoulli, fixed-sigma and learned-sigma Gaussian decoders
 #   ddpm-steps    linear and cosine schedules; FID against DDIM steps and ancestral
 #   models        VAE, GAN and DDPM at equal epochs and at equal wall time
+#   epochs        each model trained LONG_EPOCHS epochs (the first seed): its
+#                 samples epoch by epoch, its loss curves, samples beside real images
 #   report        tables and figures from whatever runs exist (always run last)
 #
 # env: SEEDS="0 1 2" N=5000 THREADS=2 DEVICE=cpu GAN_STEPS=400 VAE_EPOCHS=1
 #      DDPM_EPOCHS=1 DDPM_UNET="--base-channels 16 --channel-mults 1,2 --attention-res none"
+#        (DDPM_UNET="" trains the default U-Net, for a GPU)
+#      LONG_EPOCHS=10 LONG_MODELS="vae gan ddpm" (the epochs part)
 #      BUDGET=120 (seconds, the models part's equal wall time)
 #      DDPM_N=2000 (samples per DDPM evaluation) STEPS_N=300 (per point of the DDIM steps curve)
 #      LIMIT=0 (train on the first LIMIT images only, all parts but parity: a quick rehearsal)
@@ -24,11 +28,11 @@
 # where it stopped; delete a run folder to redo it. Each run's log is RUN.log.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-[[ $# -ge 1 && $1 != -* ]] || { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ $# -ge 1 && $1 != -* ]] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 out=$1
 shift
 parts=("$@")
-[[ ${#parts[@]} -gt 0 ]] || parts=(parity gan-losses vae-decoders ddpm-steps models report)
+[[ ${#parts[@]} -gt 0 ]] || parts=(parity gan-losses vae-decoders ddpm-steps models epochs report)
 SEEDS=${SEEDS:-0 1 2}
 N=${N:-5000}
 THREADS=${THREADS:-2}
@@ -36,13 +40,15 @@ DEVICE=${DEVICE:-cpu}
 GAN_STEPS=${GAN_STEPS:-400}
 VAE_EPOCHS=${VAE_EPOCHS:-1}
 DDPM_EPOCHS=${DDPM_EPOCHS:-1}
-DDPM_UNET=${DDPM_UNET:---base-channels 16 --channel-mults 1,2 --attention-res none}
+DDPM_UNET=${DDPM_UNET---base-channels 16 --channel-mults 1,2 --attention-res none}
 BUDGET=${BUDGET:-120}
 DDPM_N=${DDPM_N:-2000}
 STEPS_N=${STEPS_N:-300}
 NANOGEN=${NANOGEN:-$root/build/bin/nanogen}
 PYTHON=${PYTHON:-/usr/bin/python3}
 LIMIT=${LIMIT:-0}
+LONG_EPOCHS=${LONG_EPOCHS:-10}
+LONG_MODELS=${LONG_MODELS:-vae gan ddpm}
 [[ -x $NANOGEN ]] || { echo "comparison: no nanogen binary at $NANOGEN (build it, or set NANOGEN)" >&2; exit 2; }
 mkdir -p "$out"
 
@@ -151,6 +157,23 @@ part_models() {
   done
 }
 
+# Each model trained for LONG_EPOCHS epochs: its samples/epoch_strip.png
+# shows the same noise decoded after every epoch; eval/nearest.png puts
+# samples beside their nearest training images.
+part_epochs() {
+  local seed=${SEEDS%% *} d=$out/epochs model
+  read -r -a unet <<< "$DDPM_UNET"
+  mkdir -p "$d"
+  for model in $LONG_MODELS; do
+    local args=("$model" --epochs "$LONG_EPOCHS" --seed "$seed")
+    case $model in
+      ddpm) N=$DDPM_N train "$d/ddpm_$seed" -- "${args[@]}" "${unet[@]}" ;;
+      vae | gan) train "$d/${model}_$seed" -- "${args[@]}" ;;
+      *) echo "comparison: LONG_MODELS takes vae, gan and ddpm, not '$model'" >&2; exit 2 ;;
+    esac
+  done
+}
+
 # Tables from every eval.json, curves drawn by `nanogen plot`, the runs' own
 # sample grids copied beside them.
 part_report() {
@@ -164,6 +187,7 @@ for part in "${parts[@]}"; do
     vae-decoders) part_vae_decoders ;;
     ddpm-steps) part_ddpm_steps ;;
     models) part_models ;;
+    epochs) part_epochs ;;
     report) part_report ;;
     *) echo "comparison: unknown part '$part'" >&2; exit 2 ;;
   esac

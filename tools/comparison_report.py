@@ -231,6 +231,27 @@ def models_section(out, figures):
     return text
 
 
+def epochs_section(out, figures):
+    """The long runs: the table, then per model its samples epoch by epoch, the
+    trainer's curves, and samples beside their nearest training images."""
+    found = variants(os.path.join(out, "epochs"))
+    if not found:
+        return ""
+    text = "## Each model over many epochs\n\n" + tradeoff_table(found)
+    for model, runs in found.items():
+        run = runs[0]
+        with open(os.path.join(run, "config.json")) as f:
+            epochs = json.load(f)["common"]["epochs"]
+        text += f"\n### {model}, {epochs} epochs\n\n"
+        text += "Epoch by epoch (a row an epoch, the same noise): "
+        text += copy_figure(os.path.join(run, "samples", "epoch_strip.png"), figures, f"epochs_{model}_strip.png") + "\n\n"
+        curves = sorted(glob.glob(os.path.join(run, "curves", "*.png")))
+        text += " ".join(copy_figure(c, figures, f"epochs_{model}_{os.path.basename(c)}") for c in curves) + "\n\n"
+        text += "Samples (first column) beside their nearest training images: "
+        text += copy_figure(os.path.join(run, "eval", "nearest.png"), figures, f"epochs_{model}_nearest.png") + "\n"
+    return text
+
+
 def tradeoff_section(out):
     """The three models as trained for the parity (one epoch each, nanogen side)."""
     found = variants(os.path.join(out, "parity"))
@@ -249,7 +270,7 @@ def main():
     os.makedirs(figures, exist_ok=True)
     sections = [parity_section(a.out), tradeoff_section(a.out), models_section(a.out, figures),
                 gan_losses_section(a.out, a.nanogen, figures), vae_decoders_section(a.out, figures),
-                ddpm_steps_section(a.out, a.nanogen, figures)]
+                ddpm_steps_section(a.out, a.nanogen, figures), epochs_section(a.out, figures)]
     path = os.path.join(a.out, "comparison.md")
     with open(path, "w") as f:
         f.write("# The comparison (tools/comparison.sh)\n\n" + "\n".join(s for s in sections if s))
