@@ -134,9 +134,8 @@ json training_costs(const std::string& run) {
     // "stop" rows hold the time of an epoch cut short (Ctrl-C, --time-limit).
     if (row.kind != "epoch" && row.kind != "stop") continue;
     if (auto t = row.number("time_s")) time += *t;
-    if (row.kind == "stop") continue;
-    ++epochs;
     if (auto m = row.number("peak_memory_mb")) peak = std::max(peak, *m);
+    if (row.kind == "epoch") ++epochs;
   }
   if (time > 0) c["train_time_s"] = time;
   c["epochs"] = int64_t(epochs);

@@ -394,10 +394,13 @@ RunSummary Trainer::train(TrainingJob& job, const Dataset& train, const nlohmann
         progress.finish(job.status(summary.last_means));
         summary.steps = at.global_step;
         summary.interrupted = interrupted;
-        // The partial epoch's training time, which no "epoch" row will report.
-        run_.metrics(
-            {{"epoch", double(at.epoch)}, {"step", double(at.global_step)}, {"time_s", progress.elapsed_seconds()}},
-            "stop");
+        // The partial epoch's training time and peak memory, which no "epoch"
+        // row will report (a --time-limit run may end inside its first epoch).
+        run_.metrics({{"epoch", double(at.epoch)},
+                      {"step", double(at.global_step)},
+                      {"time_s", progress.elapsed_seconds()},
+                      {"peak_memory_mb", peak_memory_mb(device_)}},
+                     "stop");
         run_.log(std::string(summary.interrupted ? "interrupted" : stop.reason(at.global_step)) + " at step " +
                  std::to_string(at.global_step) + "; checkpoint saved, continue with --resume");
         // Last, after everything a resume and the run's costs need: a second

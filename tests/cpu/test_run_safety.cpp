@@ -26,6 +26,7 @@
 #include "support/temp_dir.h"
 #include "tools/eval.h"
 #include "tools/eval_models.h"
+#include "tools/metrics_csv.h"
 #include "tools/run_config.h"
 #include "tools/run_folder.h"
 #include "tools/sample.h"
@@ -392,4 +393,9 @@ TEST(TrainingStop, AStopBeforeTheEpochEndsStillWritesTheSampleGrids) {
   // The strip of the epochs so far (one) and the loss curves.
   EXPECT_EQ(load_image(out + "/samples/epoch_strip.png").shape(), (Shape{1, 2 + 28 + 2, 8 * 30 + 2}));
   EXPECT_TRUE(std::filesystem::exists(out + "/curves/training_loss_per_step.png"));
+  // Its "stop" row holds the peak memory no epoch row reports, which eval's
+  // costs (train_peak_memory_mb) read.
+  const tools::MetricsTable metrics = tools::read_metrics_csv(out + "/metrics.csv");
+  ASSERT_EQ(metrics.rows.back().kind, "stop");
+  EXPECT_GT(metrics.rows.back().number("peak_memory_mb").value_or(0.0), 0.0);
 }
