@@ -23,6 +23,7 @@ void add_plot(CLI::App& app, Commands& commands) {
   cmd->add_option("--title", o->title, "chart title (default: the columns)");
   cmd->add_option("--y-label", o->y_label, "y axis label (default: the columns)");
   cmd->add_flag("--log-y", o->log_y, "logarithmic y axis");
+  cmd->add_flag("--log-x", o->log_x, "logarithmic x axis (e.g. against sampling steps)");
   cmd->add_option("--width", o->width, "pixels")->capture_default_str();
   cmd->add_option("--height", o->height, "pixels")->capture_default_str();
   cmd->add_option("--out", *out, "PNG file to write")->required();

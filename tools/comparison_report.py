@@ -200,7 +200,8 @@ def ddpm_steps_section(out, nanogen, figures):
     labels = [os.path.basename(p)[len("ddpm_"):-len(".csv")].replace("_", " ") for p in sources]
     for column in ("fid", "kid"):
         plot(nanogen, sources, labels, column, os.path.join(figures, f"ddpm_steps_{column}.png"),
-             f"DDPM {column.upper()} against sampling steps", "--kind", "point", "--x", "steps")
+             f"DDPM {column.upper()} against sampling steps", "--kind", "point", "--x", "steps", "--log-x",
+             "--y-label", {"fid": "FID", "kid": "KID x 1000"}[column])
         text += f"\n![{column}](figures/ddpm_steps_{column}.png)\n"
     return text
 

@@ -62,7 +62,7 @@ void save_plot(const std::vector<std::string>& sources, const PlotOptions& o, co
   const std::string columns = joined(o.y);
   save_line_chart_png(out, plot_series(sources, o),
                       {o.title.empty() ? columns : o.title, o.x, o.y_label.empty() ? columns : o.y_label, o.width,
-                       o.height, o.log_y, o.x == "epoch"});
+                       o.height, o.log_y, o.x == "epoch", o.log_x});
 }
 
 }  // namespace ng::tools

@@ -20,7 +20,7 @@ struct PlotOptions {
   std::string kind = "step";        // rows of this kind only ("step", "epoch", ...)
   std::vector<std::string> labels;  // a name per source (default: the folder's or file's name)
   std::string title, y_label;       // default: the column names
-  bool log_y = false;
+  bool log_y = false, log_x = false;
   int width = 640, height = 400;
 };
 

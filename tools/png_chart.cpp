@@ -170,13 +170,6 @@ constexpr int kMarkerLimit = 30;  // dots on the points of a series with at most
 // name, kItemGap to the next item (all times text_scale).
 constexpr int kSwatchWidth = 14, kSwatchHeight = 3, kSwatchGap = 5, kItemGap = 14;
 
-bool drawable(double x, double y, bool log_y) { return std::isfinite(x) && std::isfinite(y) && !(log_y && y <= 0); }
-
-// The y axis' label, with the scale said when it is not linear.
-std::string y_axis_title(const ChartOptions& o) {
-  if (!o.log_y) return o.y_label;
-  return o.y_label.empty() ? "log scale" : o.y_label + " (log scale)";
-}
 
 }  // namespace
 
@@ -199,7 +192,7 @@ PngChartLayout line_chart_layout(const std::vector<ChartSeries>& series, const C
   for (size_t i = 0; i < series.size(); ++i)
     for (size_t k = 0; k < std::min(series[i].x.size(), series[i].y.size()); ++k) {
       const double x = series[i].x[k], y = series[i].y[k];
-      if (!drawable(x, y, o.log_y)) continue;
+      if (!drawable(x, y, o)) continue;
       has_points[i] = true;
       x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x), y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
     }
@@ -223,7 +216,7 @@ PngChartLayout line_chart_layout(const std::vector<ChartSeries>& series, const C
   L.plot_top = y + 10 * s;
 
   // From the bottom: the x axis' title, its tick labels, its tick marks.
-  L.plot_bottom = o.height - kMargin - (o.x_label.empty() ? 0 : line + 5 * s) - line - 2 * s - kTickLength - 1;
+  L.plot_bottom = o.height - kMargin - (axis_title(o.x_label, o.log_x).empty() ? 0 : line + 5 * s) - line - 2 * s - kTickLength - 1;
   L.plot_left = kMargin, L.plot_right = o.width - 1 - kMargin;
   if (!L.has_data) return L;
 
@@ -231,12 +224,12 @@ PngChartLayout line_chart_layout(const std::vector<ChartSeries>& series, const C
   L.y = y_axis_layout(y_lo, y_hi, L.plot_bottom - L.plot_top, o.log_y);
   int label_width = 0;
   for (const std::string& label : L.y.labels) label_width = std::max(label_width, font::text_width(label, s));
-  L.plot_left = kMargin + (y_axis_title(o).empty() ? 0 : line + 6 * s) + label_width + 2 * s + kTickLength + 1;
+  L.plot_left = kMargin + (axis_title(o.y_label, o.log_y).empty() ? 0 : line + 6 * s) + label_width + 2 * s + kTickLength + 1;
 
   // The right edge: leave room for half of the last x tick label (centred on its tick).
   L.plot_right = o.width - 1 - kMargin - 4 * s;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    L.x = x_axis_layout(x_lo, x_hi, L.plot_right - L.plot_left, o.integer_x);
+    L.x = x_axis_layout(x_lo, x_hi, L.plot_right - L.plot_left, o.integer_x, o.log_x);
     if (L.x.ticks.empty()) break;
     const int overhang = int(L.x_pixel(L.x.ticks.back())) + font::text_width(L.x.labels.back(), s) / 2 -
                          (o.width - 1 - kMargin / 2);
@@ -290,10 +283,11 @@ Tensor render_line_chart(const std::vector<ChartSeries>& series, const ChartOpti
   }
 
   // The axes' titles: the x one centred under its tick labels, the y one turned, left of its tick labels.
-  const int x_title_width = font::text_width(o.x_label, s);
+  const std::string x_title = axis_title(o.x_label, o.log_x);
+  const int x_title_width = font::text_width(x_title, s);
   draw_text(canvas, std::max(0, (L.plot_left + L.plot_right + 1 - x_title_width) / 2), x_labels_top + line + 5 * s,
-            o.x_label, s, kLabelInk);
-  const std::string y_title = y_axis_title(o);
+            x_title, s, kLabelInk);
+  const std::string y_title = axis_title(o.y_label, o.log_y);
   draw_text_up(canvas, kMargin, std::max(0, (L.plot_top + L.plot_bottom + 1 - font::text_width(y_title, s)) / 2),
                y_title, s, kLabelInk);
 
@@ -305,7 +299,7 @@ Tensor render_line_chart(const std::vector<ChartSeries>& series, const ChartOpti
     std::vector<std::vector<std::pair<double, double>>> runs(1);  // in pixel coordinates
     size_t count = 0;
     for (size_t k = 0; k < std::min(data.x.size(), data.y.size()); ++k) {
-      if (drawable(data.x[k], data.y[k], o.log_y)) {
+      if (drawable(data.x[k], data.y[k], o)) {
         runs.back().emplace_back(L.x_pixel(data.x[k]), L.y_pixel(data.y[k]));
         ++count;
       } else if (!runs.back().empty()) {

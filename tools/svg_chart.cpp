@@ -87,7 +87,17 @@ double AxisLayout::fraction(double v) const {
   return (u - a) / (b - a);
 }
 
-AxisLayout x_axis_layout(double lo, double hi, double pixels, bool integer_x) {
+bool drawable(double x, double y, const ChartOptions& o) {
+  return std::isfinite(x) && std::isfinite(y) && !(o.log_x && x <= 0) && !(o.log_y && y <= 0);
+}
+
+std::string axis_title(const std::string& label, bool log) {
+  if (!log) return label;
+  return label.empty() ? "log scale" : label + " (log scale)";
+}
+
+AxisLayout x_axis_layout(double lo, double hi, double pixels, bool integer_x, bool log) {
+  if (log) return y_axis_layout(lo, hi, pixels, true);
   AxisLayout axis;
   if (hi == lo) lo -= 1, hi += 1;
   axis.lo = lo, axis.hi = hi;
@@ -127,7 +137,7 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
   for (size_t s = 0; s < series.size(); ++s)
     for (size_t i = 0; i < std::min(series[s].x.size(), series[s].y.size()); ++i) {
       const double x = series[s].x[i], y = series[s].y[i];
-      if (!std::isfinite(x) || !std::isfinite(y) || (o.log_y && y <= 0)) continue;
+      if (!drawable(x, y, o)) continue;
       points[s].emplace_back(x, y);
       x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x), y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
     }
@@ -160,11 +170,11 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
   }
 
   // Axis ranges: the data's, widened to round ticks (and to a non-empty range).
-  const AxisLayout xa = x_axis_layout(x_lo, x_hi, px1 - px0, o.integer_x);
+  const AxisLayout xa = x_axis_layout(x_lo, x_hi, px1 - px0, o.integer_x, o.log_x);
   const AxisLayout ya = y_axis_layout(y_lo, y_hi, py1 - py0, o.log_y);
   const std::vector<double>& xt = xa.ticks;
   const std::vector<double>& yt = ya.ticks;
-  Axis X{xa.lo, xa.hi, px0, px1};
+  Axis X{xa.lo, xa.hi, px0, px1, o.log_x};
   Axis Y{ya.lo, ya.hi, py1, py0, o.log_y};
 
   // Grid, ticks and their labels.
@@ -182,9 +192,9 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
   os << "<path d=\"M" << num(px0) << ' ' << num(py0) << "V" << num(py1) << "H" << num(px1)
      << "\" fill=\"none\" stroke=\"#888\"/>\n";
   os << "<text x=\"" << num((px0 + px1) / 2) << "\" y=\"" << num(o.height - 8.0) << "\" text-anchor=\"middle\" fill=\"#333\">"
-     << html_escape(o.x_label) << "</text>\n";
+     << html_escape(axis_title(o.x_label, o.log_x)) << "</text>\n";
   os << "<text transform=\"translate(14 " << num((py0 + py1) / 2) << ") rotate(-90)\" text-anchor=\"middle\" fill=\"#333\">"
-     << html_escape(o.y_label) << (o.log_y ? " (log scale)" : "") << "</text>\n";
+     << html_escape(axis_title(o.y_label, o.log_y)) << "</text>\n";
 
   // The series.
   for (size_t s = 0; s < series.size(); ++s) {

@@ -19,7 +19,13 @@ struct ChartOptions {
   int width = 560, height = 320;  // pixels
   bool log_y = false;
   bool integer_x = false;  // ticks on whole numbers only (epochs)
+  bool log_x = false;
 };
+
+// Whether the point (x, y) can be drawn: finite, and positive on a log axis.
+bool drawable(double x, double y, const ChartOptions& options);
+// An axis' title, with the scale said when it is logarithmic.
+std::string axis_title(const std::string& label, bool log);
 
 // One <polyline class="series"> per series that has a point to draw (with
 // circles on the points when there are few of them), in the order given.
@@ -48,10 +54,11 @@ struct AxisLayout {
   // Where v sits between lo (0) and hi (1), on the axis' scale.
   double fraction(double v) const;
 };
-// The x axis for data in [lo, hi] (lo <= hi) drawn `pixels` long: the data's
-// range (1 either side when lo == hi), with round ticks about 90 pixels apart,
-// on whole numbers only when `integer_x`.
-AxisLayout x_axis_layout(double lo, double hi, double pixels, bool integer_x);
+// The x axis for data in [lo, hi] (lo <= hi; lo > 0 on a log axis) drawn
+// `pixels` long: the data's range (1 either side when lo == hi), with round
+// ticks about 90 pixels apart, on whole numbers only when `integer_x`; or, on
+// a log axis, widened to whole decades, as the y axis is.
+AxisLayout x_axis_layout(double lo, double hi, double pixels, bool integer_x, bool log = false);
 // The y axis for data in [lo, hi] (lo <= hi; lo > 0 on a log axis) drawn
 // `pixels` long: the range widened to round ticks about 50 pixels apart, or to
 // whole decades on a log axis.

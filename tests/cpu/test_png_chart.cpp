@@ -306,6 +306,26 @@ TEST(PngChart, LogScale) {
   EXPECT_TRUE(p.bluish(int(L.y_pixel(0.01)) - 1, int(L.x_pixel(5)) - 1));
 }
 
+TEST(PngChart, LogXScale) {
+  // FID against sampling steps: x = 10, 100, 1000 sit evenly on a log x axis
+  // of whole decades; x <= 0 cannot be drawn, so it is left out.
+  const std::vector<ChartSeries> series{{"fid", {0, 10, 100, 1000}, {5, 30, 20, 10}}};
+  ChartOptions options{"log x", "steps", "fid", 640, 400};
+  options.log_x = true;
+  const PngChartLayout L = line_chart_layout(series, options);
+  EXPECT_DOUBLE_EQ(L.x.lo, 10);
+  EXPECT_DOUBLE_EQ(L.x.hi, 1000);
+  EXPECT_EQ(L.x.labels, (std::vector<std::string>{"10", "100", "1000"}));
+  EXPECT_NEAR(L.x_pixel(100) - L.x_pixel(10), L.x_pixel(1000) - L.x_pixel(100), 1e-9);
+  EXPECT_DOUBLE_EQ(L.y.lo, 10);  // the point at x = 0 (y = 5) is not in the y range either
+  const Picture p(render_line_chart(series, options));
+  // The segment from (10, 30) to (100, 20) is straight on the log axis: at x = sqrt(1000), y = 25.
+  EXPECT_TRUE(p.bluish(int(std::floor(L.y_pixel(25))), int(std::floor(L.x_pixel(std::sqrt(1000.0))))));
+  EXPECT_EQ(axis_title("steps", true), "steps (log scale)");
+  EXPECT_EQ(axis_title("", true), "log scale");
+  EXPECT_EQ(axis_title("steps", false), "steps");
+}
+
 TEST(PngChart, BadSizesAreErrors) {
   EXPECT_THROW(render_line_chart({}, {"t", "x", "y", 50, 50, false}), Error);
   EXPECT_THROW(render_line_chart({}, {"t", "x", "y", 640, 400, false}, {0}), Error);
