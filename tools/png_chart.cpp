@@ -170,7 +170,6 @@ constexpr int kMarkerLimit = 30;  // dots on the points of a series with at most
 // name, kItemGap to the next item (all times text_scale).
 constexpr int kSwatchWidth = 14, kSwatchHeight = 3, kSwatchGap = 5, kItemGap = 14;
 
-
 }  // namespace
 
 double PngChartLayout::x_pixel(double v) const { return plot_left + 0.5 + x.fraction(v) * (plot_right - plot_left); }
@@ -216,7 +215,8 @@ PngChartLayout line_chart_layout(const std::vector<ChartSeries>& series, const C
   L.plot_top = y + 10 * s;
 
   // From the bottom: the x axis' title, its tick labels, its tick marks.
-  L.plot_bottom = o.height - kMargin - (axis_title(o.x_label, o.log_x).empty() ? 0 : line + 5 * s) - line - 2 * s - kTickLength - 1;
+  const bool x_titled = !axis_title(o.x_label, o.log_x).empty(), y_titled = !axis_title(o.y_label, o.log_y).empty();
+  L.plot_bottom = o.height - kMargin - (x_titled ? line + 5 * s : 0) - line - 2 * s - kTickLength - 1;
   L.plot_left = kMargin, L.plot_right = o.width - 1 - kMargin;
   if (!L.has_data) return L;
 
@@ -224,7 +224,7 @@ PngChartLayout line_chart_layout(const std::vector<ChartSeries>& series, const C
   L.y = y_axis_layout(y_lo, y_hi, L.plot_bottom - L.plot_top, o.log_y);
   int label_width = 0;
   for (const std::string& label : L.y.labels) label_width = std::max(label_width, font::text_width(label, s));
-  L.plot_left = kMargin + (axis_title(o.y_label, o.log_y).empty() ? 0 : line + 6 * s) + label_width + 2 * s + kTickLength + 1;
+  L.plot_left = kMargin + (y_titled ? line + 6 * s : 0) + label_width + 2 * s + kTickLength + 1;
 
   // The right edge: leave room for half of the last x tick label (centred on its tick).
   L.plot_right = o.width - 1 - kMargin - 4 * s;
