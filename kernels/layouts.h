@@ -14,6 +14,12 @@ namespace ng::kernels {
 // Reductions: which one (engine/cpu/reduce.h, kernels/reduce.h).
 enum class ReduceOp { sum, max, min };
 
+// What the forward applies to y = xhat * w + b before storing it: nothing,
+// or SiLU. The U-Net follows every group norm by SiLU; fused, the normalised
+// tensor is neither written nor kept for the backward (which recomputes it
+// from x and the statistics, kernels/norm.h's launch_norm_silu_grad).
+enum class NormEpilogue : uint8_t { none, silu };
+
 // Batch, group and layer norm (engine/cpu/norm.h, kernels/norm.h) see a
 // contiguous input as [N, C, S] (batch, channels, spatial positions) with the
 // channels split into G groups of C/G. One statistic (mean, variance) covers

@@ -1,6 +1,7 @@
 // Batch / group / layer norm (see norm.h). Forward: a statistics kernel
 // (Welford, merged across threads, warps and, for a few huge statistics,
-// blocks), then an elementwise normalise + affine kernel. Backward: per-row
+// blocks), then an elementwise normalise + affine (+ SiLU) kernel; the same
+// elementwise kernel, recomputing y, gives the fused SiLU's backward. Backward: per-row
 // sums, per-statistic coefficients, then an elementwise input gradient; the
 // weight and bias gradients are column sums of the per-row sums, which the
 // caller takes with the deterministic reduce kernels.
@@ -15,6 +16,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/norm.h"
+#include "kernels/pointwise.h"
 #include "kernels/warp_reduce.cuh"
 
 namespace ng::kernels {
@@ -30,6 +32,7 @@ constexpr int64_t kMaxBlocks = int64_t(1) << 24;
 __host__ __device__ __forceinline__ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 unsigned grid_for(int64_t blocks) { return unsigned(clamp64(blocks, 1, kMaxBlocks)); }
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 // ---- the layout ------------------------------------------------------------
 
@@ -208,10 +211,14 @@ struct Position {
   }
 };
 
-template <class T>
+// What the elementwise pass makes of y = (x - mean) * rstd * w + b.
+enum class Apply { affine, affine_silu, silu_grad };
+
+template <class T, Apply kApply>
 __global__ void __launch_bounds__(kBlock)
     norm_apply(NormLayout g, const T* __restrict__ x, const T* __restrict__ weight, const T* __restrict__ bias,
-               const T* __restrict__ mean, const T* __restrict__ rstd, T* __restrict__ y, bool vec) {
+               const T* __restrict__ mean, const T* __restrict__ rstd, const T* __restrict__ gz,
+               T* __restrict__ out, bool vec) {
   const int64_t total = g.N * g.C * g.S, groups = ceil_div(total, 4);
   for (int64_t q = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; q < groups; q += int64_t(gridDim.x) * blockDim.x) {
     const int64_t e = 4 * q;
@@ -224,15 +231,29 @@ __global__ void __launch_bounds__(kBlock)
       shift = bias ? bias[p.c] : T(0);
     };
     row_params();
-    T v[4];
+    T v[4], gv[4];
     load4(x, e, total, vec, v);
+    if constexpr (kApply == Apply::silu_grad) load4(gz, e, total, vec, gv);
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
       v[u] = (v[u] - mu) * scale + shift;
+      if constexpr (kApply == Apply::affine_silu) v[u] = unary_fn<Unary::silu, T>(v[u], T(0), T(0));
+      if constexpr (kApply == Apply::silu_grad) v[u] = gv[u] * unary_fn<Unary::silu_grad, T>(v[u], T(0), T(0));
       if (u < 3 && e + u + 1 < total && p.step(g)) row_params();
     }
-    store4(y, e, total, vec, v);
+    store4(out, e, total, vec, v);
   }
+}
+
+template <class T, Apply kApply>
+void apply(const NormLayout& g, const T* x, const T* w, const T* b, const T* mean, const T* rstd, const T* gz, T* out,
+           cudaStream_t s) {
+  const int64_t total = g.N * g.C * g.S;
+  if (total == 0) return;
+  const bool vec = aligned16(x) && aligned16(out) && (gz == nullptr || aligned16(gz));
+  norm_apply<T, kApply><<<grid_for(ceil_div(ceil_div(total, 4), kBlock)), kBlock, 0, s>>>(g, x, w, b, mean, rstd,
+                                                                                          gz, out, vec);
+  NG_CHECK_LAUNCH("norm_apply");
 }
 
 int64_t stat_chunks(const NormLayout& g) {
@@ -246,11 +267,9 @@ int64_t stat_chunks(const NormLayout& g) {
 // 256-thread block idle: give them 64 threads.
 int stat_threads(const NormLayout& g) { return g.stat_size() >= 4 * kBlock ? kBlock : 64; }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
-
 template <class T>
-void forward(const NormLayout& g, const T* x, const T* w, const T* b, double eps, T* y, T* mean, T* rstd, T* var,
-             void* workspace, cudaStream_t s) {
+void forward(const NormLayout& g, const T* x, const T* w, const T* b, double eps, NormEpilogue epilogue, T* y,
+             T* mean, T* rstd, T* var, void* workspace, cudaStream_t s) {
   const int64_t stats = g.num_stats(), chunks = stat_chunks(g);
   Welford<T>* partial = static_cast<Welford<T>*>(workspace);
   norm_stats<T><<<grid_for(stats * chunks), stat_threads(g), 0, s>>>(g, chunks, x, eps, mean, rstd, var, partial);
@@ -260,11 +279,10 @@ void forward(const NormLayout& g, const T* x, const T* w, const T* b, double eps
                                                                                    rstd, var);
     NG_CHECK_LAUNCH("norm_stats_finish");
   }
-  const int64_t total = g.N * g.C * g.S;
-  if (total == 0) return;
-  const bool vec = aligned16(x) && aligned16(y);
-  norm_apply<T><<<grid_for(ceil_div(ceil_div(total, 4), kBlock)), kBlock, 0, s>>>(g, x, w, b, mean, rstd, y, vec);
-  NG_CHECK_LAUNCH("norm_apply");
+  if (epilogue == NormEpilogue::silu)
+    apply<T, Apply::affine_silu>(g, x, w, b, mean, rstd, nullptr, y, s);
+  else
+    apply<T, Apply::affine>(g, x, w, b, mean, rstd, nullptr, y, s);
 }
 
 // ---- backward --------------------------------------------------------------
@@ -418,17 +436,31 @@ size_t norm_forward_workspace_bytes(ScalarType t, const NormLayout& g) {
 }
 
 void launch_norm_forward(ScalarType t, const NormLayout& g, const void* x, const void* weight, const void* bias,
-                         double eps, void* y, void* mean, void* rstd, void* var, void* workspace,
-                         cudaStream_t stream) {
+                         double eps, NormEpilogue epilogue, void* y, void* mean, void* rstd, void* var,
+                         void* workspace, cudaStream_t stream) {
   if (g.num_stats() == 0) return;
   if (t == ScalarType::f32)
     forward(g, static_cast<const float*>(x), static_cast<const float*>(weight), static_cast<const float*>(bias), eps,
-            static_cast<float*>(y), static_cast<float*>(mean), static_cast<float*>(rstd), static_cast<float*>(var),
-            workspace, stream);
+            epilogue, static_cast<float*>(y), static_cast<float*>(mean), static_cast<float*>(rstd),
+            static_cast<float*>(var), workspace, stream);
   else
     forward(g, static_cast<const double*>(x), static_cast<const double*>(weight), static_cast<const double*>(bias),
-            eps, static_cast<double*>(y), static_cast<double*>(mean), static_cast<double*>(rstd),
+            eps, epilogue, static_cast<double*>(y), static_cast<double*>(mean), static_cast<double*>(rstd),
             static_cast<double*>(var), workspace, stream);
+}
+
+void launch_norm_silu_grad(ScalarType t, const NormLayout& g, const void* gz, const void* x, const void* weight,
+                           const void* bias, const void* mean, const void* rstd, void* gy, cudaStream_t stream) {
+  if (t == ScalarType::f32)
+    apply<float, Apply::silu_grad>(g, static_cast<const float*>(x), static_cast<const float*>(weight),
+                                   static_cast<const float*>(bias), static_cast<const float*>(mean),
+                                   static_cast<const float*>(rstd), static_cast<const float*>(gz),
+                                   static_cast<float*>(gy), stream);
+  else
+    apply<double, Apply::silu_grad>(g, static_cast<const double*>(x), static_cast<const double*>(weight),
+                                    static_cast<const double*>(bias), static_cast<const double*>(mean),
+                                    static_cast<const double*>(rstd), static_cast<const double*>(gz),
+                                    static_cast<double*>(gy), stream);
 }
 
 void launch_norm_backward_rows(ScalarType t, const NormLayout& g, const void* gy, const void* x, const void* mean,

@@ -16,12 +16,20 @@
 namespace ng::kernels {
 
 // Forward: mean, rstd = 1/sqrt(var + eps) and (when var is not null) the
-// biased variance of every statistic, then y = (x - mean) * rstd * w + b.
-// weight, bias may be null (w = 1, b = 0). Needs a device workspace of
-// norm_forward_workspace_bytes() bytes (0: pass null).
+// biased variance of every statistic, then y = (x - mean) * rstd * w + b,
+// through the epilogue. weight, bias may be null (w = 1, b = 0). Needs a
+// device workspace of norm_forward_workspace_bytes() bytes (0: pass null).
 size_t norm_forward_workspace_bytes(ScalarType t, const NormLayout& g);
 void launch_norm_forward(ScalarType t, const NormLayout& g, const void* x, const void* weight, const void* bias,
-                         double eps, void* y, void* mean, void* rstd, void* var, void* workspace, cudaStream_t stream);
+                         double eps, NormEpilogue epilogue, void* y, void* mean, void* rstd, void* var,
+                         void* workspace, cudaStream_t stream);
+
+// The backward of the SiLU epilogue: gy = gz * silu'(y), with y recomputed
+// from x and the forward's statistics by the forward's own arithmetic, so gy
+// has the bits of silu_backward(gz, y) on the stored y. gy then goes through
+// the norm's backward below.
+void launch_norm_silu_grad(ScalarType t, const NormLayout& g, const void* gz, const void* x, const void* weight,
+                           const void* bias, const void* mean, const void* rstd, void* gy, cudaStream_t stream);
 
 // Backward, first pass: for every (n, c) row of S elements,
 //   row_g[n*C + c] = sum_s gy,   row_gxhat[n*C + c] = rstd * sum_s gy * (x - mean)

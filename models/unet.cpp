@@ -41,11 +41,11 @@ ResBlock::ResBlock(int64_t in, int64_t out, int64_t temb_dim, int64_t groups, do
 }
 
 Tensor ResBlock::forward(const Tensor& x, const Tensor& t) {
-  Tensor h = (*conv1)(silu((*norm1)(x)));
+  Tensor h = (*conv1)(norm1->forward_silu(x));
   // One shift per channel from the time embedding, broadcast over H and W.
   const Tensor shift = (*temb)(silu(t));
   h = h + shift.reshape({shift.size(0), shift.size(1), 1, 1});
-  h = (*conv2)(ng::dropout(silu((*norm2)(h)), dropout, is_training(), *dropout_gen));
+  h = (*conv2)(ng::dropout(norm2->forward_silu(h), dropout, is_training(), *dropout_gen));
   return (skip ? (*skip)(x) : x) + h;
 }
 
@@ -193,7 +193,7 @@ Tensor UNet::forward(const Tensor& x, const std::vector<int64_t>& t, const Label
     }
     if (level.up) h = (*level.up)(upsample_nearest2d(h, 2));
   }
-  return (*out_conv)(silu((*out_norm)(h)));
+  return (*out_conv)(out_norm->forward_silu(h));
 }
 
 }  // namespace ng::models

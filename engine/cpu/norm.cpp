@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/cpu/loops.h"
+#include "engine/cpu/pointwise.h"
 
 namespace ng::cpu {
 
@@ -139,12 +140,11 @@ void forward_by_columns(const kernels::NormLayout& l, const T* px, const T* pw, 
     const double d_mean = a[size_t(c)] / m;
     double v = b[size_t(c)] / m - d_mean * d_mean;
     if (v < 0) v = 0;  // rounding; a NaN stays NaN
-    const double mu = first[size_t(c)] + d_mean, inv = 1.0 / std::sqrt(v + eps);
-    pmean[c] = T(mu);
-    prstd[c] = T(inv);
+    pmean[c] = T(first[size_t(c)] + d_mean);
+    prstd[c] = T(1.0 / std::sqrt(v + eps));
     if (pvar) pvar[c] = T(v);
-    scale[size_t(c)] = inv * (pw ? double(pw[c]) : 1.0);
-    shift[size_t(c)] = (pb ? double(pb[c]) : 0.0) - mu * scale[size_t(c)];
+    scale[size_t(c)] = double(prstd[c]) * (pw ? double(pw[c]) : 1.0);  // from the stored statistics: see forward
+    shift[size_t(c)] = (pb ? double(pb[c]) : 0.0) - double(pmean[c]) * scale[size_t(c)];
   }
 #pragma omp parallel for schedule(static) if (total >= kGrain)
   for (int64_t n = 0; n < l.N; ++n)
@@ -191,16 +191,33 @@ void backward_by_columns(const kernels::NormLayout& l, const T* pg, const T* px,
 
 // ---- every other layout: a statistic per run of rows ---------------------------------
 
+// Row r = (n, c) of y = (x - mean) * rstd * w + b = x * scale + shift, in
+// double from the statistics as stored (in T). The backward has only those,
+// so the y the fused SiLU's backward recomputes has the forward's bits.
+template <class T>
+void affine_row(const kernels::NormLayout& l, int64_t r, const T* px, const T* pw, const T* pb, const T* pmean,
+                const T* prstd, T* dst) {
+  const int64_t c = r % l.C, k = l.stat_of(r / l.C, c);
+  const double scale = double(prstd[k]) * (pw ? double(pw[c]) : 1.0);
+  const double shift = (pb ? double(pb[c]) : 0.0) - double(pmean[k]) * scale;
+  const T* src = px + r * l.S;
+  for (int64_t s = 0; s < l.S; ++s) dst[s] = T(double(src[s]) * scale + shift);
+}
+
 template <class T>
 void forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
-             const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var) {
+             kernels::NormEpilogue epilogue, const Tensor& y, const Tensor& mean, const Tensor& rstd,
+             const Tensor& var) {
   const T* px = x.data<T>();
   const T *pw = data_or_null<T>(weight), *pb = data_or_null<T>(bias);
   T *py = y.data<T>(), *pmean = mean.data<T>(), *prstd = rstd.data<T>(), *pvar = mutable_or_null<T>(var);
-  if (by_columns(l)) return forward_by_columns(l, px, pw, pb, eps, py, pmean, prstd, pvar);
+  if (by_columns(l)) {
+    forward_by_columns(l, px, pw, pb, eps, py, pmean, prstd, pvar);
+    if (epilogue == kernels::NormEpilogue::silu) unary(kernels::Unary::silu, y, y);
+    return;
+  }
   const int64_t stats = l.num_stats(), seg = l.group_channels() * l.S, total = l.N * l.C * l.S;
   const double m = double(l.stat_size());
-  std::vector<double> mu(static_cast<size_t>(stats)), inv(static_cast<size_t>(stats));
 
   // Statistics in one pass, in double: the sums of d = x - x_0 and of d^2,
   // x_0 being the statistic's first element. The shift keeps the mean of d
@@ -216,23 +233,18 @@ void forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight
     const double d_mean = sums.first() / m;
     double v = sums.second() / m - d_mean * d_mean;
     if (v < 0) v = 0;  // rounding; a NaN stays NaN
-    const double mk = shift + d_mean;
-    mu[k] = mk;
-    inv[k] = 1.0 / std::sqrt(v + eps);
-    pmean[k] = T(mk);
-    prstd[k] = T(inv[k]);
+    pmean[k] = T(shift + d_mean);
+    prstd[k] = T(1.0 / std::sqrt(v + eps));
     if (pvar) pvar[k] = T(v);
   }
 
-  // y = (x - mean) * rstd * w + b = x * scale + shift, one (n, c) row of S at a time.
+  // y = (x - mean) * rstd * w + b = x * scale + shift, one (n, c) row of S at
+  // a time, then the epilogue on the row while it is in cache.
 #pragma omp parallel for schedule(static) if (total >= kGrain)
   for (int64_t r = 0; r < l.N * l.C; ++r) {
-    const int64_t n = r / l.C, c = r % l.C, k = l.stat_of(n, c);
-    const double scale = inv[k] * (pw ? double(pw[c]) : 1.0);
-    const double shift = (pb ? double(pb[c]) : 0.0) - mu[k] * scale;
-    const T *src = px + r * l.S;
     T* dst = py + r * l.S;
-    for (int64_t s = 0; s < l.S; ++s) dst[s] = T(double(src[s]) * scale + shift);
+    affine_row(l, r, px, pw, pb, pmean, prstd, dst);
+    if (epilogue == kernels::NormEpilogue::silu) transcendental_span(kernels::Unary::silu, dst, dst, l.S);
   }
 }
 
@@ -298,11 +310,35 @@ void backward(const kernels::NormLayout& l, const Tensor& gy, const Tensor& x, c
   }
 }
 
+// gy = gz * silu'(y), y recomputed row by row as the forward made it.
+template <class T>
+void silu_grad(const kernels::NormLayout& l, const Tensor& gz, const Tensor& x, const Tensor& weight,
+               const Tensor& bias, const Tensor& mean, const Tensor& rstd, const Tensor& gy) {
+  const T *pz = gz.data<T>(), *px = x.data<T>(), *pmean = mean.data<T>(), *prstd = rstd.data<T>();
+  const T *pw = data_or_null<T>(weight), *pb = data_or_null<T>(bias);
+  T* pgy = gy.data<T>();
+  const int64_t rows = l.N * l.C, total = rows * l.S;
+#pragma omp parallel for schedule(static) if (total >= kGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    T* dst = pgy + r * l.S;
+    const T* g = pz + r * l.S;
+    affine_row(l, r, px, pw, pb, pmean, prstd, dst);  // also the column path's arithmetic (there k = c)
+    transcendental_span(kernels::Unary::silu_grad, dst, dst, l.S);
+    for (int64_t s = 0; s < l.S; ++s) dst[s] = g[s] * dst[s];
+  }
+}
+
 }  // namespace
 
 void norm_forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
-                  const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var) {
-  dispatch_float(x.dtype(), [&]<class T>() { forward<T>(l, x, weight, bias, eps, y, mean, rstd, var); });
+                  const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var,
+                  kernels::NormEpilogue epilogue) {
+  dispatch_float(x.dtype(), [&]<class T>() { forward<T>(l, x, weight, bias, eps, epilogue, y, mean, rstd, var); });
+}
+
+void norm_silu_grad(const kernels::NormLayout& l, const Tensor& gz, const Tensor& x, const Tensor& weight,
+                    const Tensor& bias, const Tensor& mean, const Tensor& rstd, const Tensor& gy) {
+  dispatch_float(x.dtype(), [&]<class T>() { silu_grad<T>(l, gz, x, weight, bias, mean, rstd, gy); });
 }
 
 void norm_backward(const kernels::NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean, const Tensor& rstd,

@@ -34,44 +34,59 @@ bool is_transcendental(Unary op) {
   }
 }
 
-// The logistic family and tanh on contiguous arrays: the exponentials (or tanh) of
-// a block in one vectorised call (engine/cpu/vector_math.h), then the op's
-// formula from kernels/pointwise.h on each element. Blocks run in parallel;
-// an element's result depends on that element alone, so not on the threads.
+// The logistic family and tanh on one block of at most kSpanBlock contiguous
+// elements: the exponentials (or tanh) in one vectorised call
+// (engine/cpu/vector_math.h), then the op's formula from kernels/pointwise.h
+// on each element. An element's result depends on that element alone, so not
+// on how an array is cut into blocks or shared among threads.
+constexpr int64_t kSpanBlock = 2048;
+
 template <class T>
-void transcendental(Unary op, T* y, const T* x, int64_t n) {
-  constexpr int64_t kBlock = 2048;
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (blocks > 1)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t start = b * kBlock, len = std::min(kBlock, n - start);
-    const T* xb = x + start;
-    T* yb = y + start;
-    if (op == Unary::tanh) {
-      tanh_array(xb, yb, len);
-      continue;
-    }
-    T e[kBlock];  // exp(-|x|), then log1p of it for softplus and log_sigmoid
-    for (int64_t i = 0; i < len; ++i) e[i] = -std::fabs(xb[i]);
-    exp_array(e, e, len);
-    if (op == Unary::softplus || op == Unary::log_sigmoid) log1p_array(e, e, len);
-    // One loop per op, without branches, so that the compiler vectorises it.
-    auto each = [&](auto f) {
-      for (int64_t i = 0; i < len; ++i) yb[i] = f(xb[i], e[i]);
-    };
-    switch (op) {
-      case Unary::sigmoid: each([](T v, T ev) { return kernels::sigmoid_of(v, ev); }); break;
-      case Unary::silu: each([](T v, T ev) { return v * kernels::sigmoid_of(v, ev); }); break;
-      case Unary::silu_grad:
-        each([](T v, T ev) { return kernels::silu_grad_of(v, kernels::sigmoid_of(v, ev)); });
-        break;
-      case Unary::softplus: each([](T v, T l) { return kernels::softplus_of(v, l); }); break;
-      default: each([](T v, T l) { return -kernels::softplus_of(-v, l); }); break;  // log_sigmoid = -softplus(-x)
-    }
+void transcendental_block(Unary op, T* yb, const T* xb, int64_t len) {
+  if (op == Unary::tanh) {
+    tanh_array(xb, yb, len);
+    return;
+  }
+  T e[kSpanBlock];  // exp(-|x|), then log1p of it for softplus and log_sigmoid
+  for (int64_t i = 0; i < len; ++i) e[i] = -std::fabs(xb[i]);
+  exp_array(e, e, len);
+  if (op == Unary::softplus || op == Unary::log_sigmoid) log1p_array(e, e, len);
+  // One loop per op, without branches, so that the compiler vectorises it.
+  auto each = [&](auto f) {
+    for (int64_t i = 0; i < len; ++i) yb[i] = f(xb[i], e[i]);
+  };
+  switch (op) {
+    case Unary::sigmoid: each([](T v, T ev) { return kernels::sigmoid_of(v, ev); }); break;
+    case Unary::silu: each([](T v, T ev) { return v * kernels::sigmoid_of(v, ev); }); break;
+    case Unary::silu_grad:
+      each([](T v, T ev) { return kernels::silu_grad_of(v, kernels::sigmoid_of(v, ev)); });
+      break;
+    case Unary::softplus: each([](T v, T l) { return kernels::softplus_of(v, l); }); break;
+    default: each([](T v, T l) { return -kernels::softplus_of(-v, l); }); break;  // log_sigmoid = -softplus(-x)
   }
 }
 
+// A whole contiguous array, its blocks in parallel.
+template <class T>
+void transcendental(Unary op, T* y, const T* x, int64_t n) {
+  const int64_t blocks = (n + kSpanBlock - 1) / kSpanBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t start = b * kSpanBlock;
+    transcendental_block(op, y + start, x + start, std::min(kSpanBlock, n - start));
+  }
+}
+
+template <class T>
+void transcendental_serial(Unary op, T* y, const T* x, int64_t n) {
+  for (int64_t start = 0; start < n; start += kSpanBlock)
+    transcendental_block(op, y + start, x + start, std::min(kSpanBlock, n - start));
+}
+
 }  // namespace
+
+void transcendental_span(Unary op, float* y, const float* x, int64_t n) { transcendental_serial(op, y, x, n); }
+void transcendental_span(Unary op, double* y, const double* x, int64_t n) { transcendental_serial(op, y, x, n); }
 
 void unary(Unary op, const Tensor& out, const Tensor& a, double p0, double p1) {
   dispatch_float(out.dtype(), [&]<class T>() {

@@ -58,7 +58,10 @@ void argmax(const Tensor& out, const Tensor& x, const kernels::AroundDim& x_shap
 
 // normalisation and softmax (engine/cuda/norm.cpp, engine/cuda/softmax.cpp)
 void norm_forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
-                  const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var);
+                  const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var,
+                  kernels::NormEpilogue epilogue = kernels::NormEpilogue::none);
+void norm_silu_grad(const kernels::NormLayout& l, const Tensor& gz, const Tensor& x, const Tensor& weight,
+                    const Tensor& bias, const Tensor& mean, const Tensor& rstd, const Tensor& gy);
 void norm_backward(const kernels::NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean,
                    const Tensor& rstd, const Tensor& weight, const Tensor& gx, const Tensor& gw, const Tensor& gb);
 void softmax_forward(const kernels::SoftmaxLayout& l, const Tensor& x, const Tensor& y, bool log);

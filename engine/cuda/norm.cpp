@@ -25,15 +25,26 @@ void column_sums(const Tensor& out, const Tensor& rows) {
 }  // namespace
 
 void norm_forward(const kernels::NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
-                  const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var) {
+                  const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& var,
+                  kernels::NormEpilogue epilogue) {
   NG_CHECK(x.is_contiguous() && y.is_contiguous(), "norm: the CUDA kernel needs a contiguous input, got ",
            shape_str(x.shape()));
   const kernels::ScalarType t = scalar_type(x.dtype());
   const size_t bytes = kernels::norm_forward_workspace_bytes(t, l);
   const Tensor ws = bytes ? workspace(bytes, x.device()) : Tensor();
-  kernels::launch_norm_forward(t, l, x.raw_data(), data_or_null(weight), data_or_null(bias), eps, y.raw_data(),
-                               mean.raw_data(), rstd.raw_data(), var.defined() ? var.raw_data() : nullptr,
+  kernels::launch_norm_forward(t, l, x.raw_data(), data_or_null(weight), data_or_null(bias), eps, epilogue,
+                               y.raw_data(), mean.raw_data(), rstd.raw_data(), var.defined() ? var.raw_data() : nullptr,
                                ws.defined() ? ws.raw_data() : nullptr, stream(x.device()));
+}
+
+void norm_silu_grad(const kernels::NormLayout& l, const Tensor& gz, const Tensor& x, const Tensor& weight,
+                    const Tensor& bias, const Tensor& mean, const Tensor& rstd, const Tensor& gy) {
+  NG_CHECK(gz.is_contiguous() && x.is_contiguous() && gy.is_contiguous(),
+           "norm silu grad: the CUDA kernel needs contiguous tensors, got ", shape_str(gz.shape()), " and ",
+           shape_str(x.shape()));
+  kernels::launch_norm_silu_grad(scalar_type(x.dtype()), l, gz.raw_data(), x.raw_data(), data_or_null(weight),
+                                 data_or_null(bias), mean.raw_data(), rstd.raw_data(), gy.raw_data(),
+                                 stream(x.device()));
 }
 
 void norm_backward(const kernels::NormLayout& l, const Tensor& gy, const Tensor& x, const Tensor& mean,

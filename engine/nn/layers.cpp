@@ -126,6 +126,7 @@ GroupNorm::GroupNorm(int64_t groups_, int64_t channels, double eps_, bool affine
 }
 
 Tensor GroupNorm::forward(const Tensor& x) { return group_norm(x, groups, weight, bias, eps); }
+Tensor GroupNorm::forward_silu(const Tensor& x) { return group_norm_silu(x, groups, weight, bias, eps); }
 
 LayerNorm::LayerNorm(Shape shape, double eps_, bool affine) : normalized_shape(std::move(shape)), eps(eps_) {
   if (affine) {

@@ -79,6 +79,7 @@ class GroupNorm : public Module {
  public:
   GroupNorm(int64_t groups, int64_t channels, double eps = 1e-5, bool affine = true);
   Tensor forward(const Tensor& x) override;
+  Tensor forward_silu(const Tensor& x);  // silu(forward(x)) as one op, ng::group_norm_silu
   Tensor weight, bias;
   int64_t groups;
   double eps;

@@ -2,6 +2,7 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/norm.h"
+#include "engine/ops/activation.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
@@ -139,28 +140,36 @@ Grads norm_backward(const char* op, const NormLayout& l, double eps, const Tenso
   return out;
 }
 
+// Runs the fused forward kernel on x laid out as `l`: y (through the
+// epilogue) and the statistics, and, when `var` is defined, the biased variance.
+Stats run_norm_forward(const char* op, const NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       double eps, kernels::NormEpilogue epilogue, const Tensor& y, const Tensor& var) {
+  auto plain = [](const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); };
+  const Stats stats{empty({l.num_stats()}, x.options()), empty({l.num_stats()}, x.options())};
+  if (x.device().is_cpu())
+    cpu::norm_forward(l, plain(x), plain(weight), plain(bias), eps, y, stats.mean, stats.rstd, var, epilogue);
+  else
+    NG_ON_CUDA(op, cuda::norm_forward(l, plain(x), plain(weight), plain(bias), eps, y, stats.mean, stats.rstd, var,
+                                      epilogue),
+               x, weight);
+  return stats;
+}
+
 // Normalises x laid out as `l` with the fused forward kernel and records the
 // backward. When asked, hands back the batch mean and biased variance.
 Tensor normalize(const char* op, const char* node_name, const NormLayout& l, const Tensor& x, const Tensor& weight,
                  const Tensor& bias, double eps, Tensor* batch_mean = nullptr, Tensor* batch_var = nullptr) {
-  auto plain = [](const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); };
-  const TensorOptions opts = x.options();
-  Tensor y = empty(x.shape(), opts);
-  Tensor mean_ = empty({l.num_stats()}, opts), rstd = empty({l.num_stats()}, opts);
-  Tensor var = batch_var ? empty({l.num_stats()}, opts) : Tensor();
-  if (x.device().is_cpu())
-    cpu::norm_forward(l, plain(x), plain(weight), plain(bias), eps, y, mean_, rstd, var);
-  else
-    NG_ON_CUDA(op, cuda::norm_forward(l, plain(x), plain(weight), plain(bias), eps, y, mean_, rstd, var), x, weight);
-  if (batch_mean) *batch_mean = mean_;
+  const Tensor y = empty(x.shape(), x.options());
+  const Tensor var = batch_var ? empty({l.num_stats()}, x.options()) : Tensor();
+  const Stats stats = run_norm_forward(op, l, x, weight, bias, eps, kernels::NormEpilogue::none, y, var);
+  if (batch_mean) *batch_mean = stats.mean;
   if (batch_var) *batch_var = var;
 
   const bool need_x = needs_grad({x}), need_w = needs_grad({weight}), need_b = needs_grad({bias});
   const Shape w_shape = weight.defined() ? weight.shape() : Shape{};
   const Shape b_shape = bias.defined() ? bias.shape() : Shape{};
   return record(node_name, y, {x, weight, bias},
-                [=, sx = SavedTensor(x), sw = SavedTensor(need_x ? weight : Tensor()),
-                 stats = Stats{mean_, rstd}](const Tensor& g) {
+                [=, sx = SavedTensor(x), sw = SavedTensor(need_x ? weight : Tensor())](const Tensor& g) {
                   return norm_backward(op, l, eps, g, sx.get(), sw.get(), w_shape, b_shape, stats, need_x, need_w,
                                        need_b);
                 });
@@ -221,16 +230,58 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   return y;
 }
 
-Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
-  NG_CHECK(x.dim() >= 2, "group_norm: input must be [N,C] or [N,C,*], got ", shape_str(x.shape()));
+namespace {
+
+NormLayout group_layout(const char* op, const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias) {
+  NG_CHECK(x.dim() >= 2, op, ": input must be [N,C] or [N,C,*], got ", shape_str(x.shape()));
   const int64_t C = x.size(1);
-  NG_CHECK(groups > 0 && C % groups == 0, "group_norm: the ", C, " channels of input ", shape_str(x.shape()),
+  NG_CHECK(groups > 0 && C % groups == 0, op, ": the ", C, " channels of input ", shape_str(x.shape()),
            " cannot be split into ", groups, " groups");
-  check_param("group_norm", "weight", weight, {C}, x);
-  check_param("group_norm", "bias", bias, {C}, x);
-  check_same_dtype_device("group_norm", {x, weight, bias});
-  const NormLayout l{x.size(0), C, x.numel() / std::max<int64_t>(x.size(0) * C, 1), groups, /*per_sample=*/true};
+  check_param(op, "weight", weight, {C}, x);
+  check_param(op, "bias", bias, {C}, x);
+  check_same_dtype_device(op, {x, weight, bias});
+  return NormLayout{x.size(0), C, x.numel() / std::max<int64_t>(x.size(0) * C, 1), groups, /*per_sample=*/true};
+}
+
+}  // namespace
+
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
+  const NormLayout l = group_layout("group_norm", x, groups, weight, bias);
   return normalize("group_norm", "GroupNormBackward", l, x, weight, bias, eps);
+}
+
+// z = silu(y), y = group_norm(x): the forward kernel applies SiLU to each
+// element of y as it writes it, and only x is kept for the backward, which
+// recomputes y from x and the statistics (the composite keeps x and y, and
+// passes over y twice more). Both passes give the composite's bits.
+Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
+  static constexpr const char* op = "group_norm_silu";
+  const NormLayout l = group_layout(op, x, groups, weight, bias);
+  const Tensor z = empty(x.shape(), x.options());
+  const Stats stats = run_norm_forward(op, l, x, weight, bias, eps, kernels::NormEpilogue::silu, z, Tensor());
+
+  const bool need_x = needs_grad({x}), need_w = needs_grad({weight}), need_b = needs_grad({bias});
+  const Shape w_shape = weight.defined() ? weight.shape() : Shape{};
+  const Shape b_shape = bias.defined() ? bias.shape() : Shape{};
+  return record("GroupNormSiluBackward", z, {x, weight, bias},
+                [=, sx = SavedTensor(x), sw = SavedTensor(weight), sb = SavedTensor(bias)](const Tensor& gz) {
+                  const Tensor x_ = sx.get(), w_ = sw.get(), b_ = sb.get();
+                  Tensor gy;  // the gradient reaching y = group_norm(x)
+                  if (grad_enabled()) {
+                    // The backward is to be differentiated again: y recomputed
+                    // with recorded ops, so that gy depends on x, w and b.
+                    gy = silu_backward(gz, group_norm(x_, groups, w_, b_, eps));
+                  } else {
+                    gy = empty(x_.shape(), gz.options());
+                    auto plain = [](const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); };
+                    const Tensor gzc = plain(gz), xc = plain(x_), wc = plain(w_), bc = plain(b_);
+                    if (gz.device().is_cpu())
+                      cpu::norm_silu_grad(l, gzc, xc, wc, bc, stats.mean, stats.rstd, gy);
+                    else
+                      NG_ON_CUDA(op, cuda::norm_silu_grad(l, gzc, xc, wc, bc, stats.mean, stats.rstd, gy), gz, x_);
+                  }
+                  return norm_backward(op, l, eps, gy, x_, w_, w_shape, b_shape, stats, need_x, need_w, need_b);
+                });
 }
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,

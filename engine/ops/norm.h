@@ -16,6 +16,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
 // (and all spatial positions); weight/bias [C] may be undefined.
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 
+// silu(group_norm(x, ...)) in one op, with the composite's bits: the
+// U-Net's every normalisation. Keeps only x for the backward (not the
+// normalised tensor) and makes two fewer passes over memory each way.
+Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
+                       double eps = 1e-5);
+
 // Normalises over the trailing dims given by normalized_shape; weight/bias
 // of that shape may be undefined.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,

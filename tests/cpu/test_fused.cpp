@@ -394,3 +394,77 @@ TEST(FusedSchedule, TheModelsLinearSchedule) {
   EXPECT_NEAR(a100[99] / a100[98], 1 - 0.2, 1e-12);
   for (int64_t t = 1; t <= 100; ++t) EXPECT_EQ(a100[size_t(t - 1)], short_chain.abar(t));
 }
+
+// ---- group norm + SiLU ------------------------------------------------------------------
+
+// The U-Net's every normalisation is silu(group_norm(x)) through the fused op,
+// so it must be a drop-in: the composite's bits forward and backward, in
+// both dtypes, on rows shorter and longer than one vector block of the
+// exponential (2048), with and without the affine parameters.
+TEST(FusedGroupNormSilu, BitIdenticalToTheComposite) {
+  struct Case {
+    Shape shape;
+    int64_t groups;
+    bool affine;
+  };
+  const std::vector<Case> cases = {{{2, 6, 3, 5}, 3, true},  {{3, 4}, 2, true},       {{2, 8, 7, 7}, 8, false},
+                                   {{2, 4, 2500}, 1, true},  {{1, 6, 33, 65}, 2, true}, {{4, 2, 3}, 2, false}};
+  for (const DType dt : {DType::f32, DType::f64})
+    for (const Case& c : cases) {
+      SCOPED_TRACE(shape_str(c.shape) + " G=" + std::to_string(c.groups) + (dt == DType::f32 ? " f32" : " f64"));
+      const int64_t C = c.shape[1];
+      // An offset mean (~1 std) and affine parameters that move y through
+      // both of SiLU's regimes.
+      const Tensor x = uniform(c.shape, 10, -1, 3, dt), r = uniform(c.shape, 11, -1, 1, dt);
+      const Tensor w = c.affine ? uniform({C}, 12, -2, 2, dt) : Tensor();
+      const Tensor b = c.affine ? uniform({C}, 13, -1, 1, dt) : Tensor();
+      auto copy = [](const Tensor& t) { return t.defined() ? t.clone().requires_grad_() : Tensor(); };
+      const Tensor xa = copy(x), wa = copy(w), ba = copy(b), xb = copy(x), wb = copy(w), bb = copy(b);
+      const Tensor fused = group_norm_silu(xa, c.groups, wa, ba);
+      const Tensor composite = silu(group_norm(xb, c.groups, wb, bb));
+      sum(fused * r).backward();
+      sum(composite * r).backward();
+      auto same = [&](const Tensor& p, const Tensor& q, const char* what) {
+        if (dt == DType::f32)
+          expect_bitwise<float>(p, q, what);
+        else
+          expect_bitwise<double>(p, q, what);
+      };
+      same(fused, composite, "z");
+      same(xa.grad(), xb.grad(), "d x");
+      if (c.affine) {
+        same(wa.grad(), wb.grad(), "d weight");
+        same(ba.grad(), bb.grad(), "d bias");
+      }
+    }
+}
+
+TEST(FusedGroupNormSilu, Gradcheck) {
+  auto op = [](int64_t groups) {
+    return [groups](const Ins& in) { return group_norm_silu(in[0], groups, in[1], in[2]); };
+  };
+  for (int64_t groups : {1, 2, 4}) {
+    SCOPED_TRACE(groups);
+    expect_gradcheck(op(groups), {leaf({2, 4, 3}, 20, -1, 2), leaf({4}, 21, -2, 2), leaf({4}, 22)});
+  }
+  expect_gradcheck(op(2), {leaf_nc({2, 4, 2, 3}, 23), leaf({4}, 24), leaf({4}, 25)});
+  expect_gradcheck([](const Ins& in) { return group_norm_silu(in[0], 3, Tensor(), Tensor()); },
+                   {leaf({2, 6, 2}, 26)});
+}
+
+// A graph of the backward (a gradient penalty through the U-Net) goes through
+// the composite's recorded ops; its second derivatives must still be right.
+TEST(FusedGroupNormSilu, SecondOrder) {
+  expect_gradgradcheck([](const Ins& in) { return group_norm_silu(in[0], 2, in[1], in[2]); },
+                       {leaf({2, 4, 2}, 30, -1, 2), leaf({4}, 31, -2, 2), leaf({4}, 32)});
+  expect_gradgradcheck([](const Ins& in) { return group_norm_silu(in[0], 1, Tensor(), Tensor()); },
+                       {leaf({2, 2, 3}, 33)});
+}
+
+TEST(FusedGroupNormSilu, ErrorsNameTheOpAndTheShapes) {
+  const Tensor x = uniform({2, 6, 3}, 40);
+  expect_error([&] { group_norm_silu(x, 4, Tensor(), Tensor()); },
+               {"group_norm_silu", "6 channels", "[2,6,3]", "4 groups"});
+  expect_error([&] { group_norm_silu(x, 3, uniform({5}, 41), Tensor()); }, {"group_norm_silu", "weight", "[5]", "[6]"});
+  expect_error([&] { group_norm_silu(uniform({6}, 42), 1, Tensor(), Tensor()); }, {"group_norm_silu", "[6]"});
+}

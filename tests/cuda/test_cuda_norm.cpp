@@ -176,3 +176,33 @@ TEST(CudaNorm, GroupNormAndLayerNormForwardBackward) {
     test::expect_close(wg.grad().to(Device::cpu()), wc.grad(), 1e-5, 1e-5);
   }
 }
+
+// The fused group norm + SiLU (kernels/norm.cu's SiLU epilogue and its
+// backward, which recomputes y): against the CPU twin within the norm's
+// float32 tolerances, and against the GPU's own composite silu(group_norm)
+// bit for bit, since both apply the same device SiLU to the same y.
+TEST(CudaNorm, GroupNormSiluMatchesTheCpuTwinAndTheGpuComposite) {
+  NG_REQUIRE_GPU();
+  for (const Shape& shape : {Shape{2, 64, 28, 28}, Shape{3, 128, 7, 7}, Shape{5, 12, 9, 7}}) {
+    const int64_t groups = shape[1] == 12 ? 3 : 8;
+    expect_op_twin(shape, [&](const Tensor& x, const Tensor& w, const Tensor& b) {
+      return group_norm_silu(x, groups, w, b, 1e-5);
+    }, 90 + uint64_t(shape[1]));
+  }
+  for (const DType dt : {DType::f32, DType::f64})
+    for (const Shape& shape : {Shape{3, 12, 9, 7}, Shape{2, 8, 5}}) {
+      SCOPED_TRACE(shape_str(shape) + (dt == DType::f32 ? " f32" : " f64"));
+      const Tensor x = test::uniform(shape, 95, -1, 3, dt).to(test::gpu());
+      const Tensor r = test::uniform(shape, 96, -1, 1, dt).to(test::gpu());
+      const Tensor w = test::uniform({shape[1]}, 97, -2, 2, dt).to(test::gpu());
+      const Tensor b = test::uniform({shape[1]}, 98, -1, 1, dt).to(test::gpu());
+      auto copy = [](const Tensor& t) { return t.clone().requires_grad_(); };
+      const Tensor xa = copy(x), wa = copy(w), ba = copy(b), xb = copy(x), wb = copy(w), bb = copy(b);
+      const Tensor fused = group_norm_silu(xa, 4, wa, ba), composite = silu(group_norm(xb, 4, wb, bb));
+      sum(fused * r).backward();
+      sum(composite * r).backward();
+      for (const auto& [p, q] : {std::pair{fused, composite}, std::pair{xa.grad(), xb.grad()},
+                                 std::pair{wa.grad(), wb.grad()}, std::pair{ba.grad(), bb.grad()}})
+        EXPECT_EQ(max_abs(p - q), 0.0);
+    }
+}
