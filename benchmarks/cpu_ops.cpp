@@ -1,7 +1,8 @@
 // The models' hot CPU ops, side by side with PyTorch (benchmarks/pytorch/cpu_ops.py)
 // on the same machine: the U-Net's 3x3 convolutions at each of its main
 // shapes, the GAN's 4x4 stride-2 convolution and BatchNorm1d, group norm and
-// SiLU, each timed forward and backward as y = op(x); sum(y * r).backward(),
+// SiLU (apart, composed, and as the fused group_norm_silu, which PyTorch runs
+// as the composite), each timed forward and backward as y = op(x); sum(y * r).backward(),
 // the median of --repeats runs after two warm-ups. Batch 64 throughout.
 //
 //   build/bin/bench_cpu_ops [--threads 2] [--repeats 15] [--python /usr/bin/python3] [--no-pytorch]
@@ -96,6 +97,10 @@ int main(int argc, char** argv) {
       {"group_norm(8) 64 at 28", {64, 64, 28, 28}, [&](const Tensor& t) { return group_norm(t, 8, gw, gb); }},
       {"group_norm(8) 128 at 14", {64, 128, 14, 14}, [&](const Tensor& t) { return group_norm(t, 8, gw2, gb2); }},
       {"silu 64 at 28", {64, 64, 28, 28}, [](const Tensor& t) { return silu(t); }},
+      {"silu(group_norm(8)) 64 at 28", {64, 64, 28, 28},
+       [&](const Tensor& t) { return silu(group_norm(t, 8, gw, gb)); }},
+      {"group_norm_silu(8) 64 at 28", {64, 64, 28, 28},
+       [&](const Tensor& t) { return group_norm_silu(t, 8, gw, gb); }},
       {"batch_norm 6272", {64, 6272},
        [&](const Tensor& t) { return batch_norm(t, bw, bb, Tensor(), Tensor(), true); }},
   };

@@ -1,4 +1,5 @@
-// The memory-bound kernels (reductions, softmax, batch and group norm) raced
+// The memory-bound kernels (reductions, softmax, batch and group norm, the
+// latter also fused with SiLU) raced
 // against a device-to-device copy of the same number of bytes: a kernel that
 // must read and write B bytes can at best take as long as copying them, so
 // the ratio ours / copy is how far it is from the achievable bandwidth.
@@ -139,9 +140,13 @@ void bench_softmax(const Shape& shape) {
                   [&](int r) { cuda::softmax_backward(l, gs[size_t(r)], y, gx, false); }, rot, 3 * bytes);
 }
 
-void bench_norm(const std::string& name, const Shape& shape, int64_t groups, bool batch) {
+// With the SiLU epilogue (the fused group_norm_silu), the backward is the
+// epilogue's gradient (gy recomputed from x) and then the norm's.
+void bench_norm(const std::string& name, const Shape& shape, int64_t groups, bool batch,
+                kernels::NormEpilogue epilogue = kernels::NormEpilogue::none) {
   const int64_t N = shape[0], C = shape[1], S = shape_numel(shape) / (N * C);
   const kernels::NormLayout l{N, C, S, batch ? C : groups, !batch};
+  const bool silu = epilogue == kernels::NormEpilogue::silu;
   const double bytes = double(shape_numel(shape)) * 4;
   const int rot = rotations_for(bytes);  // one input set is `bytes`; the output stays
   std::vector<Tensor> xs, gys;
@@ -152,35 +157,40 @@ void bench_norm(const std::string& name, const Shape& shape, int64_t groups, boo
   const TensorOptions o = TensorOptions{}.with_device(kGpu);
   const Tensor w = gpu_uniform({C}, 1, 0.5, 1.5), b = gpu_uniform({C}, 2);
   Tensor y = empty(shape, o), mean = empty({l.num_stats()}, o), rstd = empty({l.num_stats()}, o);
-  Tensor gx = empty(shape, o), gw = empty({C}, o), gb = empty({C}, o);
+  Tensor gx = empty(shape, o), gw = empty({C}, o), gb = empty({C}, o), g_norm = silu ? empty(shape, o) : Tensor();
+  // The backward on the GPU: through the epilogue's gradient when there is one.
+  auto backward = [&](const Tensor& gz, const Tensor& x, const Tensor& m, const Tensor& rs) {
+    if (silu) cuda::norm_silu_grad(l, gz, x, w, b, m, rs, g_norm);
+    cuda::norm_backward(l, silu ? g_norm : gz, x, m, rs, w, gx, gw, gb);
+  };
 
   // Validate forward and backward against the CPU twin.
   const Tensor x_cpu = xs[0].to(Device::cpu()), gy_cpu = gys[0].to(Device::cpu());
   const Tensor w_cpu = w.to(Device::cpu()), b_cpu = b.to(Device::cpu());
   Tensor y_cpu = empty(shape), m_cpu = empty({l.num_stats()}), r_cpu = empty({l.num_stats()});
-  Tensor gx_cpu = empty(shape), gw_cpu = empty({C}), gb_cpu = empty({C});
-  cuda::norm_forward(l, xs[0], w, b, 1e-5, y, mean, rstd, Tensor());
-  cpu::norm_forward(l, x_cpu, w_cpu, b_cpu, 1e-5, y_cpu, m_cpu, r_cpu, Tensor());
+  Tensor gx_cpu = empty(shape), gw_cpu = empty({C}), gb_cpu = empty({C}), g_norm_cpu = empty(shape);
+  cuda::norm_forward(l, xs[0], w, b, 1e-5, y, mean, rstd, Tensor(), epilogue);
+  cpu::norm_forward(l, x_cpu, w_cpu, b_cpu, 1e-5, y_cpu, m_cpu, r_cpu, Tensor(), epilogue);
   validate((name + " forward").c_str(), y, y_cpu, 1e-5);
-  cuda::norm_backward(l, gys[0], xs[0], m_cpu.to(kGpu), r_cpu.to(kGpu), w, gx, gw, gb);
-  cpu::norm_backward(l, gy_cpu, x_cpu, m_cpu, r_cpu, w_cpu, gx_cpu, gw_cpu, gb_cpu);
+  backward(gys[0], xs[0], m_cpu.to(kGpu), r_cpu.to(kGpu));
+  if (silu) cpu::norm_silu_grad(l, gy_cpu, x_cpu, w_cpu, b_cpu, m_cpu, r_cpu, g_norm_cpu);
+  cpu::norm_backward(l, silu ? g_norm_cpu : gy_cpu, x_cpu, m_cpu, r_cpu, w_cpu, gx_cpu, gw_cpu, gb_cpu);
   validate((name + " backward gx").c_str(), gx, gx_cpu, 1e-5);
   validate((name + " backward gw").c_str(), gw, gw_cpu, 1e-6);
 
   race_and_report(
       name + " fwd", shape,
-      [&](int r) { cuda::norm_forward(l, xs[size_t(r)], w, b, 1e-5, y, mean, rstd, Tensor()); }, rot, 2 * bytes);
+      [&](int r) { cuda::norm_forward(l, xs[size_t(r)], w, b, 1e-5, y, mean, rstd, Tensor(), epilogue); }, rot,
+      2 * bytes);
   race_and_report(
-      name + " bwd", shape,
-      [&](int r) { cuda::norm_backward(l, gys[size_t(r)], xs[size_t(r)], mean, rstd, w, gx, gw, gb); }, rot,
-      3 * bytes);
+      name + " bwd", shape, [&](int r) { backward(gys[size_t(r)], xs[size_t(r)], mean, rstd); }, rot, 3 * bytes);
 }
 
 }  // namespace
 
 // The cases, in the order they run.
 const struct Case {
-  const char* kind;  // sum, softmax, group_norm, batch_norm
+  const char* kind;  // sum, softmax, group_norm, group_norm_silu, batch_norm
   const char* name;
   Shape shape;
   std::vector<bool> mask;  // sum only
@@ -192,6 +202,8 @@ const struct Case {
     {"group_norm", "group_norm(8)", {128, 64, 28, 28}, {}},  // the U-Net's levels
     {"group_norm", "group_norm(8)", {128, 128, 14, 14}, {}},
     {"group_norm", "group_norm(8)", {128, 128, 7, 7}, {}},
+    {"group_norm_silu", "group_norm(8)+silu", {128, 64, 28, 28}, {}},  // fused: the U-Net's path
+    {"group_norm_silu", "group_norm(8)+silu", {128, 128, 14, 14}, {}},
     {"batch_norm", "batch_norm", {128, 6272}, {}},  // the DCGAN's: after Linear(64, 6272)
     {"batch_norm", "batch_norm", {128, 64, 14, 14}, {}},
     {"batch_norm", "batch_norm", {128, 128, 7, 7}, {}},
@@ -235,6 +247,7 @@ int main(int argc, char** argv) {
       if (kind == "sum") bench_sum(c.name, c.shape, c.mask);
       if (kind == "softmax") bench_softmax(c.shape);
       if (kind == "group_norm") bench_norm(c.name, c.shape, 8, false);
+      if (kind == "group_norm_silu") bench_norm(c.name, c.shape, 8, false, kernels::NormEpilogue::silu);
       if (kind == "batch_norm") bench_norm(c.name, c.shape, 0, true);
     }
     table.print_footer();

@@ -40,6 +40,8 @@ def main():
         ("group_norm(8) 64 at 28", (64, 64, 28, 28), lambda t: F.group_norm(t, 8, gw, gb)),
         ("group_norm(8) 128 at 14", (64, 128, 14, 14), lambda t: F.group_norm(t, 8, gw2, gb2)),
         ("silu 64 at 28", (64, 64, 28, 28), F.silu),
+        ("silu(group_norm(8)) 64 at 28", (64, 64, 28, 28), lambda t: F.silu(F.group_norm(t, 8, gw, gb))),
+        ("group_norm_silu(8) 64 at 28", (64, 64, 28, 28), lambda t: F.silu(F.group_norm(t, 8, gw, gb))),
         ("batch_norm 6272", (64, 6272), lambda t: F.batch_norm(t, None, None, bw, bb, training=True)),
     ]
     for name, shape, op in ops:
