@@ -3,8 +3,10 @@
 //
 //   build/bin/bench_train_step [--batch 64] [--threads 2] [--steps 30] [--device cpu] [--model vae|gan|ddpm]
 //                            [--python /usr/bin/python3] [--scripts benchmarks/pytorch]
-//                            [--precision auto|fp32|tf32|bf16] [--no-pytorch]
+//                            [--precision auto|fp32|tf32|bf16] [--no-pytorch] [--torch-compile]
 //
+// --torch-compile adds PyTorch's time with its model through torch.compile
+// (default mode; PyTorch 2.0+), and nanogen's ratio to it.
 // On a GPU PyTorch runs with cudnn.benchmark on. --precision sets both
 // engines' math (engine/precision.h): fp32 is strict fp32 for both; tf32
 // (PyTorch's default for convolutions) lets nanogen's GEMMs and convolutions
@@ -145,14 +147,16 @@ double time_ddpm(int64_t batch, int steps, Device device) {
 
 struct Measured {
   double ms = -1, peak_mib = -1, rise_mib = -1;
+  std::string why_none;  // when the twin printed no time: its reason, if it gave one
 };
 
-// Runs the PyTorch twin's --bench and reads the median and the memory it prints.
+// Runs the PyTorch twin's --bench (with --compile: its model through
+// torch.compile) and reads the median and the memory it prints.
 Measured time_pytorch(const std::string& python, const std::string& script, int64_t batch, int threads, int steps,
-                    const std::string& device, bool tf32) {
+                    const std::string& device, bool tf32, bool compile) {
   const std::string cmd = python + " " + script + " --bench --batch " + std::to_string(batch) + " --threads " +
                           std::to_string(threads) + " --steps " + std::to_string(steps) + " --device " + device +
-                          (tf32 ? " --tf32" : "") + " 2>/dev/null";
+                          (tf32 ? " --tf32" : "") + (compile ? " --compile" : "") + " 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   Measured r;
   if (!p) return r;
@@ -161,6 +165,7 @@ Measured time_pytorch(const std::string& python, const std::string& script, int6
     if (const char* m = std::strstr(line, "median ")) r.ms = std::atof(m + 7);
     if (const char* m = std::strstr(line, " peak ")) r.peak_mib = std::atof(m + 6);
     if (const char* m = std::strstr(line, "(+")) r.rise_mib = std::atof(m + 2);
+    if (std::strstr(line, "unavailable")) r.why_none = std::string(line, std::strcspn(line, "\n"));
   }
   pclose(p);
   return r;
@@ -173,7 +178,7 @@ int main(int argc, char** argv) {
   int64_t batch = 64;
   int threads = 2, steps = 30;
   std::string device = "cpu";
-  bool no_pytorch = false;
+  bool no_pytorch = false, torch_compile = false;
   std::string precision = "auto";
   std::string scripts = "benchmarks/pytorch";
   // Debian's PyTorch lives in /usr/bin/python3; a python3 earlier on PATH may lack it.
@@ -183,6 +188,8 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps)->capture_default_str();
   app.add_option("--device", device)->capture_default_str();
   app.add_flag("--no-pytorch", no_pytorch, "time nanogen only");
+  app.add_flag("--torch-compile", torch_compile,
+               "also time each PyTorch twin through torch.compile (PyTorch 2.0+; compiling takes minutes on a GPU)");
   app.add_option("--model", only, "time only this model (vae, gan, ddpm)");
   app.add_option("--python", python, "the Python with PyTorch (e.g. /usr/bin/python3)")->capture_default_str();
   app.add_option("--scripts", scripts, "the folder of the PyTorch twins")->capture_default_str();
@@ -206,8 +213,11 @@ int main(int argc, char** argv) {
   if (dev.is_cuda())
     std::printf("nanogen: %s; PyTorch on the GPU: cudnn.benchmark on, TF32 %s\n", ng::to_string(math),
                 pytorch_tf32 ? "on (matmul and cuDNN)" : "off (strict fp32)");
-  std::printf("%-6s %6s %8s %12s %12s %8s %18s %18s\n", "model", "batch", "threads", "nanogen ms", "pytorch ms", "ratio",
+  std::printf("%-6s %6s %8s %12s %12s %8s %18s %18s", "model", "batch", "threads", "nanogen ms", "pytorch ms", "ratio",
               "nanogen peak MiB", "pytorch peak MiB");
+  if (torch_compile) std::printf(" %12s %8s", "compiled ms", "ratio");
+  std::printf("\n");
+  std::string compile_note;
   struct Entry {
     const char* name;
     double (*time)(int64_t, int, Device);
@@ -221,14 +231,21 @@ int main(int argc, char** argv) {
     ours.rise_mib = ours.peak_mib - base_mib;
     const std::string script = scripts + "/" + e.name + ".py";
     const Measured theirs =
-        no_pytorch ? Measured{} : time_pytorch(python, script, batch, threads, steps, device, pytorch_tf32);
+        no_pytorch ? Measured{} : time_pytorch(python, script, batch, threads, steps, device, pytorch_tf32, false);
+    const Measured compiled = no_pytorch || !torch_compile
+                                  ? Measured{}
+                                  : time_pytorch(python, script, batch, threads, steps, device, pytorch_tf32, true);
     const auto memory = [](const Measured& m) {
       char text[32] = "-";
       if (m.peak_mib >= 0) std::snprintf(text, sizeof text, "%.0f (+%.0f)", m.peak_mib, m.rise_mib);
       return std::string(text);
     };
-    std::printf("%-6s %6lld %8d %12.2f %12.2f %8.2f %18s %18s\n", e.name, (long long)batch, threads, ours.ms, theirs.ms,
+    std::printf("%-6s %6lld %8d %12.2f %12.2f %8.2f %18s %18s", e.name, (long long)batch, threads, ours.ms, theirs.ms,
                 theirs.ms > 0 ? ours.ms / theirs.ms : 0.0, memory(ours).c_str(), memory(theirs).c_str());
+    if (torch_compile) std::printf(" %12.2f %8.2f", compiled.ms, compiled.ms > 0 ? ours.ms / compiled.ms : 0.0);
+    std::printf("\n");
+    if (compiled.ms < 0 && !compiled.why_none.empty()) compile_note = compiled.why_none;
   }
+  if (!compile_note.empty()) std::printf("(compiled ms -1: %s)\n", compile_note.c_str());
   return 0;
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The GPU check, in two parts that each fit one device call (under 6 minutes
+# The GPU check, in three parts that each fit one device call (under 6 minutes
 # on a cold machine): it runs the prebuilt bundle of tools/gpu-bundle.sh, so
 # nothing is built on the GPU machine.
 #
-#   tools/gpu-check.sh tests|bench [--dry-run] [--bundle FILE] OUTDIR
+#   tools/gpu-check.sh tests|bench|compiled [--dry-run] [--bundle FILE] OUTDIR
 #
 #   tests      preflight (driver, libraries, PyTorch), every `cuda` test, and
 #              compute-sanitizer memcheck, racecheck and initcheck on one test
@@ -11,6 +11,9 @@
 #   bench      preflight, the kernel tables against cuDNN / cuBLAS / cuRAND,
 #              and the training-step race at batch 128 against the PyTorch at
 #              `python3`, with TF32 off and on
+#   compiled   preflight and the race in TF32 once more, with PyTorch's time
+#              through torch.compile beside its eager one (compiling the three
+#              models takes minutes, so it is a part of its own)
 #   --dry-run  on a machine without a GPU: the same steps as far as they go
 #              (the tests skip, the benchmarks list their rows, the sanitizer
 #              filters are matched against the test list); CI runs this
@@ -23,10 +26,10 @@
 set -u
 set -o pipefail
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
 part=${1:-}
-[[ $part == tests || $part == bench ]] || { usage >&2; exit 2; }
+[[ $part == tests || $part == bench || $part == compiled ]] || { usage >&2; exit 2; }
 shift
 dry_run=0
 bundle=.gpu-bundle/nanogen-gpu.tar.xz
@@ -275,8 +278,29 @@ run_bench() {
   tables+=("$race")
 }
 
+# ---- compiled: the race against torch.compile ----------------------------------------
+run_compiled() {
+  local race=$work/bench_train_step_compiled.txt args
+  if [[ $dry_run == 1 ]]; then
+    args=(--device cpu --batch 4 --steps 2 --model vae --precision fp32)
+  else
+    args=(--device cuda --batch 128 --steps 30 --precision tf32)
+  fi
+  if [[ $has_torch == 0 ]]; then
+    step_note="no PyTorch found: nanogen alone; "
+    args+=(--no-pytorch)
+  fi
+  step "bench_train_step --torch-compile" 300 "$race" "$bin/bench_train_step" "${args[@]}" --python "$python" \
+    --scripts "$root/pytorch" --torch-compile
+  tables+=("$race")
+}
+
 if [[ $runnable == 1 ]]; then
-  if [[ $part == tests ]]; then run_tests; else run_bench; fi
+  case $part in
+    tests) run_tests ;;
+    bench) run_bench ;;
+    compiled) run_compiled ;;
+  esac
 fi
 
 write_summary

@@ -267,11 +267,12 @@ def train(epochs, batch, threads, seed, out=None, like=None):
         twin_run.write_run(out, like, state, f"pytorch {torch.__version__} ddpm.py --train --epochs {epochs} --seed {seed}")
 
 
-def bench(batch, threads, steps, device):
+def bench(batch, threads, steps, device, compile_=False):
     torch.set_num_threads(threads)
     base_mib = peak_memory.reset_peak()
     torch.manual_seed(0)
     model = UNet().to(device)
+    model = gpu_math.compiled(model, compile_)
     opt = torch.optim.Adam(model.parameters(), lr=2e-4)
     abar = linear_abar().to(device)
     x0 = (torch.rand(batch, 1, 28, 28, device=device) * 2 - 1)
@@ -291,7 +292,8 @@ def bench(batch, threads, steps, device):
         if i >= 3:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times) * 1e3
-    print(f"pytorch {torch.__version__} ddpm step, batch {batch}, {threads} threads, {device}: median {med:.2f} ms"
+    print(f"pytorch {torch.__version__} {gpu_math.bench_label(compile_)} ddpm step, batch {batch}, "
+          f"{threads} threads, {device}: median {med:.2f} ms"
           + peak_memory.report(base_mib))
     return med
 
@@ -311,12 +313,13 @@ if __name__ == "__main__":
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 tensor cores on a GPU (gpu_math.py)")
+    ap.add_argument("--compile", action="store_true", help="with --bench: the model through torch.compile")
     a = ap.parse_args()
     if a.dump:
         dump(a.dump)
     if a.bench:
         gpu_math.set_gpu_math(a.tf32)
-        bench(a.batch, a.threads, a.steps, a.device)
+        gpu_math.run_bench(lambda: bench(a.batch, a.threads, a.steps, a.device, a.compile), a.compile)
     if a.train:
         if bool(a.out) != bool(a.like):
             ap.error("--out and --like go together")

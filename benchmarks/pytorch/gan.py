@@ -158,12 +158,13 @@ def dump(path):
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")
 
 
-def bench(batch, threads, steps, device, loss):
+def bench(batch, threads, steps, device, loss, compile_=False):
     """Median time of one D step and one G step (Adam 2e-4, betas (0.5, 0.999))."""
     torch.set_num_threads(threads)
     base_mib = peak_memory.reset_peak()
     torch.manual_seed(0)
     model = GAN().to(device)
+    model.G, model.D = gpu_math.compiled(model.G, compile_), gpu_math.compiled(model.D, compile_)
     opt_d = torch.optim.Adam(model.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(model.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     x = torch.rand(batch, 1, 28, 28, device=device) * 2 - 1
@@ -188,8 +189,8 @@ def bench(batch, threads, steps, device, loss):
         if i >= 5:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times) * 1e3
-    print(f"pytorch {torch.__version__} gan step (D + G, {loss}), batch {batch}, {threads} threads, {device}: "
-          f"median {med:.2f} ms"
+    print(f"pytorch {torch.__version__} {gpu_math.bench_label(compile_)} gan step (D + G, {loss}), "
+          f"batch {batch}, {threads} threads, {device}: median {med:.2f} ms"
           + peak_memory.report(base_mib))
     return med
 
@@ -255,12 +256,13 @@ if __name__ == "__main__":
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 tensor cores on a GPU (gpu_math.py)")
+    ap.add_argument("--compile", action="store_true", help="with --bench: the model through torch.compile")
     a = ap.parse_args()
     if a.dump:
         dump(a.dump)
     if a.bench:
         gpu_math.set_gpu_math(a.tf32)
-        bench(a.batch, a.threads, a.steps, a.device, a.loss)
+        gpu_math.run_bench(lambda: bench(a.batch, a.threads, a.steps, a.device, a.loss, a.compile), a.compile)
     if a.train:
         if bool(a.out) != bool(a.like):
             ap.error("--out and --like go together")

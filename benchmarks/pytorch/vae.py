@@ -89,11 +89,12 @@ def dump(path):
     print(f"wrote {path}: loss {loss.item():.6f}, after 10 Adam steps {losses[-1]:.6f}")
 
 
-def bench(batch, threads, steps, device):
+def bench(batch, threads, steps, device, compile_=False):
     torch.set_num_threads(threads)
     base_mib = peak_memory.reset_peak()
     torch.manual_seed(0)
     model = VAE().to(device)
+    loss_of = gpu_math.compiled(model.loss, compile_)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.rand(batch, 1, 28, 28, device=device)
     times = []
@@ -102,7 +103,7 @@ def bench(batch, threads, steps, device):
         if device != "cpu":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        loss, _, _ = model.loss(x, eps)
+        loss, _, _ = loss_of(x, eps)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -111,7 +112,8 @@ def bench(batch, threads, steps, device):
         if i >= 5:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times) * 1e3
-    print(f"pytorch {torch.__version__} vae step, batch {batch}, {threads} threads, {device}: median {med:.2f} ms"
+    print(f"pytorch {torch.__version__} {gpu_math.bench_label(compile_)} vae step, batch {batch}, "
+          f"{threads} threads, {device}: median {med:.2f} ms"
           + peak_memory.report(base_mib))
     return med
 
@@ -176,12 +178,13 @@ if __name__ == "__main__":
     ap.add_argument("--like", help="with --out: the nanogen run whose config.json (model options) to use")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 tensor cores on a GPU (gpu_math.py)")
+    ap.add_argument("--compile", action="store_true", help="with --bench: the model through torch.compile")
     a = ap.parse_args()
     if a.dump:
         dump(a.dump)
     if a.bench:
         gpu_math.set_gpu_math(a.tf32)
-        bench(a.batch, a.threads, a.steps, a.device)
+        gpu_math.run_bench(lambda: bench(a.batch, a.threads, a.steps, a.device, a.compile), a.compile)
     if a.train:
         if bool(a.out) != bool(a.like):
             ap.error("--out and --like go together")
