@@ -214,7 +214,7 @@ struct Walk {
       if (out.grad_fn()) {
         pending[out.grad_fn().get()] = accumulate(pending[out.grad_fn().get()], g);
       } else {
-        deliver_to_leaf(out.impl(), g);
+        deliver_to_leaf(out.impl(), std::move(g));
       }
     }
     for (const Tensor& out : outputs)
@@ -252,6 +252,7 @@ struct Walk {
     NG_CHECK(grads.size() == node->next.size(), "autograd: ", node->name, " returned ", grads.size(),
              " gradients for ", node->next.size(), " inputs");
     if (!retain_graph) node->release();
+    g = Tensor();  // a backward may pass its gradient through: then this handle is not the last
     for (size_t i = 0; i < grads.size(); ++i) {
       const Edge& e = node->next[i];
       if (!e.valid() || !grads[i].defined()) continue;
@@ -259,7 +260,7 @@ struct Walk {
       if (e.fn)
         pending[e.fn.get()] = accumulate(pending[e.fn.get()], grads[i]);
       else
-        deliver_to_leaf(e.leaf, grads[i]);
+        deliver_to_leaf(e.leaf, std::move(grads[i]));
     }
   }
 
@@ -283,18 +284,37 @@ struct Walk {
     autograd::LeafReadyHook::active()->report(Tensor(leaf));
   }
 
-  void deliver_to_leaf(const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
+  // Takes g by value: a caller done with its gradient moves it in, so that
+  // the first gradient of a leaf can be adopted rather than copied.
+  void deliver_to_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor g) {
     if (leaf_grads) {
       auto it = leaf_grads->find(leaf.get());
       if (it != leaf_grads->end()) it->second = accumulate(it->second, g);
       return;
     }
     Tensor current(leaf->grad);
-    // The first gradient is copied: g may alias another tensor's gradient or
-    // be a stride-0 expansion, and .grad is later written in place.
+    if (!current.defined() && !create_graph && sole_dense_owner(g)) {
+      leaf->grad = g.impl();  // adopted: nothing else can see it
+      return;
+    }
+    // Otherwise the first gradient is copied: g may alias another tensor's
+    // gradient or the caller's, or be a stride-0 expansion, and .grad is
+    // later written in place (clipping, all-reduce).
     Tensor next = current.defined() ? add(current, g) : (create_graph ? g : g.clone());
     if (!create_graph) next = next.detach();
     leaf->grad = next.impl();
+  }
+
+  // Whether `g` (the caller's last handle on it) is the only handle on its
+  // memory, dense from its start, and outside any graph: then it can become
+  // .grad as it is, instead of through a copy. This is a weight's gradient
+  // as its op's backward makes it; a gradient shared with another input,
+  // kept by a trace, or handed in by the caller has other handles.
+  static bool sole_dense_owner(const Tensor& g) {
+    const std::shared_ptr<TensorImpl>& impl = g.impl();
+    return impl.use_count() == 1 && impl->storage.use_count() == 1 && !impl->requires_grad && !impl->grad_fn &&
+           impl->offset == 0 && g.is_contiguous() &&
+           impl->storage->nbytes() == size_t(g.numel()) * dtype_size(g.dtype());
   }
 };
 

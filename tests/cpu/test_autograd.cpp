@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "engine/nanogen.h"
 #include "support/gradcheck.h"
@@ -41,6 +42,67 @@ TEST(Autograd, LeafGradientsDoNotAlias) {
   sum(a + b).backward();
   a.grad().fill_(7);
   EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1, 1, 1}));
+}
+
+namespace {
+
+// y = x (an identity op) whose backward returns make(g): lets a test choose
+// what the gradient delivered to the leaf x is.
+Tensor identity_with_backward(const Tensor& x, std::function<Tensor(const Tensor&)> make) {
+  return record("TestBackward", x.detach().clone(), {x},
+                [make = std::move(make)](const Tensor& g) { return std::vector<Tensor>{make(g)}; });
+}
+
+}  // namespace
+
+// A leaf's first gradient becomes its .grad without a copy when nothing else
+// holds it: the usual case of a weight's gradient. Each step saves a copy of
+// every parameter's gradient (on a GPU, a launch each).
+TEST(Autograd, AFreshGradientIsAdoptedNotCopied) {
+  Tensor x = ones({4}, f64());
+  const void* made = nullptr;
+  identity_with_backward(x, [&](const Tensor& g) {
+    Tensor fresh = g * 2.0;
+    made = fresh.raw_data();
+    return fresh;
+  }).backward(ones({4}, TensorOptions{}.with_dtype(DType::f64)));
+  EXPECT_EQ(x.grad().raw_data(), made);
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 2, 2, 2}));
+}
+
+// ... and is copied whenever it is not the gradient's only handle, or not dense.
+TEST(Autograd, AGradientSomethingElseHoldsIsCopied) {
+  const TensorOptions plain = TensorOptions{}.with_dtype(DType::f64);
+  {  // kept by the backward (as a cache, a trace or a saved tensor would)
+    Tensor x = ones({3}, f64()), kept;
+    identity_with_backward(x, [&](const Tensor& g) { return kept = g * 3.0; }).backward(ones({3}, plain));
+    EXPECT_NE(x.grad().raw_data(), kept.raw_data());
+    x.grad().fill_(7);
+    EXPECT_EQ(kept.to_vector<double>(), (std::vector<double>{3, 3, 3}));
+  }
+  {  // the caller's own gradient, delivered to a leaf output
+    Tensor x = ones({3}, f64());
+    const Tensor g = full({3}, 5.0, plain);
+    x.backward(g);
+    EXPECT_NE(x.grad().raw_data(), g.raw_data());
+    x.grad().fill_(7);
+    EXPECT_EQ(g.to_vector<double>(), (std::vector<double>{5, 5, 5}));
+  }
+  {  // a stride-0 expansion becomes a dense .grad
+    Tensor x = ones({3}, f64());
+    identity_with_backward(x, [&](const Tensor&) { return full({1}, 4.0, plain).expand({3}); })
+        .backward(ones({3}, plain));
+    EXPECT_TRUE(x.grad().is_contiguous());
+    x.grad().fill_(1);  // would write one element three times if it were still the expansion
+    EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1, 1, 1}));
+  }
+  {  // a view into a larger buffer is not kept as .grad (the buffer would live on with it)
+    Tensor x = ones({3}, f64());
+    identity_with_backward(x, [&](const Tensor&) { return full({6}, 2.0, plain).narrow(0, 3, 3); })
+        .backward(ones({3}, plain));
+    EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 2, 2}));
+    EXPECT_EQ(x.grad().impl()->storage->nbytes(), 3 * sizeof(double));
+  }
 }
 
 TEST(Autograd, NonScalarBackwardNeedsAGradient) {
