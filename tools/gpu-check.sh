@@ -197,8 +197,10 @@ sanitized=(
   CudaConv.FusedActivationEpilogue
   CudaFused.DiffusionKernelsMatchTheCpu
   CudaAdam.MultiTensorIsBitIdenticalAfterSeveralSteps
+  CudaClip.ThreeLaunchClipMatchesTheHostRule
   CudaMatmul.TransposedRightOperandSmallK
   CudaNorm.GroupNormAndLayerNormForwardBackward
+  CudaNorm.GroupNormSiluMatchesTheCpuTwinAndTheGpuComposite
   CudaPointwise.BinaryOpsBroadcastAndStrides
   CudaPool.AvgPoolForwardAndBackwardMatchTheCpu
   CudaRandom.KernelsWriteEveryElementAlignedOrNot

@@ -84,6 +84,11 @@ void adam_step_multi(const kernels::AdamStep& s, const std::vector<AdamTensors>&
 // average = average * decay + value * (1 - decay) for every pair, all of one
 // dtype and device, in ONE launch (the CPU twin, cpu::ema_update, goes pair by pair).
 void ema_update_multi(double decay, const std::vector<std::pair<Tensor, Tensor>>& average_value);
+// Gradient clipping by the joint norm of `grads` (contiguous, one dtype and
+// device) in three launches (kernels/grad_clip.h): scales them in place by
+// PyTorch's rule and returns the norm before clipping, a float64 scalar on
+// the device. The CPU twin is the composite, optim::clip_grad_norm.
+Tensor clip_grad_norm_multi(const std::vector<Tensor>& grads, double max_norm);
 
 // fused model kernels (engine/cuda/fused.cpp)
 void reparam_forward(const Tensor& z, const Tensor& eps, const Tensor& mu, const Tensor& logvar, bool draw,

@@ -1,6 +1,7 @@
 // Adam on the GPU (kernels/adam.cu): the per-parameter update the CPU twin
 // has, and the multi-tensor update the optimizer uses for all of a step's
-// CUDA parameters at once; the EMA's multi-tensor update (kernels/ema.cu).
+// CUDA parameters at once; the EMA's multi-tensor update (kernels/ema.cu);
+// gradient clipping in three launches (kernels/grad_clip.cu).
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
 #include "engine/cuda/staging.h"
@@ -8,6 +9,7 @@
 #include "engine/error.h"
 #include "kernels/adam.h"
 #include "kernels/ema.h"
+#include "kernels/grad_clip.h"
 
 namespace ng::cuda {
 
@@ -73,6 +75,27 @@ void ema_update_multi(double decay, const std::vector<std::pair<Tensor, Tensor>>
   run_multi_tensor(tensors, first.device(), [&](const kernels::MultiTensorArguments& args, const void* on_device) {
     kernels::launch_ema_multi(scalar_type(first.dtype()), decay, args, on_device, stream(first.device()));
   });
+}
+
+Tensor clip_grad_norm_multi(const std::vector<Tensor>& grads, double max_norm) {
+  NG_CHECK(!grads.empty(), "cuda::clip_grad_norm_multi: no gradients");
+  const Tensor& first = grads.front();
+  std::vector<kernels::ClipTensor> tensors;
+  tensors.reserve(grads.size());
+  for (const Tensor& g : grads) {
+    NG_CHECK(g.is_contiguous() && g.dtype() == first.dtype() && g.device() == first.device(),
+             "cuda::clip_grad_norm_multi: every gradient must be contiguous and of the first's dtype and device; got ",
+             shape_str(g.shape()), " ", dtype_name(g.dtype()), " on ", g.device().str());
+    tensors.push_back({g.raw_data(), g.numel()});
+  }
+  const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64).with_device(first.device());
+  Tensor norm = zeros({}, f64);  // stays 0 when every gradient is empty
+  run_multi_tensor(tensors, first.device(), [&](const kernels::MultiTensorArguments& args, const void* on_device) {
+    const Tensor scratch = empty({int64_t(args.chunks) + 1}, f64);
+    kernels::launch_clip_grad_norm_multi(scalar_type(first.dtype()), max_norm, args, on_device,
+                                         scratch.data<double>(), norm.data<double>(), stream(first.device()));
+  });
+  return norm;
 }
 
 }  // namespace ng::cuda

@@ -193,8 +193,38 @@ Tensor grad_norm_tensor(const std::vector<Tensor>& params) {
 
 double grad_norm(const std::vector<Tensor>& params) { return grad_norm_tensor(params).item(); }
 
+#ifdef NANOGEN_WITH_CUDA
+namespace {
+
+// The gradients of `params` when they can take the GPU's three-launch clip:
+// all on one CUDA device, of one dtype, dense; else none.
+std::vector<Tensor> gradients_for_the_gpu_clip(const std::vector<Tensor>& params) {
+  std::vector<Tensor> grads;
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    const bool fits = g.device().is_cuda() && g.is_contiguous() &&
+                      (grads.empty() || (g.device() == grads.front().device() && g.dtype() == grads.front().dtype()));
+    if (!fits) return {};
+    grads.push_back(g);
+  }
+  return grads;
+}
+
+}  // namespace
+#endif
+
 Tensor clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   NoGradGuard no_grad;
+#ifdef NANOGEN_WITH_CUDA
+  // On a GPU: three launches for the whole model, instead of about six a
+  // parameter (the DDPM's U-Net has 124). The composite below is its twin.
+  if (const std::vector<Tensor> grads = gradients_for_the_gpu_clip(params); !grads.empty()) {
+    Tensor norm;
+    NG_ON_CUDA("clip_grad_norm", norm = cuda::clip_grad_norm_multi(grads, max_norm), grads.front());
+    return norm;
+  }
+#endif
   const Tensor total = grad_norm_tensor(params);
   // As PyTorch: max_norm / (norm + 1e-6), applied only above the bound (else 1).
   const Tensor bound = full_like(total, max_norm);

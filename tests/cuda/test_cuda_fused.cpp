@@ -356,3 +356,39 @@ TEST(CudaAdam, OptimizerFastPathMatchesTheCpuOptimizer) {
   const auto cp = cpu_layer.named_parameters(), gp = gpu_layer.named_parameters();
   for (size_t k = 0; k < cp.size(); ++k) expect_bitwise<float>(gp[k].second, cp[k].second, cp[k].first.c_str());
 }
+
+// Clipping on the GPU (kernels/grad_clip.cu, three launches for all the
+// gradients) against the host rule: the norm within the rounding of the
+// host's float32 sums (the GPU sums the squares in double), and each
+// gradient scaled by exactly float(max_norm / (norm + 1e-6)) from the norm
+// it returns, or left alone at or below the bound. Sizes span one chunk
+// (4096 elements), several, and an empty tensor.
+TEST(CudaClip, ThreeLaunchClipMatchesTheHostRule) {
+  NG_REQUIRE_GPU();
+  const std::vector<Shape> shapes = {{3, 5}, {7}, {3, 4100}, {0}, {64, 64, 3, 3}};
+  std::vector<Tensor> grads;
+  for (size_t k = 0; k < shapes.size(); ++k)
+    grads.push_back(test::uniform(shapes[k], 200 + k, -2, 2, DType::f32));
+  auto params_with = [&](Device device) {
+    std::vector<Tensor> params;
+    for (const Tensor& g : grads) {
+      Tensor p = zeros(g.shape(), g.options().with_device(device)).requires_grad_();
+      p.set_grad(g.to(device).clone());
+      params.push_back(p);
+    }
+    return params;
+  };
+  const double host_norm = optim::grad_norm(params_with(Device::cpu()));
+  for (double max_norm : {0.5, host_norm * 2}) {
+    SCOPED_TRACE("max_norm " + std::to_string(max_norm));
+    std::vector<Tensor> on_gpu = params_with(test::gpu());
+    const double norm = optim::clip_grad_norm(on_gpu, max_norm).item();
+    EXPECT_NEAR(norm, host_norm, 1e-6 * host_norm);
+    const float scale = norm > max_norm ? float(max_norm / (norm + 1e-6)) : 1.0f;
+    for (size_t k = 0; k < grads.size(); ++k)
+      expect_bitwise<float>(on_gpu[k].grad(), grads[k] * double(scale), "scaled gradient");
+  }
+  // The same bits on a second run (every sum in a fixed order).
+  std::vector<Tensor> again = params_with(test::gpu()), once_more = params_with(test::gpu());
+  EXPECT_EQ(optim::clip_grad_norm(again, 0.5).item(), optim::clip_grad_norm(once_more, 0.5).item());
+}
