@@ -1,11 +1,12 @@
 // The fused model ops on the CPU (engine/ops/fused.h): values against the
 // composite formulas spelt with separate engine ops (bit for bit where the
 // operations are the same), float64 gradient checks, the noise they draw
-// against randn, and argument errors.
+// against randn, and argument errors; the fused group norm + SiLU.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "engine/cpu/norm.h"
 #include "engine/nanogen.h"
 #include "support/gradcheck.h"
 #include "models/diffusion.h"
@@ -467,4 +468,29 @@ TEST(FusedGroupNormSilu, ErrorsNameTheOpAndTheShapes) {
                {"group_norm_silu", "6 channels", "[2,6,3]", "4 groups"});
   expect_error([&] { group_norm_silu(x, 3, uniform({5}, 41), Tensor()); }, {"group_norm_silu", "weight", "[5]", "[6]"});
   expect_error([&] { group_norm_silu(uniform({6}, 42), 1, Tensor(), Tensor()); }, {"group_norm_silu", "[6]"});
+}
+
+// The CPU kernels' SiLU epilogue and its gradient on every norm layout the
+// kernels take (group norm's rows, and batch norm's by columns (S < 8) and by
+// rows), against the plain kernel followed by the composite's SiLU ops.
+TEST(FusedGroupNormSilu, TheKernelsEpilogueOnEveryLayout) {
+  using kernels::NormLayout;
+  const std::vector<NormLayout> layouts = {{3, 6, 5, 3, true}, {4, 5, 1, 5, false}, {4, 5, 3, 5, false},
+                                           {2, 4, 10, 4, false}};
+  for (const NormLayout& l : layouts) {
+    SCOPED_TRACE("[N,C,S] = [" + std::to_string(l.N) + "," + std::to_string(l.C) + "," + std::to_string(l.S) +
+                 "] G=" + std::to_string(l.G) + (l.per_sample ? " per sample" : " over the batch"));
+    const Shape shape = {l.N, l.C, l.S}, stats = {l.num_stats()};
+    const Tensor x = uniform(shape, 50, -1, 3, DType::f32), gz = uniform(shape, 51, -1, 1, DType::f32);
+    const Tensor w = uniform({l.C}, 52, -2, 2, DType::f32), b = uniform({l.C}, 53, -1, 1, DType::f32);
+    const Tensor y = empty(shape, x.options()), z = empty(shape, x.options()), gy = empty(shape, x.options());
+    const Tensor mean = empty(stats, x.options()), rstd = empty(stats, x.options());
+    const Tensor mean2 = empty(stats, x.options()), rstd2 = empty(stats, x.options());
+    cpu::norm_forward(l, x, w, b, 1e-5, y, mean, rstd, Tensor());
+    cpu::norm_forward(l, x, w, b, 1e-5, z, mean2, rstd2, Tensor(), kernels::NormEpilogue::silu);
+    expect_bitwise<float>(z, silu(y), "z");
+    expect_bitwise<float>(mean2, mean, "mean");
+    cpu::norm_silu_grad(l, gz, x, w, b, mean, rstd, gy);
+    expect_bitwise<float>(gy, silu_backward(gz, y), "gy");
+  }
 }
