@@ -198,6 +198,8 @@ int main(int argc, char** argv) {
                  "(PyTorch races in tf32 then)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  // A row per line as it is measured: a run cut short by a timeout keeps the rows it finished.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   omp_set_num_threads(threads);
   const Device dev = Device::parse(device);
   ng::MatmulPrecision math = ng::MatmulPrecision::fp32;

@@ -5,6 +5,7 @@
 
 #include "engine/cpu/loops.h"
 #include "engine/cpu/vector_math.h"
+#include "engine/error.h"
 
 namespace ng::cpu {
 
@@ -85,8 +86,14 @@ void transcendental_serial(Unary op, T* y, const T* x, int64_t n) {
 
 }  // namespace
 
-void transcendental_span(Unary op, float* y, const float* x, int64_t n) { transcendental_serial(op, y, x, n); }
-void transcendental_span(Unary op, double* y, const double* x, int64_t n) { transcendental_serial(op, y, x, n); }
+void transcendental_span(Unary op, float* y, const float* x, int64_t n) {
+  NG_CHECK(is_transcendental(op), "transcendental_span: not tanh or a logistic-family op");
+  transcendental_serial(op, y, x, n);
+}
+void transcendental_span(Unary op, double* y, const double* x, int64_t n) {
+  NG_CHECK(is_transcendental(op), "transcendental_span: not tanh or a logistic-family op");
+  transcendental_serial(op, y, x, n);
+}
 
 void unary(Unary op, const Tensor& out, const Tensor& a, double p0, double p1) {
   dispatch_float(out.dtype(), [&]<class T>() {

@@ -89,12 +89,15 @@ Tensor clip_grad_norm_multi(const std::vector<Tensor>& grads, double max_norm) {
     tensors.push_back({g.raw_data(), g.numel()});
   }
   const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64).with_device(first.device());
-  Tensor norm = zeros({}, f64);  // stays 0 when every gradient is empty
+  Tensor norm = empty({}, f64);
+  bool launched = false;
   run_multi_tensor(tensors, first.device(), [&](const kernels::MultiTensorArguments& args, const void* on_device) {
     const Tensor scratch = empty({int64_t(args.chunks) + 1}, f64);
     kernels::launch_clip_grad_norm_multi(scalar_type(first.dtype()), max_norm, args, on_device,
                                          scratch.data<double>(), norm.data<double>(), stream(first.device()));
+    launched = true;
   });
+  if (!launched) norm.zero_();  // every gradient is empty: the norm is 0
   return norm;
 }
 

@@ -251,8 +251,8 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
 }
 
 // z = silu(y), y = group_norm(x): the forward kernel applies SiLU to each
-// element of y as it writes it, and only x is kept for the backward, which
-// recomputes y from x and the statistics (the composite keeps x and y, and
+// element of y as it writes it, and y is not kept for the backward, which
+// recomputes it from x and the statistics (the composite keeps x and y, and
 // passes over y twice more). Both passes give the composite's bits.
 Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
   static constexpr const char* op = "group_norm_silu";

@@ -17,8 +17,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 
 // silu(group_norm(x, ...)) in one op, with the composite's bits: the
-// U-Net's every normalisation. Keeps only x for the backward (not the
-// normalised tensor) and makes two fewer passes over memory each way.
+// U-Net's every normalisation. Keeps x for the backward but not the
+// normalised tensor (the composite keeps both), and makes one pass fewer
+// over memory each way.
 Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
                        double eps = 1e-5);
 

@@ -197,15 +197,18 @@ double grad_norm(const std::vector<Tensor>& params) { return grad_norm_tensor(pa
 namespace {
 
 // The gradients of `params` when they can take the GPU's three-launch clip:
-// all on one CUDA device, of one dtype, dense; else none.
+// all on one CUDA device, of one dtype, dense, each listed once; else none.
+// (A parameter listed twice counts twice in the composite's norm and is
+// scaled twice; in one launch two blocks would scale it at the same time.)
 std::vector<Tensor> gradients_for_the_gpu_clip(const std::vector<Tensor>& params) {
   std::vector<Tensor> grads;
+  std::set<const void*> seen;
   for (const Tensor& p : params) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
     const bool fits = g.device().is_cuda() && g.is_contiguous() &&
                       (grads.empty() || (g.device() == grads.front().device() && g.dtype() == grads.front().dtype()));
-    if (!fits) return {};
+    if (!fits || (g.numel() > 0 && !seen.insert(g.raw_data()).second)) return {};
     grads.push_back(g);
   }
   return grads;

@@ -80,6 +80,16 @@ TEST(Autograd, AGradientSomethingElseHoldsIsCopied) {
     x.grad().fill_(7);
     EXPECT_EQ(kept.to_vector<double>(), (std::vector<double>{3, 3, 3}));
   }
+  {  // a full-size alias of memory something else holds (another handle on the same storage)
+    Tensor x = ones({3}, f64()), kept;
+    identity_with_backward(x, [&](const Tensor& g) {
+      kept = g * 3.0;
+      return kept.detach();
+    }).backward(ones({3}, plain));
+    EXPECT_NE(x.grad().raw_data(), kept.raw_data());
+    x.grad().fill_(7);
+    EXPECT_EQ(kept.to_vector<double>(), (std::vector<double>{3, 3, 3}));
+  }
   {  // the caller's own gradient, delivered to a leaf output
     Tensor x = ones({3}, f64());
     const Tensor g = full({3}, 5.0, plain);
