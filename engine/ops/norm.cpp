@@ -60,11 +60,13 @@ std::pair<Tensor, Tensor> normalized_and_rstd(const NormLayout& l, double eps, c
 Tensor norm_input_grad(const char* op, const NormLayout& l, double eps, const Tensor& g, const Tensor& x,
                        const Tensor& w, const Stats& stats);
 
+// A kernel operand: the tensor's data, dense and outside the graph (undefined stays undefined).
+Tensor plain(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
+
 // Runs the fused backward kernel for whichever of gx, gw, gb are defined.
 void run_norm_backward(const char* op, const NormLayout& l, const Tensor& g, const Tensor& x, const Tensor& w,
                        const Stats& stats, const Tensor& gx, const Tensor& gw, const Tensor& gb) {
-  const Tensor gc = g.detach().contiguous(), xc = x.detach().contiguous();
-  const Tensor wc = w.defined() && gx.defined() ? w.detach().contiguous() : Tensor();
+  const Tensor gc = plain(g), xc = plain(x), wc = gx.defined() ? plain(w) : Tensor();
   if (g.device().is_cpu())
     cpu::norm_backward(l, gc, xc, stats.mean, stats.rstd, wc, gx, gw, gb);
   else
@@ -144,7 +146,6 @@ Grads norm_backward(const char* op, const NormLayout& l, double eps, const Tenso
 // epilogue) and the statistics, and, when `var` is defined, the biased variance.
 Stats run_norm_forward(const char* op, const NormLayout& l, const Tensor& x, const Tensor& weight, const Tensor& bias,
                        double eps, kernels::NormEpilogue epilogue, const Tensor& y, const Tensor& var) {
-  auto plain = [](const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); };
   const Stats stats{empty({l.num_stats()}, x.options()), empty({l.num_stats()}, x.options())};
   if (x.device().is_cpu())
     cpu::norm_forward(l, plain(x), plain(weight), plain(bias), eps, y, stats.mean, stats.rstd, var, epilogue);
@@ -153,6 +154,19 @@ Stats run_norm_forward(const char* op, const NormLayout& l, const Tensor& x, con
                                       epilogue),
                x, weight);
   return stats;
+}
+
+// The gradient reaching y through the SiLU epilogue, gz * silu'(y), from the
+// fused kernel that recomputes y from x and the forward's statistics.
+Tensor run_norm_silu_grad(const char* op, const NormLayout& l, const Tensor& gz, const Tensor& x, const Tensor& w,
+                          const Tensor& b, const Stats& stats) {
+  const Tensor gy = empty(x.shape(), gz.options());
+  const Tensor gzc = plain(gz), xc = plain(x), wc = plain(w), bc = plain(b);
+  if (gz.device().is_cpu())
+    cpu::norm_silu_grad(l, gzc, xc, wc, bc, stats.mean, stats.rstd, gy);
+  else
+    NG_ON_CUDA(op, cuda::norm_silu_grad(l, gzc, xc, wc, bc, stats.mean, stats.rstd, gy), gz, x);
+  return gy;
 }
 
 // Normalises x laid out as `l` with the fused forward kernel and records the
@@ -266,20 +280,11 @@ Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& weight, co
   return record("GroupNormSiluBackward", z, {x, weight, bias},
                 [=, sx = SavedTensor(x), sw = SavedTensor(weight), sb = SavedTensor(bias)](const Tensor& gz) {
                   const Tensor x_ = sx.get(), w_ = sw.get(), b_ = sb.get();
-                  Tensor gy;  // the gradient reaching y = group_norm(x)
-                  if (grad_enabled()) {
-                    // The backward is to be differentiated again: y recomputed
-                    // with recorded ops, so that gy depends on x, w and b.
-                    gy = silu_backward(gz, group_norm(x_, groups, w_, b_, eps));
-                  } else {
-                    gy = empty(x_.shape(), gz.options());
-                    auto plain = [](const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); };
-                    const Tensor gzc = plain(gz), xc = plain(x_), wc = plain(w_), bc = plain(b_);
-                    if (gz.device().is_cpu())
-                      cpu::norm_silu_grad(l, gzc, xc, wc, bc, stats.mean, stats.rstd, gy);
-                    else
-                      NG_ON_CUDA(op, cuda::norm_silu_grad(l, gzc, xc, wc, bc, stats.mean, stats.rstd, gy), gz, x_);
-                  }
+                  // The gradient reaching y = group_norm(x). When the backward is
+                  // to be differentiated again, y is recomputed with recorded
+                  // ops, so that gy depends on x, w and b.
+                  const Tensor gy = grad_enabled() ? silu_backward(gz, group_norm(x_, groups, w_, b_, eps))
+                                                   : run_norm_silu_grad(op, l, gz, x_, w_, b_, stats);
                   return norm_backward(op, l, eps, gy, x_, w_, w_shape, b_shape, stats, need_x, need_w, need_b);
                 });
 }
