@@ -118,23 +118,24 @@ double time_gan(int64_t batch, int steps, Device device) {
   return median(ms);
 }
 
-// The canonical U-Net: t and eps drawn, q_sample, L_simple, backward, Adam.
+// The canonical U-Net: t drawn on the device, then the training step's own
+// path: q_sample with its noise drawn in the pass, L_simple, backward, Adam
+// (the twin draws eps before its timer starts; nanogen draws it inside).
 double time_ddpm(int64_t batch, int steps, Device device) {
   manual_seed(0);
   models::UNet model{models::UNetConfig{}};
   model.to(device);
   const models::Diffusion diffusion;
-  const models::EpsPredictor net = [&](const Tensor& x, const std::vector<int64_t>& t) { return model.forward(x, t); };
+  const models::EpsPredictor net = [&](const Tensor& x, const Tensor& t) { return model.forward(x, t); };
   optim::Adam opt(model.named_parameters(), {.lr = 2e-4});
   Generator gen(1);
   const TensorOptions on = TensorOptions{}.with_device(device);
   const Tensor x0 = rand({batch, 1, 28, 28}, gen, on) * 2.0 - 1.0;
   std::vector<double> ms;
   for (int i = 0; i < steps + 3; ++i) {
-    const std::vector<int64_t> t = diffusion.sample_timesteps(batch, gen);
-    const Tensor eps = randn({batch, 1, 28, 28}, gen, on);
+    const Tensor t = diffusion.sample_timesteps(batch, gen, device);
     const auto t0 = std::chrono::steady_clock::now();
-    const Tensor loss = diffusion.loss(net, x0, t, eps);
+    const Tensor loss = diffusion.loss(net, x0, t, gen);
     opt.zero_grad();
     loss.backward();
     opt.step();

@@ -20,7 +20,7 @@ namespace ng::kernels {
   X(mul_scalar) X(rsub_scalar) X(pow_scalar) X(clamp) X(relu) X(leaky_relu) X(sigmoid) \
   X(tanh) X(silu) X(softplus) X(log_sigmoid) X(step) X(leaky_relu_slope) X(silu_grad)  \
   X(gt_scalar) X(lt_scalar) X(clamp_mask) X(log1p) X(expm1) X(cos) X(sin) X(gelu) X(gelu_grad)  \
-  X(elu)
+  X(elu) X(floor)
 
 #define NG_BINARY_OPS(X) \
   X(add) X(sub) X(mul) X(div) X(maximum) X(minimum) X(gt) X(lt) X(ge) X(le) X(eq)
@@ -116,6 +116,7 @@ NG_HD T unary_fn(T x, T p0, T p1) {
   else if constexpr (op == Unary::gelu) return x * normal_cdf(x);
   else if constexpr (op == Unary::gelu_grad) return gelu_grad(x);                       // gelu'
   else if constexpr (op == Unary::elu) return x > T(0) ? x : p0 * expm1(x);              // p0 = alpha
+  else if constexpr (op == Unary::floor) return floor(x);
   else static_assert(op != op, "unhandled unary op");
 }
 

@@ -100,11 +100,24 @@ Tensor per_image(const std::vector<double>& values, const Tensor& like) {
 
 }  // namespace
 
-std::vector<int64_t> Diffusion::sample_timesteps(int64_t n, Generator& gen) const {
-  const std::vector<double> u = rand({n}, gen, TensorOptions{}.with_dtype(DType::f64)).to_vector<double>();
-  std::vector<int64_t> t(static_cast<size_t>(n));
-  for (size_t i = 0; i < u.size(); ++i) t[i] = std::min<int64_t>(T_, 1 + int64_t(u[i] * double(T_)));
-  return t;
+Tensor timestep_tensor(const std::vector<int64_t>& t, Device device) {
+  return from_vector(std::vector<double>(t.begin(), t.end()), {int64_t(t.size())}).to(device);
+}
+
+Tensor timestep_tensor(int64_t t, int64_t n, Device device) {
+  return full({n}, double(t), TensorOptions{}.with_dtype(DType::f64).with_device(device));
+}
+
+Tensor Diffusion::sample_timesteps(int64_t n, Generator& gen, Device device) const {
+  const Tensor u = rand({n}, gen, TensorOptions{}.with_dtype(DType::f64).with_device(device));
+  // u < 1, so floor(u T) + 1 <= T in exact arithmetic; the clamp catches u T rounding up to T.
+  return clamp(floor(u * double(T_)) + 1.0, 1.0, double(T_));
+}
+
+const Tensor& Diffusion::q_sample_table(DType dtype, Device device) const {
+  for (const Tensor& table : q_sample_tables_)
+    if (table.dtype() == dtype && table.device() == device) return table;
+  return q_sample_tables_.emplace_back(ng::q_sample_table(alpha_bars(), dtype, device));
 }
 
 Tensor Diffusion::q_sample(const Tensor& x0, const std::vector<int64_t>& t, const Tensor& eps) const {
@@ -157,13 +170,11 @@ Tensor Diffusion::predict_x0(const Tensor& x_t, const Tensor& eps, int64_t t) co
 
 Tensor Diffusion::loss(const EpsPredictor& model, const Tensor& x0, const std::vector<int64_t>& t,
                        const Tensor& eps) const {
-  return mse_loss(model(q_sample(x0, t, eps), t), eps);
+  return mse_loss(model(q_sample(x0, t, eps), timestep_tensor(t, x0.device())), eps);
 }
 
-Tensor Diffusion::loss(const EpsPredictor& model, const Tensor& x0, const std::vector<int64_t>& t,
-                       Generator& gen) const {
-  std::vector<double> steps(t.begin(), t.end());
-  const NoisedSample s = ng::q_sample(x0, from_vector(steps, {int64_t(steps.size())}), alpha_bars(), gen);
+Tensor Diffusion::loss(const EpsPredictor& model, const Tensor& x0, const Tensor& t, Generator& gen) const {
+  const NoisedSample s = ng::q_sample(x0, t, q_sample_table(x0.dtype(), x0.device()), gen);
   return mse_loss(model(s.x_t, t), s.eps);
 }
 
@@ -279,7 +290,7 @@ SampleResult sample(const Diffusion& d, const EpsPredictor& model, const Tensor&
   if (snap_at.count(0)) keep(x);
   for (int64_t s = K - 1; s >= 0; --s) {
     const int64_t t = ts[size_t(s)], t_prev = s > 0 ? ts[size_t(s - 1)] : 0;
-    const Tensor eps = model(x, std::vector<int64_t>(size_t(n), t));
+    const Tensor eps = model(x, timestep_tensor(t, n, x.device()));
     // One fused pass a step; the noise, when the step has any, drawn in it.
     x = o.sampler == Sampler::ancestral ? ng::p_sample(x, eps, d.p_sample_coefficients(t, t_prev, o.clip), gen)
                                         : ng::ddim_step(x, eps, d.ddim_coefficients(t, t_prev, o.eta, o.clip), gen);
@@ -377,7 +388,7 @@ BoundTerms variational_bound(const Diffusion& d, const EpsPredictor& model, cons
     for (size_t k = 0; k < ts.size(); ++k) {
       const int64_t t = ts[k];
       const Tensor x_t = d.q_sample(x0, t, randn(x0.shape(), gen, x0.options()));
-      const Tensor eps = model(x_t, std::vector<int64_t>(size_t(n), t));
+      const Tensor eps = model(x_t, timestep_tensor(t, n, x0.device()));
       const double vq = d.posterior_variance(t), vp = d.sigma2(t);
       const double sq = sum(square(d.posterior_mean(x0, x_t, t, t - 1) - d.p_mean(x_t, eps, t, t - 1))).item();
       per_t[k] += 0.5 * (double(n * D) * (std::log(vp / vq) + vq / vp - 1.0) + sq / vp);
@@ -386,7 +397,7 @@ BoundTerms variational_bound(const Diffusion& d, const EpsPredictor& model, cons
 
     // L_0: the discretised Gaussian decoder at the mean predicted from x_1.
     const Tensor x_1 = d.q_sample(x0, 1, randn(x0.shape(), gen, x0.options()));
-    const Tensor mean = d.p_mean(x_1, model(x_1, std::vector<int64_t>(size_t(n), 1)), 1, 0);
+    const Tensor mean = d.p_mean(x_1, model(x_1, timestep_tensor(1, n, x0.device())), 1, 0);
     const std::vector<double> mean_host = mean.to_vector<double>();
     const double log_scale = 0.5 * std::log(d.sigma2(1));
     for (size_t i = 0; i < x0_host.size(); ++i)

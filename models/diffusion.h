@@ -31,8 +31,14 @@ enum class ReverseVariance { beta, posterior };
 ReverseVariance parse_reverse_variance(const std::string& s);  // "beta" | "posterior"
 std::string reverse_variance_name(ReverseVariance v);
 
-// eps_theta(x_t, t), one t per image: the U-Net, or an exact predictor in tests.
-using EpsPredictor = std::function<Tensor(const Tensor& x_t, const std::vector<int64_t>& t)>;
+// eps_theta(x_t, t), one t per image: the U-Net, or an exact predictor in
+// tests. t is a 1-d float64 tensor of whole steps on x_t's device, so that a
+// training step's timesteps never leave the GPU.
+using EpsPredictor = std::function<Tensor(const Tensor& x_t, const Tensor& t)>;
+
+// Steps as an EpsPredictor takes them: one per image, or the same t for n images.
+Tensor timestep_tensor(const std::vector<int64_t>& t, Device device);
+Tensor timestep_tensor(int64_t t, int64_t n, Device device);
 
 // The betas of a schedule, beta_1 .. beta_T, in double:
 //   linear: evenly spaced from 1e-4 to 0.02 (Ho et al.; for T = 1000);
@@ -64,8 +70,13 @@ class Diffusion {
   // The same tables as float32 tensors [T] (entry t-1 holds step t), for kernels.
   Tensor betas, alphas, alphas_cumprod;
 
-  // Uniform timesteps in 1..T, one per image.
-  std::vector<int64_t> sample_timesteps(int64_t n, Generator& gen) const;
+  // Uniform timesteps in 1..T, one per image, drawn on `device` (nothing
+  // crosses to or from the host): t = min(T, 1 + floor(u T)) with u the
+  // float64 uniforms rand({n}, gen) draws, as a float64 tensor [n].
+  Tensor sample_timesteps(int64_t n, Generator& gen, Device device = Device::cpu()) const;
+  // q_sample's coefficients (engine/ops/fused.h, q_sample_table) in `dtype` on
+  // `device`, made on first use and kept.
+  const Tensor& q_sample_table(DType dtype, Device device) const;
 
   // x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, with one t per image.
   Tensor q_sample(const Tensor& x0, const std::vector<int64_t>& t, const Tensor& eps) const;
@@ -80,8 +91,10 @@ class Diffusion {
   Tensor loss(const EpsPredictor& model, const Tensor& x0, const std::vector<int64_t>& t, const Tensor& eps) const;
   // The same with eps ~ N(0, I) drawn from gen inside the fused q_sample
   // kernel (one launch for the noise and x_t; the same bits as drawing eps
-  // with randn(x0.shape(), gen) and calling the loss above).
-  Tensor loss(const EpsPredictor& model, const Tensor& x0, const std::vector<int64_t>& t, Generator& gen) const;
+  // with randn(x0.shape(), gen) and calling the loss above). t lives on x0's
+  // device (sample_timesteps draws it there) and each image's coefficients
+  // are gathered from q_sample_table there: the step never waits for the host.
+  Tensor loss(const EpsPredictor& model, const Tensor& x0, const Tensor& t, Generator& gen) const;
 
   // The coefficients of one reverse step t -> t_prev (0 <= t_prev < t) for
   // the fused kernels (kernels/fused_math.h), in float64. For t_prev < t - 1
@@ -114,6 +127,7 @@ class Diffusion {
   ReverseVariance variance_;
   int64_t T_;
   std::vector<double> beta_, abar_;  // index 0..T
+  mutable std::vector<Tensor> q_sample_tables_;  // one per dtype and device used so far
 };
 
 // ---- sampling -------------------------------------------------------------------

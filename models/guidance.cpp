@@ -5,11 +5,11 @@
 namespace ng::models {
 
 EpsPredictor labelled_predictor(UNet& model, const Labels& y) {
-  return [&model, y](const Tensor& x, const std::vector<int64_t>& t) { return model.forward(x, t, y); };
+  return [&model, y](const Tensor& x, const Tensor& t) { return model.forward(x, t, y); };
 }
 
 EpsPredictor unconditional_predictor(UNet& model) {
-  return [&model](const Tensor& x, const std::vector<int64_t>& t) {
+  return [&model](const Tensor& x, const Tensor& t) {
     return model.conditional() ? model.forward(x, t, Labels(size_t(x.size(0)), model.null_label()))
                                : model.forward(x, t);
   };
@@ -24,10 +24,8 @@ EpsPredictor guided_predictor(UNet& model, const Labels& y, double s) {
   if (s == 0.0) return labelled_predictor(model, none);
   Labels both = y;
   both.insert(both.end(), none.begin(), none.end());
-  return [&model, both, s](const Tensor& x, const std::vector<int64_t>& t) {
-    std::vector<int64_t> tt = t;
-    tt.insert(tt.end(), t.begin(), t.end());
-    const std::vector<Tensor> eps = chunk(model.forward(cat({x, x}, 0), tt, both), 2, 0);
+  return [&model, both, s](const Tensor& x, const Tensor& t) {
+    const std::vector<Tensor> eps = chunk(model.forward(cat({x, x}, 0), cat({t, t}, 0), both), 2, 0);
     const Tensor& conditional = eps[0];
     const Tensor& unconditional = eps[1];
     return unconditional + (conditional - unconditional) * s;

@@ -15,17 +15,20 @@ std::string int_list_str(const std::vector<int64_t>& v) {
   return s.str();
 }
 
-Tensor timestep_embedding(const std::vector<int64_t>& t, int64_t dim, Device device) {
+Tensor timestep_frequencies(int64_t dim, Device device) {
   NG_CHECK(dim >= 4 && dim % 2 == 0, "timestep_embedding: dim must be even and at least 4, got ", dim);
-  const int64_t half = dim / 2, n = int64_t(t.size());
-  std::vector<float> e(size_t(n * dim));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t k = 0; k < half; ++k) {
-      const double arg = double(t[size_t(i)]) * std::exp(-std::log(10000.0) * double(k) / double(half - 1));
-      e[size_t(i * dim + k)] = float(std::sin(arg));
-      e[size_t(i * dim + half + k)] = float(std::cos(arg));
-    }
-  return from_vector(e, {n, dim}).to(device);
+  const int64_t half = dim / 2;
+  std::vector<double> f(static_cast<size_t>(half));
+  for (int64_t k = 0; k < half; ++k) f[size_t(k)] = std::exp(-std::log(10000.0) * double(k) / double(half - 1));
+  return from_vector(f, {half}).to(device);
+}
+
+Tensor timestep_embedding(const Tensor& t, const Tensor& frequencies) {
+  NG_CHECK(t.dim() == 1, "timestep_embedding: t must be 1-d (a step per image), got ", shape_str(t.shape()));
+  NG_CHECK(frequencies.dim() == 1 && frequencies.dtype() == DType::f64 && frequencies.device() == t.device(),
+           "timestep_embedding: the frequencies must be timestep_frequencies(dim, ", t.device().str(), ")");
+  const Tensor arg = t.to(DType::f64).reshape({t.size(0), 1}) * frequencies.reshape({1, frequencies.size(0)});
+  return cat({sin(arg), cos(arg)}, 1).to(DType::f32);
 }
 
 // ---- blocks ------------------------------------------------------------------
@@ -162,15 +165,19 @@ void UNet::set_dropout_generator(Generator& gen) {
   mid_res2->dropout_gen = &gen;
 }
 
-Tensor UNet::forward(const Tensor& x, const std::vector<int64_t>& t, const Labels& y) {
+Tensor UNet::forward(const Tensor& x, const Tensor& t, const Labels& y) {
   const UNetConfig& c = config_;
   NG_CHECK(x.dim() == 4 && x.size(1) == c.channels && x.size(2) == c.height && x.size(3) == c.width,
            "unet: input ", shape_str(x.shape()), " does not match the model's images [N,", c.channels, ",", c.height,
            ",", c.width, "]");
-  NG_CHECK(int64_t(t.size()) == x.size(0), "unet: ", t.size(), " timesteps for a batch ", shape_str(x.shape()),
-           "; expected one per image");
+  NG_CHECK(t.dim() == 1 && t.size(0) == x.size(0), "unet: timesteps ", shape_str(t.shape()), " for a batch ",
+           shape_str(x.shape()), "; expected one per image, [", x.size(0), "]");
+  NG_CHECK(t.device() == x.device(), "unet: the timesteps are on ", t.device().str(), ", the images on ",
+           x.device().str(), "; they must be on one device");
   check_labels(y, conditional() ? c.classes + 1 : 0, x.size(0), "unet");
-  Tensor temb = (*time_mlp)(timestep_embedding(t, c.base, x.device()).to(x.dtype()));
+  if (!frequencies_.defined() || frequencies_.device() != x.device())
+    frequencies_ = timestep_frequencies(c.base, x.device());
+  Tensor temb = (*time_mlp)(timestep_embedding(t.detach(), frequencies_).to(x.dtype()));
   if (conditional()) temb = temb + class_embed->forward(y);
 
   Tensor h = (*stem)(x);

@@ -46,9 +46,12 @@ struct UNetConfig {
 std::string int_list_str(const std::vector<int64_t>& v);
 
 // Ho et al.'s sinusoidal embedding of integer timesteps: [sin(t f_i), cos(t f_i)]
-// with f_i = 10000^(-i/(dim/2-1)), i < dim/2. Computed in double, returned as
-// float32 [N, dim] on `device`.
-Tensor timestep_embedding(const std::vector<int64_t>& t, int64_t dim, Device device);
+// with f_i = 10000^(-i/(dim/2-1)), i < dim/2. Computed in double on t's
+// device (t: [N] whole steps, any float dtype), returned as float32 [N, dim].
+// `frequencies` is timestep_frequencies(dim, t's device): the f_i, float64
+// [dim/2], computed on the host once and kept where the steps are.
+Tensor timestep_frequencies(int64_t dim, Device device);
+Tensor timestep_embedding(const Tensor& t, const Tensor& frequencies);
 
 // GroupNorm, SiLU, conv3x3, + Linear(SiLU(temb)) per channel, GroupNorm,
 // SiLU, dropout, conv3x3, plus the input (through a 1x1 conv when the
@@ -98,9 +101,9 @@ class UNet : public nn::Module {
   explicit UNet(const UNetConfig& config, Generator& gen = default_generator());
 
   // The predicted noise eps_theta(x_t, t[, y]) for images x [N,C,H,W], one
-  // timestep per image (1..T) and, when conditional, one label per image
-  // (null_label() for none).
-  Tensor forward(const Tensor& x, const std::vector<int64_t>& t, const Labels& y = {});
+  // timestep per image (1..T, a float tensor [N] on x's device) and, when
+  // conditional, one label per image (null_label() for none).
+  Tensor forward(const Tensor& x, const Tensor& t, const Labels& y = {});
   using nn::Module::forward;
 
   bool conditional() const { return config_.classes > 0; }
@@ -120,6 +123,7 @@ class UNet : public nn::Module {
 
  private:
   UNetConfig config_;
+  Tensor frequencies_;  // timestep_frequencies on the device last used, not a parameter
 };
 
 }  // namespace ng::models

@@ -196,6 +196,7 @@ runnable=$((gpu == 1 || dry_run == 1))
 sanitized=(
   CudaConv.FusedActivationEpilogue
   CudaFused.DiffusionKernelsMatchTheCpu
+  CudaFused.TheDdpmStepsDeviceSideMatchesTheCpu
   CudaAdam.MultiTensorIsBitIdenticalAfterSeveralSteps
   CudaClip.ThreeLaunchClipMatchesTheHostRule
   CudaMatmul.TransposedRightOperandSmallK

@@ -51,7 +51,7 @@ class DDPMJob final : public TrainingJob {
   // the device until the trainer reads them.
   StepMetrics step(const std::vector<Batch>& batches, int64_t global_step, bool) override {
     const Tensor x0 = batches[0].images.to(trainer_.device()) * 2.0 - 1.0;
-    const std::vector<int64_t> t = diffusion_->sample_timesteps(x0.size(0), trainer_.noise());
+    const Tensor t = diffusion_->sample_timesteps(x0.size(0), trainer_.noise(), x0.device());
     // A conditional model trains with a fraction of the labels dropped (models/guidance.h).
     const models::EpsPredictor predictor =
         model_.conditional()

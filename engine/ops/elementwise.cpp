@@ -171,6 +171,11 @@ Tensor cos(const Tensor& a) {
                 [sa = SavedTensor(a)](const Tensor& g) { return Grads{-(g * sin(sa.get()))}; });
 }
 
+Tensor floor(const Tensor& a) {
+  return record("FloorBackward", launch_unary(Unary::floor, a), {a},
+                [](const Tensor& g) { return Grads{zeros_like(g)}; });
+}
+
 Tensor clamp(const Tensor& a, double lo, double hi) {
   NG_CHECK(lo <= hi, "clamp: lower bound ", lo, " is above upper bound ", hi);
   return record("ClampBackward", launch_unary(Unary::clamp, a, lo, hi), {a},

@@ -28,6 +28,9 @@ Tensor pow(const Tensor& a, double exponent);
 Tensor abs(const Tensor& a);  // gradient sign(a), 0 at 0
 Tensor sin(const Tensor& a);
 Tensor cos(const Tensor& a);
+// The largest whole number <= a. Its gradient is 0 (PyTorch's convention; the
+// step function's derivative wherever it has one).
+Tensor floor(const Tensor& a);
 // Clamps into [lo, hi]; the gradient passes where lo <= a <= hi.
 Tensor clamp(const Tensor& a, double lo, double hi);
 // cond ? a : b, all broadcast together; cond is a 0/1 mask (not differentiable).

@@ -8,6 +8,7 @@
 #include "engine/cpu/fused.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/index.h"
 
 namespace ng {
 
@@ -108,16 +109,44 @@ void check_step_args(const char* op, const Tensor& x_t, const Tensor& eps_pred) 
 
 }  // namespace
 
-NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<double>& alpha_bar, Generator& gen) {
+namespace {
+
+void check_q_sample_args(const Tensor& x0, const Tensor& t) {
   NG_CHECK(x0.defined() && t.defined(), "q_sample: x0 and t must be defined tensors");
   NG_CHECK(x0.dim() >= 1, "q_sample: x0 must be a batch [N, ...], got shape ", shape_str(x0.shape()));
   const int64_t n = x0.size(0);
   NG_CHECK(t.dim() == 1 && t.size(0) == n, "q_sample: t ", shape_str(t.shape()), " must hold one step per sample of x0 ",
            shape_str(x0.shape()), ", i.e. have shape [", n, "]");
+}
+
+// The pass itself, from each sample's two coefficients coefs [N, 2] (x0's
+// dtype and device).
+NoisedSample q_sample_with(const Tensor& x0, const Tensor& coefs, Generator& gen) {
+  const Tensor x0_c = x0.detach().contiguous();
+  Tensor x_t = empty(x0.shape(), x0.options()), eps = empty(x0.shape(), x0.options());
+  const uint64_t seed = gen.seed(), offset = gen.take(x0.numel());
+  if (x0.device().is_cpu())
+    cpu::q_sample(x_t, eps, x0_c, coefs, seed, offset);
+  else
+    NG_ON_CUDA("q_sample", cuda::q_sample(x_t, eps, x0_c, coefs, seed, offset), x0_c);
+
+  // d x_t / d x0 = sqrt(abar[t_i]) for every element of sample i.
+  Shape per_sample(size_t(x0.dim()), 1);
+  per_sample[0] = x0.size(0);
+  const Tensor scale = coefs.select(1, 0).reshape(per_sample);
+  x_t = record("QSampleBackward", x_t, {x0}, [scale](const Tensor& g) { return Grads{g * scale}; });
+  return {x_t, eps};
+}
+
+}  // namespace
+
+NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<double>& alpha_bar, Generator& gen) {
+  check_q_sample_args(x0, t);
   NG_CHECK(t.device().is_cpu() || t.device() == x0.device(), "q_sample: t is on ", t.device().str(), ", x0 on ",
            x0.device().str(), "; t must be on the CPU or on x0's device");
   NG_CHECK(!alpha_bar.empty(), "q_sample: the schedule alpha_bar is empty");
   // Each sample's two coefficients, in float64, rounded once to x0's dtype.
+  const int64_t n = x0.size(0);
   const std::vector<double> steps = t.detach().to(Device::cpu()).to(DType::f64).contiguous().to_vector<double>();
   std::vector<double> coef(static_cast<size_t>(2 * n));
   for (int64_t i = 0; i < n; ++i) {
@@ -130,22 +159,35 @@ NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<doubl
     coef[size_t(2 * i)] = c.sqrt_alpha_bar;
     coef[size_t(2 * i + 1)] = c.sqrt_one_minus_alpha_bar;
   }
-  const Tensor coefs = from_vector(coef, {n, 2}).to(x0.dtype()).to(x0.device());
+  return q_sample_with(x0, from_vector(coef, {n, 2}).to(x0.dtype()).to(x0.device()), gen);
+}
 
-  const Tensor x0_c = x0.detach().contiguous();
-  Tensor x_t = empty(x0.shape(), x0.options()), eps = empty(x0.shape(), x0.options());
-  const uint64_t seed = gen.seed(), offset = gen.take(x0.numel());
-  if (x0.device().is_cpu())
-    cpu::q_sample(x_t, eps, x0_c, coefs, seed, offset);
-  else
-    NG_ON_CUDA("q_sample", cuda::q_sample(x_t, eps, x0_c, coefs, seed, offset), x0_c);
+Tensor q_sample_table(const std::vector<double>& alpha_bar, DType dtype, Device device) {
+  NG_CHECK(!alpha_bar.empty(), "q_sample_table: the schedule alpha_bar is empty");
+  std::vector<double> table;
+  table.reserve(2 * alpha_bar.size());
+  for (double abar : alpha_bar) {
+    check_alpha_bar("q_sample_table", abar, "abar_t");
+    const kernels::QSampleCoefficients c = kernels::q_sample_coefficients(abar);
+    table.push_back(c.sqrt_alpha_bar);
+    table.push_back(c.sqrt_one_minus_alpha_bar);
+  }
+  return from_vector(table, {int64_t(alpha_bar.size()), 2}).to(dtype).to(device);
+}
 
-  // d x_t / d x0 = sqrt(abar[t_i]) for every element of sample i.
-  Shape per_sample(size_t(x0.dim()), 1);
-  per_sample[0] = n;
-  const Tensor scale = coefs.select(1, 0).reshape(per_sample);
-  x_t = record("QSampleBackward", x_t, {x0}, [scale](const Tensor& g) { return Grads{g * scale}; });
-  return {x_t, eps};
+NoisedSample q_sample(const Tensor& x0, const Tensor& t, const Tensor& table, Generator& gen) {
+  check_q_sample_args(x0, t);
+  NG_CHECK(table.defined() && table.dim() == 2 && table.size(0) >= 1 && table.size(1) == 2, "q_sample: the table ",
+           table.defined() ? shape_str(table.shape()) : std::string("(undefined)"),
+           " must be [T, 2], as q_sample_table makes it");
+  check_same_dtype_device("q_sample", {x0, table});
+  NG_CHECK(t.device() == x0.device(), "q_sample: t is on ", t.device().str(), ", x0 and the table on ",
+           x0.device().str(), "; a gathered step must live where the table does");
+  // Row t - 1 of the table for each sample. The steps are not read back (that
+  // would make the host wait); clamping them keeps a wrong one inside the table.
+  const int64_t n = x0.size(0), T = table.size(0);
+  const Tensor row = (clamp(t.detach().to(table.dtype()), 1.0, double(T)) - 1.0).reshape({n, 1}).expand({n, 2});
+  return q_sample_with(x0, detail::gather_checked_values(table, 0, row), gen);
 }
 
 namespace {

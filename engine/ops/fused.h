@@ -46,6 +46,18 @@ struct NoisedSample {
 };
 NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<double>& alpha_bar, Generator& gen);
 
+// The same with t on x0's device, as a training step draws it
+// (models::Diffusion::sample_timesteps): each sample's coefficients are
+// gathered from `table` there, so nothing is copied back and the host never
+// waits. `table` is q_sample_table(alpha_bar, x0's dtype, x0's device), made
+// once. The steps are not checked (that is the wait this avoids); one outside
+// 1..T is clamped into it rather than read from outside the table. Both
+// overloads give the same bits.
+NoisedSample q_sample(const Tensor& x0, const Tensor& t, const Tensor& table, Generator& gen);
+// Row t - 1 holds (sqrt(abar_t), sqrt(1 - abar_t)), computed in float64 and
+// rounded once to `dtype`: the per-sample coefficients of q_sample, [T, 2].
+Tensor q_sample_table(const std::vector<double>& alpha_bar, DType dtype, Device device);
+
 // One reverse step t -> t_prev of the ancestral or the DDIM sampler in one
 // pass, the formulas of kernels/fused_math.h with coefficients from the
 // model's schedule (Diffusion::p_sample_coefficients, ddim_coefficients in

@@ -161,7 +161,7 @@ TEST(ConditionalUNet, TheClassJoinsTheTimeEmbeddingWithANullRow) {
   EXPECT_EQ(model.class_embed->weight.shape(), (Shape{11, 16}));
   EXPECT_EQ(model.null_label(), 10);
   const Tensor x = images(2, 10);
-  const std::vector<int64_t> t = {5, 500};
+  const Tensor t = models::timestep_tensor({5, 500}, x.device());
   const Tensor a = model.forward(x, t, {3, 3}), b = model.forward(x, t, {4, 4}), none = model.forward(x, t, {10, 10});
   EXPECT_GT(max_abs_diff(a, b), 1e-5);
   EXPECT_GT(max_abs_diff(a, none), 1e-5);
@@ -175,7 +175,7 @@ TEST(Guidance, IsTheUnconditionalPlusTheScaledDifferenceInOneBatch) {
   model.eval();
   NoGradGuard no_grad;
   const Tensor x = images(3, 12);
-  const std::vector<int64_t> t = {1, 40, 999};
+  const Tensor t = models::timestep_tensor({1, 40, 999}, x.device());
   const models::Labels y = {0, 9, 4};
   const Tensor c = model.forward(x, t, y), u = model.forward(x, t, {10, 10, 10});
   // s = 1 and s = 0 are the two predictions themselves, bit for bit.

@@ -29,6 +29,8 @@ namespace {
 
 const char* kFixture = "tests/fixtures/ddpm_parity.safetensors";
 
+Tensor steps(const std::vector<int64_t>& t) { return models::timestep_tensor(t, Device::cpu()); }
+
 // The narrow U-Net of the fixture (NARROW in ddpm.py).
 models::UNetConfig narrow_config() {
   models::UNetConfig c;
@@ -58,9 +60,7 @@ TEST(DDPMParity, LossGradientsAndAdamStepsMatchPyTorch) {
     model.load_state_dict(tools::with_prefix_removed(fx.tensors, "param."));
     model.to(dev);
     const Tensor x0 = fx.at("x0").to(dev), eps = fx.at("eps").to(dev), t = fx.at("t");
-    const models::EpsPredictor net = [&](const Tensor& x, const std::vector<int64_t>& ts) {
-      return model.forward(x, ts);
-    };
+    const models::EpsPredictor net = [&](const Tensor& x, const Tensor& ts) { return model.forward(x, ts); };
 
     const Tensor loss = diffusion.loss(net, x0, row_of(t, 0), eps.select(0, 0));
     EXPECT_NEAR(loss.item(), fx.at("loss").item(), 1e-5 * std::fabs(fx.at("loss").item()));
@@ -131,23 +131,46 @@ TEST(UNet, ColourImagesAndMoreBlocks) {
   models::UNet model(c);
   Generator gen(1);
   const Tensor x = randn({2, 3, 32, 32}, gen);
-  const Tensor eps = model.forward(x, {1, 1000});
+  const Tensor eps = model.forward(x, steps({1, 1000}));
   EXPECT_EQ(eps.shape(), (Shape{2, 3, 32, 32}));
   // Different timesteps give different outputs (the embedding reaches the output).
-  const Tensor again = model.forward(x, {500, 1000});
+  const Tensor again = model.forward(x, steps({500, 1000}));
   EXPECT_NE(eps.select(0, 0).to_vector<float>(), again.select(0, 0).to_vector<float>());
   EXPECT_EQ(eps.select(0, 1).to_vector<float>(), again.select(0, 1).to_vector<float>());
+}
+
+// The embedding is computed from the steps where they live: sin and cos of
+// t f_k in float64, rounded once to float32, as the host formula does.
+TEST(UNet, TimestepEmbeddingIsTheSinusoidOfTheStep) {
+  const std::vector<int64_t> t = {1, 2, 17, 500, 999, 1000, 4000};
+  const int64_t dim = 12, half = dim / 2;
+  const Tensor freqs = models::timestep_frequencies(dim, Device::cpu());
+  for (DType dt : {DType::f64, DType::f32}) {
+    const Tensor e = models::timestep_embedding(steps(t).to(dt), freqs);
+    ASSERT_EQ(e.shape(), (Shape{int64_t(t.size()), dim}));
+    EXPECT_EQ(e.dtype(), DType::f32);
+    const std::vector<float> got = e.to_vector<float>();
+    for (size_t i = 0; i < t.size(); ++i)
+      for (int64_t k = 0; k < half; ++k) {
+        const double arg = double(t[i]) * std::exp(-std::log(10000.0) * double(k) / double(half - 1));
+        EXPECT_EQ(got[i * size_t(dim) + size_t(k)], float(std::sin(arg))) << "t " << t[i] << " k " << k;
+        EXPECT_EQ(got[i * size_t(dim) + size_t(half + k)], float(std::cos(arg))) << "t " << t[i] << " k " << k;
+      }
+  }
+  EXPECT_THROW(models::timestep_frequencies(5, Device::cpu()), Error);  // odd
+  EXPECT_THROW(models::timestep_embedding(zeros({2, 1}), freqs), Error);  // not 1-d
+  EXPECT_THROW(models::timestep_embedding(steps(t), freqs.to(DType::f32)), Error);
 }
 
 TEST(UNet, ErrorsNameTheShapes) {
   models::UNet model(narrow_config());
   try {
-    model.forward(zeros({2, 3, 8, 8}), {1, 2});
+    model.forward(zeros({2, 3, 8, 8}), steps({1, 2}));
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("[2,3,8,8]"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(model.forward(zeros({2, 1, 8, 8}), {1}), Error);  // one t per image
+  EXPECT_THROW(model.forward(zeros({2, 1, 8, 8}), steps({1})), Error);  // one t per image
   models::UNetConfig c = narrow_config();
   c.height = c.width = 9;  // cannot be halved
   EXPECT_THROW(models::UNet{c}, Error);

@@ -22,9 +22,11 @@ const TensorOptions f64 = TensorOptions{}.with_dtype(DType::f64);
 // eps*(x_t, t) = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t): the true noise
 // when every image is x0 (a one-point data set).
 models::EpsPredictor exact_predictor(const Diffusion& d, const Tensor& x0) {
-  return [&d, x0](const Tensor& x_t, const std::vector<int64_t>& t) {
-    for (int64_t ti : t) EXPECT_EQ(ti, t[0]);  // the samplers and the bound use one t a call
-    return (x_t - x0 * std::sqrt(d.abar(t[0]))) * (1.0 / std::sqrt(1.0 - d.abar(t[0])));
+  return [&d, x0](const Tensor& x_t, const Tensor& steps) {
+    const std::vector<double> t = steps.to_vector<double>();
+    for (double ti : t) EXPECT_EQ(ti, t[0]);  // the samplers and the bound use one t a call
+    const int64_t t0 = int64_t(t[0]);
+    return (x_t - x0 * std::sqrt(d.abar(t0))) * (1.0 / std::sqrt(1.0 - d.abar(t0)));
   };
 }
 
@@ -114,12 +116,38 @@ TEST(ForwardProcess, FusedLossHasTheBitsOfTheComposite) {
   Generator init(3);
   const Tensor x0 = rand({3, 1, 5, 5}, init) * 2.0 - 1.0;
   const std::vector<int64_t> t = {1, 500, 1000};
-  const models::EpsPredictor model = [](const Tensor& x, const std::vector<int64_t>&) { return x * 0.5; };
+  const models::EpsPredictor model = [](const Tensor& x, const Tensor&) { return x * 0.5; };
   Generator fused(9, 4), composite(9, 4);
   const Tensor eps = randn(x0.shape(), composite);
-  const double a = d.loss(model, x0, t, fused).item(), b = d.loss(model, x0, t, eps).item();  // float32 values
+  const double a = d.loss(model, x0, models::timestep_tensor(t, x0.device()), fused).item();  // float32 values
+  const double b = d.loss(model, x0, t, eps).item();
   EXPECT_EQ(a, b);
   EXPECT_EQ(fused.offset(), composite.offset());
+}
+
+// The training step draws its timesteps where the images are, as a tensor:
+// min(T, 1 + floor(u T)) of the float64 uniforms rand draws, so the steps
+// (and a checkpoint's generator offset) are those the host formula gives.
+TEST(ForwardProcess, SampledTimestepsAreTheHostFormulaOfRandsUniforms) {
+  for (const int64_t T : {int64_t(2), int64_t(1000), int64_t(4000)}) {
+    const Diffusion d(models::BetaSchedule::linear, T);
+    Generator gen(31, 5), twin(31, 5);
+    const Tensor t = d.sample_timesteps(4096, gen);
+    const std::vector<double> u = rand({4096}, twin, f64).to_vector<double>();
+    EXPECT_EQ(gen.offset(), twin.offset());
+    ASSERT_EQ(t.shape(), (Shape{4096}));
+    EXPECT_EQ(t.dtype(), DType::f64);
+    const std::vector<double> got = t.to_vector<double>();
+    std::vector<int64_t> seen(size_t(T) + 1, 0);
+    for (size_t i = 0; i < u.size(); ++i) {
+      const int64_t want = std::min<int64_t>(T, 1 + int64_t(u[i] * double(T)));
+      ASSERT_EQ(got[i], double(want)) << "u = " << u[i] << ", T = " << T;
+      ++seen[size_t(want)];
+    }
+    if (T == 2) {
+      EXPECT_GT(std::min(seen[1], seen[2]), 1900);  // both steps, about evenly
+    }
+  }
 }
 
 TEST(ForwardProcess, ClosedFormMatchesTheIteratedChain) {
@@ -238,7 +266,7 @@ TEST(ReverseProcess, DDIMWithEtaZeroIsDeterministic) {
   Generator init(5);
   models::UNet net(c, init);
   net.eval();
-  const models::EpsPredictor model = [&](const Tensor& x, const std::vector<int64_t>& t) { return net.forward(x, t); };
+  const models::EpsPredictor model = [&](const Tensor& x, const Tensor& t) { return net.forward(x, t); };
   Generator g0(11);
   const Tensor x_T = randn({3, 1, 8, 8}, g0);
   models::SamplerOptions o;

@@ -203,7 +203,65 @@ TEST(FusedQSample, Errors) {
   expect_error([&] { q_sample(x0, from_vector(std::vector<double>{1, 2.5, 2}, {3}), abar, gen); },
                {"q_sample", "t[1] = 2.5"});
   expect_error([&] { q_sample(x0, steps_tensor({0, 1, 1}), abar, gen); }, {"t[0] = 0"});
-  expect_error([&] { q_sample(x0, steps_tensor({1, 1, 1}), {}, gen); }, {"q_sample", "empty"});
+  expect_error([&] { q_sample(x0, steps_tensor({1, 1, 1}), std::vector<double>{}, gen); }, {"q_sample", "empty"});
+}
+
+// The training step's q_sample gathers each image's coefficients from a
+// table on the device instead of building them on the host: the same bits
+// and the same draws as the host overload, in both dtypes, for f64 and f32
+// steps; the gradient too.
+TEST(FusedQSample, TheTableOverloadHasTheHostOverloadsBits) {
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::cosine, 1000).alpha_bars();
+  const std::vector<int64_t> t = {1, 1000, 500, 17, 3, 999, 2};
+  for (DType dt : {DType::f32, DType::f64}) {
+    const Tensor table = q_sample_table(abar, dt, Device::cpu());
+    ASSERT_EQ(table.shape(), (Shape{1000, 2}));
+    EXPECT_EQ(table.dtype(), dt);
+    for (DType step_dt : {DType::f64, DType::f32}) {
+      Tensor x0 = test::uniform({7, 2, 3, 3}, 44, -1, 1, dt).requires_grad_();
+      Tensor x0_twin = x0.detach().clone().requires_grad_();
+      Generator gen(9, 11), twin(9, 11);
+      const NoisedSample a = q_sample(x0, steps_tensor(t, step_dt), table, gen);
+      const NoisedSample b = q_sample(x0_twin, steps_tensor(t), abar, twin);
+      EXPECT_EQ(gen.offset(), twin.offset());
+      sum(a.x_t * a.x_t).backward();
+      sum(b.x_t * b.x_t).backward();
+      if (dt == DType::f32) {
+        expect_bitwise<float>(a.x_t, b.x_t, "x_t");
+        expect_bitwise<float>(a.eps, b.eps, "eps");
+        expect_bitwise<float>(x0.grad(), x0_twin.grad(), "d x0");
+      } else {
+        expect_bitwise<double>(a.x_t, b.x_t, "x_t");
+        expect_bitwise<double>(a.eps, b.eps, "eps");
+        expect_bitwise<double>(x0.grad(), x0_twin.grad(), "d x0");
+      }
+    }
+  }
+}
+
+// A step outside 1..T is not read back (that would stop the host), so it
+// cannot be reported; it is clamped to the nearest end of the table rather
+// than read from outside it.
+TEST(FusedQSample, TheTableOverloadClampsAStepOutsideTheSchedule) {
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 10).alpha_bars();
+  const Tensor table = q_sample_table(abar, DType::f64, Device::cpu());
+  const Tensor x0 = test::uniform({4, 3}, 45, -1, 1, DType::f64);
+  Generator g1(2), g2(2);
+  const Tensor out = q_sample(x0, steps_tensor({0, -7, 11, 500}, DType::f64), table, g1).x_t;
+  const Tensor in = q_sample(x0, steps_tensor({1, 1, 10, 10}, DType::f64), table, g2).x_t;
+  expect_bitwise<double>(out, in, "clamped steps");
+}
+
+TEST(FusedQSample, TheTableOverloadsErrors) {
+  const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 10).alpha_bars();
+  const Tensor table = q_sample_table(abar, DType::f32, Device::cpu());
+  const Tensor x0 = zeros({3, 4});
+  Generator gen;
+  expect_error([&] { q_sample(x0, steps_tensor({1, 2}), table, gen); }, {"q_sample", "[2]", "[3,4]"});
+  expect_error([&] { q_sample(x0, steps_tensor({1, 2, 3}), zeros({10, 3}), gen); }, {"q_sample", "[10,3]", "[T, 2]"});
+  expect_error([&] { q_sample(x0.to(DType::f64), steps_tensor({1, 2, 3}), table, gen); }, {"q_sample", "float"});
+  expect_error([&] { q_sample_table({0.5, 1.5}, DType::f32, Device::cpu()); }, {"q_sample_table", "1.5", "(0, 1]"});
+  expect_error([&] { q_sample_table({}, DType::f32, Device::cpu()); }, {"q_sample_table", "empty"});
 }
 
 // ---- the reverse steps: p_sample and ddim_step ------------------------------------------

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "engine/nanogen.h"
 #include "support/gradcheck.h"
@@ -61,6 +62,7 @@ UNARY_GRADCHECK(PowScalar, pow(x, 2.5), 0.2, 2)
 UNARY_GRADCHECK(Abs, abs(x), -1, 1)
 UNARY_GRADCHECK(Sin, sin(x), -3, 3)
 UNARY_GRADCHECK(Cos, cos(x), -3, 3)
+UNARY_GRADCHECK(Floor, floor(x * 2.0) * x, -3, 3)  // d/dx = floor(2x): floor's own gradient is 0
 UNARY_GRADCHECK(Clamp, clamp(x, -0.5, 0.4), -1, 1)
 UNARY_GRADCHECK(ScalarArithmetic, (x * 3.0 + 2.0) / 4.0 - 1.0, -1, 1)
 UNARY_GRADCHECK(ScalarRsub, 2.0 - x, -1, 1)
@@ -85,6 +87,26 @@ TEST(GradElementwise, SecondOrder) {
   expect_gradgradcheck([](const Ins& in) { return leaky_relu(in[0], 0.2) * in[0] / (in[0] * in[0] + 1.0); },
                        {leaf({5}, 33)});
   expect_gradgradcheck([](const Ins& in) { return log_sigmoid(in[0]) + sqrt(exp(in[0])); }, {leaf({4}, 34)});
+}
+
+// floor is the C library's on every kind of value: whole numbers (both
+// signs of zero kept), fractions of either sign, halves, huge values,
+// infinities and NaN.
+TEST(Elementwise, FloorIsTheLibrarysFloor) {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  const std::vector<double> v = {-2.5, -1.0, -0.25, -0.0, 0.0, 0.25, 0.5, 2.999999, 3.0, 1e300, -1e300, inf, -inf, nan};
+  for (DType dt : {DType::f64, DType::f32}) {
+    const std::vector<double> got = floor(from_vector(v, {int64_t(v.size())}).to(dt)).to(DType::f64).to_vector<double>();
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double want = dt == DType::f64 ? std::floor(v[i]) : double(std::floor(float(v[i])));
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(got[i])) << v[i];
+      } else {
+        EXPECT_EQ(got[i], want) << v[i] << " in " << dtype_name(dt);
+        EXPECT_EQ(std::signbit(got[i]), std::signbit(want)) << v[i];
+      }
+    }
+  }
 }
 
 TEST(Elementwise, StableAtExtremes) {

@@ -20,6 +20,7 @@
 #include "engine/nn/layers.h"
 #include "engine/optim/optimizer.h"
 #include "models/diffusion.h"
+#include "models/unet.h"
 #include "support/cuda.h"
 #include "support/gradcheck.h"
 
@@ -163,6 +164,37 @@ TEST(CudaFused, OpsMatchTheCpuIncludingGradients) {
   const kernels::DDIMCoefficients<double> dc = diffusion.ddim_coefficients(500, 400, 0.1, true);
   expect_twin(ddim_step(qg.x_t, e.to(test::gpu()), dc, gg), ddim_step(qc.x_t, e, dc, gc), "ddim_step");
   EXPECT_EQ(gc.offset(), gg.offset());
+}
+
+// The DDPM step's device side: timesteps drawn on the GPU, each image's
+// coefficients gathered from the GPU table, the time embedding computed
+// there. The steps and the table's rows are the CPU's bits; the embedding's
+// sin and cos are CUDA's double functions (within 2 double ulps), so after
+// rounding to float32 it may differ by one float32 ulp.
+TEST(CudaFused, TheDdpmStepsDeviceSideMatchesTheCpu) {
+  NG_REQUIRE_GPU();
+  const models::Diffusion diffusion(models::BetaSchedule::linear, 1000);
+  Generator gc(7, 3), gg(7, 3);
+  const Tensor tc = diffusion.sample_timesteps(257, gc), tg = diffusion.sample_timesteps(257, gg, test::gpu());
+  EXPECT_EQ(tg.device(), test::gpu());
+  expect_bitwise<double>(tg, tc, "timesteps");
+  EXPECT_EQ(gc.offset(), gg.offset());
+
+  for (DType dt : {DType::f32, DType::f64}) {
+    const Tensor x0 = test::uniform({257, 1, 4, 5}, 46, -1, 1, dt);
+    expect_bitwise<double>(diffusion.q_sample_table(dt, test::gpu()).to(DType::f64),
+                           diffusion.q_sample_table(dt, Device::cpu()).to(DType::f64), "table");
+    const NoisedSample qc = q_sample(x0, tc, diffusion.q_sample_table(dt, Device::cpu()), gc);
+    const NoisedSample qg = q_sample(x0.to(test::gpu()), tg, diffusion.q_sample_table(dt, test::gpu()), gg);
+    expect_twin(qg.eps, qc.eps, "q_sample eps");
+    expect_twin(qg.x_t, qc.x_t, "q_sample x_t");
+    EXPECT_EQ(gc.offset(), gg.offset());
+  }
+
+  const Tensor ec = models::timestep_embedding(tc, models::timestep_frequencies(64, Device::cpu()));
+  const Tensor eg = models::timestep_embedding(tg, models::timestep_frequencies(64, test::gpu()));
+  EXPECT_EQ(eg.device(), test::gpu());
+  test::expect_close(eg.to(Device::cpu()), ec, 1e-7, 1.2e-7);
 }
 
 // ---- Adam ------------------------------------------------------------------------------

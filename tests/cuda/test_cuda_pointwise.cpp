@@ -33,6 +33,7 @@ TEST(CudaPointwise, UnaryOpsMatchTheCpu) {
     expect_twin(gelu(xg), gelu(x));
     expect_twin(gelu_backward(ones_like(xg), xg), gelu_backward(ones_like(x), x));
     expect_twin(elu(xg, 0.7), elu(x, 0.7));
+    expect_twin(floor(xg * 7.0), floor(x * 7.0));
     expect_twin(xg * 3.0 + 1.0, x * 3.0 + 1.0);
   }
 }
