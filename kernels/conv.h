@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "kernels/elementwise.h"
+#include "kernels/layouts.h"  // ConvEpilogue
 
 namespace ng::kernels {
 
@@ -34,14 +35,6 @@ struct ConvGeometry {
   int64_t c_out, kh, kw;      // w [c_out, c_in, kh, kw]
   int64_t stride, padding;
   int64_t h_out, w_out;  // y [batch, c_out, h_out, w_out]
-};
-
-// An activation applied in the forward kernel's epilogue, after the bias
-// (the math of kernels/pointwise.h: relu, leaky_relu with `slope`, silu).
-enum class ConvActivation : uint8_t { none, relu, leaky_relu, silu };
-struct ConvEpilogue {
-  ConvActivation act = ConvActivation::none;
-  float slope = 0.01f;  // leaky_relu only
 };
 
 // The float32 math of the three kernels: fp32 FMAs on CUDA cores, or tf32

@@ -20,6 +20,16 @@ enum class ReduceOp { sum, max, min };
 // from x and the statistics, kernels/norm.h's launch_norm_silu_grad).
 enum class NormEpilogue : uint8_t { none, silu };
 
+// An activation the convolution's forward kernel applies after the bias,
+// before it stores y (the math of kernels/pointwise.h: relu, leaky_relu with
+// `slope`, silu; ng::conv2d_activation): y is written once, activated.
+// The slope is a double so that float64 gets the same slope as leaky_relu's.
+enum class ConvActivation : uint8_t { none, relu, leaky_relu, silu };
+struct ConvEpilogue {
+  ConvActivation act = ConvActivation::none;
+  double slope = 0.01;  // leaky_relu only
+};
+
 // Batch, group and layer norm (engine/cpu/norm.h, kernels/norm.h) see a
 // contiguous input as [N, C, S] (batch, channels, spatial positions) with the
 // channels split into G groups of C/G. One statistic (mean, variance) covers

@@ -32,7 +32,7 @@ void gemm(const Tensor& out, const Tensor& a, const Tensor& b, double beta = 0.0
 
 // convolutions (engine/cuda/conv.cpp)
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
-                    int64_t padding);
+                    int64_t padding, const kernels::ConvEpilogue& epilogue = {});
 void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w, const Tensor& b, int64_t stride,
                        int64_t padding);
 void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy, int64_t stride, int64_t padding);

@@ -41,12 +41,12 @@ void check_output(const char* op, const Tensor& out) {
 }  // namespace
 
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
-                    int64_t padding) {
+                    int64_t padding, const kernels::ConvEpilogue& epilogue) {
   check_output("conv2d_forward", y);
   if (y.numel() == 0) return;
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
   kernels::launch_conv2d_forward(scalar_type(y.dtype()), geometry(x, w, y, stride, padding), y.raw_data(),
-                                 xc.raw_data(), wc.raw_data(), data_or_null(bc), {}, stream(y.device()),
+                                 xc.raw_data(), wc.raw_data(), data_or_null(bc), epilogue, stream(y.device()),
                                  tuning_for(y));
 }
 

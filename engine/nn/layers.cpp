@@ -67,6 +67,14 @@ Conv2d::Conv2d(int64_t in, int64_t out, Size2 kernel, const Conv2dOptions& optio
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
 
+Tensor Conv2d::forward_activation(const Tensor& x, ConvActivation act, double slope) {
+  const Conv2dOptions& o = options;
+  const bool plain = o.groups == 1 && o.dilation == Size2(1) && o.stride.h == o.stride.w && o.padding.h == o.padding.w;
+  if (plain) return conv2d_activation(x, weight, bias, o.stride.h, o.padding.h, act, slope);
+  const Tensor y = forward(x);
+  return act == ConvActivation::relu ? relu(y) : leaky_relu(y, slope);
+}
+
 // PyTorch computes the fan-in of a transposed conv from weight.size(1),
 // which is the number of output channels.
 ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_,
@@ -139,10 +147,11 @@ LayerNorm::LayerNorm(Shape shape, double eps_, bool affine) : normalized_shape(s
 
 Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, normalized_shape, weight, bias, eps); }
 
-std::shared_ptr<Module> ReLU() { return std::make_shared<Lambda>([](const Tensor& x) { return relu(x); }); }
-std::shared_ptr<Module> LeakyReLU(double slope) {
-  return std::make_shared<Lambda>([slope](const Tensor& x) { return leaky_relu(x, slope); });
-}
+Tensor Rectifier::forward(const Tensor& x) { return kind == ConvActivation::relu ? relu(x) : leaky_relu(x, slope); }
+bool Rectifier::fusable() const { return kind == ConvActivation::relu || (std::isfinite(slope) && slope > 0); }
+
+std::shared_ptr<Module> ReLU() { return std::make_shared<Rectifier>(ConvActivation::relu, 0.0); }
+std::shared_ptr<Module> LeakyReLU(double slope) { return std::make_shared<Rectifier>(ConvActivation::leaky_relu, slope); }
 std::shared_ptr<Module> Sigmoid() { return std::make_shared<Lambda>([](const Tensor& x) { return sigmoid(x); }); }
 std::shared_ptr<Module> Tanh() { return std::make_shared<Lambda>([](const Tensor& x) { return tanh(x); }); }
 std::shared_ptr<Module> SiLU() { return std::make_shared<Lambda>([](const Tensor& x) { return silu(x); }); }
@@ -170,7 +179,17 @@ Tensor Sequential::forward(const Tensor& x) { return forward_range(x, 0, size())
 Tensor Sequential::forward_range(const Tensor& x, size_t begin, size_t end) const {
   NG_CHECK(begin <= end && end <= size(), "Sequential: layers [", begin, ", ", end, ") of ", size());
   Tensor h = x;
-  for (size_t i = begin; i < end; ++i) h = children()[i].second->forward(h);
+  for (size_t i = begin; i < end; ++i) {
+    Module& layer = *children()[i].second;
+    auto* conv = dynamic_cast<Conv2d*>(&layer);
+    auto* act = i + 1 < end ? dynamic_cast<Rectifier*>(children()[i + 1].second.get()) : nullptr;
+    if (conv && act && act->fusable()) {
+      h = conv->forward_activation(h, act->kind, act->slope);
+      ++i;  // the activation ran in the conv's pass
+    } else {
+      h = layer.forward(h);
+    }
+  }
   return h;
 }
 

@@ -45,6 +45,10 @@ class Conv2d : public Module {
   Conv2d(int64_t in, int64_t out, Size2 kernel, const Conv2dOptions& options, bool bias = true,
          Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
+  // act(forward(x)) as one op (ng::conv2d_activation) where the options are
+  // the plain kernels' (one group, no dilation, square stride and padding);
+  // otherwise the two ops. The same bits either way.
+  Tensor forward_activation(const Tensor& x, ConvActivation act, double slope);
   Tensor weight, bias;  // [out, in / groups, kh, kw], [out]
   Conv2dOptions options;
 };
@@ -104,6 +108,18 @@ class Lambda : public Module {
   std::function<Tensor(const Tensor&)> f_;
 };
 
+// relu or leaky_relu: a module of its own (not a Lambda) so that Sequential
+// can see a Conv2d followed by one and run the pair as Conv2d::forward_activation.
+class Rectifier : public Module {
+ public:
+  Rectifier(ConvActivation which, double leak) : kind(which), slope(leak) {}
+  Tensor forward(const Tensor& x) override;
+  // Whether conv2d_activation takes it (leaky_relu: a finite slope > 0).
+  bool fusable() const;
+  ConvActivation kind;
+  double slope;  // leaky_relu only
+};
+
 std::shared_ptr<Module> ReLU();
 std::shared_ptr<Module> LeakyReLU(double slope = 0.01);
 std::shared_ptr<Module> Sigmoid();
@@ -120,6 +136,8 @@ class Dropout : public Module {
 };
 
 // Runs its children in order; they are named "0", "1", ... as in PyTorch.
+// A Conv2d followed by a ReLU or LeakyReLU runs as one op
+// (Conv2d::forward_activation), with the bits of the two run one by one.
 class Sequential : public Module {
  public:
   Sequential() = default;

@@ -6,12 +6,16 @@
 // of the three (see each record() below), so gradients of any order work.
 #include "engine/ops/conv.h"
 
+#include <cmath>
+
 #include "engine/autograd.h"
 #include "engine/cpu/conv.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg.h"
+#include "engine/ops/pointwise_launch.h"
 #include "engine/ops/reduce.h"
+#include "kernels/layouts.h"
 
 namespace ng {
 
@@ -71,8 +75,13 @@ Tensor transposed_conv(const Tensor& x, const Tensor& w, const Tensor& b, int64_
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding) {
-  const char* op = "conv2d";
+namespace {
+
+// conv2d's checks, then its output, allocated and computed with the
+// activation `ep` applied (on a GPU in the kernel's epilogue; on the CPU by
+// launch_unary on the finished output, the composite's own pass).
+Tensor conv2d_forward_pass(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
+                           int64_t padding, const kernels::ConvEpilogue& ep) {
   check_dim(op, "input", x, 4);
   check_weight(op, w);
   check_same_dtype_device(op, {x, w, b});
@@ -88,17 +97,61 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
   Tensor y = empty({x.size(0), w.size(0), conv_out_size(h, kh, stride, padding),
                     conv_out_size(wd, kw, stride, padding)},
                    x.options());
-  if (x.device().is_cpu())
-    cpu::conv2d_forward(y, x, w, b, stride, padding);
-  else
-    NG_ON_CUDA(op, cuda::conv2d_forward(y, x, w, b, stride, padding), x, w);
+  if (x.device().is_cuda()) {
+    NG_ON_CUDA(op, cuda::conv2d_forward(y, x, w, b, stride, padding, ep), x, w);
+    return y;
+  }
+  cpu::conv2d_forward(y, x, w, b, stride, padding);
+  switch (ep.act) {
+    case kernels::ConvActivation::none: return y;
+    case kernels::ConvActivation::relu: return launch_unary(kernels::Unary::relu, y);
+    case kernels::ConvActivation::leaky_relu: return launch_unary(kernels::Unary::leaky_relu, y, ep.slope);
+    case kernels::ConvActivation::silu: break;
+  }
+  NG_CHECK(false, op, ": no CPU pass for this activation");
+  return y;
+}
+
+// The gradients of y = conv2d(x, w, b) from dL/dy (conv2d's backward).
+Grads conv2d_grads(const Tensor& gy, const SavedTensor& sx, const SavedTensor& sw, bool gx, bool gw, bool gb,
+                   int64_t stride, int64_t padding, int64_t h, int64_t wd, int64_t kh, int64_t kw) {
+  return Grads{gx ? conv2d_input(gy, sw.get(), h, wd, stride, padding) : Tensor(),
+               gw ? conv2d_weight(sx.get(), gy, kh, kw, stride, padding) : Tensor(), gb ? bias_grad(gy) : Tensor()};
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding) {
+  const Tensor y = conv2d_forward_pass("conv2d", x, w, b, stride, padding, {});
   const bool gx = needs_grad({x}), gw = needs_grad({w}), gb = needs_grad({b});
   return record("Conv2dBackward", y, {x, w, b},
                 [sx = SavedTensor(gw ? x : Tensor()), sw = SavedTensor(gx ? w : Tensor()), gx, gw, gb, stride,
-                 padding, h, wd, kh, kw](const Tensor& g) {
-                  return Grads{gx ? conv2d_input(g, sw.get(), h, wd, stride, padding) : Tensor(),
-                               gw ? conv2d_weight(sx.get(), g, kh, kw, stride, padding) : Tensor(),
-                               gb ? bias_grad(g) : Tensor()};
+                 padding, h = x.size(2), wd = x.size(3), kh = w.size(2), kw = w.size(3)](const Tensor& g) {
+                  return conv2d_grads(g, sx, sw, gx, gw, gb, stride, padding, h, wd, kh, kw);
+                });
+}
+
+Tensor conv2d_activation(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding,
+                         ConvActivation act, double slope) {
+  const char* op = "conv2d_activation";
+  NG_CHECK(act == ConvActivation::relu || (std::isfinite(slope) && slope > 0), op,
+           ": a fused leaky_relu needs a finite slope > 0 (its gradient is read from the output's sign), got ", slope);
+  const kernels::ConvEpilogue ep{act == ConvActivation::relu ? kernels::ConvActivation::relu
+                                                             : kernels::ConvActivation::leaky_relu,
+                                 slope};
+  const Tensor y = conv2d_forward_pass(op, x, w, b, stride, padding, ep);
+  const bool gx = needs_grad({x}), gw = needs_grad({w}), gb = needs_grad({b});
+  // The activation's derivative from the output: relu(v) > 0 and, for a
+  // slope > 0, leaky_relu(v) > 0 exactly when v > 0, so the mask is the one
+  // relu and leaky_relu take from their input (the same bits).
+  return record(act == ConvActivation::relu ? "Conv2dReluBackward" : "Conv2dLeakyReluBackward", y, {x, w, b},
+                [sx = SavedTensor(gw ? x : Tensor()), sw = SavedTensor(gx ? w : Tensor()),
+                 sy = SavedTensor::output(y), act, slope, gx, gw, gb, stride, padding, h = x.size(2),
+                 wd = x.size(3), kh = w.size(2), kw = w.size(3)](const Tensor& g) {
+                  const Tensor mask = act == ConvActivation::relu
+                                          ? launch_unary(kernels::Unary::step, sy.get())
+                                          : launch_unary(kernels::Unary::leaky_relu_slope, sy.get(), slope);
+                  return conv2d_grads(g * mask, sx, sw, gx, gw, gb, stride, padding, h, wd, kh, kw);
                 });
 }
 

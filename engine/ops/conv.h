@@ -19,6 +19,17 @@ struct Conv2dOptions {
 // x [N,Cin,H,W], w [Cout,Cin,kh,kw], b [Cout] or undefined.
 // Output [N,Cout,(H+2p-kh)/s+1,(W+2p-kw)/s+1].
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = {}, int64_t stride = 1, int64_t padding = 0);
+// act(conv2d(x, w, b, stride, padding)) as one op, for the activations that
+// follow a convolution in the VAE and the GAN (nn::Sequential fuses a Conv2d
+// followed by ReLU or LeakyReLU into it). On a GPU the forward kernel applies
+// the activation before it stores y, so the pre-activation is neither written
+// nor read again, and the backward takes the activation's mask from the
+// output. Bit for bit relu(conv2d(...)) / leaky_relu(conv2d(...), slope) on
+// either device, gradients of every order included. leaky_relu needs a
+// finite slope > 0 (then the output's sign is the input's).
+enum class ConvActivation { relu, leaky_relu };
+Tensor conv2d_activation(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding,
+                         ConvActivation act, double slope = 0.01);
 // The general convolution: w [Cout, Cin/groups, kh, kw], output
 // [N, Cout, out_h, out_w] with out = (in + 2 padding - dilation (k - 1) - 1) / stride + 1.
 // Square settings with dilation 1 and one group run the kernels above;

@@ -4,10 +4,12 @@
 // the argument errors.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <functional>
 #include <string>
 
 #include "engine/nanogen.h"
+#include "engine/nn/layers.h"
 #include "support/gradcheck.h"
 
 using namespace ng;
@@ -342,4 +344,118 @@ TEST(ConvErrors, MessagesNameTheShapes) {
   EXPECT_CONTAINS(error_of([&] { conv2d_weight(x, zeros({7, 4, 14, 14}), 4, 4, 2, 1); }), "batch");
   EXPECT_CONTAINS(error_of([&] { conv2d_input(zeros({8, 4, 14, 14}), zeros({4, 3, 4, 4}), 30, 28, 2, 1); }),
                   "30x28");
+}
+
+// ---- conv2d_activation: a convolution and its rectifier as one op -----------------------
+
+namespace {
+
+// Every bit of a against b (the same dtype; compared through float64, exact).
+void expect_same_bits(const Tensor& a, const Tensor& b, const std::string& what) {
+  ASSERT_EQ(a.shape(), b.shape()) << what;
+  const std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  int64_t bad = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (std::memcmp(&x[i], &y[i], sizeof(double)) != 0 && ++bad <= 3)
+      ADD_FAILURE() << what << " element " << i << ": " << x[i] << " vs " << y[i];
+  EXPECT_EQ(bad, 0) << what;
+}
+
+Tensor rectify(const Tensor& y, ConvActivation act, double slope) {
+  return act == ConvActivation::relu ? relu(y) : leaky_relu(y, slope);
+}
+
+}  // namespace
+
+// The fused op replaces relu(conv2d(...)) and leaky_relu(conv2d(...)) on the
+// VAE's and the GAN's path, so it must have their bits: the output and all
+// three gradients, in both dtypes, with and without a bias, for the models'
+// stride-2 layers and an odd-sized stride-1 one. Inputs are centred so that
+// about half the pre-activations are negative.
+TEST(ConvActivation, BitIdenticalToTheComposite) {
+  struct Case {
+    int64_t n, cin, h, cout, k, stride, pad;
+    bool bias;
+  };
+  for (const Case& c : {Case{2, 1, 28, 5, 4, 2, 1, true}, Case{3, 4, 7, 6, 3, 1, 1, false}, Case{2, 3, 9, 4, 4, 2, 1, true}})
+    for (DType dt : {DType::f32, DType::f64})
+      for (const auto& [act, slope] : {std::pair{ConvActivation::relu, 0.0}, std::pair{ConvActivation::leaky_relu, 0.2}}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + (act == ConvActivation::relu ? " relu" : " leaky_relu"));
+        const Tensor x0 = uniform({c.n, c.cin, c.h, c.h}, 61, -1, 1, dt), w0 = uniform({c.cout, c.cin, c.k, c.k}, 62, -1, 1, dt);
+        const Tensor b0 = c.bias ? uniform({c.cout}, 63, -0.5, 0.5, dt) : Tensor();
+        auto leaves = [&] {
+          return std::vector<Tensor>{x0.clone().requires_grad_(), w0.clone().requires_grad_(),
+                                     c.bias ? b0.clone().requires_grad_() : Tensor()};
+        };
+        const std::vector<Tensor> f = leaves(), r = leaves();
+        const Tensor fused = conv2d_activation(f[0], f[1], f[2], c.stride, c.pad, act, slope);
+        const Tensor composite = rectify(conv2d(r[0], r[1], r[2], c.stride, c.pad), act, slope);
+        expect_same_bits(fused, composite, "y");
+        const Tensor g = uniform(fused.shape(), 64, -1, 1, dt);
+        sum(fused * g).backward();
+        sum(composite * g).backward();
+        expect_same_bits(f[0].grad(), r[0].grad(), "dx");
+        expect_same_bits(f[1].grad(), r[1].grad(), "dw");
+        if (c.bias) expect_same_bits(f[2].grad(), r[2].grad(), "db");
+      }
+}
+
+TEST(ConvActivation, GradcheckAndSecondOrder) {
+  for (const auto& [act, slope] : {std::pair{ConvActivation::relu, 0.0}, std::pair{ConvActivation::leaky_relu, 0.3}}) {
+    auto f = [act = act, slope = slope](const Ins& in) { return conv2d_activation(in[0], in[1], in[2], 2, 1, act, slope); };
+    expect_gradcheck(f, {leaf({2, 2, 6, 6}, 71), leaf({3, 2, 4, 4}, 72), leaf({3}, 73)});
+    expect_gradcheck(f, {leaf_nc({2, 2, 6, 6}, 74), leaf({3, 2, 4, 4}, 75), leaf({3}, 76)});
+    expect_gradgradcheck(f, {leaf({1, 2, 5, 5}, 77), leaf({2, 2, 3, 3}, 78), leaf({2}, 79)});
+  }
+}
+
+TEST(ConvActivation, ErrorsSayWhatIsWrong) {
+  const Tensor x = zeros({1, 2, 5, 5}), w = zeros({3, 2, 3, 3});
+  expect_error([&] { conv2d_activation(x, w, {}, 1, 1, ConvActivation::leaky_relu, -0.1); },
+               {"conv2d_activation", "slope > 0", "-0.1"});
+  expect_error([&] { conv2d_activation(x, w, {}, 1, 1, ConvActivation::leaky_relu, 0.0); }, {"slope > 0"});
+  expect_error([&] { conv2d_activation(x, zeros({3, 4, 3, 3}), {}, 1, 1, ConvActivation::relu); },
+               {"conv2d_activation", "2 channels", "expects 4"});
+  expect_error([&] { conv2d_activation(x, w, zeros({2}), 1, 1, ConvActivation::relu); }, {"conv2d_activation", "bias"});
+}
+
+// nn::Sequential runs a Conv2d followed by ReLU or LeakyReLU as the fused op
+// (its backward node says so), and a non-fusable pair (a zero slope, a
+// grouped conv, a rectifier not after a conv) as the two modules; the
+// output's bits are the same either way.
+TEST(ConvActivation, SequentialFusesAConvAndTheRectifierAfterIt) {
+  Generator gen(81);
+  auto conv = std::make_shared<nn::Conv2d>(2, 4, 3, 1, 1, true, gen);
+  const Tensor x = uniform({2, 2, 6, 6}, 82, -1, 1, DType::f32);
+  const Tensor plain = relu(conv->forward(x));
+  {
+    nn::Sequential s{conv, nn::ReLU()};
+    const Tensor y = s.forward(x);
+    expect_same_bits(y, plain, "ReLU");
+    ASSERT_TRUE(y.grad_fn());
+    EXPECT_EQ(y.grad_fn()->name, "Conv2dReluBackward");
+  }
+  {
+    nn::Sequential s{conv, nn::LeakyReLU(0.2)};
+    const Tensor y = s.forward(x);
+    expect_same_bits(y, leaky_relu(conv->forward(x), 0.2), "LeakyReLU");
+    EXPECT_EQ(y.grad_fn()->name, "Conv2dLeakyReluBackward");
+  }
+  {
+    nn::Sequential s{conv, nn::LeakyReLU(0.0)};  // not fusable: the output's sign says nothing
+    EXPECT_EQ(s.forward(x).grad_fn()->name, "LeakyReluBackward");
+  }
+  {
+    nn::Sequential s{nn::ReLU(), conv};  // the rectifier comes first: nothing to fuse
+    EXPECT_EQ(s.forward(x).grad_fn()->name, "Conv2dBackward");
+  }
+  {
+    Conv2dOptions o;
+    o.groups = 2;
+    auto grouped = std::make_shared<nn::Conv2d>(2, 4, Size2(3), o, true, gen);
+    nn::Sequential s{grouped, nn::ReLU()};
+    const Tensor y = s.forward(x);
+    EXPECT_EQ(y.grad_fn()->name, "ReluBackward");
+    expect_same_bits(y, relu(grouped->forward(x)), "grouped");
+  }
 }

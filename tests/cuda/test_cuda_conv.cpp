@@ -15,6 +15,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "support/cuda.h"
@@ -436,10 +437,42 @@ TEST(CudaConv, FusedActivationEpilogue) {
   for (const auto& k : cases) {
     const Tensor y = test::poisoned(c.y_shape());
     kernels::launch_conv2d_forward(kernels::ScalarType::f32, c.geometry(), y.raw_data(), x.raw_data(), w.raw_data(),
-                                   b.raw_data(), {k.act, 0.2f}, cuda::stream(0));
+                                   b.raw_data(), {k.act, 0.2}, cuda::stream(0));
     // The same kernel computed `plain`, so only the activation's rounding differs.
     test::expect_close(y.to(Device::cpu()), k.expected.to(Device::cpu()), 1e-6, 1e-6);
   }
+}
+
+// The op the VAE and the GAN run for a conv followed by its rectifier: on the
+// GPU the kernel's epilogue applies it, and the output and gradients must be
+// the GPU composite's bits (the same kernels, the activation's math shared
+// with kernels/pointwise.h), in float32 and float64.
+TEST(CudaConv, ConvActivationHasTheGpuCompositesBits) {
+  NG_REQUIRE_GPU();
+  const Case c{3, 5, 14, 14, 9, 4, 4, 2, 1};
+  for (DType dt : {DType::f32, DType::f64})
+    for (const auto& [act, slope] : {std::pair{ConvActivation::relu, 0.0}, std::pair{ConvActivation::leaky_relu, 0.2}}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + (act == ConvActivation::relu ? " relu" : " leaky_relu"));
+      const Inputs in = random_inputs(c, 1950, dt, true);
+      auto leaves = [&] {
+        return std::vector<Tensor>{gpu(in.x).requires_grad_(), gpu(in.w).requires_grad_(), gpu(in.b).requires_grad_()};
+      };
+      const std::vector<Tensor> f = leaves(), r = leaves();
+      const Tensor fused = conv2d_activation(f[0], f[1], f[2], c.stride, c.pad, act, slope);
+      const Tensor plain = conv2d(r[0], r[1], r[2], c.stride, c.pad);
+      const Tensor composite = act == ConvActivation::relu ? relu(plain) : leaky_relu(plain, slope);
+      const Tensor g = gpu(in.dy);
+      sum(fused * g).backward();
+      sum(composite * g).backward();
+      for (const auto& [a, b, what] : {std::tuple{fused, composite, "y"}, std::tuple{f[0].grad(), r[0].grad(), "dx"},
+                                       std::tuple{f[1].grad(), r[1].grad(), "dw"}, std::tuple{f[2].grad(), r[2].grad(), "db"}}) {
+        const std::vector<double> x = host64(a).to_vector<double>(), y = host64(b).to_vector<double>();
+        ASSERT_EQ(x.size(), y.size()) << what;
+        int64_t bad = 0;
+        for (size_t i = 0; i < x.size(); ++i) bad += std::memcmp(&x[i], &y[i], sizeof(double)) != 0;
+        EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << x.size() << " elements differ";
+      }
+    }
 }
 
 // conv_transpose2d through the op (its forward is the input-gradient kernel
