@@ -12,10 +12,11 @@ namespace {
 
 models::GANObjective objective(const GANOptions& o) { return {models::parse_gan_loss(o.loss), o.gp, o.clip}; }
 
-// D's mean output as logged: a probability for the log-odds losses, the raw score otherwise.
-double mean_output(models::GANLoss loss, const Tensor& logits) {
+// D's mean output as logged: a probability for the log-odds losses, the raw
+// score otherwise; a 0-dim tensor on the device.
+Tensor mean_output(models::GANLoss loss, const Tensor& logits) {
   NoGradGuard no_grad;
-  return (models::logits_are_log_odds(loss) ? mean(sigmoid(logits)) : mean(logits)).item();
+  return models::logits_are_log_odds(loss) ? mean(sigmoid(logits)) : mean(logits);
 }
 
 class GANJob final : public TrainingJob {
@@ -42,9 +43,12 @@ class GANJob final : public TrainingJob {
 
   // n_critic discriminator steps, each on its own batch, then one generator
   // step on fresh noise (a conditional G draws the last batch's labels).
-  StepMetrics step(const std::vector<Batch>& batches, int64_t global_step, bool log_now) override {
+  // Nothing here waits for the GPU: the losses, D's outputs and the gradient
+  // norms stay on the device until the trainer reads them (and checks the
+  // epoch's sums, so a critic step that diverges still stops the run).
+  StepMetrics step(const std::vector<Batch>& batches, int64_t, bool log_now) override {
     models::DiscriminatorTerms dt;
-    Metrics m;
+    StepMetrics m;
     const std::vector<Tensor> d_params = nn::tensors_of(model_.d_optimized());
     for (const Batch& batch : batches) {
       const Tensor real = batch.images.to(trainer_.device()) * 2.0 - 1.0;
@@ -54,23 +58,22 @@ class GANJob final : public TrainingJob {
       dt = model_.discriminator_terms(real, z, alpha, obj_, labels_of(batch));
       opt_d_.zero_grad();
       trainer_.backward(dt.loss, d_params);
-      if (log_now && &batch == &batches.back()) m["d_grad_norm"] = optim::grad_norm(d_params);
+      if (log_now && &batch == &batches.back()) m.device["d_grad_norm"] = optim::grad_norm_tensor(d_params);
       opt_d_.step();
       if (o_.clip > 0) models::clip_weights(d_params, o_.clip);
-      check_finite(dt.loss.item(), "gan: d_loss", global_step + 1);  // each critic step (the loop checks the last)
     }
     const Tensor z = randn({batches[0].images.size(0), o_.z_dim}, trainer_.noise(), on_device());
     const auto [g_loss, g_logits] = model_.generator_terms(z, obj_, labels_of(batches.back()));
     opt_g_.zero_grad();
     trainer_.backward(g_loss, nn::tensors_of(model_.g_optimized()));
-    if (log_now) m["g_grad_norm"] = optim::grad_norm(nn::tensors_of(model_.g_optimized()));
+    if (log_now) m.device["g_grad_norm"] = optim::grad_norm_tensor(nn::tensors_of(model_.g_optimized()));
     opt_g_.step();
-    m.insert({{"d_loss", dt.loss.item()},
-              {"g_loss", g_loss.item()},
-              {"d_real", mean_output(obj_.loss, dt.real_logits)},
-              {"d_fake", mean_output(obj_.loss, dt.fake_logits)},
-              {"lr", opt_g_.lr}});
-    if (dt.penalty.defined()) m["gp"] = dt.penalty.item();
+    m.host["lr"] = opt_g_.lr;
+    m.device.insert({{"d_loss", dt.loss.detach()},
+                     {"g_loss", g_loss.detach()},
+                     {"d_real", mean_output(obj_.loss, dt.real_logits)},
+                     {"d_fake", mean_output(obj_.loss, dt.fake_logits)}});
+    if (dt.penalty.defined()) m.device["gp"] = dt.penalty.detach();
     return m;
   }
   std::string status(const Metrics& m) const override {
