@@ -89,6 +89,10 @@ void ema_update_multi(double decay, const std::vector<std::pair<Tensor, Tensor>>
 // PyTorch's rule and returns the norm before clipping, a float64 scalar on
 // the device. The CPU twin is the composite, optim::clip_grad_norm.
 Tensor clip_grad_norm_multi(const std::vector<Tensor>& grads, double max_norm);
+// How many times a multi-tensor launch (Adam, the EMA, the clip) has had to
+// upload its argument bytes; a launch whose bytes are on the device already
+// (engine/cuda/argument_cache.h) uploads nothing.
+int64_t multi_tensor_argument_uploads();
 
 // fused model kernels (engine/cuda/fused.cpp)
 void reparam_forward(const Tensor& z, const Tensor& eps, const Tensor& mu, const Tensor& logvar, bool draw,

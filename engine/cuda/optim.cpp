@@ -2,6 +2,7 @@
 // has, and the multi-tensor update the optimizer uses for all of a step's
 // CUDA parameters at once; the EMA's multi-tensor update (kernels/ema.cu);
 // gradient clipping in three launches (kernels/grad_clip.cu).
+#include "engine/cuda/argument_cache.h"
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
 #include "engine/cuda/staging.h"
@@ -24,17 +25,27 @@ kernels::AdamTensor describe(const Tensor& p, const Tensor& g, const Tensor& m, 
   return {p.raw_data(), g.raw_data(), m.raw_data(), v.raw_data(), p.numel()};
 }
 
+// The device copies of the argument bytes of recent launches
+// (engine/cuda/argument_cache.h): a step's Adam, EMA and clipping find
+// theirs from the step before and upload nothing.
+ArgumentCache<Tensor>& argument_cache() {
+  static ArgumentCache<Tensor>* cache = new ArgumentCache<Tensor>;  // never destroyed, like the allocator's pool
+  return *cache;
+}
+
 // A multi-tensor launch (kernels/multi_tensor.h): the tensors' descriptions
-// and chunk map packed, uploaded into device scratch without waiting, then
-// launch(args, device copy). The scratch returns to the allocator when this
-// returns, which is safe: only work queued behind the launch can reuse it.
+// and chunk map packed, found on the device or uploaded there without
+// waiting, then launch(args, device copy).
 template <class TensorT, class Launch>
 void run_multi_tensor(const std::vector<TensorT>& tensors, Device device, const Launch& launch) {
   const kernels::MultiTensorArguments args = kernels::multi_tensor_arguments(tensors);
   if (args.chunks == 0) return;
-  const Tensor ws = workspace(args.bytes.size(), device);
-  upload_async(ws.raw_data(), args.bytes.data(), args.bytes.size(), device.index, stream(device));
-  launch(args, ws.raw_data());
+  const Tensor& on_device = argument_cache().get(device.index, args.bytes, [&](const std::vector<unsigned char>& b) {
+    Tensor ws = workspace(b.size(), device);
+    upload_async(ws.raw_data(), b.data(), b.size(), device.index, stream(device));
+    return ws;
+  });
+  launch(args, on_device.raw_data());
 }
 
 }  // namespace
@@ -100,5 +111,7 @@ Tensor clip_grad_norm_multi(const std::vector<Tensor>& grads, double max_norm) {
   if (!launched) norm.zero_();  // every gradient is empty: the norm is 0
   return norm;
 }
+
+int64_t multi_tensor_argument_uploads() { return argument_cache().uploads(); }
 
 }  // namespace ng::cuda

@@ -366,6 +366,36 @@ TEST(CudaEma, MultiTensorIsBitIdenticalAfterSeveralUpdates) {
 #endif
 }
 
+// A training step passes the same tensors to the EMA every step: their
+// argument bytes are uploaded once (engine/cuda/argument_cache.h), and a
+// tensor at a new address makes new bytes, which are uploaded and used.
+TEST(CudaEma, TheSameTensorsUploadTheirArgumentsOnce) {
+  NG_REQUIRE_GPU();
+#ifdef NANOGEN_WITH_CUDA
+  const int64_t sizes[] = {5, 4097, 100003};
+  std::vector<std::pair<Tensor, Tensor>> cpu_state, gpu_state;
+  for (size_t k = 0; k < std::size(sizes); ++k) {
+    const Tensor a = test::uniform({sizes[k]}, 300 + k, -1, 1, DType::f32);
+    cpu_state.emplace_back(a.clone(), Tensor());
+    gpu_state.emplace_back(a.to(test::gpu()), empty({sizes[k]}, TensorOptions{}.with_device(test::gpu())));
+  }
+  const int64_t before = cuda::multi_tensor_argument_uploads();
+  for (int update = 0; update < 6; ++update) {
+    if (update == 4) gpu_state[1].second = empty({sizes[1]}, TensorOptions{}.with_device(test::gpu()));  // moved
+    for (size_t k = 0; k < cpu_state.size(); ++k) {
+      const Tensor v = test::uniform({sizes[k]}, uint64_t(400 * update + k), -1, 1, DType::f32);
+      gpu_state[k].second.copy_(v.to(test::gpu()));
+      cpu::ema_update(cpu_state[k].first, v, 0.99);
+    }
+    cuda::ema_update_multi(0.99, gpu_state);
+  }
+  // Once at the first update and once after the move; the moved tensor's
+  // old bytes were never used for it (the averages say so).
+  EXPECT_EQ(cuda::multi_tensor_argument_uploads() - before, 2);
+  for (size_t k = 0; k < cpu_state.size(); ++k) expect_bitwise<float>(gpu_state[k].first, cpu_state[k].first, "average");
+#endif
+}
+
 // The optimizer's fast path (all CUDA parameters in one launch) against the
 // CPU optimizer, fed the same gradients.
 TEST(CudaAdam, OptimizerFastPathMatchesTheCpuOptimizer) {
