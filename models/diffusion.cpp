@@ -114,7 +114,7 @@ Tensor Diffusion::sample_timesteps(int64_t n, Generator& gen, Device device) con
   return clamp(floor(u * double(T_)) + 1.0, 1.0, double(T_));
 }
 
-const Tensor& Diffusion::q_sample_table(DType dtype, Device device) const {
+Tensor Diffusion::q_sample_table(DType dtype, Device device) const {
   for (const Tensor& table : q_sample_tables_)
     if (table.dtype() == dtype && table.device() == device) return table;
   return q_sample_tables_.emplace_back(ng::q_sample_table(alpha_bars(), dtype, device));

@@ -76,7 +76,7 @@ class Diffusion {
   Tensor sample_timesteps(int64_t n, Generator& gen, Device device = Device::cpu()) const;
   // q_sample's coefficients (engine/ops/fused.h, q_sample_table) in `dtype` on
   // `device`, made on first use and kept.
-  const Tensor& q_sample_table(DType dtype, Device device) const;
+  Tensor q_sample_table(DType dtype, Device device) const;
 
   // x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, with one t per image.
   Tensor q_sample(const Tensor& x0, const std::vector<int64_t>& t, const Tensor& eps) const;

@@ -44,17 +44,20 @@ class GANJob final : public TrainingJob {
   // n_critic discriminator steps, each on its own batch, then one generator
   // step on fresh noise (a conditional G draws the last batch's labels).
   // Nothing here waits for the GPU: the losses, D's outputs and the gradient
-  // norms stay on the device until the trainer reads them (and checks the
-  // epoch's sums, so a critic step that diverges still stops the run).
+  // norms stay on the device until the trainer reads them and checks the
+  // epoch's sums for a non-finite value.
   StepMetrics step(const std::vector<Batch>& batches, int64_t, bool log_now) override {
     models::DiscriminatorTerms dt;
     StepMetrics m;
+    Tensor earlier_critics;  // the sum of the critic losses before the last
     const std::vector<Tensor> d_params = nn::tensors_of(model_.d_optimized());
     for (const Batch& batch : batches) {
       const Tensor real = batch.images.to(trainer_.device()) * 2.0 - 1.0;
       const int64_t n = real.size(0);
       const Tensor z = randn({n, o_.z_dim}, trainer_.noise(), on_device());
       const Tensor alpha = o_.gp > 0 ? rand({n}, trainer_.noise(), on_device()) : Tensor();
+      if (dt.loss.defined())
+        earlier_critics = earlier_critics.defined() ? earlier_critics + dt.loss.detach() : dt.loss.detach();
       dt = model_.discriminator_terms(real, z, alpha, obj_, labels_of(batch));
       opt_d_.zero_grad();
       trainer_.backward(dt.loss, d_params);
@@ -69,7 +72,12 @@ class GANJob final : public TrainingJob {
     if (log_now) m.device["g_grad_norm"] = optim::grad_norm_tensor(nn::tensors_of(model_.g_optimized()));
     opt_g_.step();
     m.host["lr"] = opt_g_.lr;
-    m.device.insert({{"d_loss", dt.loss.detach()},
+    // The reported d_loss is the last critic step's; x - x adds 0 to it when
+    // every earlier critic loss was finite and NaN when one was not, so that
+    // the trainer's check sees a divergence in any critic step.
+    const Tensor d_loss = earlier_critics.defined() ? dt.loss.detach() + (earlier_critics - earlier_critics)
+                                                    : dt.loss.detach();
+    m.device.insert({{"d_loss", d_loss},
                      {"g_loss", g_loss.detach()},
                      {"d_real", mean_output(obj_.loss, dt.real_logits)},
                      {"d_fake", mean_output(obj_.loss, dt.fake_logits)}});

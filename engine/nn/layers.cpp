@@ -1,6 +1,7 @@
 #include "engine/nn/layers.h"
 
 #include <cmath>
+#include <typeinfo>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -181,10 +182,12 @@ Tensor Sequential::forward_range(const Tensor& x, size_t begin, size_t end) cons
   Tensor h = x;
   for (size_t i = begin; i < end; ++i) {
     Module& layer = *children()[i].second;
-    auto* conv = dynamic_cast<Conv2d*>(&layer);
-    auto* act = i + 1 < end ? dynamic_cast<Rectifier*>(children()[i + 1].second.get()) : nullptr;
-    if (conv && act && act->fusable()) {
-      h = conv->forward_activation(h, act->kind, act->slope);
+    // Exactly these two types: a subclass may have a forward of its own.
+    Module* next = i + 1 < end ? children()[i + 1].second.get() : nullptr;
+    if (typeid(layer) == typeid(Conv2d) && next && typeid(*next) == typeid(Rectifier) &&
+        static_cast<Rectifier*>(next)->fusable()) {
+      const auto* act = static_cast<Rectifier*>(next);
+      h = static_cast<Conv2d&>(layer).forward_activation(h, act->kind, act->slope);
       ++i;  // the activation ran in the conv's pass
     } else {
       h = layer.forward(h);

@@ -20,8 +20,8 @@ struct Conv2dOptions {
 // Output [N,Cout,(H+2p-kh)/s+1,(W+2p-kw)/s+1].
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = {}, int64_t stride = 1, int64_t padding = 0);
 // act(conv2d(x, w, b, stride, padding)) as one op, for the activations that
-// follow a convolution in the VAE and the GAN (nn::Sequential fuses a Conv2d
-// followed by ReLU or LeakyReLU into it). On a GPU the forward kernel applies
+// follow a convolution in the VAE, the GAN and the evaluation classifier
+// (nn::Sequential fuses a Conv2d followed by ReLU or LeakyReLU into it). On a GPU the forward kernel applies
 // the activation before it stores y, so the pre-activation is neither written
 // nor read again, and the backward takes the activation's mask from the
 // output. Bit for bit relu(conv2d(...)) / leaky_relu(conv2d(...), slope) on

@@ -184,9 +184,13 @@ NoisedSample q_sample(const Tensor& x0, const Tensor& t, const Tensor& table, Ge
   NG_CHECK(t.device() == x0.device(), "q_sample: t is on ", t.device().str(), ", x0 and the table on ",
            x0.device().str(), "; a gathered step must live where the table does");
   // Row t - 1 of the table for each sample. The steps are not read back (that
-  // would make the host wait); clamping them keeps a wrong one inside the table.
+  // would make the host wait), so a wrong one is mapped into the table
+  // instead: NaN to 1 (clamp lets NaN through), the rest clamped to 1..T,
+  // and a fraction truncated by the gather.
   const int64_t n = x0.size(0), T = table.size(0);
-  const Tensor row = (clamp(t.detach().to(table.dtype()), 1.0, double(T)) - 1.0).reshape({n, 1}).expand({n, 2});
+  const Tensor s = t.detach().to(table.dtype());
+  const Tensor step = clamp(where(eq(s, s), s, full({}, 1.0, s.options())), 1.0, double(T));
+  const Tensor row = (step - 1.0).reshape({n, 1}).expand({n, 2});
   return q_sample_with(x0, detail::gather_checked_values(table, 0, row), gen);
 }
 

@@ -50,8 +50,9 @@ NoisedSample q_sample(const Tensor& x0, const Tensor& t, const std::vector<doubl
 // (models::Diffusion::sample_timesteps): each sample's coefficients are
 // gathered from `table` there, so nothing is copied back and the host never
 // waits. `table` is q_sample_table(alpha_bar, x0's dtype, x0's device), made
-// once. The steps are not checked (that is the wait this avoids); one outside
-// 1..T is clamped into it rather than read from outside the table. Both
+// once. The steps are not checked (that is the wait this avoids); a wrong
+// one is mapped into the table rather than read from outside it (NaN to 1,
+// a step outside 1..T clamped, a fraction truncated). For valid steps both
 // overloads give the same bits.
 NoisedSample q_sample(const Tensor& x0, const Tensor& t, const Tensor& table, Generator& gen);
 // Row t - 1 holds (sqrt(abar_t), sqrt(1 - abar_t)), computed in float64 and

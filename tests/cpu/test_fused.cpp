@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "engine/cpu/norm.h"
 #include "engine/nanogen.h"
@@ -239,17 +240,19 @@ TEST(FusedQSample, TheTableOverloadHasTheHostOverloadsBits) {
   }
 }
 
-// A step outside 1..T is not read back (that would stop the host), so it
-// cannot be reported; it is clamped to the nearest end of the table rather
-// than read from outside it.
-TEST(FusedQSample, TheTableOverloadClampsAStepOutsideTheSchedule) {
+// A wrong step is not read back (that would stop the host), so it cannot be
+// reported; it is mapped into the table rather than read from outside it:
+// NaN to 1, a step outside 1..T to the nearest end, a fraction truncated.
+TEST(FusedQSample, TheTableOverloadMapsAWrongStepIntoTheTable) {
   const std::vector<double> abar = models::Diffusion(models::BetaSchedule::linear, 10).alpha_bars();
   const Tensor table = q_sample_table(abar, DType::f64, Device::cpu());
-  const Tensor x0 = test::uniform({4, 3}, 45, -1, 1, DType::f64);
+  const Tensor x0 = test::uniform({7, 3}, 45, -1, 1, DType::f64);
+  const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
   Generator g1(2), g2(2);
-  const Tensor out = q_sample(x0, steps_tensor({0, -7, 11, 500}, DType::f64), table, g1).x_t;
-  const Tensor in = q_sample(x0, steps_tensor({1, 1, 10, 10}, DType::f64), table, g2).x_t;
-  expect_bitwise<double>(out, in, "clamped steps");
+  const Tensor wrong = from_vector(std::vector<double>{0, -7, 11, 500, nan, -inf, 2.5}, {7});
+  const Tensor out = q_sample(x0, wrong, table, g1).x_t;
+  const Tensor in = q_sample(x0, steps_tensor({1, 1, 10, 10, 1, 1, 2}, DType::f64), table, g2).x_t;
+  expect_bitwise<double>(out, in, "mapped steps");
 }
 
 TEST(FusedQSample, TheTableOverloadsErrors) {

@@ -446,13 +446,17 @@ TEST(CudaConv, FusedActivationEpilogue) {
 // The op the VAE and the GAN run for a conv followed by its rectifier: on the
 // GPU the kernel's epilogue applies it, and the output and gradients must be
 // the GPU composite's bits (the same kernels, the activation's math shared
-// with kernels/pointwise.h), in float32 and float64.
+// with kernels/pointwise.h), in float32 (the SIMT and the tf32 tensor-core
+// epilogues) and float64.
 TEST(CudaConv, ConvActivationHasTheGpuCompositesBits) {
   NG_REQUIRE_GPU();
   const Case c{3, 5, 14, 14, 9, 4, 4, 2, 1};
-  for (DType dt : {DType::f32, DType::f64})
+  for (const auto& [dt, math] : {std::pair{DType::f32, MatmulPrecision::fp32}, std::pair{DType::f32, MatmulPrecision::tf32},
+                                 std::pair{DType::f64, MatmulPrecision::fp32}})
     for (const auto& [act, slope] : {std::pair{ConvActivation::relu, 0.0}, std::pair{ConvActivation::leaky_relu, 0.2}}) {
-      SCOPED_TRACE(std::string(dtype_name(dt)) + (act == ConvActivation::relu ? " relu" : " leaky_relu"));
+      const MatmulPrecisionGuard precision(math);
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + to_string(math) +
+                   (act == ConvActivation::relu ? " relu" : " leaky_relu"));
       const Inputs in = random_inputs(c, 1950, dt, true);
       auto leaves = [&] {
         return std::vector<Tensor>{gpu(in.x).requires_grad_(), gpu(in.w).requires_grad_(), gpu(in.b).requires_grad_()};
