@@ -108,6 +108,15 @@ std::vector<int> predicted_classes(const Tensor& logits) {
   return classes;
 }
 
+Tensor accuracy(const Tensor& logits, const std::vector<int>& labels) {
+  NG_CHECK(logits.dim() == 2 && logits.size(0) == int64_t(labels.size()) && logits.size(0) > 0,
+           "accuracy: logits ", shape_str(logits.shape()), " must be [N, K] with N = ", labels.size(), " labels (N > 0)");
+  NoGradGuard no_grad;
+  const TensorOptions f64 = logits.options().with_dtype(DType::f64);
+  const Tensor hits = eq(argmax(logits.detach(), 1).to(DType::f64), index_tensor(to_labels(labels), f64));
+  return mean(hits);  // float64: the count is exact and divided once, as double(correct) / n is
+}
+
 ClassifierReport evaluate_classifier(const models::Classifier& model, const Tensor& images,
                                      const std::vector<int>& labels, int64_t batch_size, Device device) {
   NG_CHECK(images.dim() == 4 && images.size(0) == int64_t(labels.size()), "evaluate_classifier: images ",

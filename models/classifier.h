@@ -65,6 +65,11 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& labels);
 // The most likely class of each row of logits [N, K] (the first on ties).
 std::vector<int> predicted_classes(const Tensor& logits);
 
+// The fraction of rows whose most likely class (the first on ties) is the
+// label, as a float64 scalar on logits' device: computed there, so that a
+// training step need not wait for the GPU to know it.
+Tensor accuracy(const Tensor& logits, const std::vector<int>& labels);
+
 // Mean cross-entropy (nats) and accuracy over a labelled set.
 struct ClassifierReport {
   double loss = 0, accuracy = 0;

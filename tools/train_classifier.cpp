@@ -39,11 +39,10 @@ class ClassifierJob final : public TrainingJob {
     trainer_.backward(loss, model_.parameters());
     opt_.lr = schedule_.at(global_step);
     opt_.step();
-    const double l = loss.item();
-    const std::vector<int> predicted = models::predicted_classes(logits.detach());
-    int64_t correct = 0;
-    for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == batch.labels[i];
-    return Metrics{{"loss", l}, {"accuracy", double(correct) / double(predicted.size())}, {"lr", opt_.lr}};
+    // The loss and the accuracy stay on the device until the trainer reads them.
+    StepMetrics m({{"lr", opt_.lr}});
+    m.device = {{"loss", loss.detach()}, {"accuracy", models::accuracy(logits, batch.labels)}};
+    return m;
   }
   std::string status(const Metrics& m) const override {
     return fmt("loss %.3f", m.at("loss")) + fmt(", accuracy %.4f", m.at("accuracy"));

@@ -153,6 +153,27 @@ TEST(Classifier, PredictedClassesTakeTheFirstMaximum) {
   EXPECT_EQ(models::predicted_classes(logits), (std::vector<int>{1, 0, 0}));
 }
 
+// The training step's accuracy, computed on the logits' device, counts what
+// predicted_classes predicts (ties to the first maximum) and divides in
+// float64 as the host did: on a batch with ties, and on random logits.
+TEST(Classifier, AccuracyOnTheDeviceIsTheFractionOfPredictionsThatAreRight) {
+  const Tensor ties = from_vector(std::vector<float>{0, 2, 2, 5, -1, 0, 1, 1, 1}, {3, 3});
+  const Tensor a = models::accuracy(ties, {1, 0, 2});  // right, right, wrong (the tie goes to 0)
+  EXPECT_EQ(a.dim(), 0);
+  EXPECT_EQ(a.dtype(), DType::f64);
+  EXPECT_EQ(a.item(), 2.0 / 3.0);
+  Generator gen(7);
+  const Tensor logits = randn({97, 10}, gen);
+  std::vector<int> labels;
+  for (int i = 0; i < 97; ++i) labels.push_back((i * 7) % 10);
+  const std::vector<int> predicted = models::predicted_classes(logits);
+  int64_t correct = 0;
+  for (size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
+  EXPECT_GT(correct, 0);
+  EXPECT_EQ(models::accuracy(logits, labels).item(), double(correct) / 97.0);
+  test::expect_error([&] { models::accuracy(logits, {1, 2}); }, {"accuracy", "[97,10]", "2 labels"});
+}
+
 namespace {
 
 tools::CommonOptions short_run(const std::string& out) {
