@@ -101,7 +101,7 @@ Tensor per_image(const std::vector<double>& values, const Tensor& like) {
 }  // namespace
 
 Tensor timestep_tensor(const std::vector<int64_t>& t, Device device) {
-  return from_vector(std::vector<double>(t.begin(), t.end()), {int64_t(t.size())}).to(device);
+  return index_tensor(t, TensorOptions{}.with_dtype(DType::f64).with_device(device));
 }
 
 Tensor timestep_tensor(int64_t t, int64_t n, Device device) {

@@ -69,11 +69,7 @@ Conv2d::Conv2d(int64_t in, int64_t out, Size2 kernel, const Conv2dOptions& optio
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
 
 Tensor Conv2d::forward_activation(const Tensor& x, ConvActivation act, double slope) {
-  const Conv2dOptions& o = options;
-  const bool plain = o.groups == 1 && o.dilation == Size2(1) && o.stride.h == o.stride.w && o.padding.h == o.padding.w;
-  if (plain) return conv2d_activation(x, weight, bias, o.stride.h, o.padding.h, act, slope);
-  const Tensor y = forward(x);
-  return act == ConvActivation::relu ? relu(y) : leaky_relu(y, slope);
+  return conv2d_activation(x, weight, bias, options, act, slope);
 }
 
 // PyTorch computes the fan-in of a transposed conv from weight.size(1),

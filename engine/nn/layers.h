@@ -45,9 +45,8 @@ class Conv2d : public Module {
   Conv2d(int64_t in, int64_t out, Size2 kernel, const Conv2dOptions& options, bool bias = true,
          Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
-  // act(forward(x)) as one op (ng::conv2d_activation) where the options are
-  // the plain kernels' (one group, no dilation, square stride and padding);
-  // otherwise the two ops. The same bits either way.
+  // act(forward(x)), ng::conv2d_activation: one op where the options take
+  // the conv kernels, otherwise the two ops. The same bits either way.
   Tensor forward_activation(const Tensor& x, ConvActivation act, double slope);
   Tensor weight, bias;  // [out, in / groups, kh, kw], [out]
   Conv2dOptions options;

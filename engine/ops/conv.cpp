@@ -10,6 +10,7 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/conv.h"
+#include "engine/ops/activation.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg.h"
@@ -103,13 +104,18 @@ Tensor conv2d_forward_pass(const char* op, const Tensor& x, const Tensor& w, con
   }
   cpu::conv2d_forward(y, x, w, b, stride, padding);
   switch (ep.act) {
-    case kernels::ConvActivation::none: return y;
     case kernels::ConvActivation::relu: return launch_unary(kernels::Unary::relu, y);
     case kernels::ConvActivation::leaky_relu: return launch_unary(kernels::Unary::leaky_relu, y, ep.slope);
-    case kernels::ConvActivation::silu: break;
+    case kernels::ConvActivation::silu: return launch_unary(kernels::Unary::silu, y);
+    case kernels::ConvActivation::none: break;
   }
-  NG_CHECK(false, op, ": no CPU pass for this activation");
   return y;
+}
+
+// Whether conv2d(x, w, b, options) runs the conv kernels (square stride and
+// padding, no dilation, one group) rather than unfold + matmul.
+bool runs_the_conv_kernels(const Conv2dOptions& o) {
+  return o.groups == 1 && o.dilation == Size2(1) && o.stride.h == o.stride.w && o.padding.h == o.padding.w;
 }
 
 // The gradients of y = conv2d(x, w, b) from dL/dy (conv2d's backward).
@@ -131,11 +137,30 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
                 });
 }
 
+namespace {
+
+void check_fusable(ConvActivation act, double slope) {
+  NG_CHECK(act == ConvActivation::relu || (std::isfinite(slope) && slope > 0),
+           "conv2d_activation: a fused leaky_relu needs a finite slope > 0 (its gradient is read from the output's "
+           "sign), got ",
+           slope);
+}
+
+}  // namespace
+
+Tensor conv2d_activation(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& options,
+                         ConvActivation act, double slope) {
+  check_fusable(act, slope);
+  if (runs_the_conv_kernels(options))
+    return conv2d_activation(x, w, b, options.stride.h, options.padding.h, act, slope);
+  const Tensor y = conv2d(x, w, b, options);  // unfold + matmul: nothing to fuse into
+  return act == ConvActivation::relu ? relu(y) : leaky_relu(y, slope);
+}
+
 Tensor conv2d_activation(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t padding,
                          ConvActivation act, double slope) {
   const char* op = "conv2d_activation";
-  NG_CHECK(act == ConvActivation::relu || (std::isfinite(slope) && slope > 0), op,
-           ": a fused leaky_relu needs a finite slope > 0 (its gradient is read from the output's sign), got ", slope);
+  check_fusable(act, slope);
   const kernels::ConvEpilogue ep{act == ConvActivation::relu ? kernels::ConvActivation::relu
                                                              : kernels::ConvActivation::leaky_relu,
                                  slope};
@@ -243,8 +268,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
   NG_CHECK(x.size(2) + 2 * o.padding.h >= span_h && x.size(3) + 2 * o.padding.w >= span_w, op, ": weight ",
            shape_str(w.shape()), " with dilation ", o.dilation.h, "x", o.dilation.w, " spans ", span_h, "x", span_w,
            " pixels, more than input ", shape_str(x.shape()), " padded by ", o.padding.h, "x", o.padding.w);
-  const bool plain = groups == 1 && o.dilation == Size2(1) && o.stride.h == o.stride.w && o.padding.h == o.padding.w;
-  if (plain) return conv2d(x, w, b, o.stride.h, o.padding.h);
+  if (runs_the_conv_kernels(o)) return conv2d(x, w, b, o.stride.h, o.padding.h);
 
   // Every window as a column, then each group's weights times its columns:
   // [G, Cout/G, K] @ [N, G, K, L] -> [N, G, Cout/G, L], K = Cin/G * kh * kw.

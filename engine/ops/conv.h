@@ -37,6 +37,10 @@ Tensor conv2d_activation(const Tensor& x, const Tensor& w, const Tensor& b, int6
 // matmul precision in force (engine/precision.h) and differentiates through
 // unfold and matmul.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& options);
+// act(conv2d(x, w, b, options)): conv2d_activation above where the options
+// take the conv kernels, else the two ops (the same bits either way).
+Tensor conv2d_activation(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& options,
+                         ConvActivation act, double slope = 0.01);
 
 // The adjoint of conv2d (PyTorch's ConvTranspose2d): x [N,Cin,H,W],
 // w [Cin,Cout,kh,kw], b [Cout] or undefined. Output
